@@ -1,0 +1,154 @@
+"""What every connector is: the ``Connector`` protocol and its declared ``Capabilities``.
+
+A connector talks to one product's engine. It never sees a client's SQL: the planner hands it a
+``FragmentQuery`` whose text sqlglot rendered from a checked AST in the connector's dialect.
+
+What an engine can and cannot do is class data (``Capabilities``), asked through one method,
+``supports`` — in the spirit of Ibis' backend capabilities and Trino's pushdown negotiation: the
+planner offers a piece of a query, and what the engine does not declare stays in the residual.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol, runtime_checkable
+
+import pyarrow as pa
+from sqlglot import exp
+
+from flightmesh.mesh import CancelScope
+
+__all__ = [
+    "Capabilities",
+    "Connector",
+    "FragmentQuery",
+    "KeyDelivery",
+    "Pushdown",
+    "cast_batches",
+]
+
+
+class Pushdown(enum.Enum):
+    """Kinds of work a planner may push into an engine."""
+
+    FILTER = "filter"
+    PROJECTION = "projection"
+    JOIN = "join"                    # inner and cross joins
+    OUTER_JOIN = "outer_join"        # LEFT / RIGHT / FULL
+    AGGREGATE = "aggregate"          # GROUP BY, HAVING, aggregate functions
+    DISTINCT = "distinct"
+    LIMIT = "limit"
+    TOP_N = "top_n"                  # ORDER BY ... LIMIT n
+    ORDER = "order"                  # ORDER BY without LIMIT
+    WINDOW = "window"
+    SUBQUERY = "subquery"            # scalar, IN, EXISTS; correlated included
+    SET_OPERATION = "set_operation"  # UNION / INTERSECT / EXCEPT
+    CTE = "cte"                      # WITH
+
+
+class KeyDelivery(enum.Enum):
+    """How an engine takes the join keys of dynamic filtering."""
+
+    NONE = "none"                    # no dynamic filtering
+    LITERALS = "literals"            # IN (1, 2, ...) or BETWEEN, rendered into the SQL
+    KEY_TABLE = "key_table"          # an Arrow table registered beside the query (embedded engines)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What one kind of engine can run. Declared per connector class, never discovered by trial."""
+
+    dialect: str                                            # a sqlglot dialect name
+    pushdown: frozenset[Pushdown] = frozenset(Pushdown)
+    # sqlglot expression classes the engine cannot evaluate (beyond what sqlglot itself refuses
+    # to render for the dialect): a fragment containing one keeps that expression in the residual.
+    missing: frozenset[type[exp.Expression]] = frozenset()
+    key_delivery: KeyDelivery = KeyDelivery.LITERALS
+    # the engine's results carry its own types (True), or only the declared column types
+    # can be trusted and results must be cast to the planner's expected schema (SQLite)
+    typed_results: bool = True
+
+    def supports(self, feature: Pushdown | exp.Expression | type[exp.Expression]) -> bool:
+        """Can this engine take ``feature``: a kind of pushdown, or an expression (class or node)?"""
+        if isinstance(feature, Pushdown):
+            return feature in self.pushdown
+        cls = feature if isinstance(feature, type) else type(feature)
+        return not any(issubclass(cls, missing) for missing in self.missing)
+
+
+@dataclass(frozen=True)
+class FragmentQuery:
+    """One statement for one engine, already rendered in its dialect."""
+
+    sql: str
+    # schema the planner expects; connectors with typed_results=False cast to it
+    expected_schema: pa.Schema | None = None
+    # dynamic-filter keys for KEY_TABLE engines: name used in the SQL -> one-column table
+    key_tables: Mapping[str, pa.Table] = field(default_factory=dict)
+    timeout_seconds: float | None = None
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One product's engine. Implementations are thread-safe: fragments run concurrently."""
+
+    capabilities: ClassVar[Capabilities]
+    product: str
+
+    def identity(self) -> str:
+        """Fragments of connectors with equal identities may be merged into one statement.
+
+        Include everything that decides what a statement can see: the engine's address and
+        database, and the credentials used. Two products in one DuckDB file are one identity;
+        two PostgreSQL databases, or one database under two users, are two.
+        """
+        ...
+
+    def table_names(self) -> list[str]:
+        """The tables and views the engine has, as sources a descriptor may name."""
+        ...
+
+    def describe(self, source: str) -> pa.Schema:
+        """The Arrow schema of ``source``; field names spelled as the engine spells them.
+
+        Raises UnknownTable when the engine has no such table, EngineUnavailable when it
+        cannot be reached.
+        """
+        ...
+
+    def table_expression(self, source: str) -> exp.Table:
+        """How a fragment names ``source`` in this engine's dialect."""
+        ...
+
+    def estimate_rows(self, source: str) -> int | None:
+        """A cheap row-count estimate for the planner, or None when the engine cannot tell."""
+        ...
+
+    def result_schema(self, query: FragmentQuery) -> pa.Schema:
+        """The schema ``execute(query)`` will produce, without producing rows."""
+        ...
+
+    def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
+        """Run ``query``; stream the result. ``cancel`` interrupts the engine's query.
+
+        The reader's schema equals ``result_schema(query)``. Failures, also while streaming,
+        raise EngineError/EngineUnavailable naming the product, QueryCancelled or QueryTimeout.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+def cast_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Cast each batch to ``schema`` (names taken from ``schema``); one vectorised cast per column."""
+    for batch in batches:
+        if batch.schema.equals(schema):
+            yield batch
+            continue
+        columns = [
+            column if column.type == target.type else column.cast(target.type, safe=False)
+            for column, target in zip(batch.columns, schema, strict=True)
+        ]
+        yield pa.RecordBatch.from_arrays(columns, schema=schema)

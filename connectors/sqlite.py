@@ -1,0 +1,175 @@
+"""SQLite products: a database file, read through the ADBC SQLite driver, opened read-only.
+
+SQLite's types are per value, not per column: the driver guesses Arrow types from the rows it
+sees (DECIMAL comes back as double, DATE as text, BOOLEAN as integer). So this connector trusts
+only declared column types (``describe``) and casts every result to the schema the planner
+expects (``typed_results=False``).
+
+Declared limitation: the ADBC SQLite driver cannot interrupt a running statement. Cancellation
+and timeouts take effect at the next batch boundary, so a single statement that computes for a
+long time before its first row runs to that row.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import adbc_driver_sqlite.dbapi as adbc_sqlite
+import pyarrow as pa
+from sqlglot import exp
+
+from flightmesh.mesh import CancelScope, EngineError, EngineUnavailable, QueryError, UnknownTable
+
+from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
+
+__all__ = ["SQLiteConnector", "sqlite_type"]
+
+_BATCH_ROWS = 65_536
+
+_DECIMAL = re.compile(r"^(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
+
+
+def sqlite_type(declared: str) -> pa.DataType:
+    """Arrow type for a declared SQLite column type, following SQLite's affinity rules."""
+    text = declared.strip().upper()
+    decimal = _DECIMAL.match(text)
+    if decimal:
+        precision, scale = int(decimal.group(1)), int(decimal.group(2) or 0)
+        return pa.decimal128(min(max(precision, 1), 38), min(scale, 38))
+    if text in ("DATE",):
+        return pa.date32()
+    if text in ("DATETIME", "TIMESTAMP"):
+        return pa.timestamp("us")
+    if text in ("BOOLEAN", "BOOL"):
+        return pa.bool_()
+    if "INT" in text:
+        return pa.int64()
+    if any(word in text for word in ("CHAR", "CLOB", "TEXT")) or text == "":
+        return pa.string()
+    if "BLOB" in text:
+        return pa.binary()
+    if any(word in text for word in ("REAL", "FLOA", "DOUB")):
+        return pa.float64()
+    return pa.float64()  # NUMERIC affinity without precision
+
+
+class SQLiteConnector:
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        dialect="sqlite",
+        # SQLite has window functions (3.25+) and everything else we push; FULL OUTER JOIN
+        # arrived in 3.39, which Python wheels ship, so OUTER_JOIN stays declared.
+        pushdown=frozenset(Pushdown),
+        missing=frozenset({exp.StddevSamp, exp.StddevPop, exp.Stddev, exp.VariancePop, exp.Variance,
+                           exp.Corr, exp.CovarSamp, exp.CovarPop, exp.ApproxDistinct, exp.Median,
+                           exp.PercentileCont, exp.PercentileDisc, exp.RegexpLike, exp.RegexpExtract,
+                           exp.RegexpReplace}),
+        key_delivery=KeyDelivery.LITERALS,
+        typed_results=False,
+    )
+
+    def __init__(self, product: str, path: Path, *, timeout_seconds: float | None = None) -> None:
+        self.product = product
+        self.path = Path(path).resolve()
+        self.timeout_seconds = timeout_seconds
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+
+    def identity(self) -> str:
+        return f"sqlite:{self.path}"
+
+    def _connection(self) -> Any:
+        # One connection per thread: SQLite connections must not be shared across threads.
+        if not self.path.is_file():
+            raise EngineUnavailable(self.product, f"database file {self.path.name} is missing")
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            try:
+                connection = adbc_sqlite.connect(f"file:{self.path}?mode=ro", autocommit=True)
+            except Exception as error:  # noqa: BLE001 - the driver's error classes vary
+                raise EngineUnavailable(self.product, "cannot open the database file", internal=str(error)) from None
+            self._local.connection = connection
+            with self._lock:
+                self._all.append(connection)
+        return connection
+
+    def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._connection().cursor()
+        try:
+            cursor.execute(sql, parameters)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def table_names(self) -> list[str]:
+        rows = self._rows("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                          "AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        return [row[0] for row in rows]
+
+    def table_expression(self, source: str) -> exp.Table:
+        return exp.table_(exp.to_identifier(source, quoted=True))
+
+    def describe(self, source: str) -> pa.Schema:
+        rows = self._rows("SELECT name, type, \"notnull\" FROM pragma_table_info(?)", (source,))
+        if not rows:
+            raise UnknownTable(source)
+        return pa.schema([pa.field(name, sqlite_type(declared or ""), nullable=not notnull)
+                          for name, declared, notnull in rows])
+
+    def estimate_rows(self, source: str) -> int | None:
+        # sqlite_stat1 exists only after ANALYZE; a count on a rowid table is cheap enough here.
+        try:
+            rows = self._rows(f"SELECT count(*) FROM {self.table_expression(source).sql('sqlite')}")
+        except Exception:  # noqa: BLE001
+            return None
+        return int(rows[0][0]) if rows else None
+
+    def result_schema(self, query: FragmentQuery) -> pa.Schema:
+        if query.expected_schema is None:
+            raise QueryError("internal: a SQLite fragment needs the planner's expected schema")
+        return query.expected_schema
+
+    def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
+        schema = self.result_schema(query)
+        cursor = self._connection().cursor()
+        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)})
+        try:
+            cursor.execute(query.sql)
+            reader = cursor.fetch_record_batch()
+        except Exception as error:  # noqa: BLE001
+            cursor.close()
+            raise EngineError(self.product, "the engine rejected the fragment", internal=str(error)) from None
+        return pa.RecordBatchReader.from_batches(
+            schema, cast_batches(self._stream(reader, cursor, cancel, schema), schema)
+        )
+
+    def _stream(self, reader: pa.RecordBatchReader, cursor: Any, cancel: CancelScope,
+                schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in reader:
+                cancel.check()
+                if batch.num_columns != len(schema):
+                    raise EngineError(self.product, "the fragment returned an unexpected number of columns")
+                # Names come from the planner; SQLite may spell expression columns differently.
+                yield pa.RecordBatch.from_arrays(batch.columns, names=schema.names)
+        except EngineError:
+            raise
+        except Exception as error:  # noqa: BLE001
+            cancel.check()
+            raise EngineError(self.product, "the engine failed while streaming", internal=str(error)) from None
+        finally:
+            reader.close()
+            cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._all = self._all, []
+        for connection in connections:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001
+                pass

@@ -1,0 +1,49 @@
+"""The vocabulary of flightmesh: the descriptor, the catalog, principals and the error tree."""
+
+from .catalog import Catalog, CatalogTable
+from .descriptor import (
+    ENGINE_KINDS,
+    AccessSpec,
+    ColumnSpec,
+    DenyColumnSpec,
+    EngineSpec,
+    MaskSpec,
+    MeshSpec,
+    PoliciesSpec,
+    ProductSpec,
+    RowFilterSpec,
+    TableSpec,
+    TagMaskSpec,
+    UserSpec,
+    load_descriptor,
+)
+from .errors import *  # noqa: F403 - the error tree is part of the vocabulary
+from .errors import __all__ as _errors_all
+from .cancel import CancelScope
+from .principal import Principal
+from .settings import DOCS as SETTINGS_DOCS
+from .settings import Settings
+
+__all__ = [
+    "ENGINE_KINDS",
+    "SETTINGS_DOCS",
+    "AccessSpec",
+    "CancelScope",
+    "Catalog",
+    "CatalogTable",
+    "ColumnSpec",
+    "DenyColumnSpec",
+    "EngineSpec",
+    "MaskSpec",
+    "MeshSpec",
+    "PoliciesSpec",
+    "Principal",
+    "ProductSpec",
+    "RowFilterSpec",
+    "Settings",
+    "TableSpec",
+    "TagMaskSpec",
+    "UserSpec",
+    "load_descriptor",
+    *_errors_all,
+]

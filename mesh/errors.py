@@ -1,0 +1,162 @@
+"""The one error tree of flightmesh.
+
+Every failure that reaches a user is one of these classes. The server maps them to Flight status
+codes in exactly one place (``flightmesh.server.errors``); nothing below the server knows about
+gRPC. The tree::
+
+    FlightmeshError
+    ├── DescriptorError          the mesh descriptor is wrong (file, key path, what was expected)
+    ├── AuthenticationError      bad credentials, missing or invalid token        -> UNAUTHENTICATED
+    ├── AccessDenied             authenticated, but not allowed to do this         -> UNAUTHORIZED
+    │   └── ReadOnlyViolation    DDL/DML and other statements that would write     -> UNAUTHORIZED
+    ├── QueryError               the client's query cannot be run as written       -> INVALID_ARGUMENT
+    │   ├── SqlSyntaxError       does not parse; carries line and column
+    │   ├── UnsupportedQuery     parses, but flightmesh cannot plan it
+    │   ├── ForbiddenFunction    a function that is not on the allow-list (read_csv, pg_read_file...)
+    │   ├── ParameterError       wrong number or type of bound parameters
+    │   └── NotFound             an object the principal cannot see               -> NOT_FOUND
+    │       ├── UnknownTable     does not exist *or* is not granted: same message either way
+    │       └── UnknownColumn    does not exist *or* is denied: same message either way
+    ├── EngineError              a product's engine failed the fragment            -> INTERNAL
+    │   └── EngineUnavailable    the engine cannot be reached; names the product    -> UNAVAILABLE
+    ├── QueryTimeout             a deadline passed                                 -> TIMED_OUT
+    ├── QueryCancelled           the client went away or cancelled                 -> CANCELLED
+    └── PrivacyBudgetExhausted   the differential-privacy budget is spent          -> UNAUTHORIZED
+
+Messages are written for the person who sent the query. They never contain a value from a row,
+nor the name of an object the principal may not see.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "AuthenticationError",
+    "DescriptorError",
+    "EngineError",
+    "EngineUnavailable",
+    "FlightmeshError",
+    "ForbiddenFunction",
+    "NotFound",
+    "ParameterError",
+    "PrivacyBudgetExhausted",
+    "QueryCancelled",
+    "QueryError",
+    "QueryTimeout",
+    "ReadOnlyViolation",
+    "SqlSyntaxError",
+    "UnknownColumn",
+    "UnknownTable",
+    "UnsupportedQuery",
+]
+
+
+class FlightmeshError(Exception):
+    """Base of every error flightmesh raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class DescriptorError(FlightmeshError):
+    """The mesh descriptor is invalid. ``problems`` lists every mistake found, not only the first."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        head = "invalid mesh descriptor" if len(problems) != 1 else "invalid mesh descriptor:"
+        body = "\n  ".join(problems)
+        super().__init__(f"{head}\n  {body}" if len(problems) != 1 else f"{head} {body}")
+
+
+class AuthenticationError(FlightmeshError):
+    """Credentials are wrong or missing. Deliberately vague about which part was wrong."""
+
+
+class AccessDenied(FlightmeshError):
+    """The principal is known but may not do this."""
+
+
+class ReadOnlyViolation(AccessDenied):
+    """A statement that would change data or configuration: the mesh is read-only."""
+
+
+class QueryError(FlightmeshError):
+    """The query, as written, cannot be run."""
+
+
+class SqlSyntaxError(QueryError):
+    """The SQL does not parse. ``line`` and ``column`` are 1-based, as editors show them."""
+
+    def __init__(self, detail: str, line: int | None = None, column: int | None = None) -> None:
+        self.line = line
+        self.column = column
+        where = f" at line {line}, column {column}" if line is not None and column is not None else ""
+        super().__init__(f"SQL syntax error{where}: {detail}")
+
+
+class UnsupportedQuery(QueryError):
+    """Valid SQL that flightmesh cannot plan (yet)."""
+
+
+class ForbiddenFunction(QueryError):
+    """A function or table function outside the allow-list."""
+
+
+class ParameterError(QueryError):
+    """Bound parameters do not fit the statement."""
+
+
+class NotFound(QueryError):
+    """An object that does not exist, or that the principal is not allowed to know about."""
+
+
+class UnknownTable(NotFound):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"table {name} does not exist")
+
+
+class UnknownColumn(NotFound):
+    def __init__(self, name: str, table: str | None = None) -> None:
+        self.name = name
+        self.table = table
+        where = f" in {table}" if table else ""
+        super().__init__(f"column {name} does not exist{where}")
+
+
+class EngineError(FlightmeshError):
+    """A product's engine failed while running a fragment. ``product`` names the product.
+
+    ``detail`` is safe to show the client. ``internal`` keeps the engine's own message for the
+    server log only: engines echo row values in some errors (a failed cast, say), and those
+    values may be hidden from the person asking.
+    """
+
+    def __init__(self, product: str, detail: str, *, internal: str | None = None) -> None:
+        self.product = product
+        self.detail = detail
+        self.internal = internal
+        super().__init__(f"product {product}: {detail}")
+
+
+class EngineUnavailable(EngineError):
+    """The engine of ``product`` cannot be reached (file gone, server down, credentials refused)."""
+
+    def __init__(self, product: str, detail: str, *, internal: str | None = None) -> None:
+        super().__init__(product, f"engine unavailable: {detail}", internal=internal)
+
+
+class QueryTimeout(FlightmeshError):
+    """A deadline passed; the engines' queries were cancelled."""
+
+
+class QueryCancelled(FlightmeshError):
+    """The client cancelled or went away; the engines' queries were cancelled."""
+
+
+class PrivacyBudgetExhausted(FlightmeshError):
+    """The principal's differential-privacy budget for a product is spent."""

@@ -1,0 +1,87 @@
+"""Server settings: one table, each entry documented, all optional in the descriptor.
+
+In ``mesh.yaml`` they live under ``settings:``; every key below may be given, none is required::
+
+    settings:
+      fragment_timeout_seconds: 120
+      dynamic_filter_max_keys: 50000
+
+``Settings`` holds names, types and defaults; ``DOCS`` says what each one does and its lower
+bound. ``flightmesh check --settings`` prints the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["DOCS", "Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    query_timeout_seconds: float = 600.0
+    fragment_timeout_seconds: float = 300.0
+    dynamic_filter_max_keys: int = 100_000
+    dynamic_filter_max_literal_keys: int = 5_000
+    dynamic_filter_wait_seconds: float = 5.0
+    merge_memory_limit: str = "4GB"
+    merge_threads: int = 2
+    plan_cache_size: int = 512
+    pool_size: int = 4
+    token_ttl_seconds: float = 8 * 3600.0
+    table_type_case: str = "upper"
+    batch_rows: int = 65_536
+
+    @staticmethod
+    def check(name: str, value: Any) -> str | None:
+        """Why ``value`` is not acceptable for setting ``name``, or None when it is."""
+        field = _FIELDS.get(name)
+        if field is None:
+            return f"unknown setting; expected one of {', '.join(sorted(_FIELDS))}"
+        expected = _TYPES[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float) if expected is float else expected):
+            return f"expected {expected.__name__}, got {value!r}"
+        minimum = DOCS[name][1]
+        if minimum is not None and value < minimum:
+            return f"expected at least {minimum}, got {value!r}"
+        if name == "table_type_case" and value not in ("upper", "lower"):
+            return f"expected 'upper' or 'lower', got {value!r}"
+        return None
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> Settings:
+        """Build from values already accepted by ``check``."""
+        return cls(**{name: _TYPES[name](value) for name, value in values.items()})
+
+
+# name -> (what it does, lower bound or None)
+DOCS: dict[str, tuple[str, float | None]] = {
+    "query_timeout_seconds": (
+        "Wall-clock limit for one query, planning to last batch; the engines' queries are cancelled "
+        "when it passes.", 0.001),
+    "fragment_timeout_seconds": ("Limit for one fragment inside its engine.", 0.001),
+    "dynamic_filter_max_keys": (
+        "A join side with at most this many distinct keys has them pushed into the other side's "
+        "fragment (dynamic filtering, as in Trino). 0 turns it off.", 0),
+    "dynamic_filter_max_literal_keys": (
+        "Engines that take keys only as SQL literals get an IN-list up to this many keys, and a "
+        "range (BETWEEN min AND max) above it.", 0),
+    "dynamic_filter_wait_seconds": (
+        "How long a large fragment waits for the small side's keys before starting without them.", 0.0),
+    "merge_memory_limit": ("Memory limit of the embedded DuckDB that joins fragments.", None),
+    "merge_threads": ("Threads of the embedded DuckDB that joins fragments.", 1),
+    "plan_cache_size": ("Plans kept in the plan cache (0 turns caching off).", 0),
+    "pool_size": ("Connections kept per product engine (server engines).", 1),
+    "token_ttl_seconds": ("Lifetime of a bearer token issued at handshake.", 1.0),
+    "table_type_case": (
+        "How GetTables spells table types: 'upper' (TABLE: JDBC, DBeaver, Tableau) or 'lower' "
+        "(table: sqlalchemy-adbc, Superset). Filters match either case.", None),
+    "batch_rows": ("Rows per record batch produced by the merge engine.", 1),
+}
+
+_FIELDS = {field.name: field for field in fields(Settings)}
+_TYPES: dict[str, type] = {
+    name: {"float": float, "int": int, "str": str}[str(field.type)] for name, field in _FIELDS.items()
+}
+assert set(DOCS) == set(_FIELDS), "every setting is documented, and only settings are"

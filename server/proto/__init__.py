@@ -1,0 +1,1 @@
+"""flightmesh package (being built)."""
