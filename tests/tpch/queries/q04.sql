@@ -1,0 +1,26 @@
+-- TPC-H Query 4 (Order Priority Checking).
+-- Query text from the TPC Benchmark H Standard Specification, Revision 3.0.1, §2.4.4
+-- (Transaction Processing Performance Council (TPC), "TPC Benchmark H Standard Specification"),
+-- with the spec's query validation substitution parameters: DATE = 1993-07-01.
+
+select
+    o_orderpriority,
+    count(*) as order_count
+from
+    orders
+where
+    o_orderdate >= date '1993-07-01'
+    and o_orderdate < date '1993-07-01' + interval '3' month
+    and exists (
+        select
+            *
+        from
+            lineitem
+        where
+            l_orderkey = o_orderkey
+            and l_commitdate < l_receiptdate
+    )
+group by
+    o_orderpriority
+order by
+    o_orderpriority;
