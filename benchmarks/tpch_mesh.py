@@ -455,7 +455,7 @@ def _descriptor(sf: float, postgres_uri: str) -> str:
 
     engines: dict[str, dict[str, Any]] = {
         "sales": {"kind": "duckdb", "path": "data/sales.duckdb"},
-        "customers": {"kind": "postgresql", "uri": postgres_uri},
+        "customers": {"kind": "postgresql", "uri": _with(postgres_uri, password=""), "password": READER},
         "supply": {"kind": "sqlite", "path": "data/supply.sqlite"},
         "reference": {"kind": "parquet", "path": "data/reference"},
     }

@@ -25,7 +25,7 @@ Order: with ``ordered=True`` and ``order_by`` naming the ORDER BY columns, rows 
 columns may come in any order, so each run of tied rows is compared as a multiset. With
 ``limit`` (the query's LIMIT) and a full result, the last tied run may have been cut at a
 different place by each engine, so only its ORDER BY columns are compared. ``order_keys(sql)``
-reads ``order_by`` from the query text.
+reads ``order_by`` from the query text, ``query_limit(sql)`` its ``limit``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["assert_same_result", "order_keys"]
+__all__ = ["assert_same_result", "order_keys", "query_limit"]
 
 _EXAMPLES = 5
 
@@ -64,6 +64,14 @@ def order_keys(sql: str, dialect: str = "duckdb") -> tuple[str, ...] | None:
             raise ValueError(f"ORDER BY term {term.sql(dialect)!r} is not an output column")
         keys.append(column.name)
     return tuple(keys)
+
+
+def query_limit(sql: str, dialect: str = "duckdb") -> int | None:
+    """The outermost LIMIT of ``sql`` as a number (None without one): ``limit=`` below."""
+    import sqlglot
+
+    limit = sqlglot.parse_one(sql, read=dialect).args.get("limit")
+    return None if limit is None else int(limit.expression.name)
 
 
 def assert_same_result(
@@ -105,7 +113,10 @@ def assert_same_result(
     for end in _tie_runs(want, keys, same):
         if end - start == 1:
             if not same.rows(got[start], want[start], everything):
-                _fail(f"row {start} differs (ordered comparison)", where, _around(got, want, start))
+                differing = [expected.column_names[i] for i in everything
+                             if not same.cell(got[start][i], want[start][i], i)]
+                _fail(f"row {start} differs in {differing} (ordered comparison)", where,
+                      _around(got, want, start))
         else:
             assert keys is not None
             # The LIMIT may cut the last run of ties at different rows in each engine.
