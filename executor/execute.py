@@ -1,0 +1,245 @@
+"""Running a plan: fragments on their engines, concurrently; the residual in the merge DuckDB.
+
+``describe(plan)`` fixes the exact result schema before any row moves (prepared statements and
+FlightInfo announce it); ``execute(plan)`` then streams batches cast to exactly that schema.
+A plan with one fragment and no residual streams straight from its engine.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from flightmesh.connectors import FragmentQuery, cast_batches
+from flightmesh.mesh import CancelScope, FlightmeshError, QueryError, Settings
+from flightmesh.planner import EXPLAIN_SCHEMA, Fragment, Plan
+
+from .keys import KeyFilterRun
+from .merge import MergeEngine
+from .prefetch import Prefetch
+
+__all__ = ["Executor", "FragmentStats"]
+
+
+@dataclass
+class FragmentStats:
+    rows: int = 0
+    ms: float = 0.0
+    sql: str = ""
+
+
+@dataclass
+class _Run:
+    """One execution's moving parts, so they can all be stopped together."""
+
+    cancel: CancelScope
+    prefetches: dict[str, Prefetch] = field(default_factory=dict)
+    stats: dict[str, FragmentStats] = field(default_factory=dict)
+    cursor: duckdb.DuckDBPyConnection | None = None
+    timer: threading.Timer | None = None
+
+    def failure(self) -> BaseException | None:
+        for prefetch in self.prefetches.values():
+            if prefetch.failure is not None:
+                return prefetch.failure
+        return None
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.cursor is not None:
+            try:
+                self.cursor.interrupt()
+                self.cursor.close()
+            except duckdb.Error:
+                pass
+        for prefetch in self.prefetches.values():
+            prefetch.close()
+
+
+class Executor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.merge = MergeEngine(settings)
+
+    # -- schemas -----------------------------------------------------------------------------------
+
+    def describe(self, plan: Plan) -> pa.Schema:
+        """The exact schema ``execute(plan)`` will stream (every field nullable). Cached on the plan."""
+        if plan.schema is not None:
+            return plan.schema
+        if plan.explain == "plan" or plan.explain == "analyze":
+            plan.schema = EXPLAIN_SCHEMA
+            return plan.schema
+        schemas = {fragment.name: self.fragment_schema(fragment) for fragment in plan.fragments}
+        plan.fragment_schemas = schemas
+        if plan.residual is None:
+            raw = schemas[plan.fragments[0].name]
+        else:
+            raw = self.merge.schema_of(plan.residual, schemas)
+        plan.schema = _announced(raw, plan.output_names)
+        return plan.schema
+
+    def fragment_schema(self, fragment: Fragment) -> pa.Schema:
+        expected = None
+        if fragment.typing_sql is not None:
+            expected = self.merge.schema_of(fragment.typing_sql, dict(fragment.typing_tables))
+            expected = pa.schema([pa.field(name, item.type) for name, item in zip(fragment.output, expected,
+                                                                                   strict=True)])
+        schema = fragment.connector.result_schema(FragmentQuery(fragment.sql, expected_schema=expected))
+        return pa.schema([pa.field(item.name, item.type) for item in schema])
+
+    # -- execution ---------------------------------------------------------------------------------
+
+    def execute(self, plan: Plan, cancel: CancelScope | None = None) -> pa.RecordBatchReader:
+        """Stream the plan's result. Errors, also mid-stream, are the mesh's error types."""
+        schema = self.describe(plan)
+        cancel = cancel or CancelScope()
+        if cancel.deadline is None:
+            cancel.deadline = time.monotonic() + self.settings.query_timeout_seconds
+        if plan.explain == "plan":
+            return pa.RecordBatchReader.from_batches(schema, iter([_explain_batch(plan, None)]))
+        run = _Run(cancel=cancel)
+        remaining = max(0.0, cancel.deadline - time.monotonic())
+        run.timer = threading.Timer(remaining, lambda: cancel.cancel(timed_out=True))
+        run.timer.daemon = True
+        run.timer.start()
+        try:
+            batches = self._batches(plan, run)
+            if plan.explain == "analyze":
+                started = time.perf_counter()
+                total = sum(batch.num_rows for batch in batches)
+                elapsed = (time.perf_counter() - started) * 1000.0
+                analyzed = _explain_batch(plan, run.stats, total, elapsed)
+                run.close()
+                return pa.RecordBatchReader.from_batches(schema, iter([analyzed]))
+        except BaseException:
+            run.close()
+            raise
+        return pa.RecordBatchReader.from_batches(schema, _guarded(batches, run, schema))
+
+    def _batches(self, plan: Plan, run: _Run) -> Iterator[pa.RecordBatch]:
+        fragment_schemas = plan.fragment_schemas
+        keys = KeyFilterRun(plan, self.settings, run.cancel)
+        for fragment in plan.fragments:
+            run.stats[fragment.name] = FragmentStats(sql=fragment.sql)
+            run.prefetches[fragment.name] = Prefetch(
+                fragment.name, self._opener(fragment, fragment_schemas[fragment.name], keys, run),
+                fragment_schemas[fragment.name], run.cancel,
+            )
+        if plan.residual is None:
+            only = run.prefetches[plan.fragments[0].name]
+            return cast_batches(only.batches(), plan.schema or only.schema)
+        run.cursor = self.merge.cursor()
+        cursor = run.cursor
+        run.cancel.on_cancel(cursor.interrupt)
+        for name, prefetch in run.prefetches.items():
+            # A registered stream can be scanned once; a fragment the residual reads twice is
+            # materialized first.
+            cursor.register(name, prefetch.table() if name in plan.materialize else prefetch.reader())
+        try:
+            reader = cursor.sql(plan.residual).to_arrow_reader(self.settings.batch_rows)
+        except duckdb.Error as error:
+            raise _merge_error(error, run) from None
+        assert plan.schema is not None
+        return cast_batches(_read(reader, run), plan.schema)
+
+    def _opener(self, fragment: Fragment, schema: pa.Schema, keys: KeyFilterRun, run: _Run):  # type: ignore[no-untyped-def]
+        timeout = self.settings.fragment_timeout_seconds
+
+        def open_reader() -> pa.RecordBatchReader:
+            started = time.perf_counter()
+            try:
+                query = keys.query_for(fragment, schema, timeout)
+                run.stats[fragment.name].sql = query.sql
+                reader = fragment.connector.execute(query, run.cancel)
+                if fragment.name in keys.builds:
+                    reader = keys.materialized(fragment.name, reader)
+            except BaseException:
+                if fragment.name in keys.builds:
+                    keys.publish(fragment.name, None)  # probes stop waiting for it
+                raise
+
+            def counted() -> Iterator[pa.RecordBatch]:
+                try:
+                    for batch in reader:
+                        run.stats[fragment.name].rows += batch.num_rows
+                        yield batch
+                finally:
+                    run.stats[fragment.name].ms = (time.perf_counter() - started) * 1000.0
+
+            return pa.RecordBatchReader.from_batches(schema, counted())
+
+        return open_reader
+
+    def close(self) -> None:
+        self.merge.close()
+
+
+def _read(reader: pa.RecordBatchReader, run: _Run) -> Iterator[pa.RecordBatch]:
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (duckdb.Error, pa.ArrowException) as error:
+            raise _merge_error(error, run) from None
+        yield batch
+
+
+def _guarded(batches: Iterator[pa.RecordBatch], run: _Run, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Rename to the announced schema, check cancellation, and always clean up."""
+    try:
+        for batch in batches:
+            run.cancel.check()
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+        run.cancel.check()
+    except FlightmeshError:
+        raise
+    except (duckdb.Error, pa.ArrowException) as error:
+        raise _merge_error(error, run) from None
+    finally:
+        run.close()
+
+
+def _merge_error(error: BaseException, run: _Run) -> BaseException:
+    failure = run.failure()
+    if failure is not None:
+        return failure
+    if isinstance(error, duckdb.InterruptException) or run.cancel.cancelled:
+        try:
+            run.cancel.check()
+        except FlightmeshError as stopped:
+            return stopped
+    message = str(error).split("\n")[0]
+    return QueryError(f"the query failed while combining products: {message}")
+
+
+def _announced(schema: pa.Schema, names: tuple[str, ...]) -> pa.Schema:
+    # Every field nullable: engines disagree on nullability, and a stream that claimed NOT NULL
+    # and then carried a null would break clients that trust the schema.
+    if len(names) != len(schema):
+        names = tuple(schema.names)
+    return pa.schema([pa.field(name, item.type, nullable=True) for name, item in zip(names, schema, strict=True)])
+
+
+def _explain_batch(plan: Plan, stats: dict[str, FragmentStats] | None, total: int | None = None,
+                   elapsed: float | None = None) -> pa.RecordBatch:
+    rows = plan.explain_rows()
+    for row in rows:
+        row["rows"] = None
+        row["ms"] = None
+        if stats is not None and row["kind"] == "fragment":
+            stat = stats.get(str(row["name"]))
+            if stat is not None:
+                row["rows"], row["ms"], row["sql"] = stat.rows, round(stat.ms, 3), stat.sql
+        if row["kind"] == "residual" and total is not None:
+            row["rows"], row["ms"] = total, round(elapsed or 0.0, 3)
+    rows.append({"step": len(rows) + 1, "kind": "planning", "name": "", "products": "", "engine": "", "sql": "",
+                 "detail": "", "rows": None, "ms": round(plan.planning_ms, 3)})
+    return pa.RecordBatch.from_pylist(rows, schema=EXPLAIN_SCHEMA)

@@ -1,0 +1,43 @@
+"""The merge engine: one embedded DuckDB that joins fragment streams, locked down (DESIGN.md §6).
+
+One in-memory instance per runtime. Each query takes its own cursor, registers its fragments'
+Arrow streams on it under the fragment names, runs the residual, and closes the cursor. The
+instance reads no files, loads no extensions, and its configuration is locked before any query.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import duckdb
+import pyarrow as pa
+
+from flightmesh.connectors.duckdb import lock_down
+from flightmesh.mesh import Settings
+
+__all__ = ["MergeEngine"]
+
+
+class MergeEngine:
+    def __init__(self, settings: Settings) -> None:
+        self._connection = duckdb.connect(":memory:")
+        self._connection.execute("SET preserve_insertion_order = true")
+        lock_down(self._connection, threads=settings.merge_threads, memory_limit=settings.merge_memory_limit)
+        self._lock = threading.Lock()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:  # cursor() on one connection from many threads: serialize the call
+            return self._connection.cursor()
+
+    def schema_of(self, sql: str, inputs: dict[str, pa.Schema]) -> pa.Schema:
+        """The schema ``sql`` produces over empty tables with the ``inputs`` schemas."""
+        cursor = self.cursor()
+        try:
+            for name, schema in inputs.items():
+                cursor.register(name, schema.empty_table())
+            return cursor.sql(f"SELECT * FROM ({sql}) AS typed LIMIT 0").to_arrow_table().schema
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self._connection.close()

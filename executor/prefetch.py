@@ -1,0 +1,97 @@
+"""Reading a fragment ahead of its consumer, so engines work at the same time.
+
+The merge DuckDB pulls its inputs one pipeline at a time; without read-ahead, an engine whose
+stream is not being pulled sits idle. ``Prefetch`` drains a fragment's reader on its own thread
+into a small bounded queue: each engine computes concurrently, and memory stays bounded.
+
+Failures keep their type. An error raised while reading is stored in ``failure`` before it is
+passed on, because by the time it surfaces through DuckDB's Arrow scan it is only text.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+
+from flightmesh.mesh import CancelScope
+
+__all__ = ["Prefetch"]
+
+_DONE = object()
+
+
+class Prefetch:
+    def __init__(self, name: str, open_reader: Callable[[], pa.RecordBatchReader], schema: pa.Schema,
+                 cancel: CancelScope, depth: int = 8) -> None:
+        self.name = name
+        self.schema = schema
+        self.cancel = cancel
+        self.failure: BaseException | None = None
+        self.rows = 0
+        self._open = open_reader
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"fragment-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            reader = self._open()
+            try:
+                for batch in reader:
+                    if self._stop.is_set():
+                        return
+                    self.rows += batch.num_rows
+                    if not self._put(batch):
+                        return
+            finally:
+                reader.close()
+            self._put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, typed
+            self.failure = error
+            self.cancel.cancel()  # one failed fragment stops the others
+            self._put(error)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                self.cancel.check()
+                continue
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, pa.RecordBatch)
+            yield item
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self.batches())
+
+    def table(self) -> pa.Table:
+        """The whole result (for fragments read more than once, or whose keys are needed)."""
+        return pa.Table.from_batches(list(self.batches()), schema=self.schema)
+
+    def close(self) -> None:
+        self._stop.set()
+        while True:  # unblock a producer waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=5)

@@ -1,0 +1,201 @@
+"""The mesh at run time: descriptor, connectors, catalog, planner and executor behind one object.
+
+This is the embedded mode (a notebook needs no server) and what the Flight SQL server wraps::
+
+    mesh = MeshRuntime.open("mesh.yaml")
+    alice = mesh.authenticate("alice", "...")
+    table = mesh.query("SELECT ... FROM sales.orders JOIN crm.customers ...", alice).read_all()
+
+Prepared statements: ``prepare`` checks the SQL and announces the result schema (computed with
+NULL parameters); ``bind`` plans for concrete parameter values; ``execute`` streams. Plans are
+cached under (SQL, dialect, session schema, the principal's policy context, catalog version,
+parameters), so a statement executed again skips planning.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from flightmesh.connectors import Connector, open_connector
+from flightmesh.mesh import (
+    AuthenticationError,
+    CancelScope,
+    Catalog,
+    EngineUnavailable,
+    MeshSpec,
+    Principal,
+    Settings,
+    load_descriptor,
+)
+from flightmesh.planner import Plan, PlanningContext, Statement, parse_statement, plan_statement
+
+from .catalog_builder import build_catalog, describe_product
+from .execute import Executor
+
+__all__ = ["MeshRuntime", "Prepared"]
+
+log = logging.getLogger(__name__)
+
+_RETRY_UNAVAILABLE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked statement, ready to be bound and run any number of times."""
+
+    sql: str
+    statement: Statement
+    parameter_schema: pa.Schema
+    schema: pa.Schema                   # the result schema (with NULL parameters, if any)
+    default_schema: str | None = None
+
+
+class MeshRuntime:
+    def __init__(self, spec: MeshSpec) -> None:
+        self.spec = spec
+        self.settings: Settings = spec.settings
+        self.connectors: dict[str, Connector] = {
+            name: open_connector(product, self.settings) for name, product in spec.products.items()
+        }
+        try:
+            self._catalog = build_catalog(spec, self.connectors)
+        except BaseException:
+            self._close_connectors()
+            raise
+        self.executor = Executor(self.settings)
+        self._plans: OrderedDict[Hashable, Plan] = OrderedDict()
+        self._lock = threading.Lock()
+        self._last_retry = time.monotonic()
+
+    @classmethod
+    def open(cls, descriptor: str | Path | MeshSpec) -> MeshRuntime:
+        spec = descriptor if isinstance(descriptor, MeshSpec) else load_descriptor(descriptor)
+        return cls(spec)
+
+    # -- catalog -----------------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        """The current catalog; products that were unreachable are retried every few seconds."""
+        catalog = self._catalog
+        if catalog.unavailable and time.monotonic() - self._last_retry > _RETRY_UNAVAILABLE_SECONDS:
+            self._last_retry = time.monotonic()
+            for product in list(catalog.unavailable):
+                self.refresh(product)
+        return self._catalog
+
+    def refresh(self, product: str) -> Catalog:
+        """Ask ``product``'s engine again for its tables (after an outage or a schema change)."""
+        spec = self.spec.products[product]
+        try:
+            tables, problems = describe_product(spec, self.connectors[product])
+        except EngineUnavailable as error:
+            with self._lock:
+                if self._catalog.unavailable.get(product) != error.detail:
+                    self._catalog = self._catalog.replaced(product, None, unavailable=error.detail)
+            return self._catalog
+        for problem in problems:
+            log.warning("%s", problem)
+        with self._lock:
+            self._catalog = self._catalog.replaced(product, tables)
+            self._plans.clear()
+        return self._catalog
+
+    # -- identities --------------------------------------------------------------------------------
+
+    def authenticate(self, username: str, password: str) -> Principal:
+        """The principal for these credentials; AuthenticationError (the same one) for any mismatch."""
+        user = self.spec.users.get(username)
+        expected = user.password if user is not None else None
+        # Compare even for unknown users, so timing does not tell which names exist.
+        matches = hmac.compare_digest((expected or "\x00unknown").encode(), password.encode())
+        if user is None or expected is None or not matches:
+            raise AuthenticationError("invalid username or password")
+        return self._principal(username)
+
+    def principal_for(self, username: str) -> Principal | None:
+        """The current principal for a user named in a still-valid token (None if removed)."""
+        return self._principal(username) if username in self.spec.users else None
+
+    def _principal(self, username: str) -> Principal:
+        user = self.spec.users[username]
+        return Principal(name=username, roles=frozenset(user.roles), attributes=dict(user.attributes))
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None) -> Prepared:
+        statement = parse_statement(sql, self.spec.sql_dialect)
+        nulls = [None] * statement.parameter_count
+        plan = self._plan(statement, sql, principal, nulls, default_schema)
+        schema = self.executor.describe(plan)
+        parameters = pa.schema([pa.field(str(index), pa.null()) for index in range(statement.parameter_count)])
+        return Prepared(sql=sql, statement=statement, parameter_schema=parameters, schema=schema,
+                        default_schema=default_schema)
+
+    def bind(self, prepared: Prepared, principal: Principal, parameters: Sequence[Any] = ()) -> Plan:
+        plan = self._plan(prepared.statement, prepared.sql, principal, list(parameters), prepared.default_schema)
+        self.executor.describe(plan)
+        return plan
+
+    def execute(self, plan: Plan, cancel: CancelScope | None = None) -> pa.RecordBatchReader:
+        return self.executor.execute(plan, cancel)
+
+    def query(self, sql: str, principal: Principal, parameters: Sequence[Any] = (), *,
+              cancel: CancelScope | None = None, default_schema: str | None = None) -> pa.RecordBatchReader:
+        """Plan and run one statement (no prepare round trip)."""
+        statement = parse_statement(sql, self.spec.sql_dialect)
+        plan = self._plan(statement, sql, principal, list(parameters), default_schema)
+        return self.executor.execute(plan, cancel)
+
+    def _plan(self, statement: Statement, sql: str, principal: Principal, parameters: list[Any],
+              default_schema: str | None) -> Plan:
+        catalog = self.catalog
+        key = (sql, self.spec.sql_dialect, default_schema, principal.policy_key(), catalog.version,
+               tuple(_hashable(value) for value in parameters))
+        with self._lock:
+            cached = self._plans.get(key)
+            if cached is not None:
+                self._plans.move_to_end(key)
+                return cached
+        context = PlanningContext(catalog=catalog, connectors=self.connectors, dialect=self.spec.sql_dialect,
+                                  default_schema=default_schema)
+        plan = plan_statement(statement, sql, principal, context, parameters)
+        if self.settings.plan_cache_size > 0:
+            with self._lock:
+                self._plans[key] = plan
+                while len(self._plans) > self.settings.plan_cache_size:
+                    self._plans.popitem(last=False)
+        return plan
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.executor.close()
+        self._close_connectors()
+
+    def _close_connectors(self) -> None:
+        for connector in self.connectors.values():
+            try:
+                connector.close()
+            except Exception:  # noqa: BLE001 - closing must reach every connector
+                log.exception("closing a connector failed")
+
+    def __enter__(self) -> MeshRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _hashable(value: Any) -> Hashable:
+    return (type(value).__name__, repr(value))

@@ -1,0 +1,69 @@
+"""Can this engine run that piece? The planner's side of the pushdown negotiation.
+
+A piece of a query is offered to an engine whole. It is taken only if the engine declares every
+kind of work the piece needs (``Pushdown``), can evaluate every expression in it, and sqlglot can
+render it in the engine's dialect without dropping anything (``unsupported_level=RAISE``).
+Like Trino's SPI, a partly supported piece is refused whole; the caller then offers less.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
+
+from flightmesh.connectors import Capabilities, Pushdown
+
+__all__ = ["features_of", "render_check", "takes"]
+
+
+def features_of(tree: exp.Expression) -> set[Pushdown]:
+    """The kinds of work ``tree`` asks of an engine."""
+    features: set[Pushdown] = {Pushdown.PROJECTION}
+    for node in tree.walk():
+        if isinstance(node, exp.Join):
+            side = (node.side or "").upper()
+            features.add(Pushdown.OUTER_JOIN if side in ("LEFT", "RIGHT", "FULL") else Pushdown.JOIN)
+        elif isinstance(node, exp.Where):
+            features.add(Pushdown.FILTER)
+        elif isinstance(node, (exp.AggFunc, exp.Group, exp.Having)):
+            features.add(Pushdown.AGGREGATE)
+        elif isinstance(node, exp.Window):
+            features.add(Pushdown.WINDOW)
+        elif isinstance(node, exp.SetOperation):
+            features.add(Pushdown.SET_OPERATION)
+        elif isinstance(node, exp.With):
+            features.add(Pushdown.CTE)
+        elif isinstance(node, exp.Select):
+            if node.args.get("distinct"):
+                features.add(Pushdown.DISTINCT)
+            limited = node.args.get("limit") is not None or node.args.get("offset") is not None
+            ordered = node.args.get("order") is not None
+            if limited:
+                features.add(Pushdown.TOP_N if ordered else Pushdown.LIMIT)
+            elif ordered:
+                features.add(Pushdown.ORDER)
+        if isinstance(node, (exp.Exists, exp.Subquery)) and not isinstance(node.parent, (exp.From, exp.Join)):
+            if node is not tree:
+                features.add(Pushdown.SUBQUERY)
+        elif isinstance(node, exp.In) and node.args.get("query") is not None:
+            features.add(Pushdown.SUBQUERY)
+    return features
+
+
+def render_check(tree: exp.Expression, dialect: str) -> bool:
+    """True when sqlglot can render ``tree`` in ``dialect`` without losing anything."""
+    try:
+        tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+    except (UnsupportedError, ValueError, NotImplementedError):
+        return False
+    return True
+
+
+def takes(capabilities: Capabilities, tree: exp.Expression) -> bool:
+    """Does an engine with ``capabilities`` take ``tree`` whole?"""
+    if not all(capabilities.supports(feature) for feature in features_of(tree)):
+        return False
+    for node in tree.walk():
+        if isinstance(node, (exp.Func, exp.Binary, exp.Unary, exp.Predicate)) and not capabilities.supports(node):
+            return False
+    return render_check(tree, capabilities.dialect)

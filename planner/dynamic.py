@@ -1,0 +1,101 @@
+"""Dynamic filtering: which fragments lend their join keys to which (Trino's dynamic filters).
+
+An edge ``a -> b`` means: once ``a``'s rows are known, ``b`` may be restricted to rows whose
+join column is among ``a``'s keys, without changing the result. Edges come from the residual:
+
+* an equality between two fragments joined by an inner join (WHERE or ON): both ways;
+* an equality in the ON of a LEFT JOIN: from the preserved side to the NULL-extended side only;
+* an equality in a subquery's WHERE between an outer fragment and one of the subquery's own:
+  outer -> inner only (the subquery is only ever evaluated for outer rows).
+
+An edge is used when the build side is expected to be much smaller than the probe side, so
+it pays to wait for it. Edges only go from smaller to larger estimates, so there are no cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlglot import exp
+
+from .plan import KeyFilter
+from .split import FRAGMENT_KEY
+
+__all__ = ["choose_key_filters", "key_edges"]
+
+_RATIO = 4.0              # the probe must be expected this many times larger than the build
+_MIN_PROBE_ROWS = 10_000  # below this, waiting costs more than reading
+
+
+def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
+    """(build, build column, probe, probe column) for every valid direction."""
+    edges: list[tuple[str, str, str, str]] = []
+    for select in residual.find_all(exp.Select):
+        local = _fragments_in_from(select)
+        joins = select.args.get("joins") or []
+        inner: list[exp.Expression] = _conjuncts(select.args.get("where"))
+        for join in joins:
+            side = (join.side or "").upper()
+            conditions = _conjuncts(join.args.get("on"))
+            if side == "" and (join.kind or "").upper() not in ("SEMI", "ANTI"):
+                inner += conditions
+            elif side == "LEFT" and isinstance(join.this, exp.Table) and join.this.meta.get(FRAGMENT_KEY):
+                nullable = join.this.meta[FRAGMENT_KEY]
+                for a, b in _equalities(conditions):
+                    if b[0] == nullable and a[0] != nullable:
+                        edges.append((a[0], a[1], b[0], b[1]))
+                    elif a[0] == nullable and b[0] != nullable:
+                        edges.append((b[0], b[1], a[0], a[1]))
+        for a, b in _equalities(inner):
+            if a[0] == b[0]:
+                continue
+            if a[0] in local and b[0] in local:
+                edges += [(a[0], a[1], b[0], b[1]), (b[0], b[1], a[0], a[1])]
+            elif b[0] in local and a[0] not in local:  # correlated: a is an outer fragment
+                edges.append((a[0], a[1], b[0], b[1]))
+            elif a[0] in local and b[0] not in local:
+                edges.append((b[0], b[1], a[0], a[1]))
+    return edges
+
+
+def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mapping[str, float],
+                       max_keys: int) -> list[KeyFilter]:
+    if max_keys <= 0:
+        return []
+    chosen: dict[tuple[str, str, str, str], KeyFilter] = {}
+    for build, build_column, probe, probe_column in edges:
+        small, large = estimates.get(build), estimates.get(probe)
+        if small is None or large is None:
+            continue
+        if small > max_keys * 4 or large < _MIN_PROBE_ROWS or small * _RATIO > large:
+            continue
+        if (small, build) >= (large, probe):
+            continue
+        key = (build, build_column, probe, probe_column)
+        chosen.setdefault(key, KeyFilter(build, build_column, probe, probe_column))
+    return sorted(chosen.values(), key=lambda k: (k.probe, k.build, k.probe_column))
+
+
+def _fragments_in_from(select: exp.Select) -> set[str]:
+    from_ = select.args.get("from_")
+    items = ([from_.this] if from_ is not None else []) + [join.this for join in select.args.get("joins") or []]
+    return {item.meta[FRAGMENT_KEY] for item in items if isinstance(item, exp.Table) and item.meta.get(FRAGMENT_KEY)}
+
+
+def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+    if node is None:
+        return []
+    if isinstance(node, exp.Where):
+        node = node.this
+    return list(node.flatten()) if isinstance(node, exp.And) else [node]
+
+
+def _equalities(conjuncts: list[exp.Expression]) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    found = []
+    for conjunct in conjuncts:
+        if isinstance(conjunct, exp.Paren):
+            conjunct = conjunct.unnest()
+        if isinstance(conjunct, exp.EQ) and isinstance(conjunct.left, exp.Column) and isinstance(
+                conjunct.right, exp.Column) and conjunct.left.table and conjunct.right.table:
+            found.append(((conjunct.left.table, conjunct.left.name), (conjunct.right.table, conjunct.right.name)))
+    return found

@@ -1,0 +1,71 @@
+"""Row estimates for fragments: rough, cheap, and only used to rank join sides.
+
+Table sizes come from the engines (``CatalogTable.row_estimate``); predicates scale them by
+classic textbook selectivities. The numbers need only be right within an order of magnitude:
+they decide which side of a cross-engine join runs first and lends its keys to the other.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from .resolve import Resolution
+
+__all__ = ["estimate_rows"]
+
+_UNKNOWN_TABLE_ROWS = 100_000.0
+
+
+def estimate_rows(tree: exp.Expression, resolution: Resolution) -> float:
+    if isinstance(tree, exp.Subquery):
+        return estimate_rows(tree.this, resolution)
+    if isinstance(tree, exp.SetOperation):
+        return estimate_rows(tree.this, resolution) + estimate_rows(tree.expression, resolution)
+    if not isinstance(tree, exp.Select):
+        return 1.0
+    from_ = tree.args.get("from_")
+    items = ([from_.this] if from_ is not None else []) + [join.this for join in tree.args.get("joins") or []]
+    sizes = []
+    for item in items:
+        if isinstance(item, exp.Table):
+            table = resolution.of(item)
+            sizes.append(float(table.row_estimate) if table and table.row_estimate is not None
+                         else _UNKNOWN_TABLE_ROWS)
+        else:
+            sizes.append(estimate_rows(item, resolution))
+    # Joins inside one engine are mostly key/foreign-key joins: the largest input dominates.
+    rows = max(sizes) if sizes else 1.0
+    where = tree.args.get("where")
+    if where is not None:
+        for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
+            rows *= _selectivity(conjunct)
+    if tree.args.get("group") is not None:
+        rows = max(1.0, rows * 0.1)
+    elif any(isinstance(e, exp.AggFunc) for p in tree.expressions for e in p.walk()):
+        rows = 1.0
+    limit = tree.args.get("limit")
+    if limit is not None and isinstance(limit.expression, exp.Literal) and limit.expression.is_int:
+        rows = min(rows, float(limit.expression.to_py()))
+    return max(rows, 1.0)
+
+
+def _selectivity(conjunct: exp.Expression) -> float:
+    columns = list(conjunct.find_all(exp.Column))
+    tables = {column.table for column in columns}
+    if len(tables) > 1:
+        return 1.0  # a join predicate: accounted for by the join rule
+    if isinstance(conjunct, exp.EQ):
+        return 0.05
+    if isinstance(conjunct, exp.In):
+        return min(1.0, 0.05 * max(1, len(conjunct.expressions)))
+    if isinstance(conjunct, (exp.Like, exp.ILike)):
+        return 0.25
+    if isinstance(conjunct, exp.Between):
+        return 0.25
+    if isinstance(conjunct, (exp.GT, exp.GTE, exp.LT, exp.LTE)):
+        return 0.4
+    if isinstance(conjunct, exp.Or):
+        return 0.6
+    if isinstance(conjunct, exp.Not):
+        return 0.9
+    return 0.5

@@ -1,0 +1,107 @@
+"""What the planner hands the executor: fragments, the residual, and how to explain them.
+
+``Plan.explain_rows()`` is deterministic: the same query, principal and catalog give the same
+rows, so EXPLAIN output can be compared against golden files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from sqlglot import exp
+
+from flightmesh.connectors import Connector
+
+__all__ = ["EXPLAIN_SCHEMA", "Fragment", "KeyFilter", "Plan"]
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One statement for one engine, in its dialect, policies already inside."""
+
+    name: str                          # how the residual reads it
+    connector: Connector
+    engine: str                        # descriptor kind: duckdb, postgresql, ...
+    products: tuple[str, ...]
+    tables: tuple[str, ...]            # "product.table" it reads
+    sql: str                           # exactly what the engine runs (before dynamic filters)
+    tree: exp.Query                    # the same, as an AST in the engine's names (for key filters)
+    dialect: str
+    output: tuple[str, ...]            # output column names
+    estimate: float | None = None      # estimated output rows
+    # For engines whose results carry no reliable types (SQLite): the fragment rendered for
+    # DuckDB over empty tables of these schemas gives the types to cast to.
+    typing_sql: str | None = None
+    typing_tables: tuple[tuple[str, pa.Schema], ...] = ()
+
+
+@dataclass(frozen=True)
+class KeyFilter:
+    """Dynamic filtering: run ``build`` first, then restrict ``probe`` to its join keys."""
+
+    build: str
+    build_column: str
+    probe: str
+    probe_column: str
+
+
+@dataclass
+class Plan:
+    sql: str                                   # as the client sent it
+    fragments: tuple[Fragment, ...]
+    residual: str | None                       # DuckDB SQL over the fragments; None: one fragment
+    output_names: tuple[str, ...]              # result column names, as the client should see them
+    key_filters: tuple[KeyFilter, ...] = ()
+    explain: str | None = None                 # "plan" or "analyze": answer with the plan, not the data
+    planning_ms: float = 0.0
+    notes: tuple[str, ...] = ()                # pushdown decisions worth showing in EXPLAIN
+    materialize: frozenset[str] = frozenset()  # fragments the residual reads more than once
+    schema: pa.Schema | None = field(default=None)  # filled by the executor's describe()
+    fragment_schemas: dict[str, pa.Schema] = field(default_factory=dict)  # likewise
+
+    def fragment(self, name: str) -> Fragment:
+        for fragment in self.fragments:
+            if fragment.name == name:
+                return fragment
+        raise KeyError(name)
+
+    def explain_rows(self) -> list[dict[str, object]]:
+        """The plan as rows: each fragment (product, engine, exact SQL), key filters, the residual."""
+        rows: list[dict[str, object]] = []
+        for fragment in self.fragments:
+            rows.append({
+                "step": len(rows) + 1, "kind": "fragment", "name": fragment.name,
+                "products": ", ".join(fragment.products), "engine": fragment.engine,
+                "sql": fragment.sql,
+                "detail": f"estimated rows: {round(fragment.estimate)}" if fragment.estimate is not None else "",
+            })
+        for key_filter in self.key_filters:
+            rows.append({
+                "step": len(rows) + 1, "kind": "dynamic filter", "name": key_filter.probe, "products": "",
+                "engine": "", "sql": "",
+                "detail": f"{key_filter.probe}.{key_filter.probe_column} IN keys of "
+                          f"{key_filter.build}.{key_filter.build_column} (when few enough)",
+            })
+        if self.residual is not None:
+            rows.append({
+                "step": len(rows) + 1, "kind": "residual", "name": "merge", "products": "",
+                "engine": "duckdb (merge)", "sql": self.residual, "detail": "",
+            })
+        for note in self.notes:
+            rows.append({"step": len(rows) + 1, "kind": "note", "name": "", "products": "", "engine": "",
+                         "sql": "", "detail": note})
+        return rows
+
+
+EXPLAIN_SCHEMA = pa.schema([
+    pa.field("step", pa.int64()),
+    pa.field("kind", pa.string()),
+    pa.field("name", pa.string()),
+    pa.field("products", pa.string()),
+    pa.field("engine", pa.string()),
+    pa.field("sql", pa.string()),
+    pa.field("detail", pa.string()),
+    pa.field("rows", pa.int64()),
+    pa.field("ms", pa.float64()),
+])

@@ -1,0 +1,166 @@
+"""The planning pipeline: SQL text + principal + catalog -> Plan.
+
+    parse (client dialect) -> bind parameters -> resolve tables (catalog, grants)
+    -> lock down functions -> apply policies -> qualify columns -> split -> render fragments
+
+Each step is a small module of its own; this one only sequences them. It never runs a query:
+the connectors are asked only for their identity, capabilities and table names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
+
+from flightmesh.connectors import Connector
+from flightmesh.governance import lock_down
+from flightmesh.mesh import Catalog, CatalogTable, Principal, UnsupportedQuery
+
+from .dynamic import choose_key_filters, key_edges
+from .estimate import estimate_rows
+from .plan import Fragment, KeyFilter, Plan
+from .render import engine_tree, render
+from .resolve import Resolution, qualify_query, resolve_tables
+from .split import FRAGMENT_KEY, FragmentDraft, split_query
+from .statement import Statement, bind_parameters, parse_statement
+
+__all__ = ["PlanningContext", "plan_query", "plan_statement"]
+
+
+@dataclass(frozen=True)
+class PlanningContext:
+    catalog: Catalog
+    connectors: Mapping[str, Connector]     # product name -> connector
+    dialect: str = "duckdb"                 # what clients write
+    default_schema: str | None = None       # the session's current product, if any
+
+
+def plan_query(sql: str, principal: Principal, context: PlanningContext,
+               parameters: Sequence[Any] = ()) -> Plan:
+    """Plan ``sql`` for ``principal``. Raises the mesh's QueryError family on bad input."""
+    return plan_statement(parse_statement(sql, context.dialect), sql, principal, context, parameters)
+
+
+def plan_statement(statement: Statement, sql: str, principal: Principal, context: PlanningContext,
+                   parameters: Sequence[Any] = ()) -> Plan:
+    started = time.perf_counter()
+    tree = bind_parameters(statement.tree, parameters)
+    if tree is statement.tree:
+        tree = tree.copy()  # the statement may be cached; planning rewrites in place
+    written = written_names(tree, context.dialect)
+    resolution = resolve_tables(tree, context.catalog, principal, default_schema=context.default_schema)
+    lock_down(tree, principal)
+    tree = qualify_query(tree, resolution, context.dialect)
+    names = written if written is not None and len(written) == len(output_names(tree)) \
+        else catalog_spelling(output_names(tree), resolution)
+
+    def connector_for(table: CatalogTable) -> Connector:
+        return context.connectors[table.product]
+
+    split = split_query(tree, resolution, connector_for)
+    estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in split.fragments}
+    fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name]) for draft in split.fragments)
+    residual = None
+    key_filters: list[KeyFilter] = []
+    materialize: frozenset[str] = frozenset()
+    if split.residual is not None:
+        try:
+            residual = split.residual.sql(dialect="duckdb", identify=True, unsupported_level=ErrorLevel.RAISE)
+        except UnsupportedError as error:
+            raise UnsupportedQuery(f"cannot express the cross-product part of the query: {error}") from None
+        key_filters = choose_key_filters(key_edges(split.residual), estimates,
+                                         context.catalog.spec.settings.dynamic_filter_max_keys)
+        references = Counter(node.meta.get(FRAGMENT_KEY) for node in split.residual.find_all(exp.Table))
+        materialize = frozenset(name for name, count in references.items() if name and count > 1)
+    return Plan(
+        sql=sql, fragments=fragments, residual=residual, output_names=names, explain=statement.explain,
+        key_filters=tuple(key_filters), materialize=materialize,
+        planning_ms=(time.perf_counter() - started) * 1000.0,
+    )
+
+
+def written_names(tree: exp.Expression, dialect: str) -> tuple[str, ...] | None:
+    """Result names as the client wrote them (alias, column, or the expression's text).
+
+    None when the outermost SELECT has a star: its names come from the catalog instead.
+    """
+    select = _outermost_select(tree)
+    if not isinstance(select, exp.Select):
+        return None
+    names = []
+    for projection in select.expressions:
+        if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
+            return None
+        if isinstance(projection, (exp.Alias, exp.Column)):
+            names.append(projection.alias_or_name)
+        else:
+            names.append(projection.sql(dialect=dialect))
+    return tuple(names)
+
+
+def catalog_spelling(names: tuple[str, ...], resolution: Resolution) -> tuple[str, ...]:
+    """Qualified names are lower-cased; give back the engine's spelling where a column has one."""
+    spelled: dict[str, str] = {}
+    for table in resolution.tables.values():
+        for item in table.schema:
+            spelled.setdefault(item.name.lower(), item.name)
+    return tuple(spelled.get(name.lower(), name) for name in names)
+
+
+def _outermost_select(tree: exp.Expression) -> exp.Expression:
+    while isinstance(tree, (exp.SetOperation, exp.Subquery)):
+        tree = tree.this
+    return tree
+
+
+def output_names(tree: exp.Expression) -> tuple[str, ...]:
+    """The result's column names, from the qualified query's outermost projections."""
+    select = _outermost_select(tree)
+    if isinstance(select, exp.Select):
+        return tuple(projection.alias_or_name for projection in select.expressions)
+    if isinstance(select, exp.Values):
+        width = len(select.expressions[0].expressions) if select.expressions else 0
+        return tuple(f"col{index}" for index in range(width))
+    return ()
+
+
+def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, estimate: float) -> Fragment:
+    connector = draft.connector
+    capabilities = connector.capabilities
+    tree = engine_tree(draft.tree, connector, resolution)
+    sql = render(tree, capabilities.dialect)
+    typing_sql = None
+    typing_tables: tuple[tuple[str, Any], ...] = ()
+    if not capabilities.typed_results:
+        typing_sql, typing_tables = _typing(draft.tree, resolution)
+    products = tuple(draft.products)
+    engine = catalog.spec.products[products[0]].engine.kind if products else "unknown"
+    assert isinstance(tree, exp.Query)
+    return Fragment(
+        name=draft.name, connector=connector, engine=engine, products=products,
+        tables=tuple(f"{t.product}.{t.name}" for t in draft.tables), sql=sql, tree=tree,
+        dialect=capabilities.dialect, output=output_names(tree), estimate=estimate, typing_sql=typing_sql,
+        typing_tables=typing_tables,
+    )
+
+
+def _typing(tree: exp.Expression, resolution: Resolution) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """The fragment for DuckDB over stand-in tables named t0, t1, ... with the catalog schemas."""
+    tree = tree.copy()
+    tables: dict[str, tuple[str, Any]] = {}
+    for node in list(tree.find_all(exp.Table)):
+        table = resolution.of(node)
+        if table is None or node.meta.get(FRAGMENT_KEY):
+            continue
+        key = f"{table.product}.{table.name}"
+        if key not in tables:
+            tables[key] = (f"t{len(tables)}", table.schema)
+        stand_in = exp.Table(this=exp.to_identifier(tables[key][0], quoted=True), alias=node.args.get("alias"))
+        node.replace(stand_in)
+    return tree.sql(dialect="duckdb", identify=True), tuple(tables.values())

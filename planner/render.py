@@ -1,0 +1,51 @@
+"""Rendering a fragment in its engine's dialect.
+
+The fragment's tree speaks the mesh's canonical names (``"product"."table"``, lower-cased
+columns). Rendering swaps in the engine's own names — the table's source as the connector
+spells it, each column as the engine spells it — and prints with sqlglot in the connector's
+dialect, quoting every identifier and refusing (``unsupported_level=RAISE``) anything the
+dialect cannot express. No client text survives to here: every string is printed by the generator.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
+
+from flightmesh.connectors import Connector
+from flightmesh.mesh import UnsupportedQuery
+
+from .binding import bind_columns
+from .resolve import Resolution
+
+__all__ = ["engine_tree", "render"]
+
+
+def engine_tree(tree: exp.Expression, connector: Connector, resolution: Resolution) -> exp.Expression:
+    """A copy of ``tree`` naming tables and columns the way ``connector``'s engine does."""
+    tree = tree.copy()
+    binding = bind_columns(tree)
+    for column in list(tree.find_all(exp.Column)):
+        source = binding.source_of(column)
+        table = resolution.of(source) if source is not None else None
+        if table is None:
+            continue
+        field = table.field_named(column.name)
+        if field is not None:
+            column.set("this", exp.to_identifier(field.name, quoted=True))
+    for node in list(tree.find_all(exp.Table)):
+        table = resolution.of(node)
+        if table is None:
+            continue
+        replacement = connector.table_expression(table.spec.source).copy()
+        replacement.set("alias", node.args.get("alias"))
+        node.replace(replacement)
+    return tree
+
+
+def render(tree: exp.Expression, dialect: str) -> str:
+    """SQL text for ``tree`` in ``dialect``; raises UnsupportedQuery instead of guessing."""
+    try:
+        return tree.sql(dialect=dialect, identify=True, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as error:
+        raise UnsupportedQuery(f"cannot express part of the query in {dialect}: {error}") from None

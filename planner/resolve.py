@@ -1,0 +1,195 @@
+"""Name resolution: every table reference becomes a catalog table, or the query fails.
+
+``resolve_tables`` rewrites each reference to its canonical quoted form ``"product"."table" AS
+alias`` and records which ``CatalogTable`` it is (``table_key``). A name that does not resolve
+— missing, or in a product the principal may not read — raises UnknownTable with the name as
+written, so the two cases cannot be told apart. Table functions (``read_csv(...)``,
+``generate_series(...)``, a quoted file path) never resolve: they are refused here.
+
+``qualify_query`` then runs sqlglot's qualification (stars expanded, every column bound to a
+table, unknown columns refused) against a schema holding only the tables this query names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
+
+from flightmesh.mesh import Catalog, CatalogTable, ForbiddenFunction, Principal, UnknownColumn, UnknownTable, UnsupportedQuery
+
+__all__ = ["TABLE_KEY", "Resolution", "arrow_to_sql_type", "qualify_query", "resolve_tables", "table_key"]
+
+TABLE_KEY = "flightmesh.table"  # meta key on exp.Table nodes: "product.table" of the CatalogTable
+
+
+def table_key(node: exp.Expression) -> str | None:
+    """The catalog key of a resolved table node, or None for anything else."""
+    if isinstance(node, exp.Table):
+        value = node.meta.get(TABLE_KEY)
+        return value if isinstance(value, str) else None
+    return None
+
+
+@dataclass
+class Resolution:
+    """The catalog tables a query names, by key."""
+
+    tables: dict[str, CatalogTable] = field(default_factory=dict)
+
+    def of(self, node: exp.Expression) -> CatalogTable | None:
+        key = table_key(node)
+        return self.tables.get(key) if key else None
+
+
+def resolve_tables(
+    tree: exp.Expression,
+    catalog: Catalog,
+    principal: Principal,
+    *,
+    default_schema: str | None = None,
+) -> Resolution:
+    """Resolve every table reference of ``tree`` in place. See the module docstring."""
+    resolution = Resolution()
+
+    def lookup(node: exp.Table) -> CatalogTable:
+        parts = [part.name for part in node.parts]
+        written = ".".join(parts)
+        if len(parts) == 3:
+            if parts[0].lower() != catalog.name.lower():
+                raise UnknownTable(written)
+            parts = parts[1:]
+        if len(parts) == 2:
+            return catalog.lookup(parts[0], parts[1], principal)
+        if len(parts) != 1:
+            raise UnknownTable(written)
+        if default_schema:
+            return catalog.lookup(default_schema, parts[0], principal)
+        matches = [t for t in catalog.tables_for(principal) if t.name.lower() == parts[0].lower()]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(sorted(t.qualified_name for t in matches))
+            raise UnknownTable(f"{written} (ambiguous: qualify it as one of {names})")
+        raise UnknownTable(written)
+
+    def visit(node: exp.Expression, ctes: frozenset[str]) -> None:
+        if isinstance(node, exp.Query) and node.args.get("with_") is not None:
+            with_ = node.args["with_"]
+            visible = ctes
+            for cte in with_.expressions:
+                name = cte.alias_or_name.lower()
+                visit(cte.this, visible | {name} if with_.args.get("recursive") else visible)
+                visible = visible | {name}
+            for key, value in node.args.items():
+                if key != "with_":
+                    _visit_value(value, visible)
+            return
+        if isinstance(node, exp.Table):
+            _resolve_table(node, ctes)
+            return
+        for value in node.args.values():
+            _visit_value(value, ctes)
+
+    def _visit_value(value: object, ctes: frozenset[str]) -> None:
+        if isinstance(value, exp.Expression):
+            visit(value, ctes)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, exp.Expression):
+                    visit(item, ctes)
+
+    def _resolve_table(node: exp.Table, ctes: frozenset[str]) -> None:
+        if not isinstance(node.this, exp.Identifier):
+            name = node.this.sql_name() if isinstance(node.this, exp.Func) else type(node.this).__name__
+            raise ForbiddenFunction(f"table function {name.lower()} is not allowed; query mesh tables")
+        for value in node.args.values():  # e.g. a table sample or joined hints: nothing to resolve
+            if isinstance(value, exp.Query):
+                visit(value, ctes)
+        if not node.db and node.name.lower() in ctes:
+            return
+        table = lookup(node)
+        key = f"{table.product}.{table.name}"
+        resolution.tables[key] = table
+        alias = node.alias or node.name
+        node.set("catalog", None)
+        node.set("db", exp.to_identifier(table.product, quoted=True))
+        node.set("this", exp.to_identifier(table.name, quoted=True))
+        if not node.alias:
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+        node.meta[TABLE_KEY] = key
+
+    visit(tree, frozenset())
+    return resolution
+
+
+def qualify_query(tree: exp.Expression, resolution: Resolution, dialect: str,
+                  extra: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None) -> exp.Expression:
+    """sqlglot qualification against only the resolved tables; unknown columns raise UnknownColumn."""
+    mapping: dict[str, dict[str, dict[str, str]]] = {}
+    for table in resolution.tables.values():
+        columns = {item.name: arrow_to_sql_type(item.type) for item in table.schema}
+        mapping.setdefault(table.product, {})[table.name] = columns
+    for product, tables in (extra or {}).items():
+        for name, columns in tables.items():
+            mapping.setdefault(product, {})[name] = dict(columns)
+    schema = MappingSchema(mapping, dialect=dialect, normalize=True)
+    try:
+        return qualify(
+            tree, schema=schema, dialect=dialect, validate_qualify_columns=True, quote_identifiers=True,
+            identify=True, expand_stars=True, isolate_tables=False,
+        )
+    except OptimizeError as error:
+        raise _column_error(str(error)) from None
+
+
+def _column_error(message: str) -> Exception:
+    # sqlglot's messages: Column '"x"' could not be resolved[ for table: '"t"'] / Unknown column ...
+    text = message.replace('"', "")
+    if "could not be resolved" in text or "Unknown column" in text or "Ambiguous column" in text:
+        name = text.split("'")[1] if "'" in text else text
+        if "Ambiguous" in text:
+            return UnsupportedQuery(f"column {name} is ambiguous; qualify it with a table name")
+        return UnknownColumn(name)
+    return UnsupportedQuery(f"cannot resolve the query's names: {text}")
+
+
+_ARROW_SQL: list[tuple[Callable[[pa.DataType], bool], Callable[[pa.DataType], str]]] = [
+    (pa.types.is_boolean, lambda t: "BOOLEAN"),
+    (pa.types.is_int8, lambda t: "TINYINT"),
+    (pa.types.is_int16, lambda t: "SMALLINT"),
+    (pa.types.is_int32, lambda t: "INT"),
+    (pa.types.is_int64, lambda t: "BIGINT"),
+    (pa.types.is_uint8, lambda t: "UTINYINT"),
+    (pa.types.is_uint16, lambda t: "USMALLINT"),
+    (pa.types.is_uint32, lambda t: "UINT"),
+    (pa.types.is_uint64, lambda t: "UBIGINT"),
+    (pa.types.is_float32, lambda t: "FLOAT"),
+    (pa.types.is_float64, lambda t: "DOUBLE"),
+    (pa.types.is_decimal, lambda t: f"DECIMAL({t.precision}, {t.scale})"),
+    (pa.types.is_date, lambda t: "DATE"),
+    (pa.types.is_time, lambda t: "TIME"),
+    (pa.types.is_timestamp, lambda t: "TIMESTAMPTZ" if t.tz else "TIMESTAMP"),
+    (pa.types.is_interval, lambda t: "INTERVAL"),
+    (pa.types.is_duration, lambda t: "INTERVAL"),
+    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t),
+     lambda t: "VARCHAR"),
+    (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t),
+     lambda t: "BLOB"),
+]
+
+
+def arrow_to_sql_type(data_type: pa.DataType) -> str:
+    """A SQL type name (DuckDB's spelling) for an Arrow type; "UNKNOWN" when there is none."""
+    for matches, name in _ARROW_SQL:
+        if matches(data_type):
+            return name(data_type)
+    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
+        inner = arrow_to_sql_type(data_type.value_type)
+        return f"{inner}[]" if inner != "UNKNOWN" else "UNKNOWN"
+    return "UNKNOWN"

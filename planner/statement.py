@@ -1,0 +1,216 @@
+"""From SQL text to one checked statement: parse, refuse what may not run, bind parameters.
+
+Only reading statements pass (DESIGN.md §6): SELECT, WITH, set operations, VALUES, and
+``EXPLAIN [ANALYZE] <query>``. Everything else is refused before any name is resolved: writes
+and DDL with ReadOnlyViolation, engine commands (SET, PRAGMA, ATTACH, COPY, INSTALL, LOAD, CALL,
+USE ...) likewise, and several statements in one text with a syntax error at the second one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token, TokenType
+
+from flightmesh.mesh import ParameterError, ReadOnlyViolation, SqlSyntaxError, UnsupportedQuery
+
+__all__ = ["Statement", "bind_parameters", "count_parameters", "parse_statement"]
+
+_QUERY_TYPES = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
+
+# Statement node types sqlglot produces for things that write or reconfigure, named for the message.
+_WRITES: dict[type[exp.Expression], str] = {
+    exp.Insert: "INSERT", exp.Update: "UPDATE", exp.Delete: "DELETE", exp.Merge: "MERGE",
+    exp.Create: "CREATE", exp.Drop: "DROP", exp.Alter: "ALTER", exp.TruncateTable: "TRUNCATE",
+    exp.Copy: "COPY", exp.Set: "SET", exp.Pragma: "PRAGMA", exp.Attach: "ATTACH",
+    exp.Detach: "DETACH", exp.Install: "INSTALL", exp.Use: "USE", exp.Grant: "GRANT",
+    exp.Revoke: "REVOKE", exp.Transaction: "BEGIN", exp.Commit: "COMMIT", exp.Rollback: "ROLLBACK",
+    exp.Command: "this command", exp.LoadData: "LOAD", exp.Cache: "CACHE", exp.Uncache: "UNCACHE",
+    exp.Summarize: "SUMMARIZE", exp.Export: "EXPORT",
+}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A parsed query. ``explain`` is None, "plan" or "analyze"."""
+
+    tree: exp.Expression
+    explain: str | None
+    parameter_count: int
+
+
+def parse_statement(sql: str, dialect: str) -> Statement:
+    """Parse exactly one reading statement written in ``dialect``."""
+    if not sql or not sql.strip():
+        raise SqlSyntaxError("the statement is empty")
+    explain, sql = _strip_explain(sql)
+    tokens = _tokenize(sql, dialect)
+    statements = _split(tokens)
+    if len(statements) != 1:
+        second = statements[1][0]
+        raise SqlSyntaxError("only one statement may be sent at a time", second.line, _column(second))
+    try:
+        parser = sqlglot.Dialect.get_or_raise(dialect).parser()
+        trees = parser.parse(statements[0], sql)
+    except ParseError as error:
+        raise _syntax_error(error) from None
+    tree = trees[0] if trees else None
+    if tree is None:
+        raise SqlSyntaxError("the statement is empty")
+    _check_kind(tree)
+    return Statement(tree=tree, explain=explain, parameter_count=count_parameters(tree))
+
+
+def _tokenize(sql: str, dialect: str) -> list[Token]:
+    try:
+        return list(sqlglot.Dialect.get_or_raise(dialect).tokenize(sql))
+    except TokenError as error:
+        raise SqlSyntaxError(str(error).splitlines()[0]) from None
+
+
+_EXPLAIN = re.compile(r"^(\s*)(explain)(\s+analyze)?\b", re.IGNORECASE)
+
+
+def _strip_explain(sql: str) -> tuple[str | None, str]:
+    """Blank out a leading EXPLAIN [ANALYZE] with spaces, so error positions stay exact."""
+    match = _EXPLAIN.match(sql)
+    if match is None:
+        return None, sql
+    return ("analyze" if match.group(3) else "plan"), " " * match.end() + sql[match.end():]
+
+
+def _split(tokens: list[Token]) -> list[list[Token]]:
+    statements: list[list[Token]] = [[]]
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            statements.append([])
+        else:
+            statements[-1].append(token)
+    return [s for s in statements if s] or [[]]
+
+
+def _column(token: Token) -> int:
+    # sqlglot's col is the position of the token's last character; editors show the first.
+    return max(1, token.col - len(token.text) + 1)
+
+
+def _syntax_error(error: ParseError) -> SqlSyntaxError:
+    first = error.errors[0] if error.errors else {}
+    description = str(first.get("description") or error).split(". Line")[0]
+    description = description.split("<Token")[0].strip().rstrip(":").strip() or "invalid SQL"
+    highlight = first.get("highlight")
+    if highlight:
+        description = f"{description} near {highlight!r}"
+    line, column = first.get("line"), first.get("col")
+    if isinstance(column, int) and isinstance(highlight, str):
+        column = max(1, column - len(highlight) + 1)
+    return SqlSyntaxError(description, line, column)
+
+
+def _check_kind(tree: exp.Expression) -> None:
+    if isinstance(tree, _QUERY_TYPES):
+        for node in tree.walk():
+            if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Into)):
+                raise ReadOnlyViolation(
+                    "flightmesh is read-only: statements that write (here inside the query) are refused"
+                )
+        return
+    if isinstance(tree, exp.Describe):
+        raise UnsupportedQuery("DESCRIBE is not supported; query information_schema or use GetTables")
+    for kind, name in _WRITES.items():
+        if isinstance(tree, kind):
+            raise ReadOnlyViolation(f"flightmesh is read-only: {name} statements are refused")
+    raise ReadOnlyViolation(f"flightmesh is read-only: only queries may run, not {type(tree).__name__.upper()}")
+
+
+def _parameter_name(node: exp.Expression) -> str:
+    """"" for ``?``, the digits for ``$n``; named parameters raise."""
+    name = node.name if isinstance(node, exp.Placeholder) else node.this.name if node.this else ""
+    if name in ("", "?") or name.isdigit():
+        return "" if name == "?" else name
+    raise ParameterError(f"named parameter :{name} is not supported; use ? or $1")
+
+
+def count_parameters(tree: exp.Expression) -> int:
+    """Number of parameters: ``?`` placeholders in order, or the highest ``$n``."""
+    positional = 0
+    numbered = 0
+    for node in tree.find_all(exp.Placeholder, exp.Parameter, bfs=False):
+        name = _parameter_name(node)
+        if name.isdigit():
+            numbered = max(numbered, int(name))
+        else:
+            positional += 1
+    if positional and numbered:
+        raise ParameterError("mixing ? and $n parameters in one statement is not supported")
+    return positional or numbered
+
+
+def bind_parameters(tree: exp.Expression, values: Sequence[Any]) -> exp.Expression:
+    """A copy of ``tree`` with every parameter replaced by its value as a typed literal.
+
+    Values become AST literals, so the generator quotes them: a parameter can never change the
+    shape of the statement.
+    """
+    expected = count_parameters(tree)
+    if len(values) != expected:
+        raise ParameterError(f"the statement takes {expected} parameter(s), {len(values)} were bound")
+    if expected == 0:
+        return tree
+    tree = tree.copy()
+    for index, node in enumerate(_in_text_order(tree)):
+        name = _parameter_name(node)
+        node.replace(literal(values[int(name) - 1 if name.isdigit() else index]))
+    return tree
+
+
+def _in_text_order(tree: exp.Expression) -> list[exp.Expression]:
+    """Parameter nodes in the order they appear in the SQL text.
+
+    The AST does not keep positions and its argument order is the parser's, not the text's
+    (a WITH clause is attached last), but the generator prints in syntactic order: mark each
+    node, print, and sort by where the marks land.
+    """
+    nodes = list(tree.find_all(exp.Placeholder, exp.Parameter))
+    marked = tree.copy()
+    for index, node in enumerate(marked.find_all(exp.Placeholder, exp.Parameter)):
+        node.replace(exp.Literal.string(f"\x00fm{index}\x00"))
+    text = marked.sql()
+    order = sorted(range(len(nodes)), key=lambda index: text.index(f"\x00fm{index}\x00"))
+    return [nodes[index] for index in order]
+
+
+def literal(value: Any) -> exp.Expression:
+    """The SQL literal for a Python value, typed so every dialect reads it back the same."""
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return exp.cast(exp.Literal.string(repr(value)), exp.DataType.Type.DOUBLE)
+        return exp.cast(exp.Literal.number(repr(value)), exp.DataType.Type.DOUBLE)
+    if isinstance(value, decimal.Decimal):
+        return exp.Literal.number(str(value))
+    if isinstance(value, str):
+        return exp.Literal.string(value)
+    if isinstance(value, datetime.datetime):
+        kind = exp.DataType.Type.TIMESTAMPTZ if value.tzinfo else exp.DataType.Type.TIMESTAMP
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
+    if isinstance(value, datetime.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
+    if isinstance(value, datetime.time):
+        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.TIME)
+    if isinstance(value, bytes):
+        return exp.HexString(this=value.hex())
+    raise ParameterError(f"parameters of type {type(value).__name__} are not supported")
