@@ -1,0 +1,309 @@
+"""Products served by another Flight SQL server, read through the ADBC Flight SQL driver.
+
+The remote may be any Flight SQL server; the intended one is another flightmesh node: a domain
+runs its own node next to its data, and a central node federates it (a mesh of meshes). The
+remote applies its own policies to everything we send, so they hold at both nodes.
+
+- ``uri``: ``grpc://host:port`` or ``grpc+tls://host:port`` (``tls_root_certs``: a PEM file or
+  the PEM text; ``tls_skip_verify: true`` for tests only); ``username``/``password`` (Basic
+  handshake, the remote returns a bearer token) or ``token`` (sent as ``Bearer``).
+- Dialect: the remote's. Capabilities are class data, so this class declares DuckDB's dialect,
+  which is what a flightmesh node speaks by default.
+- Sources are the remote's names, e.g. ``sales.orders`` (remote product ``sales``).
+- Connections: a bounded pool of ADBC connections (``pool_size``), opened on first use.
+- Timeouts are the driver's gRPC deadlines; cancellation cancels the gRPC call, which a
+  flightmesh remote turns into cancelling its own engines' queries.
+- No row estimates: Flight SQL has no statistics call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import adbc_driver_flightsql
+import adbc_driver_flightsql.dbapi as adbc_flight
+import adbc_driver_manager
+import pyarrow as pa
+from flightmesh.mesh import (
+    CancelScope,
+    EngineError,
+    EngineUnavailable,
+    ProductSpec,
+    QueryCancelled,
+    QueryTimeout,
+    Settings,
+    UnknownTable,
+)
+from sqlglot import exp
+
+from .address import quoted_table
+from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
+from .pool import ConnectionPool, PoolTimeout
+
+__all__ = ["FlightSQLConnector"]
+
+_OPTIONS = adbc_driver_flightsql.DatabaseOptions
+_DRIVER_ERRORS = (adbc_driver_manager.Error, pa.ArrowException, OSError)
+
+
+class FlightSQLConnector:
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        dialect="duckdb",
+        pushdown=frozenset(Pushdown),
+        # The remote refuses table functions and anything off its allow-list; an anonymous
+        # function would be refused there, so it stays here.
+        missing=frozenset({exp.Anonymous}),
+        key_delivery=KeyDelivery.LITERALS,
+        typed_results=True,
+    )
+
+    def __init__(self, product: str, uri: str, *, username: str | None = None, password: str | None = None,
+                 token: str | None = None, tls_root_certs: str | None = None, tls_skip_verify: bool = False,
+                 pool_size: int = 4, timeout_seconds: float | None = None) -> None:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("grpc", "grpc+tcp", "grpc+tls") or not parts.hostname:
+            raise ValueError("expected grpc://host:port or grpc+tls://host:port")
+        self.product = product
+        self.uri = uri
+        self.timeout_seconds = timeout_seconds
+        self._username = username
+        self._password = password
+        self._token = token
+        self._tls_root_certs = tls_root_certs
+        self._tls_skip_verify = tls_skip_verify
+        token_id = f"token:{hashlib.sha256(token.encode()).hexdigest()[:12]}" if token else "anonymous"
+        who = username or token_id
+        self._identity = f"flightsql://{who}@{parts.hostname}:{parts.port}"
+        self._pool: ConnectionPool[Any] = ConnectionPool(self._open, self._close, pool_size)
+
+    @classmethod
+    def from_spec(cls, product: ProductSpec, settings: Settings) -> FlightSQLConnector:
+        engine = product.engine
+        assert engine.uri is not None
+        options = engine.options
+        return cls(product.name, engine.uri, username=options.get("username"),
+                   password=options.get("password"), token=options.get("token"),
+                   tls_root_certs=options.get("tls_root_certs"),
+                   tls_skip_verify=bool(options.get("tls_skip_verify", False)),
+                   pool_size=int(options.get("pool_size", settings.pool_size)),
+                   timeout_seconds=float(options.get("timeout_seconds", settings.fragment_timeout_seconds)))
+
+    def identity(self) -> str:
+        return self._identity
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def _database_options(self) -> dict[str, str]:
+        options: dict[str, str] = {}
+        if self._username is not None:
+            options["username"] = self._username
+            options["password"] = self._password or ""
+        elif self._token is not None:
+            options[_OPTIONS.AUTHORIZATION_HEADER.value] = f"Bearer {self._token}"
+        if self._tls_root_certs:
+            pem = self._tls_root_certs
+            if "-----BEGIN" not in pem:
+                pem = Path(pem).read_text()
+            options[_OPTIONS.TLS_ROOT_CERTS.value] = pem
+        if self._tls_skip_verify:
+            options[_OPTIONS.TLS_SKIP_VERIFY.value] = "true"
+        return options
+
+    def _open(self) -> Any:
+        try:
+            connection = adbc_flight.connect(self.uri, db_kwargs=self._database_options(), autocommit=True)
+            # The driver connects lazily; ask for something small so a dead or refusing remote
+            # fails here, where the error is classified, and not halfway through a fragment.
+            connection.adbc_get_table_types()
+        except _DRIVER_ERRORS as error:
+            raise self._error(error) from None
+        except OSError as error:
+            raise EngineUnavailable(self.product, "cannot read the TLS root certificates",
+                                    internal=str(error)) from None
+        return connection
+
+    @staticmethod
+    def _close(connection: Any) -> None:
+        connection.close()
+
+    def _lease(self, timeout: float | None, cancel: CancelScope | None = None) -> Any:
+        try:
+            return self._pool.acquire(timeout, should_stop=cancel.check if cancel is not None else None)
+        except PoolTimeout:
+            raise QueryTimeout(f"product {self.product}: no free engine connection in time") from None
+
+    # -- metadata --------------------------------------------------------------------------------
+
+    def table_names(self) -> list[str]:
+        connection = self._lease(self.timeout_seconds)
+        broken = True
+        try:
+            objects = connection.adbc_get_objects(depth="tables").read_all().to_pylist()
+            broken = False
+        except _DRIVER_ERRORS as error:
+            raise self._error(error) from None
+        finally:
+            self._pool.release(connection, broken=broken)
+        names = []
+        for catalog in objects:
+            for schema in catalog.get("catalog_db_schemas") or []:
+                for table in schema.get("db_schema_tables") or []:
+                    prefix = f"{schema['db_schema_name']}." if schema.get("db_schema_name") else ""
+                    names.append(prefix + table["table_name"])
+        return names
+
+    def table_expression(self, source: str) -> exp.Table:
+        return quoted_table(source, "duckdb")
+
+    def describe(self, source: str) -> pa.Schema:
+        table = exp.to_table(source, dialect="duckdb")
+        connection = self._lease(self.timeout_seconds)
+        broken = True
+        try:
+            schema = connection.adbc_get_table_schema(table.name, db_schema_filter=table.db or None)
+            broken = False
+        except _DRIVER_ERRORS as error:
+            if _status(error) == "NOT_FOUND":
+                broken = False
+                raise UnknownTable(source) from None
+            raise self._error(error) from None
+        finally:
+            self._pool.release(connection, broken=broken)
+        return _plain(schema)
+
+    def estimate_rows(self, source: str) -> int | None:
+        return None
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def result_schema(self, query: FragmentQuery) -> pa.Schema:
+        if query.expected_schema is not None:
+            return query.expected_schema
+        connection = self._lease(self.timeout_seconds)
+        broken = True
+        try:
+            cursor = connection.cursor()
+            try:
+                schema = cursor.adbc_execute_schema(query.sql)
+            finally:
+                cursor.close()
+            broken = False
+        except _DRIVER_ERRORS as error:
+            raise self._error(error) from None
+        finally:
+            self._pool.release(connection, broken=broken)
+        return _plain(schema)
+
+    def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
+        cancel.check()
+        timeout = query.timeout_seconds if query.timeout_seconds is not None else self.timeout_seconds
+        connection = self._lease(timeout, cancel)
+        cursor = None
+        unregister = None
+        try:
+            cursor = connection.cursor()
+            if timeout is not None:
+                cursor.adbc_statement.set_options(**{_OPTIONS.TIMEOUT_QUERY.value: str(timeout),
+                                                     _OPTIONS.TIMEOUT_FETCH.value: str(timeout)})
+            unregister = cancel.on_cancel(cursor.adbc_cancel)
+            cursor.execute(query.sql)
+            reader = cursor.fetch_record_batch()
+        except BaseException as error:
+            if unregister is not None:
+                unregister()
+            if cursor is not None:
+                with contextlib.suppress(Exception):
+                    cursor.close()
+            self._pool.release(connection, broken=not isinstance(error, _DRIVER_ERRORS) or _lost(error))
+            if isinstance(error, _DRIVER_ERRORS):
+                raise self._query_error(error, cancel) from None
+            raise
+        schema = query.expected_schema or _plain(reader.schema)
+        batches = self._stream(reader, connection, cursor, cancel, unregister)
+        return pa.RecordBatchReader.from_batches(schema, cast_batches(batches, schema))
+
+    def _stream(self, reader: pa.RecordBatchReader, connection: Any, cursor: Any, cancel: CancelScope,
+                unregister: Any) -> Iterator[pa.RecordBatch]:
+        finished = False
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    finished = True
+                    return
+                except _DRIVER_ERRORS as error:
+                    raise self._query_error(error, cancel) from None
+                yield batch
+        finally:
+            unregister()
+            if not finished:
+                with contextlib.suppress(Exception):
+                    cursor.adbc_cancel()
+            for resource in (reader, cursor):
+                with contextlib.suppress(Exception):
+                    resource.close()
+            self._pool.release(connection, broken=not finished)
+
+    # -- errors ----------------------------------------------------------------------------------
+
+    def _query_error(self, error: BaseException, cancel: CancelScope) -> BaseException:
+        if cancel.cancelled:
+            try:
+                cancel.check()
+            except (QueryCancelled, QueryTimeout) as stopped:
+                return stopped
+        return self._error(error)
+
+    def _error(self, error: BaseException) -> BaseException:
+        status = _status(error)
+        text = str(error)
+        if status == "UNAUTHENTICATED":
+            return EngineUnavailable(self.product, "the remote refused the credentials", internal=text)
+        if status in ("UNAVAILABLE", "IO") or _lost(error):
+            return EngineUnavailable(self.product, "cannot reach the remote Flight SQL server", internal=text)
+        if status in ("TIMEOUT", "DEADLINE_EXCEEDED"):
+            return QueryTimeout(f"product {self.product}: the fragment ran past its time limit "
+                                "and was stopped")
+        if status == "CANCELLED":
+            return QueryCancelled("the query was cancelled")
+        if status == "NOT_FOUND":
+            return EngineError(self.product, "a table this product serves no longer exists on the remote",
+                               internal=text)
+        return EngineError(self.product, "the remote rejected the fragment", internal=text)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _status(error: BaseException) -> str:
+    """The ADBC status name at the head of the driver's message (``UNAUTHENTICATED: ...``)."""
+    text = str(error).lstrip()
+    head = text.split(":", 1)[0].strip().upper()
+    if head.startswith("[FLIGHTSQL] "):
+        head = head.removeprefix("[FLIGHTSQL] ")
+    lowered = text.lower()
+    if "unauthenticated" in lowered:
+        return "UNAUTHENTICATED"
+    if "deadline" in lowered or "timed out" in lowered:
+        return "TIMEOUT"
+    if "code = unavailable" in lowered or "connection refused" in lowered:
+        return "UNAVAILABLE"
+    if "code = notfound" in lowered or "not_found" in lowered.replace(" ", "_"):
+        return "NOT_FOUND"
+    return head
+
+
+def _lost(error: BaseException) -> bool:
+    lowered = str(error).lower()
+    return any(sign in lowered for sign in ("connection refused", "unavailable", "transport", "eof"))
+
+
+def _plain(schema: pa.Schema) -> pa.Schema:
+    """The schema without transport metadata (the driver attaches Flight SQL column metadata)."""
+    return pa.schema([pa.field(f.name, f.type, nullable=f.nullable) for f in schema])
