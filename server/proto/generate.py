@@ -55,15 +55,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path.relative_to(PROTO_DIR.parent.parent)}")
         return 0
     with tempfile.TemporaryDirectory() as scratch:
-        stale = [
-            path.name for path in generate(Path(scratch))
-            if not (PROTO_DIR / path.name).exists() or not filecmp.cmp(path, PROTO_DIR / path.name, shallow=False)
-        ]
+        stale = [path.name for path in generate(Path(scratch)) if not _same_file(path, PROTO_DIR / path.name)]
     if stale:
         print(f"out of date: {', '.join(stale)}; run `make proto`", file=sys.stderr)
         return 1
     print("generated protocol classes are up to date")
     return 0
+
+
+
+def _same_file(fresh: Path, committed: Path) -> bool:
+    return committed.exists() and filecmp.cmp(fresh, committed, shallow=False)
 
 
 if __name__ == "__main__":

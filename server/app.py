@@ -1,0 +1,257 @@
+"""The Flight SQL server: pyarrow's ``FlightServerBase`` routing each RPC to the piece that
+answers it.
+
+==========================  ============================================================
+RPC / command               answered by
+==========================  ============================================================
+Handshake                   ``auth`` (middleware: Basic -> Bearer token)
+GetFlightInfo / GetSchema   statements -> ``queries``; catalog commands -> ``metadata``,
+                            GetSqlInfo -> ``sqlinfo``
+DoGet                       statement tickets -> ``streams``; catalog tickets (the command
+                            itself, as the C++ server does) -> ``metadata`` / ``sqlinfo``
+DoPut                       parameters of a prepared statement -> ``queries``; updates and
+                            ingestion are refused (the mesh is read-only)
+DoAction                    prepared statements -> ``queries``; sessions -> ``sessions``;
+                            CancelFlightInfo -> ``statements.Tickets``
+anything else               UNIMPLEMENTED
+==========================  ============================================================
+
+Every handler is wrapped by ``errors.flight_errors``: the mesh's errors become Flight statuses
+in that one place, and the server keeps serving after any of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from flightmesh.mesh import NotFound
+from google.protobuf.message import Message
+
+from . import schemas
+from .auth import (
+    AUTH_MIDDLEWARE,
+    AuthMiddlewareFactory,
+    Caller,
+    MemoryTokenStore,
+    NoopAuthHandler,
+    TokenStore,
+)
+from .auth import caller_of as _caller_of
+from .errors import BadRequest, flight_errors
+from .messages import pack, parse_bare, session, sql, unpack_command
+from .metadata import MetadataService
+from .queries import QueryService
+from .runtime import Runtime
+from .sessions import Sessions
+from .sqlinfo import SQL_INFO_SCHEMA, server_info, sql_info_batch
+from .statements import PreparedStatements, Tickets
+from .streams import CancelWatcher
+
+__all__ = ["FlightMeshServer"]
+
+M = TypeVar("M", bound=Message)
+
+# DoAction types flightmesh answers, with the description ListActions reports.
+ACTIONS = {
+    "CreatePreparedStatement": "Prepare a SQL query; answers its handle and schemas.",
+    "ClosePreparedStatement": "Free a prepared statement.",
+    "SetSessionOptions": "Set the session's 'catalog' or 'schema'.",
+    "GetSessionOptions": "The session's options.",
+    "CloseSession": "Forget the session's options, prepared statements and pending results.",
+    "CancelFlightInfo": "Cancel the query behind a FlightInfo.",
+}
+
+
+class FlightMeshServer(flight.FlightServerBase):
+    """A Flight SQL server over one mesh runtime. Serves until ``shutdown()``; usable in ``with``.
+
+    The runtime is the caller's: the server never closes it.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        location: str = "grpc://127.0.0.1:0",
+        *,
+        tokens: TokenStore | None = None,
+        server_name: str = "flightmesh",
+        **options: Any,
+    ) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.tokens: TokenStore = tokens or MemoryTokenStore(settings.token_ttl_seconds)
+        super().__init__(
+            location,
+            auth_handler=NoopAuthHandler(),
+            middleware={AUTH_MIDDLEWARE: AuthMiddlewareFactory(runtime, self.tokens)},
+            **options,
+        )
+        idle = settings.token_ttl_seconds
+        self.statements = PreparedStatements(idle_seconds=idle)
+        self.tickets = Tickets(idle_seconds=idle)
+        self.sessions = Sessions()
+        self.watcher = CancelWatcher()
+        self.queries = QueryService(runtime, self.statements, self.tickets, self.watcher)
+        self.metadata = MetadataService(settings.table_type_case)
+        self.info = server_info(settings, server_name)
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.watcher.close()
+
+    # -- RPCs ----------------------------------------------------------------------------------
+
+    @flight_errors
+    def get_flight_info(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor) -> Any:
+        caller = _caller_of(context)
+        command = _command_of(descriptor)
+        if isinstance(command, sql.CommandStatementQuery):
+            return self.queries.statement_info(command, descriptor, caller)
+        if isinstance(command, sql.CommandPreparedStatementQuery):
+            return self.queries.prepared_info(command, descriptor, caller)
+        schema = self._catalog_schema(command)
+        # The ticket is the command itself: DoGet recomputes the answer for whoever redeems it.
+        endpoint = flight.FlightEndpoint(pack(command), [])
+        return flight.FlightInfo(schema, descriptor, [endpoint], total_records=-1, total_bytes=-1)
+
+    @flight_errors
+    def get_schema(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor) -> Any:
+        caller = _caller_of(context)
+        command = _command_of(descriptor)
+        if isinstance(command, sql.CommandStatementQuery):
+            return flight.SchemaResult(self.queries.statement_schema(command, caller))
+        if isinstance(command, sql.CommandPreparedStatementQuery):
+            return flight.SchemaResult(self.queries.prepared_schema(command, caller))
+        return flight.SchemaResult(self._catalog_schema(command))
+
+    @flight_errors
+    def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> Any:
+        caller = _caller_of(context)
+        command = unpack_command(ticket.ticket)
+        if isinstance(command, sql.TicketStatementQuery):
+            return self.queries.stream(command, context, caller)
+        self._catalog_schema(command)  # UNIMPLEMENTED before any work for unknown commands
+        batch = self._catalog_answer(command, caller)
+        # One batch: ADBC's get_table_schema and flightsql-dbapi read only the first.
+        return flight.RecordBatchStream(pa.RecordBatchReader.from_batches(batch.schema, [batch]))
+
+    @flight_errors
+    def do_put(
+        self,
+        context: flight.ServerCallContext,
+        descriptor: flight.FlightDescriptor,
+        reader: flight.MetadataRecordBatchReader,
+        writer: flight.FlightMetadataWriter,
+    ) -> None:
+        caller = _caller_of(context)
+        command = _command_of(descriptor)
+        if isinstance(command, sql.CommandPreparedStatementQuery):
+            writer.write(pa.py_buffer(self.queries.bind_parameters(command, reader, caller)))
+            return
+        if isinstance(command, sql.CommandStatementUpdate | sql.CommandPreparedStatementUpdate
+                      | sql.CommandStatementIngest):
+            self.queries.refuse_update()
+        raise NotImplementedError(f"DoPut with {type(command).__name__} is not supported by flightmesh")
+
+    @flight_errors
+    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> list[flight.Result]:
+        caller = _caller_of(context)
+        kind = action.type
+        body = action.body.to_pybytes() if action.body is not None else b""
+        if kind == "CreatePreparedStatement":
+            request = _expect(unpack_command(body), sql.ActionCreatePreparedStatementRequest)
+            return [flight.Result(self.queries.create_prepared_statement(request, caller))]
+        if kind == "ClosePreparedStatement":
+            close = _expect(unpack_command(body), sql.ActionClosePreparedStatementRequest)
+            self.queries.close_prepared_statement(close, caller)
+            return []
+        if kind == "SetSessionOptions":
+            options = parse_bare(session.SetSessionOptionsRequest, body)
+            catalog = self.runtime.catalog
+            outcome = self.sessions.set_options(caller.session, options, catalog, caller.principal)
+            return [flight.Result(outcome.SerializeToString())]
+        if kind == "GetSessionOptions":
+            current = self.sessions.get_options(caller.session, self.runtime.catalog)
+            return [flight.Result(current.SerializeToString())]
+        if kind == "CloseSession":
+            self.statements.close_session(caller.session)
+            self.tickets.close_session(caller.session)
+            return [flight.Result(self.sessions.close(caller.session).SerializeToString())]
+        if kind == "CancelFlightInfo":
+            cancel = parse_bare(session.CancelFlightInfoRequest, body)
+            return [flight.Result(self._cancel(cancel, caller).SerializeToString())]
+        raise NotImplementedError(f"action {kind!r} is not supported by flightmesh")
+
+    def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        return list(ACTIONS.items())
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _catalog_schema(self, command: Message) -> pa.Schema:
+        """The result schema of a catalog command; UNIMPLEMENTED for commands flightmesh lacks."""
+        if isinstance(command, sql.CommandGetTables):
+            return schemas.TABLES_WITH_SCHEMA if command.include_schema else schemas.TABLES
+        schema = _CATALOG_SCHEMAS.get(type(command))
+        if schema is None:
+            raise NotImplementedError(f"{type(command).__name__} is not supported by flightmesh")
+        return schema
+
+    def _catalog_answer(self, command: Message, caller: Caller) -> pa.RecordBatch:
+        catalog = self.runtime.catalog
+        if isinstance(command, sql.CommandGetSqlInfo):
+            return sql_info_batch(self.info, command.info)
+        if isinstance(command, sql.CommandGetCatalogs):
+            return self.metadata.catalogs(catalog)
+        if isinstance(command, sql.CommandGetDbSchemas):
+            return self.metadata.db_schemas(catalog, caller.principal, command)
+        if isinstance(command, sql.CommandGetTables):
+            return self.metadata.tables(catalog, caller.principal, command)
+        if isinstance(command, sql.CommandGetTableTypes):
+            return self.metadata.table_types()
+        # The key commands: the mesh declares no constraints.
+        return MetadataService.empty(self._catalog_schema(command))
+
+    def _cancel(
+        self, request: session.CancelFlightInfoRequest, caller: Caller
+    ) -> session.CancelFlightInfoResult:
+        try:
+            info = flight.FlightInfo.deserialize(request.info)
+        except Exception:
+            raise BadRequest("CancelFlightInfo carries a malformed FlightInfo") from None
+        cancelled = queries_seen = 0
+        for endpoint in info.endpoints:
+            ticket = unpack_command(endpoint.ticket.ticket)
+            if isinstance(ticket, sql.TicketStatementQuery):
+                queries_seen += 1
+                cancelled += self.tickets.cancel(ticket.statement_handle, caller)
+        if cancelled:
+            return session.CancelFlightInfoResult(status=session.CANCEL_STATUS_CANCELLED)
+        if queries_seen:
+            raise NotFound("no running query matches this FlightInfo; it has finished or was never started")
+        # Catalog answers are computed at once; there is nothing to cancel.
+        return session.CancelFlightInfoResult(status=session.CANCEL_STATUS_NOT_CANCELLABLE)
+
+
+_CATALOG_SCHEMAS: dict[type[Message], pa.Schema] = {
+    sql.CommandGetSqlInfo: SQL_INFO_SCHEMA,
+    sql.CommandGetCatalogs: schemas.CATALOGS,
+    sql.CommandGetDbSchemas: schemas.DB_SCHEMAS,
+    sql.CommandGetTableTypes: schemas.TABLE_TYPES,
+    sql.CommandGetPrimaryKeys: schemas.PRIMARY_KEYS,
+    sql.CommandGetImportedKeys: schemas.IMPORTED_KEYS,
+    sql.CommandGetExportedKeys: schemas.EXPORTED_KEYS,
+    sql.CommandGetCrossReference: schemas.CROSS_REFERENCE,
+}
+
+
+def _command_of(descriptor: flight.FlightDescriptor) -> Message:
+    if descriptor.descriptor_type != flight.DescriptorType.CMD:
+        raise BadRequest("flightmesh serves Flight SQL commands; path descriptors are not supported")
+    return unpack_command(descriptor.command)
+
+
+def _expect(message: Message, expected: type[M]) -> M:
+    if not isinstance(message, expected):
+        raise BadRequest(f"expected {expected.__name__}, got {type(message).__name__}")
+    return message

@@ -1,0 +1,157 @@
+"""SQL statements over Flight SQL: prepare, bind, describe, execute, close.
+
+Every query goes through the runtime: ``prepare`` (parse, resolve, check policies), ``bind``
+(parameter values; one plan per parameter row) and ``execute`` (a RecordBatchReader). The
+server never looks at SQL text itself.
+
+The flows real clients use (``../shared/notes/flight-sql-clients.md`` §1):
+
+* ADBC / JDBC: CreatePreparedStatement -> [DoPut parameters] -> GetFlightInfo(prepared) -> DoGet
+  -> ClosePreparedStatement.
+* flightsql-dbapi and ADBC's fallback: GetFlightInfo(CommandStatementQuery) -> DoGet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from flightmesh.mesh import ReadOnlyViolation
+
+from .auth import Caller
+from .errors import BadRequest
+from .messages import pack, sql
+from .runtime import Runtime
+from .statements import (
+    PendingResult,
+    PreparedStatement,
+    PreparedStatements,
+    Tickets,
+    common_schema,
+    parameter_rows,
+)
+from .streams import CancelWatcher, result_stream
+
+__all__ = ["QueryService"]
+
+READ_ONLY = "the mesh is read-only: flightmesh runs queries, not updates or ingestion"
+
+
+class QueryService:
+    def __init__(
+        self, runtime: Runtime, statements: PreparedStatements, tickets: Tickets, watcher: CancelWatcher
+    ) -> None:
+        self.runtime = runtime
+        self.statements = statements
+        self.tickets = tickets
+        self.watcher = watcher
+
+    # -- prepared statements (DoAction) ------------------------------------------------------
+
+    def create_prepared_statement(
+        self, request: sql.ActionCreatePreparedStatementRequest, caller: Caller
+    ) -> bytes:
+        _no_transaction(request)
+        query = self.runtime.prepare(request.query, caller.principal)
+        # Serialize before registering: a failure here must not leave a handle behind.
+        dataset_schema = query.schema.serialize().to_pybytes()
+        parameter_schema = query.parameter_schema.serialize().to_pybytes()
+        statement = self.statements.add(query, caller)
+        return pack(
+            sql.ActionCreatePreparedStatementResult(
+                prepared_statement_handle=statement.handle,
+                dataset_schema=dataset_schema,
+                parameter_schema=parameter_schema,
+                is_update=False,  # read-only: every statement that prepares is a query
+            )
+        )
+
+    def close_prepared_statement(
+        self, request: sql.ActionClosePreparedStatementRequest, caller: Caller
+    ) -> None:
+        self.statements.close(request.prepared_statement_handle, caller)
+
+    # -- parameters (DoPut) --------------------------------------------------------------------
+
+    def bind_parameters(
+        self,
+        command: sql.CommandPreparedStatementQuery,
+        reader: flight.MetadataRecordBatchReader,
+        caller: Caller,
+    ) -> bytes:
+        """Store the uploaded parameter rows; the PutResult metadata to answer with."""
+        handle = command.prepared_statement_handle
+        statement = self.statements.get(handle, caller)
+        rows = parameter_rows(reader.read_all(), statement.query.parameter_schema)
+        self.statements.bind(handle, caller, rows)
+        # Always echo the handle: JDBC replaces its handle with this field, and an empty
+        # PutResult would leave it with an empty one.
+        return sql.DoPutPreparedStatementResult(prepared_statement_handle=handle).SerializeToString()
+
+    # -- describing and running (GetFlightInfo, GetSchema, DoGet) ------------------------------
+
+    def statement_info(
+        self, command: sql.CommandStatementQuery, descriptor: flight.FlightDescriptor, caller: Caller
+    ) -> flight.FlightInfo:
+        _no_transaction(command)
+        query = self.runtime.prepare(command.query, caller.principal)
+        plan = self.runtime.bind(query, caller.principal, ())
+        return self._issue(caller, [plan], plan.schema, descriptor)
+
+    def prepared_info(
+        self, command: sql.CommandPreparedStatementQuery, descriptor: flight.FlightDescriptor, caller: Caller
+    ) -> flight.FlightInfo:
+        statement = self.statements.get(command.prepared_statement_handle, caller)
+        plans = self._bind_all(statement, caller)
+        schema = common_schema([plan.schema for plan in plans]) if plans else statement.query.schema
+        return self._issue(caller, plans, schema, descriptor)
+
+    def statement_schema(self, command: sql.CommandStatementQuery, caller: Caller) -> pa.Schema:
+        _no_transaction(command)
+        schema: pa.Schema = self.runtime.prepare(command.query, caller.principal).schema
+        return schema
+
+    def prepared_schema(self, command: sql.CommandPreparedStatementQuery, caller: Caller) -> pa.Schema:
+        schema: pa.Schema = self.statements.get(command.prepared_statement_handle, caller).query.schema
+        return schema
+
+    def stream(
+        self, ticket: sql.TicketStatementQuery, context: flight.ServerCallContext, caller: Caller
+    ) -> flight.FlightDataStream:
+        result = self.tickets.take(ticket.statement_handle, caller)
+        return result_stream(self.runtime, result, context, self.watcher,
+                             on_finish=lambda: self.tickets.finished(result.handle))
+
+    # -- writes: refused -------------------------------------------------------------------------
+
+    @staticmethod
+    def refuse_update() -> None:
+        raise ReadOnlyViolation(READ_ONLY)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _bind_all(self, statement: PreparedStatement, caller: Caller) -> list[Any]:
+        """One plan per bound parameter row; one plan without parameters if none were bound.
+
+        The runtime raises ParameterError when a row does not fit the statement. Zero rows (an
+        empty upload) means zero executions: an empty result.
+        """
+        bound = statement.parameter_rows
+        rows: Sequence[tuple[Any, ...]] = bound if bound is not None else [()]
+        return [self.runtime.bind(statement.query, caller.principal, row) for row in rows]
+
+    def _issue(
+        self, caller: Caller, plans: list[Any], schema: pa.Schema, descriptor: flight.FlightDescriptor
+    ) -> flight.FlightInfo:
+        result: PendingResult = self.tickets.issue(caller, plans, schema)
+        ticket = pack(sql.TicketStatementQuery(statement_handle=result.handle))
+        endpoint = flight.FlightEndpoint(ticket, [])  # no locations: "redeem here"
+        return flight.FlightInfo(schema, descriptor, [endpoint], total_records=-1, total_bytes=-1)
+
+
+def _no_transaction(message: Any) -> None:
+    # SqlInfo says NONE, so well-behaved clients never send one.
+    if message.HasField("transaction_id"):
+        raise BadRequest("flightmesh has no transactions (SqlInfo FLIGHT_SQL_SERVER_TRANSACTION is NONE)")

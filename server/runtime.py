@@ -1,0 +1,58 @@
+"""What the server needs from the runtime, as a Protocol.
+
+``flightmesh.executor.MeshRuntime`` provides all of it. The server is written against this
+protocol so that it never depends on how planning and execution are done, and so the contract is
+written down in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import pyarrow as pa
+from flightmesh.mesh import CancelScope, Catalog, MeshSpec, Principal, Settings
+
+__all__ = ["BoundPlan", "PreparedQuery", "Runtime"]
+
+
+class PreparedQuery(Protocol):
+    """A parsed, resolved, policy-checked statement, not yet bound to parameter values."""
+
+    sql: str
+    parameter_schema: pa.Schema  # fields "0", "1", ... one per positional parameter
+    schema: pa.Schema  # result schema; with parameters, computed with NULLs bound
+
+
+class BoundPlan(Protocol):
+    schema: pa.Schema  # exactly the schema of the stream ``Runtime.execute`` returns
+
+
+class Runtime(Protocol):
+    spec: MeshSpec
+    settings: Settings
+
+    @property
+    def catalog(self) -> Catalog:
+        """The current catalog; replaced (not mutated) when products change."""
+        ...
+
+    def authenticate(self, username: str, password: str) -> Principal:
+        """Raises AuthenticationError."""
+        ...
+
+    def principal_for(self, username: str) -> Principal | None: ...
+
+    def prepare(self, sql: str, principal: Principal) -> PreparedQuery:
+        """Raises QueryError subclasses, NotFound, ReadOnlyViolation, ..."""
+        ...
+
+    def bind(self, prepared: Any, principal: Principal, parameters: Sequence[Any] = ()) -> BoundPlan:
+        """Raises ParameterError when the parameters do not fit."""
+        ...
+
+    def execute(self, plan: Any, cancel: CancelScope) -> pa.RecordBatchReader:
+        """Errors, also while streaming, are flightmesh.mesh errors."""
+        ...
+
+    def close(self) -> None: ...

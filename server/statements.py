@@ -1,0 +1,236 @@
+"""Server-side state of statements: prepared-statement handles and result tickets.
+
+Both are opaque random bytes bound to the user who created them. Looking up another user's
+handle or ticket answers exactly as for one that never existed (NOT_FOUND): it reveals nothing,
+and it never runs anything.
+
+* A **prepared statement** lives until the client closes it, its session closes, or it has been
+  idle for ``idle_seconds`` (reported to clients as SqlInfo FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT).
+  Parameter rows bound by DoPut are kept on it until the next DoPut replaces them.
+* A **ticket** names bound plans waiting for their DoGet. Tickets are single use (Flight's own
+  advice), expire after ``idle_seconds`` too, and while their stream runs they can be cancelled
+  (CancelFlightInfo).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from flightmesh.mesh import CancelScope, NotFound, ParameterError, QueryError
+
+from .auth import Caller
+
+__all__ = [
+    "PendingResult",
+    "PreparedStatement",
+    "PreparedStatements",
+    "Tickets",
+    "common_schema",
+    "parameter_rows",
+]
+
+_HANDLE_BYTES = 16
+
+
+@dataclass
+class PreparedStatement:
+    handle: bytes
+    owner: str
+    session: str
+    query: Any  # the runtime's prepared query
+    parameter_rows: list[tuple[Any, ...]] | None = None  # None: nothing bound yet
+    last_used: float = 0.0
+
+
+class PreparedStatements:
+    def __init__(
+        self, idle_seconds: float, *, max_per_user: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.idle_seconds = idle_seconds
+        self.max_per_user = max_per_user
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._statements: dict[bytes, PreparedStatement] = {}
+
+    def add(self, query: Any, caller: Caller) -> PreparedStatement:
+        now = self._clock()
+        owner = caller.principal.name
+        with self._lock:
+            self._drop_idle(now)
+            if sum(1 for s in self._statements.values() if s.owner == owner) >= self.max_per_user:
+                raise QueryError(
+                    f"too many open prepared statements ({self.max_per_user}); "
+                    "close some before preparing more"
+                )
+            statement = PreparedStatement(secrets.token_bytes(_HANDLE_BYTES), owner, caller.session, query,
+                                          last_used=now)
+            self._statements[statement.handle] = statement
+        return statement
+
+    def get(self, handle: bytes, caller: Caller) -> PreparedStatement:
+        now = self._clock()
+        with self._lock:
+            statement = self._statements.get(handle)
+            if statement is not None and now - statement.last_used > self.idle_seconds:
+                del self._statements[handle]
+                statement = None
+            if statement is None or statement.owner != caller.principal.name:
+                raise NotFound("prepared statement not found; it was closed or has expired")
+            statement.last_used = now
+            return statement
+
+    def bind(self, handle: bytes, caller: Caller, rows: list[tuple[Any, ...]]) -> PreparedStatement:
+        statement = self.get(handle, caller)
+        with self._lock:
+            statement.parameter_rows = rows
+        return statement
+
+    def close(self, handle: bytes, caller: Caller) -> None:
+        with self._lock:
+            statement = self._statements.get(handle)
+            if statement is None or statement.owner != caller.principal.name:
+                raise NotFound("prepared statement not found; it was closed or has expired")
+            del self._statements[handle]
+
+    def close_session(self, session: str) -> int:
+        with self._lock:
+            doomed = [handle for handle, s in self._statements.items() if s.session == session]
+            for handle in doomed:
+                del self._statements[handle]
+        return len(doomed)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._statements)
+
+    def _drop_idle(self, now: float) -> None:
+        idle = [h for h, s in self._statements.items() if now - s.last_used > self.idle_seconds]
+        for handle in idle:
+            del self._statements[handle]
+
+
+@dataclass
+class PendingResult:
+    """Bound plans (one per parameter row) whose concatenated results one DoGet streams."""
+
+    handle: bytes
+    owner: str
+    session: str
+    plans: list[Any]
+    schema: pa.Schema
+    created: float
+    scope: CancelScope = field(default_factory=CancelScope)
+
+
+class Tickets:
+    def __init__(
+        self, idle_seconds: float, *, max_pending: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.idle_seconds = idle_seconds
+        self.max_pending = max_pending
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[bytes, PendingResult] = {}
+        self._running: dict[bytes, PendingResult] = {}
+
+    def issue(self, caller: Caller, plans: list[Any], schema: pa.Schema) -> PendingResult:
+        now = self._clock()
+        with self._lock:
+            self._drop_stale(now)
+            if len(self._pending) >= self.max_pending:
+                # Clients that never DoGet their tickets: forget the oldest, not the newest.
+                oldest = min(self._pending.values(), key=lambda result: result.created)
+                del self._pending[oldest.handle]
+            result = PendingResult(secrets.token_bytes(_HANDLE_BYTES), caller.principal.name, caller.session,
+                                   plans, schema, now)
+            self._pending[result.handle] = result
+        return result
+
+    def take(self, handle: bytes, caller: Caller) -> PendingResult:
+        """Claim a ticket for its one DoGet; it is running until ``finished``."""
+        now = self._clock()
+        with self._lock:
+            result = self._pending.get(handle)
+            expired = result is not None and now - result.created > self.idle_seconds
+            if result is None or result.owner != caller.principal.name or expired:
+                raise NotFound("ticket not found; it was already used or has expired")
+            del self._pending[handle]
+            self._running[handle] = result
+        return result
+
+    def finished(self, handle: bytes) -> None:
+        with self._lock:
+            self._running.pop(handle, None)
+
+    def cancel(self, handle: bytes, caller: Caller) -> bool:
+        """Cancel a pending or running result of ``caller``; False when there is none."""
+        with self._lock:
+            result = self._pending.get(handle) or self._running.get(handle)
+            if result is None or result.owner != caller.principal.name:
+                return False
+            self._pending.pop(handle, None)
+        result.scope.cancel()
+        return True
+
+    def close_session(self, session: str) -> None:
+        """Forget the session's pending tickets and stop its running streams."""
+        with self._lock:
+            pending = [h for h, r in self._pending.items() if r.session == session]
+            for handle in pending:
+                del self._pending[handle]
+            running = [r for r in self._running.values() if r.session == session]
+        for result in running:
+            result.scope.cancel()
+
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def _drop_stale(self, now: float) -> None:
+        stale = [h for h, r in self._pending.items() if now - r.created > self.idle_seconds]
+        for handle in stale:
+            del self._pending[handle]
+
+
+def parameter_rows(parameters: pa.Table, expected: pa.Schema) -> list[tuple[Any, ...]]:
+    """The rows of a DoPut parameter upload as Python tuples, one per execution.
+
+    Columns are matched by position (ADBC names them "0", "1", ...; flightsql-dbapi "param_0",
+    ...). Dense-union columns (flightsql-dbapi sends every parameter as one) unwrap to the value
+    of their active child. A zero-column, zero-row batch is what ADBC sends for "no parameters".
+    """
+    if parameters.num_columns == 0:
+        return [()]
+    if parameters.num_columns != len(expected):
+        raise ParameterError(
+            f"the statement takes {len(expected)} parameter(s), but {parameters.num_columns} were bound"
+        )
+    columns = [column.to_pylist() for column in parameters.columns]
+    return list(zip(*columns, strict=True))
+
+
+def common_schema(schemas: Sequence[pa.Schema]) -> pa.Schema:
+    """One schema for the concatenated results of several bound plans.
+
+    Plans of one statement bound to different values agree on names and types; only
+    nullability may differ, and then the field is announced nullable.
+    """
+    first = schemas[0]
+    if all(schema.equals(first) for schema in schemas[1:]):
+        return first
+    mismatch = ParameterError("the parameter rows give results of different types; execute them separately")
+    if any(len(schema) != len(first) for schema in schemas):
+        raise mismatch
+    fields = []
+    for position, field_ in enumerate(first):
+        others = [schema.field(position) for schema in schemas]
+        if any(other.name != field_.name or other.type != field_.type for other in others):
+            raise mismatch
+        fields.append(field_.with_nullable(any(other.nullable for other in others)))
+    return pa.schema(fields, metadata=first.metadata)

@@ -1,0 +1,148 @@
+"""Streaming results to a DoGet, and stopping the engines when the client goes away.
+
+A client that cancels (ADBC cancels the gRPC call; there is no cancel RPC) is noticed two ways:
+
+* between batches, the stream checks ``context.is_cancelled()``; and when pyarrow fails to send
+  a batch it closes the generator, whose ``finally`` cancels the query;
+* while the stream is blocked waiting for the next batch (an engine still computing), a single
+  ``CancelWatcher`` thread polls the calls of all running streams and cancels the query's
+  ``CancelScope``, which interrupts the engines through the connectors.
+
+Every batch leaves with exactly the schema announced in FlightInfo (ADBC rejects a stream whose
+schema differs, nullability included), and large batches are sliced so no single message comes
+near gRPC client receive limits (ADBC's default is 16 MiB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.flight as flight
+from flightmesh.mesh import CancelScope
+
+from .errors import guarded, log
+from .runtime import Runtime
+from .statements import PendingResult
+
+__all__ = ["MAX_BATCH_BYTES", "CancelWatcher", "conform", "result_stream", "split_large"]
+
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+
+
+class CancelWatcher:
+    """One daemon thread that cancels the queries of calls their clients abandoned."""
+
+    def __init__(self, interval_seconds: float = 0.1) -> None:
+        self.interval_seconds = interval_seconds
+        # Held while polling and while unregistering, so a call's context is never touched
+        # after its stream has finished (pyarrow frees the context with the call).
+        self._lock = threading.Lock()
+        self._watched: dict[int, tuple[flight.ServerCallContext, CancelScope]] = {}
+        self._next_id = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def watching(self, context: flight.ServerCallContext, scope: CancelScope) -> Iterator[None]:
+        with self._lock:
+            key = self._next_id
+            self._next_id += 1
+            self._watched[key] = (context, scope)
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="flightmesh-cancel-watcher", daemon=True
+                )
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._watched[key]
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            with self._lock:
+                abandoned = [scope for context, scope in self._watched.values() if context.is_cancelled()]
+            for scope in abandoned:
+                scope.cancel()
+
+
+def result_stream(
+    runtime: Runtime,
+    result: PendingResult,
+    context: flight.ServerCallContext,
+    watcher: CancelWatcher,
+    on_finish: Callable[[], None],
+) -> flight.GeneratorStream:
+    """The DoGet stream of ``result``: each plan executed in turn, results concatenated."""
+    batches = _batches(runtime, result, context, watcher, on_finish)
+    return flight.GeneratorStream(result.schema, guarded(batches))
+
+
+def _batches(
+    runtime: Runtime,
+    result: PendingResult,
+    context: flight.ServerCallContext,
+    watcher: CancelWatcher,
+    on_finish: Callable[[], None],
+) -> Iterator[pa.RecordBatch]:
+    scope = result.scope
+    completed = False
+    try:
+        with watcher.watching(context, scope):
+            for plan in result.plans:
+                scope.check()
+                reader = runtime.execute(plan, cancel=scope)
+                exhausted = False
+                try:
+                    for batch in reader:
+                        if context.is_cancelled():
+                            return  # nobody is listening; `finally` stops the engines
+                        yield from split_large(conform(batch, result.schema))
+                    exhausted = True
+                finally:
+                    if not exhausted:
+                        # Stop the engines before closing the reader: closing may wait for them.
+                        scope.cancel()
+                    reader.close()
+            completed = True
+    finally:
+        if not completed:
+            scope.cancel()
+        on_finish()
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with exactly ``schema`` (names, types, nullability, metadata)."""
+    if batch.schema.equals(schema, check_metadata=True):
+        return batch
+    if batch.schema.equals(schema):
+        # Same names and types; only metadata differs.
+        return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+    if [f.type for f in batch.schema] == [f.type for f in schema] and batch.num_columns == len(schema):
+        # Only names or nullability differ: relabel, no copy.
+        return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+    log.warning("result batch schema differs from the announced one; casting %s -> %s", batch.schema, schema)
+    return pa.RecordBatch.from_arrays(
+        [column.cast(field.type) for column, field in zip(batch.columns, schema, strict=True)], schema=schema
+    )
+
+
+def split_large(batch: pa.RecordBatch, max_bytes: int = MAX_BATCH_BYTES) -> Iterator[pa.RecordBatch]:
+    """``batch`` in zero-copy slices of about ``max_bytes`` at most."""
+    size = batch.nbytes
+    if size <= max_bytes or batch.num_rows <= 1:
+        yield batch
+        return
+    rows = max(1, batch.num_rows * max_bytes // size)
+    for start in range(0, batch.num_rows, rows):
+        yield batch.slice(start, rows)
