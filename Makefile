@@ -1,0 +1,47 @@
+# flightmesh: two commands on a fresh machine.
+#   make serve   set up, then serve the embedded demo mesh on grpc://127.0.0.1:8815
+#   make test    set up, then run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8815
+
+.PHONY: install serve test lint typecheck proto services bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/flightmesh demo demo-mesh --port $(PORT)
+
+# The tests use the PostgreSQL and MariaDB servers of this machine; start them if they are down.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || \
+	  (command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start) || true
+	@mariadb-admin -h 127.0.0.1 -u root status >/dev/null 2>&1 || \
+	  (command -v mariadbd >/dev/null && start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd && sleep 3) || true
+
+test: $(STAMP) services
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check mesh connectors governance planner executor server tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy mesh governance planner executor
+
+proto: $(STAMP)
+	$(BIN)/python server/proto/generate.py
+
+bench: $(STAMP) services
+	$(BIN)/python benchmarks/tpch.py --sf 1
+	$(BIN)/python benchmarks/transport.py
+
+clean:
+	rm -rf $(VENV) demo-mesh .pytest_cache tests/.data
