@@ -166,7 +166,7 @@ class TpchMesh(TpchData):
 
 def sf_tag(sf: float) -> str:
     """``0.01 -> '0_01'``: scale factors as they appear in folder and database names."""
-    return f"{sf:g}".replace(".", "_").replace("-", "_")
+    return f"{sf:g}".replace(".", "_")
 
 
 def load_queries() -> dict[int, str]:
@@ -198,6 +198,8 @@ def qualify(sql: str, home: Mapping[str, str] | None = None) -> str:
 
 def prepare_data(sf: float, out: Path) -> TpchData:
     """Generate (or reuse) the data and the oracle under ``out``."""
+    if not sf > 0:
+        raise ValueError(f"the scale factor must be positive, not {sf}")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -224,20 +226,20 @@ def build(sf: float, out: Path, *, postgres: str | None = None) -> TpchMesh:
     data = prepare_data(sf, out)
     timings = dict(data.timings)
     admin = postgres or postgres_admin_uri()
-    database = f"flightmesh_tpch_sf{sf_tag(sf)}"
-    mesh = data.root / "mesh"
-    with _folder_lock(data.root):
-        if not _stamped(data.root, "mesh", sf) or not (mesh / "mesh.yaml").is_file():
-            timings["files"] = _timed(_write_mesh_files, data, mesh)
-            _stamp(data.root, "mesh", sf)
     start = time.perf_counter()
+    database = f"flightmesh_tpch_sf{sf_tag(sf)}"
     if _load_postgres(data, admin, database):
         timings["postgresql"] = time.perf_counter() - start
     reader_uri = _with(admin, user=READER, password=READER, database=database)
+    mesh = data.root / "mesh"
     descriptor = mesh / "mesh.yaml"
-    text = _descriptor(sf, reader_uri)
-    if not descriptor.is_file() or descriptor.read_text() != text:   # the server URI may differ
-        _replace_text(descriptor, text)
+    with _folder_lock(data.root):
+        if not _stamped(data.root, "mesh", sf) or not (mesh / "data").is_dir():
+            timings["files"] = _timed(_write_mesh_files, data, mesh)
+            _stamp(data.root, "mesh", sf)
+        text = _descriptor(sf, reader_uri)
+        if not descriptor.is_file() or descriptor.read_text() != text:   # another server URI
+            _replace_text(descriptor, text)
     return TpchMesh(sf=sf, root=data.root, source=data.source, oracle=data.oracle, timings=timings,
                     descriptor=descriptor, postgres_uri=reader_uri, users=dict(USERS))
 
