@@ -81,7 +81,9 @@ class FlightMeshServer(flight.FlightServerBase):
     ) -> None:
         settings = runtime.settings
         self.runtime = runtime
-        self.tokens: TokenStore = tokens or MemoryTokenStore(settings.token_ttl_seconds)
+        if tokens is None:
+            tokens = MemoryTokenStore(settings.token_ttl_seconds)
+        self.tokens = tokens
         super().__init__(
             location,
             auth_handler=NoopAuthHandler(),
@@ -93,7 +95,7 @@ class FlightMeshServer(flight.FlightServerBase):
         self.tickets = Tickets(idle_seconds=idle)
         self.sessions = Sessions()
         self.watcher = CancelWatcher()
-        self.queries = QueryService(runtime, self.statements, self.tickets, self.watcher)
+        self.queries = QueryService(runtime, self.statements, self.tickets, self.sessions, self.watcher)
         self.metadata = MetadataService(settings.table_type_case)
         self.info = server_info(settings, server_name)
     def shutdown(self) -> None:

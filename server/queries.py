@@ -24,6 +24,7 @@ from .auth import Caller
 from .errors import BadRequest
 from .messages import pack, sql
 from .runtime import Runtime
+from .sessions import Sessions
 from .statements import (
     PendingResult,
     PreparedStatement,
@@ -41,11 +42,17 @@ READ_ONLY = "the mesh is read-only: flightmesh runs queries, not updates or inge
 
 class QueryService:
     def __init__(
-        self, runtime: Runtime, statements: PreparedStatements, tickets: Tickets, watcher: CancelWatcher
+        self,
+        runtime: Runtime,
+        statements: PreparedStatements,
+        tickets: Tickets,
+        sessions: Sessions,
+        watcher: CancelWatcher,
     ) -> None:
         self.runtime = runtime
         self.statements = statements
         self.tickets = tickets
+        self.sessions = sessions
         self.watcher = watcher
 
     # -- prepared statements (DoAction) ------------------------------------------------------
@@ -54,7 +61,7 @@ class QueryService:
         self, request: sql.ActionCreatePreparedStatementRequest, caller: Caller
     ) -> bytes:
         _no_transaction(request)
-        query = self.runtime.prepare(request.query, caller.principal)
+        query = self._prepare(request.query, caller)
         # Serialize before registering: a failure here must not leave a handle behind.
         dataset_schema = query.schema.serialize().to_pybytes()
         parameter_schema = query.parameter_schema.serialize().to_pybytes()
@@ -96,7 +103,7 @@ class QueryService:
         self, command: sql.CommandStatementQuery, descriptor: flight.FlightDescriptor, caller: Caller
     ) -> flight.FlightInfo:
         _no_transaction(command)
-        query = self.runtime.prepare(command.query, caller.principal)
+        query = self._prepare(command.query, caller)
         plan = self.runtime.bind(query, caller.principal, ())
         return self._issue(caller, [plan], plan.schema, descriptor)
 
@@ -110,7 +117,7 @@ class QueryService:
 
     def statement_schema(self, command: sql.CommandStatementQuery, caller: Caller) -> pa.Schema:
         _no_transaction(command)
-        schema: pa.Schema = self.runtime.prepare(command.query, caller.principal).schema
+        schema: pa.Schema = self._prepare(command.query, caller).schema
         return schema
 
     def prepared_schema(self, command: sql.CommandPreparedStatementQuery, caller: Caller) -> pa.Schema:
@@ -131,6 +138,11 @@ class QueryService:
         raise ReadOnlyViolation(READ_ONLY)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _prepare(self, query: str, caller: Caller) -> Any:
+        # Unqualified table names resolve in the session's current schema (a product), if set.
+        default_schema = self.sessions.current_schema(caller.session)
+        return self.runtime.prepare(query, caller.principal, default_schema=default_schema)
 
     def _bind_all(self, statement: PreparedStatement, caller: Caller) -> list[Any]:
         """One plan per bound parameter row; one plan without parameters if none were bound.

@@ -43,15 +43,18 @@ class Runtime(Protocol):
 
     def principal_for(self, username: str) -> Principal | None: ...
 
-    def prepare(self, sql: str, principal: Principal) -> PreparedQuery:
-        """Raises QueryError subclasses, NotFound, ReadOnlyViolation, ..."""
+    def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None) -> PreparedQuery:
+        """Raises QueryError subclasses, NotFound, ReadOnlyViolation, ...
+
+        ``default_schema`` is the product unqualified table names resolve in (the session's).
+        """
         ...
 
     def bind(self, prepared: Any, principal: Principal, parameters: Sequence[Any] = ()) -> BoundPlan:
         """Raises ParameterError when the parameters do not fit."""
         ...
 
-    def execute(self, plan: Any, cancel: CancelScope) -> pa.RecordBatchReader:
+    def execute(self, plan: Any, cancel: CancelScope | None = None) -> pa.RecordBatchReader:
         """Errors, also while streaming, are flightmesh.mesh errors."""
         ...
 

@@ -8,7 +8,7 @@ from typing import Any
 import adbc_driver_flightsql.dbapi as dbapi
 import pyarrow.flight as flight
 import pytest
-
+from flightmesh.executor import MeshRuntime
 from flightmesh.server.app import FlightMeshServer
 
 from tests.server.support import PASSWORDS, Mesh, build_mesh
@@ -17,6 +17,19 @@ from tests.server.support import PASSWORDS, Mesh, build_mesh
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
     return build_mesh(tmp_path_factory.mktemp("mesh"))
+
+
+@pytest.fixture(scope="session")
+def runtime(mesh: Mesh) -> Iterator[MeshRuntime]:
+    with MeshRuntime.open(mesh.descriptor) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def server(runtime: MeshRuntime) -> Iterator[FlightMeshServer]:
+    """One server per test module over the shared test mesh."""
+    with FlightMeshServer(runtime, "grpc://127.0.0.1:0") as running:
+        yield running
 
 
 def uri_of(server: FlightMeshServer) -> str:
@@ -33,7 +46,9 @@ def adbc_connect(server: FlightMeshServer, user: str = "alice", password: str | 
     )
 
 
-def flight_client(server: FlightMeshServer, user: str = "alice") -> tuple[flight.FlightClient, flight.FlightCallOptions]:
+def flight_client(
+    server: FlightMeshServer, user: str = "alice"
+) -> tuple[flight.FlightClient, flight.FlightCallOptions]:
     """A raw pyarrow Flight client, authenticated, and the call options carrying its token."""
     client = flight.connect(uri_of(server))
     name, value = client.authenticate_basic_token(user, PASSWORDS[user])

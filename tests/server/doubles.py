@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-
 from flightmesh.connectors import open_connector
 from flightmesh.mesh import (
     AuthenticationError,
@@ -81,7 +80,7 @@ class CatalogRuntime:
         user = self.spec.users.get(username)
         return None if user is None else Principal(user.name, frozenset(user.roles))
 
-    def prepare(self, sql: str, principal: Principal) -> _Prepared:
+    def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None) -> _Prepared:
         if self.prepare_error is not None:
             raise self.prepare_error
         if self.canned is None:

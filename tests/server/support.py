@@ -139,8 +139,11 @@ def build_mesh(directory: Path, *, event_rows: int = EVENT_ROWS) -> Mesh:
 
     crm = sqlite3.connect(data / "crm.sqlite")
     try:
-        crm.execute("CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name TEXT NOT NULL, country TEXT)")
-        crm.executemany("INSERT INTO customers VALUES (?, ?, ?)", [tuple(r.values()) for r in customers.to_pylist()])
+        crm.execute(
+            "CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name TEXT NOT NULL, country TEXT)"
+        )
+        rows = [tuple(row.values()) for row in customers.to_pylist()]
+        crm.executemany("INSERT INTO customers VALUES (?, ?, ?)", rows)
         crm.commit()
     finally:
         crm.close()
