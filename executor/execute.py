@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from flightmesh.connectors import FragmentQuery, cast_batches
-from flightmesh.mesh import CancelScope, FlightmeshError, QueryError, Settings
+from flightmesh.mesh import CancelScope, FlightmeshError, QueryCancelled, QueryError, Settings
 from flightmesh.planner import EXPLAIN_SCHEMA, Fragment, Plan
 
 from .keys import KeyFilterRun
@@ -44,10 +44,10 @@ class _Run:
     timer: threading.Timer | None = None
 
     def failure(self) -> BaseException | None:
-        for prefetch in self.prefetches.values():
-            if prefetch.failure is not None:
-                return prefetch.failure
-        return None
+        """The error that stopped the run: the root cause, not the cancellations it triggered."""
+        failures = [p.failure for p in self.prefetches.values() if p.failure is not None]
+        causes = [f for f in failures if not isinstance(f, QueryCancelled)]
+        return (causes or failures or [None])[0]
 
     def close(self) -> None:
         if self.timer is not None:
@@ -73,16 +73,17 @@ class Executor:
         """The exact schema ``execute(plan)`` will stream (every field nullable). Cached on the plan."""
         if plan.schema is not None:
             return plan.schema
-        if plan.explain == "plan" or plan.explain == "analyze":
+        if plan.explain == "plan":
             plan.schema = EXPLAIN_SCHEMA
             return plan.schema
         schemas = {fragment.name: self.fragment_schema(fragment) for fragment in plan.fragments}
-        plan.fragment_schemas = schemas
         if plan.residual is None:
             raw = schemas[plan.fragments[0].name]
         else:
             raw = self.merge.schema_of(plan.residual, schemas)
-        plan.schema = _announced(raw, plan.output_names)
+        plan.fragment_schemas = schemas
+        plan.result_schema = _announced(raw, plan.output_names)
+        plan.schema = EXPLAIN_SCHEMA if plan.explain == "analyze" else plan.result_schema
         return plan.schema
 
     def fragment_schema(self, fragment: Fragment) -> pa.Schema:
@@ -132,9 +133,10 @@ class Executor:
                 fragment.name, self._opener(fragment, fragment_schemas[fragment.name], keys, run),
                 fragment_schemas[fragment.name], run.cancel,
             )
+        assert plan.result_schema is not None
         if plan.residual is None:
             only = run.prefetches[plan.fragments[0].name]
-            return cast_batches(only.batches(), plan.schema or only.schema)
+            return cast_batches(only.batches(), plan.result_schema)
         run.cursor = self.merge.cursor()
         cursor = run.cursor
         run.cancel.on_cancel(cursor.interrupt)
@@ -146,8 +148,7 @@ class Executor:
             reader = cursor.sql(plan.residual).to_arrow_reader(self.settings.batch_rows)
         except duckdb.Error as error:
             raise _merge_error(error, run) from None
-        assert plan.schema is not None
-        return cast_batches(_read(reader, run), plan.schema)
+        return cast_batches(_read(reader, run), plan.result_schema)
 
     def _opener(self, fragment: Fragment, schema: pa.Schema, keys: KeyFilterRun, run: _Run):  # type: ignore[no-untyped-def]
         timeout = self.settings.fragment_timeout_seconds

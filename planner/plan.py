@@ -57,8 +57,11 @@ class Plan:
     planning_ms: float = 0.0
     notes: tuple[str, ...] = ()                # pushdown decisions worth showing in EXPLAIN
     materialize: frozenset[str] = frozenset()  # fragments the residual reads more than once
-    schema: pa.Schema | None = field(default=None)  # filled by the executor's describe()
-    fragment_schemas: dict[str, pa.Schema] = field(default_factory=dict)  # likewise
+    # Filled by the executor's describe(): what the client receives (for EXPLAIN, the plan's
+    # rows), the query's own result, and each fragment's.
+    schema: pa.Schema | None = field(default=None)
+    result_schema: pa.Schema | None = field(default=None)
+    fragment_schemas: dict[str, pa.Schema] = field(default_factory=dict)
 
     def fragment(self, name: str) -> Fragment:
         for fragment in self.fragments:
