@@ -1,0 +1,94 @@
+"""Fixtures for the connector tests: the real PostgreSQL and MariaDB, and one dataset in every engine.
+
+``service`` is the one place that decides what happens when a server engine is not reachable:
+a visible skip on a developer's machine, a failure in CI (``CI=true``), where the engines are
+part of the contract.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
+
+
+def service(name: str, host: str, port: int) -> None:
+    """Skip (or, under CI=true, fail) unless ``host:port`` accepts connections."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return
+    except OSError as error:
+        message = f"{name} is not reachable on {host}:{port} ({error})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI must run the connector suite against it")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run; its URI. Dropped afterwards."""
+    service("PostgreSQL", PG_HOST, PG_PORT)
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
+    name = f"flightmesh_test_{uuid.uuid4().hex[:10]}"
+    admin = adbc_pg.connect(f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres", autocommit=True)
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def mysql_database() -> Iterator[str]:
+    """A fresh MariaDB/MySQL database for this run; its URI. Dropped afterwards."""
+    service("MariaDB", MYSQL_HOST, MYSQL_PORT)
+    pytest.importorskip("connectorx")
+    pymysql = pytest.importorskip("pymysql")
+    name = f"flightmesh_test_{uuid.uuid4().hex[:10]}"
+    admin = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", autocommit=True)
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield f"mysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+def pg_execute(uri: str, *statements: str) -> None:
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
+    with adbc_pg.connect(uri, autocommit=True) as connection, connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def mysql_connect(uri: str) -> Any:
+    import pymysql
+    from flightmesh.connectors.address import EngineAddress
+
+    address = EngineAddress.parse(uri, default_port=3306)
+    return pymysql.connect(host=address.host, port=address.port, user=address.user,
+                           password=address.password or "", database=address.database, autocommit=True)
+
+
+def mysql_execute(uri: str, *statements: str) -> None:
+    connection = mysql_connect(uri)
+    try:
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    finally:
+        connection.close()
