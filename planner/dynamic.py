@@ -62,7 +62,7 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
                        max_keys: int) -> list[KeyFilter]:
     if max_keys <= 0:
         return []
-    chosen: dict[tuple[str, str, str, str], KeyFilter] = {}
+    chosen: dict[tuple[str, str, str], KeyFilter] = {}
     for build, build_column, probe, probe_column in edges:
         small, large = estimates.get(build), estimates.get(probe)
         if small is None or large is None:
@@ -71,8 +71,8 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
             continue
         if (small, build) >= (large, probe):
             continue
-        key = (build, build_column, probe, probe_column)
-        chosen.setdefault(key, KeyFilter(build, build_column, probe, probe_column))
+        # One filter per build and probe column: a = b AND a = c inside one build give the same keys.
+        chosen.setdefault((build, probe, probe_column), KeyFilter(build, build_column, probe, probe_column))
     return sorted(chosen.values(), key=lambda k: (k.probe, k.build, k.probe_column))
 
 

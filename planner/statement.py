@@ -66,6 +66,9 @@ def parse_statement(sql: str, dialect: str) -> Statement:
     if tree is None:
         raise SqlSyntaxError("the statement is empty")
     _check_kind(tree)
+    for node in tree.walk():
+        # Comments are client text the generator would print into engines' statements.
+        node.comments = None
     return Statement(tree=tree, explain=explain, parameter_count=count_parameters(tree))
 
 

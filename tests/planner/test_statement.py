@@ -130,3 +130,8 @@ def test_unsupported_parameter_styles(sql: str) -> None:
 def test_unsupported_parameter_type() -> None:
     with pytest.raises(ParameterError, match="list"):
         bind_parameters(parse("SELECT ?").tree, [[1, 2]])
+
+
+def test_comments_never_reach_an_engine() -> None:
+    statement = parse("/* hello */ SELECT 1 -- */ ; DROP TABLE x\n, 2 /* ; DROP TABLE y */")
+    assert statement.tree.sql() == "SELECT 1, 2"
