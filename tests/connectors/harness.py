@@ -22,8 +22,8 @@ from sqlglot import exp
 from .conftest import mysql_connect, pg_execute
 from .dataset import ddl, tables
 
-__all__ = ["Harness", "build_duckdb", "build_mysql", "build_parquet", "build_postgresql", "build_sqlite",
-           "render"]
+__all__ = ["Harness", "build_duckdb", "build_flightsql", "build_mysql", "build_parquet", "build_postgresql",
+           "build_sqlite", "render"]
 
 
 @dataclass
@@ -173,3 +173,45 @@ def build_mysql(uri: str) -> Harness:
 
     return Harness("mysql", MySQLConnector("conf_mysql", uri, pool_size=3), {name: name for name in tables()},
                    slow_sql="SELECT SLEEP(30) AS slept", running=running)
+
+
+REMOTE_PASSWORD = "remote-secret"  # a throwaway user of a throwaway node
+
+_REMOTE_MESH = """
+mesh: {name: remote}
+products:
+  conf:
+    engine: {kind: duckdb, path: conformance.duckdb}
+    tables: {customers: {}, orders: {}, types: {}}
+    access: {read: [reader]}
+users:
+  federator: {password: "%s", roles: [reader]}
+"""
+
+
+def build_flightsql(folder: Path) -> tuple[Harness, Callable[[], None]]:
+    """A real flightmesh node serving the dataset from DuckDB; the connector points at it.
+
+    Returns the harness and a function that stops the node.
+    """
+    from flightmesh.connectors.flightsql import FlightSQLConnector
+    from flightmesh.executor import MeshRuntime
+    from flightmesh.server.app import FlightMeshServer
+
+    build_duckdb(folder)
+    descriptor = folder / "remote.yaml"
+    descriptor.write_text(_REMOTE_MESH % REMOTE_PASSWORD)
+    runtime = MeshRuntime.open(descriptor)
+    server = FlightMeshServer(runtime, "grpc://127.0.0.1:0")
+    connector = FlightSQLConnector("conf_flightsql", f"grpc://127.0.0.1:{server.port}", username="federator",
+                                   password=REMOTE_PASSWORD, pool_size=3)
+
+    def stop() -> None:
+        connector.close()
+        server.shutdown()
+        runtime.close()
+
+    sources = {name: f"conf.{name}" for name in tables()}
+    return Harness("flightsql", connector, sources,
+                   slow_sql='SELECT count(*) AS n FROM "conf"."orders" a, "conf"."orders" b, "conf"."orders" c, '
+                            '"conf"."orders" d WHERE a.id * b.id + c.id * d.id = 7 * a.qty'), stop

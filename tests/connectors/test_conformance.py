@@ -31,6 +31,7 @@ from .dataset import TYPES, TYPES_ROWS, tables
 from .harness import (
     Harness,
     build_duckdb,
+    build_flightsql,
     build_mysql,
     build_parquet,
     build_postgresql,
@@ -38,7 +39,7 @@ from .harness import (
     render,
 )
 
-KINDS = ["duckdb", "sqlite", "parquet", "postgresql", "mysql"]
+KINDS = ["duckdb", "sqlite", "parquet", "postgresql", "mysql", "flightsql"]
 _MARKS = {"postgresql": [pytest.mark.postgresql], "mysql": [pytest.mark.mysql]}
 
 # Gaps the connectors do not declare (yet): (kind, case) -> why. Reported to the connector's owner.
@@ -101,6 +102,7 @@ def _params(cases: list[Case]) -> list[Any]:
 # -- fixtures --------------------------------------------------------------------------------------
 
 _HARNESSES: dict[str, Harness] = {}
+_STOPS: list[Any] = []
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +123,10 @@ def _harness(kind: str, request: pytest.FixtureRequest) -> Harness:
             _HARNESSES[kind] = build_postgresql(request.getfixturevalue("postgres_database"))
         elif kind == "mysql":
             _HARNESSES[kind] = build_mysql(request.getfixturevalue("mysql_database"))
+        elif kind == "flightsql":
+            (folder / "remote").mkdir(exist_ok=True)
+            _HARNESSES[kind], stop = build_flightsql(folder / "remote")
+            _STOPS.append(stop)
     return _HARNESSES[kind]
 
 
@@ -130,6 +136,9 @@ def _close_harnesses() -> Any:
     for harness in _HARNESSES.values():
         harness.connector.close()
     _HARNESSES.clear()
+    for stop in _STOPS:
+        stop()
+    _STOPS.clear()
 
 
 @pytest.fixture(scope="session")
