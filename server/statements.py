@@ -188,9 +188,10 @@ class Tickets:
         for result in running:
             result.scope.cancel()
 
-    def running_count(self) -> int:
+    def running(self) -> list[PendingResult]:
+        """The results whose streams are running now."""
         with self._lock:
-            return len(self._running)
+            return list(self._running.values())
 
     def _drop_stale(self, now: float) -> None:
         stale = [h for h, r in self._pending.items() if now - r.created > self.idle_seconds]

@@ -10,6 +10,7 @@ tested against the real ``MeshRuntime``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +51,14 @@ class CatalogRuntime:
         prepare_error: Exception | None = None,
         canned: pa.Table | None = None,
         stream_error: Exception | None = None,
+        batch_delay_seconds: float = 0.0,
     ) -> None:
         self.spec = load_descriptor(descriptor)
         self.settings = self.spec.settings
         self.prepare_error = prepare_error
         self.canned = canned
         self.stream_error = stream_error
+        self.batch_delay_seconds = batch_delay_seconds
         self.cancelled_scopes: list[CancelScope] = []
         tables: dict[str, dict[str, CatalogTable]] = {}
         for product in self.spec.products.values():
@@ -100,6 +103,12 @@ class CatalogRuntime:
         for number, batch in enumerate(self.canned.to_batches(max_chunksize=10)):
             if number == 1 and self.stream_error is not None:
                 raise self.stream_error
+            if number > 0 and self.batch_delay_seconds:
+                # An engine still computing the next batch: only cancellation interrupts it.
+                stopped = threading.Event()
+                unregister = cancel.on_cancel(stopped.set)
+                stopped.wait(self.batch_delay_seconds)
+                unregister()
             cancel.check()
             yield batch
 
