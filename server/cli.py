@@ -1,0 +1,267 @@
+"""The ``flightmesh`` command.
+
+::
+
+    flightmesh serve MESH.yaml [--host 127.0.0.1] [--port 8815]   serve a mesh over Flight SQL
+    flightmesh check MESH.yaml                                     validate a descriptor and its engines
+    flightmesh check --settings                                    the settings a descriptor may set
+    flightmesh query --user U [--password P] [--uri URI] "SQL"     run one statement, print the result
+    flightmesh explain --user U [--password P] [--uri URI] "SQL"   show how flightmesh would run it
+    flightmesh demo [DIR] [--host 127.0.0.1] [--port 8815]         write the demo mesh and serve it
+
+``query`` and ``explain`` take the password from ``--password``, else ``FLIGHTMESH_PASSWORD``,
+else a prompt when a terminal is attached. Every failure prints one line (a descriptor's
+problems one per line) on stderr and exits with status 1; usage mistakes exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from flightmesh.mesh import SETTINGS_DOCS, DescriptorError, FlightmeshError, Settings
+
+from .table_format import format_explain, format_table
+
+__all__ = ["main"]
+
+DEFAULT_URI = "grpc://127.0.0.1:8815"
+PASSWORD_VARIABLE = "FLIGHTMESH_PASSWORD"
+
+
+class CommandError(Exception):
+    """A failure to report as one line, exit status 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.run(args)
+        return status
+    except CommandError as error:
+        _fail(str(error))
+    except DescriptorError as error:
+        _fail(f"{len(error.problems)} problem(s) in the mesh descriptor:")
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+    except FlightmeshError as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    return 1
+
+
+def _fail(message: str) -> None:
+    print(f"flightmesh: {message}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flightmesh", description="Arrow Flight SQL query federation over a data mesh."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve a mesh over Flight SQL")
+    serve.add_argument("descriptor", metavar="MESH.yaml", type=Path)
+    _listen_options(serve)
+    serve.set_defaults(run=_serve_command)
+
+    check = commands.add_parser("check", help="validate a mesh descriptor and reach its engines")
+    check.add_argument("descriptor", metavar="MESH.yaml", type=Path, nargs="?")
+    check.add_argument("--settings", action="store_true", help="list the settings a descriptor may set")
+    check.set_defaults(run=_check_command)
+
+    for name, explain in (("query", False), ("explain", True)):
+        client = commands.add_parser(
+            name, help="show how flightmesh runs a statement" if explain else "run one statement and print it"
+        )
+        client.add_argument("sql", metavar="SQL")
+        client.add_argument("--user", "-u", required=True)
+        client.add_argument("--password", "-p", help=f"default: ${PASSWORD_VARIABLE}, else a prompt")
+        client.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
+        client.add_argument("--max-rows", type=int, default=1000, help="rows to print (default 1000)")
+        client.set_defaults(run=_query_command, explain=explain)
+
+    demo = commands.add_parser("demo", help="write the demo mesh and serve it")
+    demo.add_argument("directory", metavar="DIR", type=Path, nargs="?", default=Path("flightmesh-demo"),
+                      help="where to write it (default ./flightmesh-demo; rewritten on every run)")
+    _listen_options(demo)
+    demo.set_defaults(run=_demo_command)
+    return parser
+
+
+def _listen_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8815, help="port to listen on; 0 picks a free one")
+
+
+# -- serve, demo -----------------------------------------------------------------------------------
+
+
+def _serve_command(args: argparse.Namespace) -> int:
+    _serve(args.descriptor, args.host, args.port)
+    return 0
+
+
+def _demo_command(args: argparse.Namespace) -> int:
+    try:
+        from flightmesh.server.demo import write_demo
+    except ImportError as error:
+        raise CommandError(f"the demo is not available: {error}") from None
+    try:
+        descriptor, users = write_demo(args.directory)
+    except OSError as error:
+        raise CommandError(f"cannot write the demo mesh to {args.directory}: {error}") from None
+    print(f"demo mesh written to {descriptor}")
+    print("users (user / password):")
+    for user, password in users.items():
+        print(f"  {user} / {password}")
+    if users:
+        user, password = next(iter(users.items()))
+        uri = f"grpc://{args.host}:{args.port}" if args.port else "grpc://HOST:PORT"
+        print(f'try: flightmesh query --uri {uri} --user {user} --password {password} "SELECT 42"')
+    _serve(descriptor, args.host, args.port)
+    return 0
+
+
+def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None) -> None:
+    from flightmesh.executor import MeshRuntime
+
+    from .app import FlightMeshServer
+
+    out = out or sys.stdout
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _require_file(descriptor)
+    with MeshRuntime.open(descriptor) as runtime:
+        try:
+            server = FlightMeshServer(runtime, f"grpc://{host}:{port}")
+        except Exception as error:
+            raise CommandError(f"cannot listen on {host}:{port}: {_first_line(str(error))}") from None
+        with server:
+            catalog = runtime.catalog
+            for product, reason in catalog.unavailable.items():
+                print(f"warning: product {product} is unavailable: {reason}", file=sys.stderr)
+            tables = sum(1 for _ in catalog.all_tables())
+            print(f"flightmesh: serving mesh {catalog.name!r} ({len(runtime.spec.products)} products, "
+                  f"{tables} tables) on grpc://{host}:{server.port}; Ctrl-C stops", file=out, flush=True)
+            # pyarrow stops serving on SIGINT/SIGTERM, then hands the signal back to Python; make
+            # both a KeyboardInterrupt, so the runtime is closed either way.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            with contextlib.suppress(KeyboardInterrupt):
+                server.serve()
+    print("flightmesh: stopped", file=out, flush=True)
+
+
+# -- check -----------------------------------------------------------------------------------------
+
+
+def _check_command(args: argparse.Namespace) -> int:
+    if args.settings:
+        defaults = Settings()
+        for name, (meaning, minimum) in SETTINGS_DOCS.items():
+            bound = f", at least {minimum}" if minimum is not None else ""
+            print(f"{name} (default {getattr(defaults, name)!r}{bound})\n    {meaning}")
+        if args.descriptor is None:
+            return 0
+    if args.descriptor is None:
+        raise CommandError("check needs a MESH.yaml (or --settings)")
+    from flightmesh.executor import MeshRuntime
+
+    _require_file(args.descriptor)
+    with MeshRuntime.open(args.descriptor) as runtime:
+        catalog = runtime.catalog
+        tables = list(catalog.all_tables())
+        print(f"mesh {catalog.name!r}: {len(runtime.spec.products)} products, {len(tables)} tables, "
+              f"{len(runtime.spec.users)} users")
+        for product in runtime.spec.products.values():
+            print(f"  {product.name} ({product.engine.kind})")
+            if product.name in catalog.unavailable:
+                print(f"    UNAVAILABLE: {catalog.unavailable[product.name]}")
+                continue
+            for table in tables:
+                if table.product == product.name:
+                    print(f"    {table.name} ({len(table.schema)} columns)")
+        if catalog.unavailable:
+            raise CommandError(f"{len(catalog.unavailable)} product(s) unavailable: "
+                               f"{', '.join(sorted(catalog.unavailable))}")
+    print("OK")
+    return 0
+
+
+# -- query, explain ----------------------------------------------------------------------------------
+
+
+def _query_command(args: argparse.Namespace) -> int:
+    import adbc_driver_manager
+
+    sql = f"EXPLAIN {args.sql}" if args.explain else args.sql
+    password = _password(args.user, args.password)
+    table = None
+    try:
+        connection = _connect(args.uri, args.user, password)
+    except adbc_driver_manager.Error as error:
+        raise CommandError(f"cannot connect to {args.uri} as {args.user}: {_client_message(error)}") from None
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            table = cursor.fetch_arrow_table()
+    except adbc_driver_manager.Error as error:
+        raise CommandError(_client_message(error)) from None
+    print(format_explain(table) if args.explain else format_table(table, max_rows=args.max_rows))
+    return 0
+
+
+def _connect(uri: str, user: str, password: str) -> Any:
+    import adbc_driver_flightsql.dbapi as dbapi
+
+    # autocommit: flightmesh has no transactions, and asking for them only produces a warning.
+    return dbapi.connect(uri, db_kwargs={"username": user, "password": password}, autocommit=True)
+
+
+def _password(user: str, given: str | None) -> str:
+    if given is not None:
+        return given
+    from_environment = os.environ.get(PASSWORD_VARIABLE)
+    if from_environment is not None:
+        return from_environment
+    if sys.stdin.isatty():
+        return getpass.getpass(f"password for {user}: ")
+    raise CommandError(f"no password: pass --password or set {PASSWORD_VARIABLE}")
+
+
+_NOISE = [
+    re.compile(r"\[Flight ?SQL\] ?"),
+    re.compile(r"\. Detail: .*", re.DOTALL),  # pyarrow's detail text (a server traceback)
+    re.compile(r" \(\w+; [\w()]+\)(\. Vendor code: \d+)?$"),  # ADBC's "(InvalidArgument; Prepare)"
+]
+
+
+def _client_message(error: Exception) -> str:
+    """An ADBC error as one line: status and the server's message, without transport noise."""
+    message = str(error)
+    for noise in _NOISE:
+        message = noise.sub("", message)
+    return _first_line(message)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+def _require_file(descriptor: Path) -> None:
+    if not descriptor.is_file():
+        raise CommandError(f"no such mesh descriptor: {descriptor}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
