@@ -69,6 +69,10 @@ class Capabilities:
     # the engine's results carry its own types (True), or only the declared column types
     # can be trusted and results must be cast to the planner's expected schema (SQLite)
     typed_results: bool = True
+    # the engine's planner picks join order from index-able predicates (nested-loop engines:
+    # SQLite, MySQL). A weak key filter (a few keys on a low-cardinality column) can then steer
+    # it onto a much worse plan, so such filters are sent in a form no index can serve.
+    index_driven: bool = False
 
     def supports(self, feature: Pushdown | exp.Expression | type[exp.Expression]) -> bool:
         """Can this engine take ``feature``: a kind of pushdown, or an expression (class or node)?"""

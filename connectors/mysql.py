@@ -91,6 +91,7 @@ class MySQLConnector:
         key_delivery=KeyDelivery.LITERALS,
         # connectorx widens every DECIMAL to (38, 10): results are cast to the planner's schema
         typed_results=False,
+        index_driven=True,  # nested-loop joins, ordered by the indexes predicates can use
     )
 
     def __init__(self, product: str, uri: str, *, password: str | None = None, pool_size: int = 4,

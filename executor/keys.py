@@ -24,6 +24,31 @@ from flightmesh.planner.statement import literal
 
 __all__ = ["KeyFilterRun"]
 
+_WEAK_KEYS = 64  # this few distinct keys usually come from a small dimension: a weak filter
+
+
+def _inner_column(tree: exp.Query, output: str) -> exp.Column | None:
+    """The fragment's own column behind output ``output``, when a WHERE on it is equivalent.
+
+    True for a plain SELECT (no LIMIT, window, or set operation) whose output is a column it
+    reads directly; with GROUP BY, only for a grouping column. Otherwise the caller wraps.
+    """
+    if not isinstance(tree, exp.Select) or tree.args.get("limit") or tree.args.get("offset"):
+        return None
+    if any(isinstance(node, exp.Window) for node in tree.expressions for node in node.walk()):
+        return None
+    for projection in tree.expressions:
+        if projection.alias_or_name != output:
+            continue
+        column = projection.this if isinstance(projection, exp.Alias) else projection
+        if not isinstance(column, exp.Column):
+            return None
+        group = tree.args.get("group")
+        if group is not None and not any(column == key for key in group.expressions):
+            return None
+        return column
+    return None
+
 
 class KeyFilterRun:
     def __init__(self, plan: Plan, settings: Settings, cancel: CancelScope) -> None:
@@ -57,42 +82,60 @@ class KeyFilterRun:
 
     def query_for(self, fragment: Fragment, schema: pa.Schema, timeout: float) -> FragmentQuery:
         """The statement to run for ``fragment``, with whatever keys arrived in time."""
-        conditions: list[exp.Expression] = []
+        tree = fragment.tree.copy()
+        outer: list[exp.Expression] = []
         key_tables: dict[str, pa.Table] = {}
         notes: list[str] = []
+        capabilities = fragment.connector.capabilities
         for key_filter in self.filters.get(fragment.name, []):
             keys = self._keys(key_filter)
             if keys is None:
-                notes.append(f"{key_filter.build}: no keys in time")
+                notes.append(f"{key_filter.build}: no keys in time, or too many")
                 continue
-            column = exp.column(key_filter.probe_column, table="keyed", quoted=True)
-            delivery = fragment.connector.capabilities.key_delivery
-            if len(keys) == 0:
-                conditions.append(exp.false())
-                notes.append(f"{key_filter.build}: no keys, nothing can match")
-            elif delivery == KeyDelivery.KEY_TABLE:
-                name = f"__keys_{fragment.name}_{len(key_tables)}"
-                key_tables[name] = pa.table({"key": keys})
-                keys_query = exp.select(exp.column("key", quoted=True)).from_(exp.table_(exp.to_identifier(name, quoted=True)))
-                conditions.append(exp.In(this=column, query=exp.Subquery(this=keys_query)))
-                notes.append(f"{key_filter.build}: {len(keys)} keys as a table")
-            elif delivery == KeyDelivery.LITERALS and len(keys) <= self.settings.dynamic_filter_max_literal_keys:
-                conditions.append(exp.In(this=column, expressions=[literal(v) for v in keys.to_pylist()]))
-                notes.append(f"{key_filter.build}: {len(keys)} keys as IN-list")
-            elif delivery == KeyDelivery.LITERALS:
-                bounds = pc.min_max(keys)
-                conditions.append(exp.Between(this=column, low=literal(bounds["min"].as_py()),
-                                              high=literal(bounds["max"].as_py())))
-                notes.append(f"{key_filter.build}: {len(keys)} keys as a range")
+            inner = _inner_column(tree, key_filter.probe_column)
+            column = inner.copy() if inner is not None else exp.column(key_filter.probe_column, table="keyed", quoted=True)
+            weak = len(keys) <= _WEAK_KEYS
+            if weak and capabilities.index_driven:
+                # An expression, not the bare column: the engine may not drive its join order
+                # from a handful of keys on what is likely a low-cardinality column.
+                column = exp.Coalesce(this=column, expressions=[exp.Null()])
+            condition = self._condition(fragment, column, keys, key_tables, notes, key_filter)
+            if condition is None:
+                continue
+            if inner is not None:
+                tree.set("where", exp.Where(this=exp.and_(tree.args["where"].this, condition, copy=False))
+                         if tree.args.get("where") else exp.Where(this=condition))
+            else:
+                outer.append(condition)
         self.applied[fragment.name] = notes
-        expected = schema
-        if not conditions:
-            return FragmentQuery(fragment.sql, expected_schema=expected, timeout_seconds=timeout)
-        wrapped = exp.select("*").from_(exp.Subquery(this=fragment.tree.copy(),
-                                                     alias=exp.TableAlias(this=exp.to_identifier("keyed"))))
-        wrapped = wrapped.where(exp.and_(*conditions, copy=False), copy=False)
-        sql = render(wrapped, fragment.dialect)
-        return FragmentQuery(sql, expected_schema=expected, key_tables=key_tables, timeout_seconds=timeout)
+        if outer:
+            tree = exp.select("*").from_(exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("keyed"))))
+            tree = tree.where(exp.and_(*outer, copy=False), copy=False)
+        if not notes:
+            return FragmentQuery(fragment.sql, expected_schema=schema, timeout_seconds=timeout)
+        sql = render(tree, fragment.dialect)
+        return FragmentQuery(sql, expected_schema=schema, key_tables=key_tables, timeout_seconds=timeout)
+
+    def _condition(self, fragment: Fragment, column: exp.Expression, keys: pa.Array, key_tables: dict[str, pa.Table],
+                   notes: list[str], key_filter: KeyFilter) -> exp.Expression | None:
+        delivery = fragment.connector.capabilities.key_delivery
+        if len(keys) == 0:
+            notes.append(f"{key_filter.build}: no keys, nothing can match")
+            return exp.false()
+        if delivery == KeyDelivery.KEY_TABLE:
+            name = f"__keys_{fragment.name}_{len(key_tables)}"
+            key_tables[name] = pa.table({"key": keys})
+            notes.append(f"{key_filter.build}: {len(keys)} keys as a table")
+            keys_query = exp.select(exp.column("key", quoted=True)).from_(exp.table_(exp.to_identifier(name, quoted=True)))
+            return exp.In(this=column, query=exp.Subquery(this=keys_query))
+        if delivery == KeyDelivery.LITERALS and len(keys) <= self.settings.dynamic_filter_max_literal_keys:
+            notes.append(f"{key_filter.build}: {len(keys)} keys as IN-list")
+            return exp.In(this=column, expressions=[literal(v) for v in keys.to_pylist()])
+        if delivery == KeyDelivery.LITERALS:
+            bounds = pc.min_max(keys)
+            notes.append(f"{key_filter.build}: {len(keys)} keys as a range")
+            return exp.Between(this=column, low=literal(bounds["min"].as_py()), high=literal(bounds["max"].as_py()))
+        return None
 
     def _keys(self, key_filter: KeyFilter) -> pa.Array | None:
         event = self._ready[key_filter.build]
