@@ -64,7 +64,7 @@ ACTIONS = {
 }
 
 
-class FlightMeshServer(flight.FlightServerBase):
+class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
     """A Flight SQL server over one mesh runtime. Serves until ``shutdown()``; usable in ``with``.
 
     The runtime is the caller's: the server never closes it.

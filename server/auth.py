@@ -119,7 +119,7 @@ class MemoryTokenStore:
             del self._tokens[token]
 
 
-class NoopAuthHandler(flight.ServerAuthHandler):
+class NoopAuthHandler(flight.ServerAuthHandler):  # type: ignore[misc]
     """Makes pyarrow accept Handshake; the middleware does the checking."""
 
     def authenticate(self, outgoing: flight.ServerAuthSender, incoming: flight.ServerAuthReader) -> None:
@@ -137,7 +137,7 @@ class Caller:
     session: str  # what session state is keyed by: the bearer token, or the user for Basic
 
 
-class AuthMiddleware(flight.ServerMiddleware):
+class AuthMiddleware(flight.ServerMiddleware):  # type: ignore[misc]
     def __init__(self, caller: Caller, reply_token: str | None) -> None:
         self.caller = caller
         self._reply_token = reply_token
@@ -148,7 +148,7 @@ class AuthMiddleware(flight.ServerMiddleware):
         return {"authorization": f"Bearer {self._reply_token}"}
 
 
-class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):
+class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
     def __init__(self, identities: Identities, tokens: TokenStore) -> None:
         self.identities = identities
         self.tokens = tokens

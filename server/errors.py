@@ -64,47 +64,42 @@ class BadRequest(Exception):
     """
 
 
+# Most specific first: NotFound is a QueryError, EngineUnavailable an EngineError.
+_STATUS_OF: tuple[tuple[type[Exception], type[Exception]], ...] = (
+    (NotFound, pa.ArrowKeyError),
+    (QueryError, pa.ArrowInvalid),
+    (BadRequest, pa.ArrowInvalid),
+    (AuthenticationError, flight.FlightUnauthenticatedError),
+    (AccessDenied, flight.FlightUnauthorizedError),
+    (PrivacyBudgetExhausted, flight.FlightUnauthorizedError),
+    (EngineUnavailable, flight.FlightUnavailableError),
+    (EngineError, flight.FlightInternalError),
+    (QueryTimeout, flight.FlightTimedOutError),
+    (QueryCancelled, flight.FlightCancelledError),
+)
+
+
 def to_flight_error(error: BaseException) -> BaseException:
     """The exception to raise to the client for ``error``; logs what the client must not see."""
     if isinstance(error, flight.FlightError):
-        return error
+        return error  # type: ignore[no-any-return]
     if isinstance(error, NotImplementedError):
         return NotImplementedError(str(error) or "not implemented by flightmesh")
-    if isinstance(error, BadRequest):
-        return pa.ArrowInvalid(str(error))
+    if isinstance(error, EngineError) and error.internal:
+        log.warning("product %s: %s (engine said: %s)", error.product, error.detail, error.internal)
+    for kind, status in _STATUS_OF:
+        if isinstance(error, kind):
+            return status(str(error))
     if isinstance(error, FlightmeshError):
-        return _mesh_error(error)
+        # A subclass this table does not know yet: its message is written for the client, so
+        # show it, but flag the gap in the log.
+        log.warning("no Flight status mapped for %s; answering INTERNAL", type(error).__name__)
+        return flight.FlightInternalError(str(error))  # type: ignore[no-any-return]
     incident = secrets.token_hex(4)
     log.error("unexpected error (incident %s)", incident, exc_info=error)
-    return flight.FlightInternalError(
+    return flight.FlightInternalError(  # type: ignore[no-any-return]
         f"internal error in flightmesh (incident {incident}); the server log has the details"
     )
-
-
-def _mesh_error(error: FlightmeshError) -> BaseException:
-    message = str(error)
-    if isinstance(error, NotFound):  # before QueryError: NotFound is one
-        return pa.ArrowKeyError(message)
-    if isinstance(error, QueryError):
-        return pa.ArrowInvalid(message)
-    if isinstance(error, AuthenticationError):
-        return flight.FlightUnauthenticatedError(message)
-    if isinstance(error, AccessDenied | PrivacyBudgetExhausted):
-        return flight.FlightUnauthorizedError(message)
-    if isinstance(error, EngineError):
-        if error.internal:
-            log.warning("product %s: %s (engine said: %s)", error.product, error.detail, error.internal)
-        if isinstance(error, EngineUnavailable):
-            return flight.FlightUnavailableError(message)
-        return flight.FlightInternalError(message)
-    if isinstance(error, QueryTimeout):
-        return flight.FlightTimedOutError(message)
-    if isinstance(error, QueryCancelled):
-        return flight.FlightCancelledError(message)
-    # A FlightmeshError subclass this mapping does not know yet: its message is written for
-    # the client, so show it, but flag the gap in the log.
-    log.warning("no Flight status mapped for %s; answering INTERNAL", type(error).__name__)
-    return flight.FlightInternalError(message)
 
 
 def flight_errors(handler: Callable[P, R]) -> Callable[P, R]:

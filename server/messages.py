@@ -28,14 +28,14 @@ _SQL_MESSAGES: dict[str, type[Message]] = {
 
 
 def type_url_of(message_class: type[Message]) -> str:
-    return TYPE_URL_PREFIX + message_class.DESCRIPTOR.full_name
+    return TYPE_URL_PREFIX + str(message_class.DESCRIPTOR.full_name)
 
 
 def pack(message: Message) -> bytes:
     """``message`` wrapped in an ``Any`` and serialized, as clients expect commands and results."""
     wrapper = any_pb2.Any()
     wrapper.Pack(message)
-    return wrapper.SerializeToString()
+    return bytes(wrapper.SerializeToString())
 
 
 def unpack_command(data: bytes) -> Message:

@@ -95,7 +95,7 @@ class QueryService:
         self.statements.bind(handle, caller, rows)
         # Always echo the handle: JDBC replaces its handle with this field, and an empty
         # PutResult would leave it with an empty one.
-        return sql.DoPutPreparedStatementResult(prepared_statement_handle=handle).SerializeToString()
+        return bytes(sql.DoPutPreparedStatementResult(prepared_statement_handle=handle).SerializeToString())
 
     # -- describing and running (GetFlightInfo, GetSchema, DoGet) ------------------------------
 

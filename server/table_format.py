@@ -97,4 +97,4 @@ _EXPLAIN_KNOWN = frozenset({"step", "kind", "name", "products", "engine", "detai
 
 
 def _is_numeric(type_: pa.DataType) -> bool:
-    return pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_)
+    return bool(pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_))
