@@ -34,6 +34,7 @@ from flightmesh.mesh import CatalogTable, UnsupportedQuery
 from .binding import Binding, bind_columns
 from .capability import takes
 from .resolve import Resolution, table_key
+from .rules import factor_disjunctions
 
 __all__ = ["FRAGMENT_KEY", "FragmentDraft", "Split", "split_query"]
 
@@ -159,6 +160,12 @@ class _Splitter:
         return query
 
     def place_select(self, select: exp.Select) -> None:
+        where = select.args.get("where")
+        if where is not None:
+            factored = factor_disjunctions(where.this)
+            if factored is not where.this:
+                where.set("this", factored)
+                self.binding = bind_columns(_root(select))  # new nodes: bind again
         items = _from_items(select)
         if not items:
             self.place_nested(select)
@@ -176,7 +183,8 @@ class _Splitter:
         owner = {id(item): item for item in items}
         leaf = {id(item): self.leaf_identity(item) for item in core}
         # Under a RIGHT/FULL join the core is NULL-extended, so WHERE must stay above it.
-        implied = self.implied_equalities(leaf, on_pool if protect_where else where_pool + on_pool, owner)
+        pool = on_pool if protect_where else where_pool + on_pool
+        implied = self.implied_equalities(leaf, pool, owner) + self.implied_by_disjunctions(core, pool, owner)
         components = self.components(core, leaf, where_pool + on_pool + implied, owner)
         pushed: set[int] = set()
         units: list[exp.Expression] = []
@@ -285,6 +293,44 @@ class _Splitter:
                 self.binding.bind(right, source_b)
                 implied.append(exp.EQ(this=left, expression=right))
         return implied
+
+    def implied_by_disjunctions(self, core: list[exp.Expression], pool: list[exp.Expression],
+                                owner: dict[int, exp.Expression]) -> list[exp.Expression]:
+        """From ``(a1 AND b1) OR (a2 AND b2)``, where each ``a`` reads only item A: ``a1 OR a2``.
+
+        Every row the disjunction keeps satisfies one disjunct, hence that disjunct's A-part: the
+        OR of the A-parts is implied, and can filter A inside its own fragment (TPC-H Q19). The
+        disjunction itself stays in the residual.
+        """
+        implied: list[exp.Expression] = []
+        for conjunct in pool:
+            if not isinstance(conjunct, exp.Or) or len(self.references(conjunct, owner)) < 2:
+                continue
+            disjuncts = [d.unnest() if isinstance(d, exp.Paren) else d for d in conjunct.flatten()]
+            for item in core:
+                parts: list[exp.Expression] = []
+                for disjunct in disjuncts:
+                    mine = [c for c in _conjuncts(disjunct) if self._reads_only(c, item)]
+                    if not mine:
+                        break
+                    parts.append(exp.and_(*[self._bound_copy(c) for c in mine], copy=False))
+                else:
+                    implied.append(exp.or_(*[exp.paren(p, copy=False) for p in parts], copy=False))
+        return implied
+
+    def _reads_only(self, conjunct: exp.Expression, item: exp.Expression) -> bool:
+        columns = list(conjunct.find_all(exp.Column))
+        return bool(columns) and not any(conjunct.find_all(exp.Query)) and all(
+            self.binding.source_of(column) is item for column in columns)
+
+    def _bound_copy(self, node: exp.Expression) -> exp.Expression:
+        """A copy of ``node`` whose columns read what the original's read."""
+        copy = node.copy()
+        for original, column in zip(node.find_all(exp.Column), copy.find_all(exp.Column), strict=True):
+            source = self.binding.source_of(original)
+            if source is not None:
+                self.binding.bind(column, source)
+        return copy
 
     def _links(self, conjunct: exp.Expression, a: exp.Expression, b: exp.Expression) -> bool:
         if not isinstance(conjunct, exp.EQ):
@@ -497,6 +543,12 @@ def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
 def _detach(node: exp.Expression) -> None:
     if node.parent is not None:
         node.pop()
+
+
+def _root(node: exp.Expression) -> exp.Expression:
+    while node.parent is not None:
+        node = node.parent
+    return node
 
 
 def _orphan(node: exp.Expression) -> None:
