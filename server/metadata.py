@@ -96,6 +96,7 @@ class MetadataService:
 
 def described_schema(catalog_name: str, table: CatalogTable) -> pa.Schema:
     """``table``'s schema with the ``ARROW:FLIGHT:SQL:*`` field metadata clients show as columns."""
+    described = {name.lower(): column for name, column in table.columns.items()}
     fields = []
     for field in table.schema:
         notes = {
@@ -111,7 +112,7 @@ def described_schema(catalog_name: str, table: CatalogTable) -> pa.Schema:
         if isinstance(field.type, pa.Decimal128Type | pa.Decimal256Type):
             notes["PRECISION"] = str(field.type.precision)
             notes["SCALE"] = str(field.type.scale)
-        column = table.columns.get(field.name)
+        column = described.get(field.name.lower())
         if column is not None and column.description:
             notes["REMARKS"] = column.description
         metadata = {f"{_FLIGHT_SQL}{key}": value for key, value in notes.items()}

@@ -2,7 +2,8 @@
 
 Both are opaque random bytes bound to the user who created them. Looking up another user's
 handle or ticket answers exactly as for one that never existed (NOT_FOUND): it reveals nothing,
-and it never runs anything.
+and it never runs anything. Closing is idempotent (clients close statements whose session is
+already gone), and closing someone else's handle does nothing.
 
 * A **prepared statement** lives until the client closes it, its session closes, or it has been
   idle for ``idle_seconds`` (reported to clients as SqlInfo FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT).
@@ -91,12 +92,16 @@ class PreparedStatements:
             statement.parameter_rows = rows
         return statement
 
-    def close(self, handle: bytes, caller: Caller) -> None:
+    def close(self, handle: bytes, caller: Caller) -> bool:
+        """Close the caller's statement. Closing is idempotent: a handle that is gone already
+        (expired, its session closed) or is someone else's is left alone, and False returned,
+        so a client tidying up never fails on it."""
         with self._lock:
             statement = self._statements.get(handle)
             if statement is None or statement.owner != caller.principal.name:
-                raise NotFound("prepared statement not found; it was closed or has expired")
+                return False
             del self._statements[handle]
+            return True
 
     def close_session(self, session: str) -> int:
         with self._lock:
