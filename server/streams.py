@@ -16,19 +16,20 @@ near gRPC client receive limits (ADBC's default is 16 MiB).
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flightmesh.executor.prefetch import Prefetch
 from flightmesh.mesh import CancelScope
 
 from .errors import guarded, log
 from .runtime import Runtime
 from .statements import PendingResult
 
-__all__ = ["MAX_BATCH_BYTES", "CancelWatcher", "ReadAhead", "conform", "result_stream", "split_large"]
+__all__ = ["MAX_BATCH_BYTES", "CancelWatcher", "conform", "result_stream", "split_large"]
 
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 
@@ -100,12 +101,15 @@ def _batches(
     completed = False
     try:
         with watcher.watching(context, scope):
-            for plan in result.plans:
+            for number, plan in enumerate(result.plans):
                 scope.check()
-                ahead = ReadAhead(runtime.execute(plan, cancel=scope))
+                # Read ahead on another thread, so the engines make the next batches while gRPC
+                # sends this one (the executor's fragment read-ahead, reused for the result).
+                run = partial(runtime.execute, plan, cancel=scope)
+                ahead = Prefetch(f"result-{number}", run, result.schema, scope, depth=4)
                 exhausted = False
                 try:
-                    for batch in ahead:
+                    for batch in ahead.batches():
                         if context.is_cancelled():
                             return  # nobody is listening; `finally` stops the engines
                         yield from split_large(conform(batch, result.schema))
@@ -119,70 +123,6 @@ def _batches(
         if not completed:
             scope.cancel()
         on_finish()
-
-
-class ReadAhead:
-    """Reads a RecordBatchReader on its own thread, up to ``depth`` batches ahead of the writer.
-
-    Without it, the engines wait while gRPC sends a batch and gRPC waits while the engines make
-    the next one; reading ahead overlaps the two (readers and gRPC both release the GIL). The
-    thread owns the reader and closes it; errors it meets are re-raised to the consumer.
-    """
-
-    _DONE = object()
-
-    def __init__(self, reader: pa.RecordBatchReader, depth: int = 4) -> None:
-        self._reader = reader
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="flightmesh-read-ahead", daemon=True)
-        self._thread.start()
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        while True:
-            item = self._queue.get()
-            if item is ReadAhead._DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self, wait_seconds: float = 5.0) -> None:
-        self._stop.set()
-        while True:  # unblock a producer waiting for room
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        self._thread.join(wait_seconds)
-        if self._thread.is_alive():
-            log.warning("an engine did not stop within %.0f s of cancellation; its reader closes later",
-                        wait_seconds)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                try:
-                    batch = self._reader.read_next_batch()
-                except StopIteration:
-                    break
-                if not self._put(batch):
-                    return
-        except BaseException as error:
-            self._put(error)
-            return
-        finally:
-            self._reader.close()
-        self._put(ReadAhead._DONE)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
