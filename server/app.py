@@ -81,15 +81,7 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
     ) -> None:
         settings = runtime.settings
         self.runtime = runtime
-        if tokens is None:
-            tokens = MemoryTokenStore(settings.token_ttl_seconds)
-        self.tokens = tokens
-        super().__init__(
-            location,
-            auth_handler=NoopAuthHandler(),
-            middleware={AUTH_MIDDLEWARE: AuthMiddlewareFactory(runtime, self.tokens)},
-            **options,
-        )
+        self.tokens = tokens if tokens is not None else MemoryTokenStore(settings.token_ttl_seconds)
         idle = settings.token_ttl_seconds
         self.statements = PreparedStatements(idle_seconds=idle)
         self.tickets = Tickets(idle_seconds=idle)
@@ -98,6 +90,14 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         self.queries = QueryService(runtime, self.statements, self.tickets, self.sessions, self.watcher)
         self.metadata = MetadataService(settings.table_type_case)
         self.info = server_info(settings, server_name)
+        # Last: the server accepts calls as soon as the base class has bound the port.
+        super().__init__(
+            location,
+            auth_handler=NoopAuthHandler(),
+            middleware={AUTH_MIDDLEWARE: AuthMiddlewareFactory(runtime, self.tokens)},
+            **options,
+        )
+
     def shutdown(self) -> None:
         super().shutdown()
         self.watcher.close()
