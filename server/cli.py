@@ -82,9 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_check_command)
 
     for name, explain in (("query", False), ("explain", True)):
-        client = commands.add_parser(
-            name, help="show how flightmesh runs a statement" if explain else "run one statement and print it"
-        )
+        summary = "show how flightmesh runs a statement" if explain else "run one statement, print the result"
+        client = commands.add_parser(name, help=summary)
         client.add_argument("sql", metavar="SQL")
         client.add_argument("--user", "-u", required=True)
         client.add_argument("--password", "-p", help=f"default: ${PASSWORD_VARIABLE}, else a prompt")
