@@ -19,7 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from flightmesh.connectors import Connector
-from flightmesh.governance import lock_down
+from flightmesh.governance import apply_policies, lock_down
 from flightmesh.mesh import Catalog, CatalogTable, Principal, UnsupportedQuery
 
 from .dynamic import choose_key_filters, key_edges
@@ -56,6 +56,7 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
     written = written_names(tree, context.dialect)
     resolution = resolve_tables(tree, context.catalog, principal, default_schema=context.default_schema)
     lock_down(tree, principal)
+    tree = apply_policies(tree, resolution.tables, principal, context.catalog.spec)
     tree = qualify_query(tree, resolution, context.dialect)
     names = written if written is not None and len(written) == len(output_names(tree)) \
         else catalog_spelling(output_names(tree), resolution)

@@ -1,0 +1,388 @@
+"""Policies as a pure AST rewrite: every governed table becomes a subquery that filters, then masks.
+
+Run after name resolution (every table node is ``"product"."table"`` with its catalog key in
+``node.meta``) and before qualification. For one principal, each table reference with an
+applicable policy is replaced, in place, by::
+
+    (SELECT <visible columns, masked> FROM "product"."table" AS "table" WHERE <row filters>) AS alias
+
+Example (``support_emea`` may see EMEA customers; ``phone`` masked; ``ssn`` denied)::
+
+    SELECT c.name, c.phone FROM "crm"."customers" AS c WHERE c.phone LIKE '+44%'
+    ->
+    SELECT c.name, c.phone FROM (
+      SELECT CASE WHEN customers.region = 'EMEA' THEN customers.id END AS id,
+             CASE WHEN customers.region = 'EMEA' THEN customers.name END AS name,
+             CASE WHEN customers.region = 'EMEA' THEN '***' END AS phone,
+             CASE WHEN customers.region = 'EMEA' THEN customers.region END AS region
+      FROM "crm"."customers" AS customers WHERE customers.region = 'EMEA'
+    ) AS c WHERE c.phone LIKE '+44%'
+
+The rules (DESIGN.md §6, issue 5), each decided by one small function below:
+
+* ``row_filters_for``: the table's ``row_filters`` whose ``for`` roles the principal holds (all
+  of them when ``for`` is omitted), AND-ed: several filters only ever show fewer rows.
+* ``denied_columns``: ``deny_columns`` unless the principal holds an ``except`` role. A denied
+  column is absent from the projection: ``SELECT *`` omits it and naming it fails exactly as a
+  column that does not exist. Deny beats grant: no mask exemption brings it back.
+* ``masks_for``: the product's masks on the column and the mesh-wide ``tag_masks`` of the
+  column's tags, unless exempt by ``except``; several combine as ``masks.most_restrictive``.
+
+Filter first, then mask: the WHERE reads raw values, the projection shows masked ones; the user's
+query sees only the projection.
+
+**User predicates never see hidden rows.** Engines flatten subqueries and may evaluate the
+user's conjuncts before (or instead of after) the row filter; a failing cast or a division by
+zero on a hidden row would then reveal that row through an error, or through whether an error
+happened. So when a row filter applies, every projected column is guarded:
+``CASE WHEN <filter> THEN <value> END``. A predicate pushed below the filter by any optimizer
+must substitute those expressions and so sees only NULLs on hidden rows — a property of SQL
+semantics, not of one engine's optimizer, which is why it also holds for PostgreSQL, SQLite and
+MySQL without per-engine optimization fences. The cost: predicates on guarded columns cannot
+use indexes or zone maps of the governed table (the filter itself still can).
+
+Policy SQL is trusted descriptor text, parsed in the mesh's dialect; it may name the principal
+(``principal_sql``). It is never subject to the client function allow-list, but it may read
+only the table's own columns: subqueries and table references are refused when the mesh opens
+(``check_policies``), and a policy that cannot be applied fails the query closed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from flightmesh.mesh import (
+    AccessDenied,
+    Catalog,
+    CatalogTable,
+    FlightmeshError,
+    MeshSpec,
+    Principal,
+    UnsupportedQuery,
+)
+
+from .masks import Mask, most_restrictive
+from .principal_sql import PolicySqlError, bind_principal
+
+__all__ = [
+    "POLICY_KEY",
+    "TAG_MASK_COLUMN",
+    "PolicyError",
+    "TablePolicy",
+    "apply_policies",
+    "check_policies",
+    "denied_columns",
+    "masks_for",
+    "policies_applied",
+    "policy_for",
+    "row_filters_for",
+    "wrap_table",
+]
+
+log = logging.getLogger(__name__)
+
+POLICY_KEY = "flightmesh.policy"  # meta on the Subquery standing for a governed table: what applied
+TABLE_KEY = "flightmesh.table"    # the planner's resolved-table meta key (planner.resolve.TABLE_KEY)
+TAG_MASK_COLUMN = "value"         # in a tag mask's ``with``, the column being masked
+
+# Table modifiers that would change what the policy reads (time travel, partitions, hints):
+# refused on governed tables rather than moved inside or outside the policy by guesswork.
+_UNSUPPORTED_TABLE_ARGS = ("hints", "system_time", "version", "when", "changes", "partition", "indexed",
+                           "only", "format", "pattern", "rows_from", "ordinality", "joins", "laterals")
+
+
+class PolicyError(ValueError):
+    """A policy of the descriptor cannot be applied to the table as the engine reports it."""
+
+
+@dataclass(frozen=True)
+class TablePolicy:
+    """What one principal may see of one table."""
+
+    table: CatalogTable
+    row_filter: exp.Expr | None                    # principal bound; columns name the table
+    columns: tuple[tuple[str, exp.Expr | None], ...]  # visible column -> mask (None: raw)
+    applied: tuple[str, ...]                              # e.g. "row_filter crm.customers[0]"
+
+    @property
+    def governed(self) -> bool:
+        return bool(self.applied)
+
+
+# -- the rules ---------------------------------------------------------------------------------------
+
+
+def row_filters_for(table: CatalogTable, principal: Principal, spec: MeshSpec) -> list[tuple[str, str]]:
+    """(label, SQL) of the row filters that apply to ``principal`` on ``table``.
+
+    ``for: [support_emea]`` applies to holders of that role; no ``for`` applies to everyone::
+
+        >>> row_filters_for(customers, Principal("eve", frozenset({"support_emea"})), spec)
+        [("row_filter crm.customers[0]", "region = 'EMEA'")]
+    """
+    product = spec.products[table.product]
+    found = []
+    for index, item in enumerate(product.policies.row_filters):
+        if item.table == table.name and (item.for_roles is None or principal.has_any(item.for_roles)):
+            found.append((f"row_filter {table.qualified_name}[{index}]", item.where))
+    return found
+
+
+def denied_columns(table: CatalogTable, principal: Principal, spec: MeshSpec) -> dict[str, str]:
+    """Lower-cased column name -> label, for every deny that holds for ``principal``.
+
+    Example: ``{table: customers, column: ssn, except: [compliance]}`` denies ``ssn`` to all
+    but holders of ``compliance``: ``{"ssn": "deny crm.customers.ssn"}``.
+    """
+    product = spec.products[table.product]
+    return {
+        item.column.lower(): f"deny {table.qualified_name}.{item.column}"
+        for item in product.policies.deny_columns
+        if item.table == table.name and not principal.has_any(item.except_roles)
+    }
+
+
+def masks_for(table: CatalogTable, column: str, principal: Principal,
+              spec: MeshSpec) -> list[tuple[str, str, bool]]:
+    """(label, SQL, is a tag mask) of every mask on ``column`` that applies to ``principal``.
+
+    The product's own masks come first, then tag masks in descriptor order::
+
+        >>> masks_for(customers, "email", bob, spec)
+        [("tag_mask pii crm.customers.email", "NULL", True)]
+    """
+    product = spec.products[table.product]
+    found = [
+        (f"mask {table.qualified_name}.{item.column}", item.with_, False)
+        for item in product.policies.masks
+        if item.table == table.name and item.column.lower() == column.lower()
+        and not principal.has_any(item.except_roles)
+    ]
+    tags = table.tags_of(column)
+    found += [
+        (f"tag_mask {item.tag} {table.qualified_name}.{column}", item.with_, True)
+        for item in spec.tag_masks
+        if item.tag in tags and not principal.has_any(item.except_roles)
+    ]
+    return found
+
+
+# -- compiling one table's policy ----------------------------------------------------------------------
+
+
+def policy_for(table: CatalogTable, principal: Principal, spec: MeshSpec) -> TablePolicy:
+    """The policy of ``table`` for ``principal``. Raises PolicyError when it cannot be applied."""
+    alias = table.name
+    applied: list[str] = []
+    filters = []
+    for label, text in row_filters_for(table, principal, spec):
+        filters.append(_bind(_parse(text, spec.sql_dialect), table, alias, principal, tag_column=None))
+        applied.append(label)
+    denied = denied_columns(table, principal, spec)
+    applied += [denied[name] for name in sorted(denied) if table.field_named(name) is not None]
+    columns: list[tuple[str, exp.Expr | None]] = []
+    for field in table.schema:
+        if field.name.lower() in denied:
+            continue
+        masks = [
+            Mask(label, _bind(_parse(text, spec.sql_dialect), table, alias, principal,
+                              tag_column=field.name if is_tag else None))
+            for label, text, is_tag in masks_for(table, field.name, principal, spec)
+        ]
+        choice = most_restrictive(masks)
+        if choice is None:
+            columns.append((field.name, None))
+            continue
+        applied += list(choice.sources)
+        expression = choice.expression
+        if isinstance(expression, exp.Null):
+            expression = _typed_null(field.type)
+        columns.append((field.name, expression))
+    if not columns:
+        raise PolicyError(f"every column of {table.qualified_name} is denied")
+    row_filter = exp.and_(*filters, copy=False) if filters else None
+    return TablePolicy(table=table, row_filter=row_filter, columns=tuple(columns), applied=tuple(applied))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str, dialect: str) -> exp.Expr:
+    try:
+        return sqlglot.parse_one(text, read=dialect, into=exp.Condition)
+    except ParseError as error:
+        raise PolicyError(f"policy SQL does not parse: {error}") from None
+
+
+def _parse(text: str, dialect: str) -> exp.Expr:
+    return _parsed(text, dialect).copy()  # the cached tree is shared: hand out copies
+
+
+def _bind(expression: exp.Expr, table: CatalogTable, alias: str, principal: Principal, *,
+          tag_column: str | None) -> exp.Expr:
+    """Principal values as literals; every column bound to ``alias`` with the engine's spelling.
+
+    In a tag mask (``tag_column`` given) the only column is ``value``, the masked column.
+    """
+    if expression.find(exp.Query, exp.Table) is not None:
+        raise PolicyError("policy SQL may read only the table's own columns (no subqueries or tables)")
+    try:
+        bound = bind_principal(expression, principal)
+    except PolicySqlError as error:
+        raise PolicyError(str(error)) from None
+    for column in list(bound.find_all(exp.Column)):
+        name = column.name
+        if tag_column is not None:
+            if name.lower() != TAG_MASK_COLUMN or column.table:
+                raise PolicyError(f"a tag mask may read only {TAG_MASK_COLUMN!r}, the masked column; "
+                                  f"it reads {column.sql()!r}")
+            name = tag_column
+        elif column.table and column.table.lower() != table.name.lower():
+            raise PolicyError(f"policy SQL names another table: {column.sql()!r}")
+        field = table.field_named(name)
+        if field is None:
+            raise PolicyError(f"{table.qualified_name} has no column {name!r}")
+        column.replace(exp.column(exp.to_identifier(field.name), table=exp.to_identifier(alias)))
+    return bound
+
+
+def _typed_null(data_type: pa.DataType) -> exp.Expr:
+    """``CAST(NULL AS <the column's type>)``: a NULL mask keeps the column's type for clients."""
+    name = _sql_type(data_type)
+    return exp.cast(exp.Null(), name) if name is not None else exp.Null()
+
+
+def _sql_type(t: pa.DataType) -> str | None:
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_integer(t):
+        return {8: "SMALLINT", 16: "SMALLINT", 32: "INT", 64: "BIGINT"}[t.bit_width]
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision}, {t.scale})"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "VARCHAR"
+    return None
+
+
+# -- the rewrite -------------------------------------------------------------------------------------------
+
+
+def wrap_table(node: exp.Table, policy: TablePolicy) -> exp.Subquery:
+    """Replace ``node`` (in place) by the policy subquery; return it. See the module docstring."""
+    for key in _UNSUPPORTED_TABLE_ARGS:
+        if node.args.get(key):
+            raise UnsupportedQuery("table modifiers (hints, time travel, partitions) are not supported "
+                                   f"on {policy.table.qualified_name}: its rows are governed by policies")
+    inner_alias = policy.table.name
+    inner = exp.Table(this=node.this.copy(), db=node.args["db"].copy() if node.args.get("db") else None,
+                      alias=exp.TableAlias(this=exp.to_identifier(inner_alias)))
+    inner.meta.update(node.meta)  # the splitter finds the engine through the table key
+    guard = policy.row_filter
+    projections = []
+    for name, mask in policy.columns:
+        value = mask.copy() if mask is not None else exp.column(exp.to_identifier(name),
+                                                                  table=exp.to_identifier(inner_alias))
+        if guard is not None:
+            value = exp.Case(ifs=[exp.If(this=guard.copy(), true=value)])
+        projections.append(exp.alias_(value, exp.to_identifier(name)))
+    select = exp.Select(expressions=projections).from_(inner, copy=False)
+    if guard is not None:
+        select = select.where(guard.copy(), copy=False)
+    alias = node.args.get("alias")
+    subquery = exp.Subquery(this=select, alias=alias.copy() if alias is not None else
+                            exp.TableAlias(this=exp.to_identifier(policy.table.name)))
+    for key in ("pivots", "sample"):
+        if node.args.get(key):
+            subquery.set(key, node.args[key])
+    subquery.meta[POLICY_KEY] = policy.applied
+    node.replace(subquery)
+    return subquery
+
+
+def apply_policies(tree: exp.Expr, tables: Mapping[str, CatalogTable], principal: Principal,
+                   spec: MeshSpec) -> exp.Expr:
+    """Wrap every governed table of the resolved ``tree`` (in place); return the tree.
+
+    ``tables`` maps each resolved table key ("product.table", the planner's ``Resolution.tables``)
+    to its catalog entry. A policy that cannot be applied fails the query (AccessDenied) rather
+    than serve the table unprotected; the reason goes to the server log, not to the client.
+    """
+    cache: dict[str, TablePolicy] = {}
+    for node in list(tree.find_all(exp.Table)):
+        key = node.meta.get(TABLE_KEY)
+        if not isinstance(key, str) or key not in tables:
+            continue
+        policy = cache.get(key)
+        if policy is None:
+            try:
+                policy = policy_for(tables[key], principal, spec)
+            except PolicyError as error:
+                log.error("policy of %s cannot be applied: %s", key, error)
+                raise AccessDenied(f"the policies of {key} cannot be applied; the product's owner must fix "
+                                   "them (details in the server log)") from None
+            cache[key] = policy
+        if policy.governed:
+            wrap_table(node, policy)
+    return tree
+
+
+def policies_applied(catalog: Catalog, principal: Principal, tables: Iterable[str]) -> list[str]:
+    """The labels of every policy that applies to ``principal`` on ``tables`` ("product.table")."""
+    labels: list[str] = []
+    for key in tables:
+        product, _, name = key.partition(".")
+        try:
+            table = catalog.lookup(product, name, principal)
+            applied = policy_for(table, principal, catalog.spec).applied
+        except FlightmeshError:
+            continue  # not visible (any more): nothing applied that the audit could name
+        except PolicyError:
+            labels.append(f"unapplicable policy {key}")
+            continue
+        labels += [label for label in applied if label not in labels]
+    return labels
+
+
+def check_policies(catalog: Catalog) -> list[str]:
+    """Every policy that could not be applied to the tables as the engines report them.
+
+    Each rule is compiled for a principal that no exemption covers and that holds every ``for``
+    role, so each filter, deny and mask is exercised once. Run when the mesh opens.
+    """
+    spec = catalog.spec
+    problems: list[str] = []
+    for table in catalog.all_tables():
+        product = spec.products.get(table.product)
+        if product is None:
+            continue
+        roles = {role for item in product.policies.row_filters for role in item.for_roles or ()}
+        probe = Principal(name="\x00policy-check", roles=frozenset(roles))
+        rules = [(label, text, None) for label, text in row_filters_for(table, probe, spec)]
+        for field in table.schema:
+            rules += [(label, text, field.name if is_tag else None)
+                      for label, text, is_tag in masks_for(table, field.name, probe, spec)]
+        for label, text, tag_column in rules:
+            try:
+                _bind(_parse(text, spec.sql_dialect), table, table.name, probe, tag_column=tag_column)
+            except PolicyError as error:
+                problems.append(f"{product.origin}: {label}: {error}")
+        named = [(m.table, m.column) for m in product.policies.masks]
+        named += [(d.table, d.column) for d in product.policies.deny_columns]
+        for table_name, column in named:
+            if table_name == table.name and table.field_named(column) is None:
+                # Masking or denying a column that does not exist hides nothing, leaks nothing.
+                log.warning("%s: a policy names column %s, which %s does not have", product.origin, column,
+                            table.qualified_name)
+    return problems
