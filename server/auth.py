@@ -77,10 +77,17 @@ class Identities(Protocol):
 
 
 class MemoryTokenStore:
-    """Random 256-bit tokens kept in memory until they expire (``ttl_seconds`` after issue)."""
+    """Random 256-bit tokens kept in memory until they expire (``ttl_seconds`` after issue).
 
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    At most ``max_tokens`` live at once: every connection handshakes for its own token, so past
+    that the oldest token is dropped (its client authenticates again) rather than memory grown.
+    """
+
+    def __init__(
+        self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic, max_tokens: int = 100_000
+    ) -> None:
         self.ttl_seconds = ttl_seconds
+        self.max_tokens = max_tokens
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[str, float]] = {}  # token -> (username, expires at)
@@ -90,6 +97,8 @@ class MemoryTokenStore:
         now = self._clock()
         with self._lock:
             self._drop_expired(now)
+            while len(self._tokens) >= self.max_tokens:
+                del self._tokens[next(iter(self._tokens))]  # insertion order: the oldest first
             self._tokens[token] = (username, now + self.ttl_seconds)
         return token
 
@@ -113,9 +122,12 @@ class MemoryTokenStore:
             return len(self._tokens)
 
     def _drop_expired(self, now: float) -> None:
-        # Issuing is rare next to resolving, so sweeping here keeps the store bounded cheaply.
-        expired = [token for token, (_, expires) in self._tokens.items() if now >= expires]
-        for token in expired:
+        # Tokens expire in issue order (one TTL for all): sweep from the oldest, stop at the
+        # first live one, so issuing stays cheap however many tokens there are.
+        while self._tokens:
+            token, (_, expires) = next(iter(self._tokens.items()))
+            if now < expires:
+                return
             del self._tokens[token]
 
 

@@ -146,6 +146,17 @@ def test_a_token_stops_working_when_its_user_is_removed(mesh: Mesh, serve) -> No
         client.get_flight_info(CATALOGS, options)
 
 
+def test_memory_token_store_is_bounded() -> None:
+    now = [0.0]
+    store = MemoryTokenStore(ttl_seconds=10, clock=lambda: now[0], max_tokens=3)
+    tokens = [store.issue(f"user{i}") for i in range(5)]
+    assert len(store) == 3
+    assert [store.resolve(token) for token in tokens] == [None, None, "user2", "user3", "user4"]
+    now[0] = 11
+    store.issue("late")
+    assert len(store) == 1
+
+
 def test_memory_token_store_binds_tokens_to_users_and_revokes() -> None:
     store = MemoryTokenStore(ttl_seconds=10, clock=lambda: 0.0)
     alice, bob = store.issue("alice"), store.issue("bob")
