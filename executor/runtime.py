@@ -10,30 +10,41 @@ Prepared statements: ``prepare`` checks the SQL and announces the result schema 
 NULL parameters); ``bind`` plans for concrete parameter values; ``execute`` streams. Plans are
 cached under (SQL, dialect, session schema, the principal's policy context, catalog version,
 parameters), so a statement executed again skips planning.
+
+Every query and every refusal (including failed authentication) is written to the audit log
+(``flightmesh.governance.audit``) when its stream ends, so embedded use is audited like the server.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from flightmesh.connectors import Connector, open_connector
+from flightmesh.connectors.virtual import VirtualConnector
+from flightmesh.governance import check_policies, policies_applied
+from flightmesh.governance.audit import AuditLog, AuditRecord, audit_product, touched
+from flightmesh.governance.identity import check_credentials
 from flightmesh.mesh import (
     AuthenticationError,
     CancelScope,
     Catalog,
+    DescriptorError,
     EngineUnavailable,
+    FlightmeshError,
     MeshSpec,
     Principal,
+    QueryCancelled,
+    QueryError,
     Settings,
     load_descriptor,
 )
@@ -62,16 +73,27 @@ class Prepared:
 
 class MeshRuntime:
     def __init__(self, spec: MeshSpec) -> None:
+        self.audit = AuditLog.from_spec(spec.audit)
+        system = audit_product(spec)
+        if system is not None:  # flightmesh.audit, for the roles of governance.audit.read
+            spec = replace(spec, products={**spec.products, system.name: system})
         self.spec = spec
         self.settings: Settings = spec.settings
         self.connectors: dict[str, Connector] = {
             name: open_connector(product, self.settings) for name, product in spec.products.items()
+            if product is not system
         }
+        if system is not None:
+            self.connectors[system.name] = VirtualConnector(system.name, {"audit": self.audit.table})
         try:
             self._catalog = build_catalog(spec, self.connectors)
+            problems = check_policies(self._catalog)
+            if problems:
+                raise DescriptorError(problems)
         except BaseException:
             self._close_connectors()
             raise
+        self._owners: dict[int, Principal] = {}  # id(plan) -> who planned it (for the audit)
         self.executor = Executor(self.settings)
         self._plans: OrderedDict[Hashable, Plan] = OrderedDict()
         self._lock = threading.Lock()
@@ -115,12 +137,13 @@ class MeshRuntime:
 
     def authenticate(self, username: str, password: str) -> Principal:
         """The principal for these credentials; AuthenticationError (the same one) for any mismatch."""
-        user = self.spec.users.get(username)
-        expected = user.password if user is not None else None
-        # Compare even for unknown users, so timing does not tell which names exist.
-        matches = hmac.compare_digest((expected or "\x00unknown").encode(), password.encode())
-        if user is None or expected is None or not matches:
-            raise AuthenticationError("invalid username or password")
+        started = time.perf_counter()
+        try:
+            check_credentials(self.spec.users, username, password)
+        except AuthenticationError as error:
+            self.audit.write(AuditRecord(kind="authentication", user=username, outcome="refused", error=str(error),
+                                         duration_ms=(time.perf_counter() - started) * 1000.0))
+            raise
         return self._principal(username)
 
     def principal_for(self, username: str) -> Principal | None:
@@ -134,28 +157,86 @@ class MeshRuntime:
     # -- queries -----------------------------------------------------------------------------------
 
     def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None) -> Prepared:
-        statement = parse_statement(sql, self.spec.sql_dialect)
-        nulls = [None] * statement.parameter_count
-        plan = self._plan(statement, sql, principal, nulls, default_schema)
-        schema = self.executor.describe(plan)
+        started = time.perf_counter()
+        try:
+            statement = parse_statement(sql, self.spec.sql_dialect)
+            nulls = [None] * statement.parameter_count
+            plan = self._plan(statement, sql, principal, nulls, default_schema)
+            schema = self.executor.describe(plan)
+        except FlightmeshError as error:
+            self._refused(sql, principal, error, started)
+            raise
         parameters = pa.schema([pa.field(str(index), pa.null()) for index in range(statement.parameter_count)])
         return Prepared(sql=sql, statement=statement, parameter_schema=parameters, schema=schema,
                         default_schema=default_schema)
 
     def bind(self, prepared: Prepared, principal: Principal, parameters: Sequence[Any] = ()) -> Plan:
-        plan = self._plan(prepared.statement, prepared.sql, principal, list(parameters), prepared.default_schema)
-        self.executor.describe(plan)
+        started = time.perf_counter()
+        try:
+            plan = self._plan(prepared.statement, prepared.sql, principal, list(parameters), prepared.default_schema)
+            self.executor.describe(plan)
+        except FlightmeshError as error:
+            self._refused(prepared.sql, principal, error, started)
+            raise
         return plan
 
     def execute(self, plan: Plan, cancel: CancelScope | None = None) -> pa.RecordBatchReader:
-        return self.executor.execute(plan, cancel)
+        return self._audited(plan, self._owners.get(id(plan)), cancel)
 
     def query(self, sql: str, principal: Principal, parameters: Sequence[Any] = (), *,
               cancel: CancelScope | None = None, default_schema: str | None = None) -> pa.RecordBatchReader:
         """Plan and run one statement (no prepare round trip)."""
-        statement = parse_statement(sql, self.spec.sql_dialect)
-        plan = self._plan(statement, sql, principal, list(parameters), default_schema)
-        return self.executor.execute(plan, cancel)
+        started = time.perf_counter()
+        try:
+            statement = parse_statement(sql, self.spec.sql_dialect)
+            plan = self._plan(statement, sql, principal, list(parameters), default_schema)
+        except FlightmeshError as error:
+            self._refused(sql, principal, error, started)
+            raise
+        return self._audited(plan, principal, cancel)
+
+    # -- audit -------------------------------------------------------------------------------------
+
+    def _refused(self, sql: str, principal: Principal, error: FlightmeshError, started: float) -> None:
+        self.audit.write(AuditRecord.for_principal(
+            principal, kind="query", statement=sql, outcome="refused", error=str(error),
+            duration_ms=(time.perf_counter() - started) * 1000.0))
+
+    def _audited(self, plan: Plan, principal: Principal | None, cancel: CancelScope | None) -> pa.RecordBatchReader:
+        """Run ``plan``; write its audit record when the stream ends, however it ends."""
+        started = time.perf_counter()
+        products, tables = touched(table for fragment in plan.fragments for table in fragment.tables)
+        policies = tuple(policies_applied(self.catalog, principal, tables)) if principal is not None else ()
+
+        def record(outcome: str, rows: int | None, error: BaseException | None = None) -> None:
+            self.audit.write(AuditRecord.for_principal(
+                principal, kind="query", statement=plan.sql, products=products, tables=tables, policies=policies,
+                rows=rows, outcome=outcome, error=str(error) if error is not None else None,
+                duration_ms=(time.perf_counter() - started) * 1000.0))
+
+        try:
+            reader = self.executor.execute(plan, cancel)
+        except BaseException as error:
+            record(_outcome(error), None, error)
+            raise
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            rows = 0
+            outcome, failure = "closed early", None
+            try:
+                for batch in reader:
+                    rows += batch.num_rows
+                    yield batch
+                outcome = "ok"
+            except GeneratorExit:
+                raise
+            except BaseException as error:
+                outcome, failure = _outcome(error), error
+                raise
+            finally:
+                record(outcome, rows, failure)
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     def _plan(self, statement: Statement, sql: str, principal: Principal, parameters: list[Any],
               default_schema: str | None) -> Plan:
@@ -170,6 +251,9 @@ class MeshRuntime:
         context = PlanningContext(catalog=catalog, connectors=self.connectors, dialect=self.spec.sql_dialect,
                                   default_schema=default_schema)
         plan = plan_statement(statement, sql, principal, context, parameters)
+        # Plans are cached per policy context, which includes the name: one owner per plan.
+        self._owners[id(plan)] = principal
+        weakref.finalize(plan, self._owners.pop, id(plan), None)
         if self.settings.plan_cache_size > 0:
             with self._lock:
                 self._plans[key] = plan
@@ -182,6 +266,7 @@ class MeshRuntime:
     def close(self) -> None:
         self.executor.close()
         self._close_connectors()
+        self.audit.close()
 
     def _close_connectors(self) -> None:
         for connector in self.connectors.values():
@@ -195,6 +280,14 @@ class MeshRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _outcome(error: BaseException) -> str:
+    if isinstance(error, QueryCancelled):
+        return "cancelled"
+    if isinstance(error, (QueryError, AuthenticationError)):
+        return "refused"
+    return "failed"
 
 
 def _hashable(value: Any) -> Hashable:

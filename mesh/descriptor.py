@@ -28,9 +28,12 @@ from .yaml_source import LocatedDict, LocatedList, YamlProblem, read_yaml
 __all__ = [
     "ENGINE_KINDS",
     "AccessSpec",
+    "AuditSpec",
+    "AuthSpec",
     "ColumnSpec",
     "DenyColumnSpec",
     "EngineSpec",
+    "JwtSpec",
     "MaskSpec",
     "MeshSpec",
     "PoliciesSpec",
@@ -38,6 +41,7 @@ __all__ = [
     "RowFilterSpec",
     "TableSpec",
     "TagMaskSpec",
+    "TlsSpec",
     "UserSpec",
     "load_descriptor",
 ]
@@ -64,6 +68,9 @@ _REQUIRED = {"duckdb": "path", "sqlite": "path", "parquet": "path", "postgresql"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_SCHEMAS = frozenset({"information_schema", "pg_catalog", "system", "flightmesh"})
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# JWT algorithms by key kind (governance.identity enforces the same split when verifying).
+_ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+_HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,46 @@ class UserSpec:
 
 
 @dataclass(frozen=True)
+class JwtSpec:
+    """``auth.jwt``: bearer tokens from an external identity provider (exactly one key source)."""
+
+    issuer: str
+    audience: str
+    public_key_file: Path | None = None   # PEM; absolute
+    jwks_file: Path | None = None         # a JWK Set document; absolute
+    secret: str | None = None             # shared HMAC secret, usually ${ENV}
+    algorithms: tuple[str, ...] = ()      # default: all the key kind allows
+    roles_claim: str = "roles"            # dotted path into the claims
+    username_claim: str = "sub"
+
+
+@dataclass(frozen=True)
+class TlsSpec:
+    """``auth.tls``: the server's certificate; ``client_ca_file`` turns on mutual TLS."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    token_secret: str | None = None       # HMAC key of bearer tokens (>= 32 bytes); random per start if unset
+    allow_plaintext_passwords: bool = False  # Basic credentials without TLS off loopback
+    jwt: JwtSpec | None = None
+    tls: TlsSpec | None = None
+
+
+@dataclass(frozen=True)
+class AuditSpec:
+    """``governance.audit``: where the JSON lines go and who may query ``flightmesh.audit``."""
+
+    file: Path | None = None              # appended to; absolute
+    read: tuple[str, ...] = ()            # roles that may query flightmesh.audit (none: nobody)
+    keep: int = 10_000                    # most recent records kept in memory for SQL
+
+
+@dataclass(frozen=True)
 class MeshSpec:
     name: str
     products: Mapping[str, ProductSpec]
@@ -163,6 +210,8 @@ class MeshSpec:
     tag_masks: tuple[TagMaskSpec, ...] = ()
     settings: Settings = Settings()
     source: Path | None = None
+    auth: AuthSpec = AuthSpec()
+    audit: AuditSpec = AuditSpec()
 
 
 def load_descriptor(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> MeshSpec:
@@ -275,7 +324,7 @@ class _Reader:
         root = self.load(self.path)
         if root is None:
             return None
-        self.only_keys(root, {"mesh", "products", "users", "governance", "settings"}, "")
+        self.only_keys(root, {"mesh", "products", "users", "governance", "settings", "auth"}, "")
         mesh = self.mapping(root, "mesh", "mesh", required=True) or LocatedDict()
         self.only_keys(mesh, {"name", "sql_dialect", "description"}, "mesh")
         name = self.string(mesh, "name", "mesh.name", required=True) or "mesh"
@@ -289,11 +338,13 @@ class _Reader:
 
         products = self.products(root)
         users = self.users(root)
-        tag_masks = self.governance(root)
+        tag_masks, audit = self.governance(root)
         settings = self.settings(root)
+        auth = self.auth(root)
         return MeshSpec(
             name=name, sql_dialect=dialect, description=self.string(mesh, "description", "mesh.description") or "",
             products=products, users=users, tag_masks=tag_masks, settings=settings, source=self.path,
+            auth=auth, audit=audit,
         )
 
     def load(self, path: Path) -> LocatedDict | None:
@@ -544,6 +595,10 @@ class _Reader:
             password_hash = self.string(user, "password_hash", f"{path}.password_hash")
             if password is not None and password_hash is not None:
                 self.problem(where, "give password or password_hash, not both")
+            if password_hash is not None and not password_hash.startswith("$argon2"):
+                self.problem(self.at(user, "password_hash", f"{path}.password_hash"),
+                             "expected an argon2 hash ($argon2id$...); write one with "
+                             "python -m flightmesh.governance.identity")
             attributes = self.mapping(user, "attributes", f"{path}.attributes") or {}
             result[name] = UserSpec(
                 name=name, roles=self.names(user, "roles", f"{path}.roles") or (),
@@ -551,11 +606,11 @@ class _Reader:
             )
         return result
 
-    def governance(self, root: LocatedDict) -> tuple[TagMaskSpec, ...]:
+    def governance(self, root: LocatedDict) -> tuple[tuple[TagMaskSpec, ...], AuditSpec]:
         node = self.mapping(root, "governance", "governance")
         if node is None:
-            return ()
-        self.only_keys(node, {"tag_masks"}, "governance")
+            return (), AuditSpec()
+        self.only_keys(node, {"tag_masks", "audit"}, "governance")
         result = []
         for item, ipath in self.items(node, "tag_masks", "governance", {"tag", "with", "except"}):
             tag = self.string(item, "tag", f"{ipath}.tag", required=True)
@@ -563,7 +618,92 @@ class _Reader:
             self.sql(with_, self.at(item, "with", f"{ipath}.with"), self.parse_expression)
             if tag and with_:
                 result.append(TagMaskSpec(tag, with_, self.names(item, "except", f"{ipath}.except") or ()))
-        return tuple(result)
+        return tuple(result), self.audit(node)
+
+    def audit(self, governance: LocatedDict) -> AuditSpec:
+        node = self.mapping(governance, "audit", "governance.audit")
+        if node is None:
+            return AuditSpec()
+        path = "governance.audit"
+        self.only_keys(node, {"file", "read", "keep"}, path)
+        file = self.string(node, "file", f"{path}.file")
+        keep = node.get("keep", 10_000)
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            self.problem(self.at(node, "keep", f"{path}.keep"), f"expected a whole number >= 0, got {keep!r}")
+            keep = 10_000
+        resolved = None
+        if file is not None:
+            resolved = (self.base / file).resolve()
+            if not resolved.parent.is_dir():
+                self.problem(self.at(node, "file", f"{path}.file"), f"folder {resolved.parent} does not exist")
+        return AuditSpec(file=resolved, read=self.names(node, "read", f"{path}.read") or (), keep=keep)
+
+    def auth(self, root: LocatedDict) -> AuthSpec:
+        node = self.mapping(root, "auth", "auth")
+        if node is None:
+            return AuthSpec()
+        self.only_keys(node, {"token_secret", "allow_plaintext_passwords", "jwt", "tls"}, "auth")
+        secret = self.string(node, "token_secret", "auth.token_secret")
+        if secret is not None and len(secret.encode()) < 32:
+            self.problem(self.at(node, "token_secret", "auth.token_secret"),
+                         "expected at least 32 bytes (e.g. from `openssl rand -hex 32`)")
+        plaintext = node.get("allow_plaintext_passwords", False)
+        if not isinstance(plaintext, bool):
+            self.problem(self.at(node, "allow_plaintext_passwords", "auth.allow_plaintext_passwords"),
+                         f"expected true or false, got {plaintext!r}")
+            plaintext = False
+        return AuthSpec(token_secret=secret, allow_plaintext_passwords=plaintext, jwt=self.jwt(node),
+                        tls=self.tls(node))
+
+    def existing_file(self, node: LocatedDict, key: str, path: str) -> Path | None:
+        value = self.string(node, key, path)
+        if value is None:
+            return None
+        resolved = (self.base / value).resolve()
+        if not resolved.is_file():
+            self.problem(self.at(node, key, path), f"{value} is not a file (resolved to {resolved})")
+        return resolved
+
+    def jwt(self, auth: LocatedDict) -> JwtSpec | None:
+        node = self.mapping(auth, "jwt", "auth.jwt")
+        if node is None:
+            return None
+        path = "auth.jwt"
+        self.only_keys(node, {"issuer", "audience", "public_key_file", "jwks_file", "secret", "algorithms",
+                              "roles_claim", "username_claim"}, path)
+        issuer = self.string(node, "issuer", f"{path}.issuer", required=True)
+        audience = self.string(node, "audience", f"{path}.audience", required=True)
+        public_key = self.existing_file(node, "public_key_file", f"{path}.public_key_file")
+        jwks = self.existing_file(node, "jwks_file", f"{path}.jwks_file")
+        secret = self.string(node, "secret", f"{path}.secret")
+        if sum(value is not None for value in (public_key, jwks, secret)) != 1:
+            self.problem(self.at(auth, "jwt", path), "expected exactly one of public_key_file, jwks_file, secret")
+        algorithms = self.names(node, "algorithms", f"{path}.algorithms") or ()
+        allowed = _HMAC_ALGORITHMS if secret is not None else _ASYMMETRIC_ALGORITHMS
+        for algorithm in algorithms:
+            if algorithm not in allowed:
+                self.problem(self.at(node, "algorithms", f"{path}.algorithms"),
+                             f"{algorithm!r} cannot be used with this key; expected one of {', '.join(allowed)}")
+        if issuer is None or audience is None:
+            return None
+        return JwtSpec(issuer=issuer, audience=audience, public_key_file=public_key, jwks_file=jwks, secret=secret,
+                       algorithms=algorithms,
+                       roles_claim=self.string(node, "roles_claim", f"{path}.roles_claim") or "roles",
+                       username_claim=self.string(node, "username_claim", f"{path}.username_claim") or "sub")
+
+    def tls(self, auth: LocatedDict) -> TlsSpec | None:
+        node = self.mapping(auth, "tls", "auth.tls")
+        if node is None:
+            return None
+        self.only_keys(node, {"cert_file", "key_file", "client_ca_file"}, "auth.tls")
+        if "cert_file" not in node or "key_file" not in node:
+            self.problem(self.at(auth, "tls", "auth.tls"), "expected cert_file and key_file")
+        cert = self.existing_file(node, "cert_file", "auth.tls.cert_file")
+        key = self.existing_file(node, "key_file", "auth.tls.key_file")
+        client_ca = self.existing_file(node, "client_ca_file", "auth.tls.client_ca_file")
+        if cert is None or key is None:
+            return None
+        return TlsSpec(cert_file=cert, key_file=key, client_ca_file=client_ca)
 
     def settings(self, root: LocatedDict) -> Settings:
         node = self.mapping(root, "settings", "settings")

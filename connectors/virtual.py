@@ -1,0 +1,125 @@
+"""Virtual products: tables flightmesh itself produces (the audit log), served like any product.
+
+A ``VirtualConnector`` holds named *snapshot functions*, each returning a ``pyarrow.Table`` of
+the current rows. Every fragment runs on its own cursor of a private in-memory DuckDB (locked
+down like every DuckDB: no files, no extensions, no settings), with each table's snapshot
+registered under its name just for that cursor. So a system table goes through the same
+planner, policies and access checks as a data product, and a principal without the product's
+role gets the same "table does not exist" as for any other::
+
+    audit = VirtualConnector("flightmesh", {"audit": audit_log.table})
+    audit.execute(FragmentQuery('SELECT count(*) FROM "audit"'), CancelScope())
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import ClassVar
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from flightmesh.mesh import CancelScope, EngineError, QueryCancelled, UnknownTable
+
+from .base import Capabilities, FragmentQuery, KeyDelivery, cast_batches
+from .duckdb import lock_down
+
+__all__ = ["VirtualConnector"]
+
+_BATCH_ROWS = 65_536
+
+
+class VirtualConnector:
+    capabilities: ClassVar[Capabilities] = Capabilities(dialect="duckdb", key_delivery=KeyDelivery.KEY_TABLE)
+
+    def __init__(self, product: str, tables: Mapping[str, Callable[[], pa.Table]]) -> None:
+        self.product = product
+        self.tables = dict(tables)
+        self._lock = threading.Lock()
+        self._connection: duckdb.DuckDBPyConnection | None = None
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._connection is None:
+                connection = duckdb.connect()
+                lock_down(connection, threads=1, memory_limit="256MB")
+                self._connection = connection
+            return self._connection.cursor()
+
+    def identity(self) -> str:
+        # Never merged with another engine's fragments: the snapshots exist only on this cursor.
+        return f"virtual:{self.product}:{id(self)}"
+
+    def table_names(self) -> list[str]:
+        return list(self.tables)
+
+    def table_expression(self, source: str) -> exp.Table:
+        return exp.Table(this=exp.to_identifier(source, quoted=True))
+
+    def _snapshot(self, source: str) -> pa.Table:
+        producer = self.tables.get(source)
+        if producer is None:
+            raise UnknownTable(source)
+        return producer()
+
+    def describe(self, source: str) -> pa.Schema:
+        return self._snapshot(source).schema
+
+    def estimate_rows(self, source: str) -> int | None:
+        return self._snapshot(source).num_rows
+
+    def _prepared(self, query: FragmentQuery, *, empty: bool) -> duckdb.DuckDBPyConnection:
+        cursor = self._cursor()
+        for name in self.tables:
+            snapshot = self._snapshot(name)
+            cursor.register(name, snapshot.slice(0, 0) if empty else snapshot)
+        for name, keys in query.key_tables.items():
+            cursor.register(name, keys.slice(0, 0) if empty else keys)
+        return cursor
+
+    def result_schema(self, query: FragmentQuery) -> pa.Schema:
+        cursor = self._prepared(query, empty=True)
+        try:
+            return cursor.sql(f"SELECT * FROM ({query.sql}) AS fragment LIMIT 0").to_arrow_table().schema
+        except duckdb.Error as error:
+            raise self._error(error) from None
+        finally:
+            cursor.close()
+
+    def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
+        cursor = self._prepared(query, empty=False)
+        unregister = cancel.on_cancel(cursor.interrupt)
+        try:
+            reader = cursor.sql(query.sql).to_arrow_reader(_BATCH_ROWS)
+        except duckdb.Error as error:
+            unregister()
+            cursor.close()
+            cancel.check()
+            raise self._error(error) from None
+        schema = query.expected_schema or reader.schema
+
+        def stream() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from reader
+            except (duckdb.Error, pa.ArrowException) as error:
+                cancel.check()
+                raise self._error(error) from None
+            finally:
+                unregister()
+                cursor.close()
+
+        return pa.RecordBatchReader.from_batches(schema, cast_batches(stream(), schema))
+
+    def _error(self, error: BaseException) -> Exception:
+        if isinstance(error, duckdb.InterruptException):
+            return QueryCancelled("the query was cancelled")
+        return EngineError(self.product, f"the engine rejected the fragment ({type(error).__name__})",
+                           internal=str(error))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
