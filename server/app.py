@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
-from flightmesh.mesh import NotFound
+from flightmesh.mesh import NotFound, ReadOnlyViolation
 from google.protobuf.message import Message
 
 from . import schemas
@@ -42,7 +42,7 @@ from .auth import caller_of as _caller_of
 from .errors import BadRequest, flight_errors
 from .messages import pack, parse_bare, session, sql, unpack_command
 from .metadata import MetadataService
-from .queries import QueryService
+from .queries import READ_ONLY, QueryService
 from .runtime import Runtime
 from .sessions import Sessions
 from .sqlinfo import SQL_INFO_SCHEMA, server_info, sql_info_batch
@@ -153,7 +153,7 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
             return
         if isinstance(command, sql.CommandStatementUpdate | sql.CommandPreparedStatementUpdate
                       | sql.CommandStatementIngest):
-            self.queries.refuse_update()
+            raise ReadOnlyViolation(READ_ONLY)
         raise NotImplementedError(f"DoPut with {type(command).__name__} is not supported by flightmesh")
 
     @flight_errors

@@ -18,7 +18,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
-from flightmesh.mesh import ReadOnlyViolation
 
 from .auth import Caller
 from .errors import BadRequest
@@ -130,12 +129,6 @@ class QueryService:
         result = self.tickets.take(ticket.statement_handle, caller)
         return result_stream(self.runtime, result, context, self.watcher,
                              on_finish=lambda: self.tickets.finished(result.handle))
-
-    # -- writes: refused -------------------------------------------------------------------------
-
-    @staticmethod
-    def refuse_update() -> None:
-        raise ReadOnlyViolation(READ_ONLY)
 
     # -- helpers -------------------------------------------------------------------------------
 
