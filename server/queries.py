@@ -34,7 +34,7 @@ from .statements import (
 )
 from .streams import CancelWatcher, result_stream
 
-__all__ = ["QueryService"]
+__all__ = ["READ_ONLY", "QueryService"]
 
 READ_ONLY = "the mesh is read-only: flightmesh runs queries, not updates or ingestion"
 
