@@ -37,6 +37,18 @@ def _action(
     return [result.body.to_pybytes() for result in client.do_action(flight.Action(kind, body), options)]
 
 
+def _slow_stream_started(mesh: Mesh, serve):  # type: ignore[no-untyped-def]
+    """A server whose engine takes 30 s per batch after the first, with that first batch read."""
+    canned = pa.table({"n": pa.array(range(100), pa.int64())})
+    runtime = CatalogRuntime(mesh.descriptor, canned=canned, batch_delay_seconds=30)
+    server = serve(runtime)
+    client, options = flight_client(server)
+    info = client.get_flight_info(_descriptor(sql.CommandStatementQuery(query="SELECT n")), options)
+    reader = client.do_get(info.endpoints[0].ticket, options)
+    assert reader.read_chunk().data.num_rows == 10
+    return runtime, server, client, options, info, reader
+
+
 def test_a_client_that_cancels_mid_stream_stops_the_query(server: FlightMeshServer) -> None:
     client, options = flight_client(server)
     info = client.get_flight_info(_descriptor(sql.CommandStatementQuery(query=EVENTS)), options)
@@ -71,13 +83,7 @@ def test_a_query_blocked_in_its_engine_is_cancelled_when_the_client_leaves(  # t
     mesh: Mesh, serve
 ) -> None:
     """The stream waits inside the engine for its next batch; the watcher notices the client left."""
-    canned = pa.table({"n": pa.array(range(100), pa.int64())})
-    runtime = CatalogRuntime(mesh.descriptor, canned=canned, batch_delay_seconds=30)
-    server = serve(runtime)
-    client, options = flight_client(server)
-    info = client.get_flight_info(_descriptor(sql.CommandStatementQuery(query="SELECT n")), options)
-    reader = client.do_get(info.endpoints[0].ticket, options)
-    assert reader.read_chunk().data.num_rows == 10
+    runtime, server, _, _, _, reader = _slow_stream_started(mesh, serve)
     started = time.monotonic()
     reader.cancel()
     (scope,) = runtime.cancelled_scopes
@@ -105,13 +111,7 @@ def test_cancel_flight_info(server: FlightMeshServer) -> None:
 
 
 def test_cancel_flight_info_of_a_running_stream(mesh: Mesh, serve) -> None:  # type: ignore[no-untyped-def]
-    canned = pa.table({"n": pa.array(range(100), pa.int64())})
-    runtime = CatalogRuntime(mesh.descriptor, canned=canned, batch_delay_seconds=30)
-    server = serve(runtime)
-    client, options = flight_client(server)
-    info = client.get_flight_info(_descriptor(sql.CommandStatementQuery(query="SELECT n")), options)
-    reader = client.do_get(info.endpoints[0].ticket, options)
-    assert reader.read_chunk().data.num_rows == 10
+    _, _, client, options, info, reader = _slow_stream_started(mesh, serve)
     request = session.CancelFlightInfoRequest(info=info.serialize()).SerializeToString()
     (answer,) = _action(client, options, "CancelFlightInfo", request)
     assert session.CancelFlightInfoResult.FromString(answer).status == session.CANCEL_STATUS_CANCELLED
