@@ -84,6 +84,7 @@ __all__ = [
     "policies_applied",
     "policy_for",
     "row_filters_for",
+    "visible_schema",
     "wrap_table",
 ]
 
@@ -336,6 +337,31 @@ def apply_policies(tree: exp.Expr, tables: Mapping[str, CatalogTable], principal
         if policy.governed:
             wrap_table(node, policy)
     return tree
+
+
+def visible_schema(table: CatalogTable, principal: Principal, spec: MeshSpec) -> pa.Schema:
+    """``table``'s schema as ``principal`` sees it: denied columns gone, masked columns retyped.
+
+    For metadata (GetTables, GetSchema): a denied column must not be listed any more than it can
+    be queried. A NULL mask keeps the type; a mask built from a string literal or ``||`` is a
+    string; any other mask keeps the column's type (the exact type of an arbitrary expression
+    would need the engine; a prepared ``SELECT *`` gives it).
+    """
+    try:
+        policy = policy_for(table, principal, spec)
+    except PolicyError:
+        return pa.schema([])
+    fields = []
+    for name, mask in policy.columns:
+        field = table.schema.field(name)
+        if mask is not None and _is_text(mask) and not pa.types.is_string(field.type):
+            field = field.with_type(pa.string())
+        fields.append(field.with_nullable(True) if mask is not None or policy.row_filter is not None else field)
+    return pa.schema(fields)
+
+
+def _is_text(mask: exp.Expr) -> bool:
+    return isinstance(mask, exp.DPipe) or (isinstance(mask, exp.Literal) and mask.is_string)
 
 
 def policies_applied(catalog: Catalog, principal: Principal, tables: Iterable[str]) -> list[str]:

@@ -52,6 +52,7 @@ USERS: dict[str, tuple[list[str], dict[str, object]]] = {
     "rob": (["risk"], {}),
     "zed": ([], {}),                                   # no role: sees nothing
     "auditor": (["auditor"], {}),
+    "mallory": (["support"], {"region": "'EMEA'' OR ''1''=''1'"}),  # an attribute that tries SQL
 }
 
 _DESCRIPTOR = """\
@@ -107,6 +108,7 @@ governance:
   tag_masks:
     - {{tag: pii, with: "NULL", except: [pii_reader]}}
     - {{tag: contact, with: "'(hidden)'", except: [pii_reader, support]}}
+  audit: {{file: audit.jsonl, read: [auditor]}}
 """
 
 _FINANCE = """\
@@ -182,6 +184,11 @@ ORACLE_VIEWS: dict[str, dict[str, str]] = {
     },
     "zed": {},
     "auditor": {},
+    "mallory": {
+        "crm.customers": _customers("FALSE", pii=False, phone=_PHONE_MASKED, ssn=False, score_raw=False),
+        "sales.orders": "SELECT order_id, customer_id, region, amount, CAST(NULL AS VARCHAR) AS note, code "
+                        "FROM raw.orders WHERE amount < 900",
+    },
 }
 
 
