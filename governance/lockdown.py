@@ -47,5 +47,5 @@ def lock_down(tree: exp.Expression, principal: Principal) -> None:
                 raise ForbiddenFunction(f"function {name} is not allowed")
         elif isinstance(node, exp.SessionParameter):
             raise ForbiddenFunction(f"session variable @@{node.name} is not allowed")
-        elif type(node) in DENIED:
+        elif isinstance(node, exp.Func) and type(node) in DENIED:
             raise ForbiddenFunction(f"function {node.sql_name().lower()} is not allowed")

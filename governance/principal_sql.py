@@ -42,13 +42,15 @@ class PolicySqlError(ValueError):
 
 def bind_principal(expression: exp.Expr, principal: Principal) -> exp.Expr:
     """A copy of ``expression`` with the principal's name, attributes and roles as literals."""
-    tree = expression.copy()
-    for node in list(tree.walk()):
+    holder = exp.Paren(this=expression.copy())  # so that the root itself can be replaced
+    for node in list(holder.walk()):
         if isinstance(node, (exp.CurrentUser, exp.SessionUser)):
             node.replace(exp.Literal.string(principal.name))
         elif isinstance(node, exp.Anonymous) and node.name.lower() in PRINCIPAL_FUNCTIONS:
             _replace_call(node, principal)
-    return tree
+    result: exp.Expr = holder.this
+    result.parent = None
+    return result
 
 
 def _replace_call(node: exp.Anonymous, principal: Principal) -> None:
