@@ -19,7 +19,7 @@ from flightmesh.mesh import ForbiddenFunction, Principal
 __all__ = ["ALLOWED_ANONYMOUS", "DENIED", "lock_down"]
 
 # Typed sqlglot functions that touch files, sequences or the engine's own identity.
-DENIED: frozenset[type[exp.Expression]] = frozenset({
+DENIED: frozenset[type[exp.Expr]] = frozenset({
     exp.ReadCSV, exp.ReadParquet, exp.ToFile, exp.Secret, exp.NextValueFor,
     exp.CurrentAccount, exp.CurrentAccountName, exp.CurrentAvailableRoles, exp.CurrentCatalog,
     exp.CurrentClient, exp.CurrentDatabase, exp.CurrentIpAddress, exp.CurrentOrganizationName,
