@@ -141,8 +141,9 @@ class MeshRuntime:
         try:
             check_credentials(self.spec.users, username, password)
         except AuthenticationError as error:
-            self.audit.write(AuditRecord(kind="authentication", user=username, outcome="refused", error=str(error),
-                                         duration_ms=(time.perf_counter() - started) * 1000.0))
+            elapsed = (time.perf_counter() - started) * 1000.0
+            self.audit.write(AuditRecord(kind="authentication", user=username, outcome="refused",
+                                         error=str(error), duration_ms=elapsed))
             raise
         return self._principal(username)
 
@@ -173,7 +174,8 @@ class MeshRuntime:
     def bind(self, prepared: Prepared, principal: Principal, parameters: Sequence[Any] = ()) -> Plan:
         started = time.perf_counter()
         try:
-            plan = self._plan(prepared.statement, prepared.sql, principal, list(parameters), prepared.default_schema)
+            plan = self._plan(prepared.statement, prepared.sql, principal, list(parameters),
+                              prepared.default_schema)
             self.executor.describe(plan)
         except FlightmeshError as error:
             self._refused(prepared.sql, principal, error, started)
@@ -202,7 +204,8 @@ class MeshRuntime:
             principal, kind="query", statement=sql, outcome="refused", error=str(error),
             duration_ms=(time.perf_counter() - started) * 1000.0))
 
-    def _audited(self, plan: Plan, principal: Principal | None, cancel: CancelScope | None) -> pa.RecordBatchReader:
+    def _audited(self, plan: Plan, principal: Principal | None,
+                 cancel: CancelScope | None) -> pa.RecordBatchReader:
         """Run ``plan``; write its audit record when the stream ends, however it ends."""
         started = time.perf_counter()
         products, tables = touched(table for fragment in plan.fragments for table in fragment.tables)
@@ -210,8 +213,9 @@ class MeshRuntime:
 
         def record(outcome: str, rows: int | None, error: BaseException | None = None) -> None:
             self.audit.write(AuditRecord.for_principal(
-                principal, kind="query", statement=plan.sql, products=products, tables=tables, policies=policies,
-                rows=rows, outcome=outcome, error=str(error) if error is not None else None,
+                principal, kind="query", statement=plan.sql, products=products, tables=tables,
+                policies=policies, rows=rows, outcome=outcome,
+                error=str(error) if error is not None else None,
                 duration_ms=(time.perf_counter() - started) * 1000.0))
 
         try:

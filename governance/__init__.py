@@ -1,7 +1,15 @@
 """Governance: policies as pure AST rewrites, the function allow-list, identities, audit."""
 
 from .lockdown import ALLOWED_ANONYMOUS, DENIED, lock_down
-from .policies import POLICY_KEY, TablePolicy, apply_policies, check_policies, policies_applied, policy_for, visible_schema
+from .policies import (
+    POLICY_KEY,
+    TablePolicy,
+    apply_policies,
+    check_policies,
+    policies_applied,
+    policy_for,
+    visible_schema,
+)
 
 __all__ = [
     "ALLOWED_ANONYMOUS",

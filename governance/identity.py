@@ -56,7 +56,9 @@ __all__ = [
     "verify_token",
 ]
 
-ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+ASYMMETRIC_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 
 _INVALID = "invalid username or password"
@@ -164,7 +166,8 @@ class TokenSigner:
     ``secret`` of at least 32 bytes; a random one (tokens die with the process) when None.
     """
 
-    def __init__(self, secret: bytes | None, ttl_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, secret: bytes | None, ttl_seconds: float,
+                 clock: Callable[[], float] = time.time) -> None:
         if secret is not None and len(secret) < 32:
             raise ValueError("the token secret must be at least 32 bytes")
         self._secret = secret if secret is not None else secrets.token_bytes(32)
@@ -224,7 +227,8 @@ class JwtSettings:
                    jwks_file: Path | None = None, secret: str | None = None, **options: Any) -> JwtSettings:
         public_key = public_key_file.read_text() if public_key_file is not None else None
         jwks = json.loads(jwks_file.read_text()) if jwks_file is not None else None
-        return cls(issuer=issuer, audience=audience, public_key=public_key, jwks=jwks, secret=secret, **options)
+        return cls(issuer=issuer, audience=audience, public_key=public_key, jwks=jwks, secret=secret,
+                   **options)
 
 
 @dataclass(frozen=True)
@@ -264,7 +268,7 @@ class JwtVerifier:
             claims = jwt.decode(
                 token, key=key, algorithms=[algorithm], audience=settings.audience, issuer=settings.issuer,
                 leeway=settings.leeway_seconds,
-                options={"require": list(settings.required_claims) + [settings.username_claim]},
+                options={"require": [*settings.required_claims, settings.username_claim]},
             )
         except (jwt.PyJWTError, ValueError, KeyError, TypeError):
             raise AuthenticationError(_TOKEN_INVALID) from None

@@ -356,7 +356,8 @@ def visible_schema(table: CatalogTable, principal: Principal, spec: MeshSpec) ->
         field = table.schema.field(name)
         if mask is not None and _is_text(mask) and not pa.types.is_string(field.type):
             field = field.with_type(pa.string())
-        fields.append(field.with_nullable(True) if mask is not None or policy.row_filter is not None else field)
+        hidden = mask is not None or policy.row_filter is not None  # NULLs where there were none
+        fields.append(field.with_nullable(True) if hidden else field)
     return pa.schema(fields)
 
 

@@ -69,7 +69,9 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_SCHEMAS = frozenset({"information_schema", "pg_catalog", "system", "flightmesh"})
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # JWT algorithms by key kind (governance.identity enforces the same split when verifying).
-_ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+_ASYMMETRIC_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)
 _HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 
 
@@ -635,7 +637,8 @@ class _Reader:
         if file is not None:
             resolved = (self.base / file).resolve()
             if not resolved.parent.is_dir():
-                self.problem(self.at(node, "file", f"{path}.file"), f"folder {resolved.parent} does not exist")
+                self.problem(self.at(node, "file", f"{path}.file"),
+                             f"folder {resolved.parent} does not exist")
         return AuditSpec(file=resolved, read=self.names(node, "read", f"{path}.read") or (), keep=keep)
 
     def auth(self, root: LocatedDict) -> AuthSpec:
@@ -677,17 +680,19 @@ class _Reader:
         jwks = self.existing_file(node, "jwks_file", f"{path}.jwks_file")
         secret = self.string(node, "secret", f"{path}.secret")
         if sum(value is not None for value in (public_key, jwks, secret)) != 1:
-            self.problem(self.at(auth, "jwt", path), "expected exactly one of public_key_file, jwks_file, secret")
+            self.problem(self.at(auth, "jwt", path),
+                         "expected exactly one of public_key_file, jwks_file, secret")
         algorithms = self.names(node, "algorithms", f"{path}.algorithms") or ()
         allowed = _HMAC_ALGORITHMS if secret is not None else _ASYMMETRIC_ALGORITHMS
         for algorithm in algorithms:
             if algorithm not in allowed:
                 self.problem(self.at(node, "algorithms", f"{path}.algorithms"),
-                             f"{algorithm!r} cannot be used with this key; expected one of {', '.join(allowed)}")
+                             f"{algorithm!r} cannot be used with this key; "
+                             f"expected one of {', '.join(allowed)}")
         if issuer is None or audience is None:
             return None
-        return JwtSpec(issuer=issuer, audience=audience, public_key_file=public_key, jwks_file=jwks, secret=secret,
-                       algorithms=algorithms,
+        return JwtSpec(issuer=issuer, audience=audience, public_key_file=public_key, jwks_file=jwks,
+                       secret=secret, algorithms=algorithms,
                        roles_claim=self.string(node, "roles_claim", f"{path}.roles_claim") or "roles",
                        username_claim=self.string(node, "username_claim", f"{path}.username_claim") or "sub")
 

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-__all__ = ["GovMesh", "ORACLE_VIEWS", "USERS", "build_gov_mesh", "oracle_for", "pg_available", "service"]
+__all__ = ["ORACLE_VIEWS", "USERS", "GovMesh", "build_gov_mesh", "oracle_for", "pg_available", "service"]
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -46,11 +46,11 @@ USERS: dict[str, tuple[list[str], dict[str, object]]] = {
     "ann": (["analyst", "pii_reader", "compliance", "hr"], {}),
     "sam": (["support"], {"region": "EMEA"}),
     "pia": (["support", "pii_reader"], {"region": "US"}),
-    "nora": (["support"], {}),                         # no region attribute: sees no customer
+    "nora": (["support"], {}),  # no region attribute: sees no customer
     "rita": (["sales_rep"], {"regions": ["EMEA", "APAC"]}),
     "mike": (["manager"], {}),
     "rob": (["risk"], {}),
-    "zed": ([], {}),                                   # no role: sees nothing
+    "zed": ([], {}),  # no role: sees nothing
     "auditor": (["auditor"], {}),
     "mallory": (["support"], {"region": "'EMEA'' OR ''1''=''1'"}),  # an attribute that tries SQL
 }
@@ -73,7 +73,8 @@ products:
         - {{table: customers, where: "region = user_attribute('region')", for: [support]}}
       masks:
         - {{table: customers, column: phone, with: "'***-' || substr(phone, -4)", except: [pii_reader]}}
-        - {{table: customers, column: score, with: "CASE WHEN score >= 700 THEN 700 ELSE 0 END", except: [analyst]}}
+        - {{table: customers, column: score, except: [analyst],
+           with: "CASE WHEN score >= 700 THEN 700 ELSE 0 END"}}
       deny_columns:
         - {{table: customers, column: ssn, except: [compliance]}}
   hr:
@@ -128,14 +129,19 @@ _FINANCE = """\
 
 # The policies above, written by hand as DuckDB views over raw.<table>, per user. A product
 # missing from a user's entry is not readable by that user.
-_CUST = "customer_id, {name} AS name, {email} AS email, {phone} AS phone, region, status, {ssn}{score} AS score, code"
+_CUST = ("customer_id, {name} AS name, {email} AS email, {phone} AS phone, region, status, "
+         "{ssn}{score} AS score, code")
 _PII_NULL = "CAST(NULL AS VARCHAR)"
 
 
 def _customers(where: str, *, pii: bool, phone: str, ssn: bool, score_raw: bool) -> str:
     columns = _CUST.format(
-        name="name" if pii else _PII_NULL, email="email" if pii else _PII_NULL, phone=phone,
-        ssn="ssn, " if ssn else "", score="score" if score_raw else "CASE WHEN score >= 700 THEN 700 ELSE 0 END")
+        name="name" if pii else _PII_NULL,
+        email="email" if pii else _PII_NULL,
+        phone=phone,
+        ssn="ssn, " if ssn else "",
+        score="score" if score_raw else "CASE WHEN score >= 700 THEN 700 ELSE 0 END",
+    )
     return f"SELECT {columns} FROM raw.customers WHERE {where}"
 
 
@@ -145,49 +151,58 @@ ORACLE_VIEWS: dict[str, dict[str, str]] = {
         "crm.customers": _customers("status <> 'deleted'", pii=True, phone="phone", ssn=True, score_raw=True),
         "hr.employees": "SELECT * FROM raw.employees",
         "sales.orders": "SELECT * FROM raw.orders",
-        "finance.payments": "SELECT payment_id, customer_id, region, amount, '****' || right(card, 4) AS card, "
-                            "code FROM raw.payments",
+        "finance.payments": "SELECT payment_id, customer_id, region, amount, "
+        "'****' || right(card, 4) AS card, "
+        "code FROM raw.payments",
     },
     "sam": {
         # support: own region; pii NULL; phone: product mask (exempt from the contact tag mask)
-        "crm.customers": _customers("status <> 'deleted' AND region = 'EMEA'", pii=False, phone=_PHONE_MASKED,
-                                    ssn=False, score_raw=False),
+        "crm.customers": _customers(
+            "status <> 'deleted' AND region = 'EMEA'",
+            pii=False,
+            phone=_PHONE_MASKED,
+            ssn=False,
+            score_raw=False,
+        ),
         "sales.orders": "SELECT order_id, customer_id, region, amount, CAST(NULL AS VARCHAR) AS note, code "
-                        "FROM raw.orders WHERE amount < 900",
+        "FROM raw.orders WHERE amount < 900",
     },
     "pia": {
-        "crm.customers": _customers("status <> 'deleted' AND region = 'US'", pii=True, phone="phone", ssn=False,
-                                    score_raw=False),
+        "crm.customers": _customers(
+            "status <> 'deleted' AND region = 'US'", pii=True, phone="phone", ssn=False, score_raw=False
+        ),
         "sales.orders": "SELECT order_id, customer_id, region, amount, CAST(NULL AS VARCHAR) AS note, code "
-                        "FROM raw.orders WHERE amount < 900",
+        "FROM raw.orders WHERE amount < 900",
     },
     "nora": {
         "crm.customers": _customers("FALSE", pii=False, phone=_PHONE_MASKED, ssn=False, score_raw=False),
         "sales.orders": "SELECT order_id, customer_id, region, amount, CAST(NULL AS VARCHAR) AS note, code "
-                        "FROM raw.orders WHERE amount < 900",
+        "FROM raw.orders WHERE amount < 900",
     },
     "rita": {
         # product mask and the contact tag mask both apply to phone: the constant wins
-        "crm.customers": _customers("status <> 'deleted'", pii=False, phone="'(hidden)'", ssn=False,
-                                    score_raw=False),
+        "crm.customers": _customers(
+            "status <> 'deleted'", pii=False, phone="'(hidden)'", ssn=False, score_raw=False
+        ),
         "sales.orders": "SELECT order_id, customer_id, region, amount, CAST(NULL AS VARCHAR) AS note, code "
-                        "FROM raw.orders WHERE region IN ('EMEA', 'APAC')",
+        "FROM raw.orders WHERE region IN ('EMEA', 'APAC')",
     },
     "mike": {
         "hr.employees": "SELECT emp_id, name, region, manager, CAST(NULL AS VARCHAR) AS email, code "
-                        "FROM raw.employees WHERE manager = 'mike' OR name = 'mike'",
+        "FROM raw.employees WHERE manager = 'mike' OR name = 'mike'",
     },
     "rob": {
         # the product mask and the pii tag mask (NULL) both apply to card: NULL wins
-        "finance.payments": "SELECT payment_id, customer_id, region, amount, CAST(NULL AS VARCHAR) AS card, code "
-                            "FROM raw.payments WHERE region <> 'APAC'",
+        "finance.payments": "SELECT payment_id, customer_id, region, amount, "
+        "CAST(NULL AS VARCHAR) AS card, code "
+        "FROM raw.payments WHERE region <> 'APAC'",
     },
     "zed": {},
     "auditor": {},
     "mallory": {
         "crm.customers": _customers("FALSE", pii=False, phone=_PHONE_MASKED, ssn=False, score_raw=False),
         "sales.orders": "SELECT order_id, customer_id, region, amount, CAST(NULL AS VARCHAR) AS note, code "
-                        "FROM raw.orders WHERE amount < 900",
+        "FROM raw.orders WHERE amount < 900",
     },
 }
 
@@ -195,7 +210,7 @@ ORACLE_VIEWS: dict[str, dict[str, str]] = {
 @dataclass
 class GovMesh:
     descriptor: Path
-    raw: dict[str, pa.Table]                      # "crm.customers" -> the raw rows
+    raw: dict[str, pa.Table]  # "crm.customers" -> the raw rows
     has_postgres: bool
     passwords: dict[str, str] = field(default_factory=dict)
 
@@ -226,8 +241,9 @@ def pg_available() -> bool:
 def _rows(seed: int = 5) -> dict[str, pa.Table]:
     rng = random.Random(seed)
     first = ("Ada", "Ben", "Chloe", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas")
-    customers: dict[str, list[object]] = {k: [] for k in ("customer_id", "name", "email", "phone", "region", "status",
-                                                         "ssn", "score", "code")}
+    customers: dict[str, list[object]] = {
+        k: [] for k in ("customer_id", "name", "email", "phone", "region", "status", "ssn", "score", "code")
+    }
     for cid in range(1, 61):
         region = REGIONS[cid % 3]
         name = f"{rng.choice(first)} {chr(65 + cid % 26)}{cid}"
@@ -241,8 +257,9 @@ def _rows(seed: int = 5) -> dict[str, pa.Table]:
         customers["score"].append(rng.randrange(300, 850))
         # numeric text only on rows the support user of EMEA may see
         customers["code"].append(str(cid) if region == "EMEA" and cid % 7 else f"X-{cid}")
-    employees: dict[str, list[object]] = {k: [] for k in ("emp_id", "name", "region", "manager", "salary", "ssn",
-                                                         "email", "code")}
+    employees: dict[str, list[object]] = {
+        k: [] for k in ("emp_id", "name", "region", "manager", "salary", "ssn", "email", "code")
+    }
     for eid in range(1, 31):
         manager = "mike" if eid % 3 == 0 else ("lisa" if eid % 3 == 1 else "omar")
         name = "mike" if eid == 2 else f"emp{eid}"
@@ -254,7 +271,9 @@ def _rows(seed: int = 5) -> dict[str, pa.Table]:
         employees["ssn"].append(f"{eid:03d}-77-{rng.randrange(1000, 9999)}")
         employees["email"].append(f"{name}@corp.example")
         employees["code"].append(str(eid) if manager == "mike" or name == "mike" else f"X-{eid}")
-    orders: dict[str, list[object]] = {k: [] for k in ("order_id", "customer_id", "region", "amount", "note", "code")}
+    orders: dict[str, list[object]] = {
+        k: [] for k in ("order_id", "customer_id", "region", "amount", "note", "code")
+    }
     for oid in range(1, 201):
         cid = rng.randrange(1, 61)
         amount = Decimal(rng.randrange(500, 120_000)).scaleb(-2)
@@ -264,8 +283,9 @@ def _rows(seed: int = 5) -> dict[str, pa.Table]:
         orders["amount"].append(amount)
         orders["note"].append(f"note {oid}")
         orders["code"].append(str(oid) if amount < 900 else f"X-{oid}")
-    payments: dict[str, list[object]] = {k: [] for k in ("payment_id", "customer_id", "region", "amount", "card",
-                                                         "code")}
+    payments: dict[str, list[object]] = {
+        k: [] for k in ("payment_id", "customer_id", "region", "amount", "card", "code")
+    }
     for pid in range(1, 81):
         cid = rng.randrange(1, 61)
         region = REGIONS[cid % 3]
@@ -276,28 +296,76 @@ def _rows(seed: int = 5) -> dict[str, pa.Table]:
         payments["card"].append(f"4111 1111 1111 {rng.randrange(1000, 9999)}")
         payments["code"].append(str(pid) if region != "APAC" else f"X-{pid}")
     return {
-        "crm.customers": pa.table(customers, schema=pa.schema([
-            ("customer_id", pa.int64()), ("name", pa.string()), ("email", pa.string()), ("phone", pa.string()),
-            ("region", pa.string()), ("status", pa.string()), ("ssn", pa.string()), ("score", pa.int64()),
-            ("code", pa.string())])),
-        "hr.employees": pa.table(employees, schema=pa.schema([
-            ("emp_id", pa.int64()), ("name", pa.string()), ("region", pa.string()), ("manager", pa.string()),
-            ("salary", pa.decimal128(10, 2)), ("ssn", pa.string()), ("email", pa.string()), ("code", pa.string())])),
-        "sales.orders": pa.table(orders, schema=pa.schema([
-            ("order_id", pa.int64()), ("customer_id", pa.int64()), ("region", pa.string()),
-            ("amount", pa.decimal128(10, 2)), ("note", pa.string()), ("code", pa.string())])),
-        "finance.payments": pa.table(payments, schema=pa.schema([
-            ("payment_id", pa.int64()), ("customer_id", pa.int64()), ("region", pa.string()),
-            ("amount", pa.decimal128(10, 2)), ("card", pa.string()), ("code", pa.string())])),
+        "crm.customers": pa.table(
+            customers,
+            schema=pa.schema(
+                [
+                    ("customer_id", pa.int64()),
+                    ("name", pa.string()),
+                    ("email", pa.string()),
+                    ("phone", pa.string()),
+                    ("region", pa.string()),
+                    ("status", pa.string()),
+                    ("ssn", pa.string()),
+                    ("score", pa.int64()),
+                    ("code", pa.string()),
+                ]
+            ),
+        ),
+        "hr.employees": pa.table(
+            employees,
+            schema=pa.schema(
+                [
+                    ("emp_id", pa.int64()),
+                    ("name", pa.string()),
+                    ("region", pa.string()),
+                    ("manager", pa.string()),
+                    ("salary", pa.decimal128(10, 2)),
+                    ("ssn", pa.string()),
+                    ("email", pa.string()),
+                    ("code", pa.string()),
+                ]
+            ),
+        ),
+        "sales.orders": pa.table(
+            orders,
+            schema=pa.schema(
+                [
+                    ("order_id", pa.int64()),
+                    ("customer_id", pa.int64()),
+                    ("region", pa.string()),
+                    ("amount", pa.decimal128(10, 2)),
+                    ("note", pa.string()),
+                    ("code", pa.string()),
+                ]
+            ),
+        ),
+        "finance.payments": pa.table(
+            payments,
+            schema=pa.schema(
+                [
+                    ("payment_id", pa.int64()),
+                    ("customer_id", pa.int64()),
+                    ("region", pa.string()),
+                    ("amount", pa.decimal128(10, 2)),
+                    ("card", pa.string()),
+                    ("code", pa.string()),
+                ]
+            ),
+        ),
     }
 
 
 def _write_sqlite(path: Path, table: pa.Table) -> None:
     with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name TEXT, email TEXT, "
-                           "phone TEXT, region TEXT, status TEXT, ssn TEXT, score INTEGER, code TEXT)")
-        connection.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               [tuple(row.values()) for row in table.to_pylist()])
+        connection.execute(
+            "CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name TEXT, email TEXT, "
+            "phone TEXT, region TEXT, status TEXT, ssn TEXT, score INTEGER, code TEXT)"
+        )
+        connection.executemany(
+            "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [tuple(row.values()) for row in table.to_pylist()],
+        )
 
 
 def _write_duckdb(path: Path, table: pa.Table) -> None:
@@ -311,8 +379,10 @@ def _write_postgres(uri: str, table: pa.Table) -> None:
     import adbc_driver_postgresql.dbapi as adbc_pg
 
     with adbc_pg.connect(uri, autocommit=True) as connection, connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE payments (payment_id BIGINT PRIMARY KEY, customer_id BIGINT, region TEXT, "
-                       "amount NUMERIC(10, 2), card TEXT, code TEXT)")
+        cursor.execute(
+            "CREATE TABLE payments (payment_id BIGINT PRIMARY KEY, customer_id BIGINT, region TEXT, "
+            "amount NUMERIC(10, 2), card TEXT, code TEXT)"
+        )
         cursor.adbc_ingest("payments", table, mode="append")
 
 
@@ -350,9 +420,15 @@ def build_gov_mesh(root: Path, *, extra_yaml: str = "", users_yaml: str | None =
         if postgres is not None:
             _write_postgres(postgres.uri, raw["finance.payments"])
         finance = _FINANCE.format(uri=postgres.uri) if postgres is not None else ""
-        users = users_yaml if users_yaml is not None else "\n".join(
-            f'  {name}: {{password: "{name}-pw", roles: [{", ".join(roles)}], attributes: {_yaml(attrs)}}}'
-            for name, (roles, attrs) in USERS.items())
+        users = (
+            users_yaml
+            if users_yaml is not None
+            else "\n".join(
+                f'  {name}: {{password: "{name}-pw", roles: [{", ".join(roles)}], '
+                f"attributes: {_yaml(attrs)}}}"
+                for name, (roles, attrs) in USERS.items()
+            )
+        )
         descriptor = root / "mesh.yaml"
         descriptor.write_text(_DESCRIPTOR.format(finance=finance, users=users) + extra_yaml)
         yield GovMesh(descriptor, raw, postgres is not None, {name: f"{name}-pw" for name in USERS})
@@ -384,4 +460,3 @@ def oracle_for(mesh: GovMesh, user: str) -> duckdb.DuckDBPyConnection:
         oracle.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         oracle.execute(f"CREATE VIEW {schema}.{name} AS {sql}")
     return oracle
-

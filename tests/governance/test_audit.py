@@ -39,7 +39,11 @@ def test_query_refusal_and_failed_login_are_lines(gov_runtime: MeshRuntime, gov_
     refused = next(line for line in reversed(lines) if "audit refusal" in str(line["statement"]))
     assert refused["outcome"] == "refused" and refused["error"] == "table hr.employees does not exist"
     login = next(line for line in reversed(lines) if line["kind"] == "authentication")
-    assert login["user"] == "sam" and login["outcome"] == "refused" and "not-the-password" not in json.dumps(login)
+    assert (
+        login["user"] == "sam"
+        and login["outcome"] == "refused"
+        and "not-the-password" not in json.dumps(login)
+    )
 
 
 def test_prepared_statements_are_audited_when_executed(gov_runtime: MeshRuntime, gov_mesh: GovMesh) -> None:
@@ -66,17 +70,22 @@ def test_auditor_queries_the_audit_table(gov_runtime: MeshRuntime) -> None:
     gov_runtime.query(MARK, who(gov_runtime, "sam")).read_all()
     auditor = who(gov_runtime, "auditor")
     table = gov_runtime.query(
-        "SELECT user, outcome, policies, rows FROM flightmesh.audit WHERE statement = ? ORDER BY time DESC LIMIT 1",
-        auditor, [MARK]).read_all()
+        "SELECT user, outcome, policies, rows FROM flightmesh.audit WHERE statement = ? "
+        "ORDER BY time DESC LIMIT 1",
+        auditor,
+        [MARK],
+    ).read_all()
     row = table.to_pylist()[0]
     assert row["user"] == "sam" and row["outcome"] == "ok" and "deny crm.customers.ssn" in row["policies"]
-    counts = gov_runtime.query("SELECT kind, count(*) AS n FROM flightmesh.audit GROUP BY kind", auditor).read_all()
+    counts = gov_runtime.query(
+        "SELECT kind, count(*) AS n FROM flightmesh.audit GROUP BY kind", auditor
+    ).read_all()
     assert "query" in counts.column("kind").to_pylist()
 
 
 def test_audit_table_is_invisible_to_others(gov_runtime: MeshRuntime) -> None:
     for user in ("sam", "ann", "zed"):
-        with pytest.raises(UnknownTable, match="table flightmesh.audit does not exist"):
+        with pytest.raises(UnknownTable, match=r"table flightmesh\.audit does not exist"):
             gov_runtime.query("SELECT * FROM flightmesh.audit", who(gov_runtime, user))
     assert "flightmesh" not in [p.name for p in gov_runtime.catalog.products_for(who(gov_runtime, "ann"))]
     assert "flightmesh" in [p.name for p in gov_runtime.catalog.products_for(who(gov_runtime, "auditor"))]

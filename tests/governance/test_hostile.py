@@ -38,7 +38,14 @@ from flightmesh.mesh import (
 from tests.governance.conftest import who
 from tests.governance.govmesh import GovMesh, oracle_for
 
-REFUSED = (ForbiddenFunction, UnknownTable, ReadOnlyViolation, SqlSyntaxError, UnsupportedQuery, UnknownColumn)
+REFUSED = (
+    ForbiddenFunction,
+    UnknownTable,
+    ReadOnlyViolation,
+    SqlSyntaxError,
+    UnsupportedQuery,
+    UnknownColumn,
+)
 
 
 def _secrets(mesh: GovMesh) -> set[str]:
@@ -68,7 +75,9 @@ def _assert_no_leak(mesh: GovMesh, attempt: Callable[[], pa.Table]) -> pa.Table 
     return table
 
 
-def _run(runtime: MeshRuntime, user: str, sql: str, parameters: tuple[Any, ...] = ()) -> Callable[[], pa.Table]:
+def _run(
+    runtime: MeshRuntime, user: str, sql: str, parameters: tuple[Any, ...] = ()
+) -> Callable[[], pa.Table]:
     return lambda: runtime.query(sql, who(runtime, user), list(parameters)).read_all()
 
 
@@ -79,7 +88,7 @@ def sam_oracle(gov_mesh: GovMesh) -> Iterator[duckdb.DuckDBPyConnection]:
     oracle.close()
 
 
-# -- 1. side channels through masked and denied columns --------------------------------------------------------
+# -- 1. side channels through masked and denied columns -----------------------------------------------------
 
 DENIED_COLUMN = [
     "SELECT ssn FROM crm.customers",
@@ -93,10 +102,14 @@ DENIED_COLUMN = [
 
 
 @pytest.mark.parametrize("sql", DENIED_COLUMN)
-def test_denied_column_fails_like_a_missing_one(gov_runtime: MeshRuntime, gov_mesh: GovMesh, sql: str) -> None:
+def test_denied_column_fails_like_a_missing_one(
+    gov_runtime: MeshRuntime, gov_mesh: GovMesh, sql: str
+) -> None:
     outcome = _assert_no_leak(gov_mesh, _run(gov_runtime, "sam", sql))
     assert isinstance(outcome, UnknownColumn)
-    missing = _assert_no_leak(gov_mesh, _run(gov_runtime, "sam", sql.replace("ssn", "nosuch").replace("SSN", "nosuch")))
+    missing = _assert_no_leak(
+        gov_mesh, _run(gov_runtime, "sam", sql.replace("ssn", "nosuch").replace("SSN", "nosuch"))
+    )
     assert type(missing) is type(outcome)
     assert str(outcome).replace("ssn", "nosuch").replace("SSN", "nosuch") == str(missing)
 
@@ -114,14 +127,15 @@ MASKED_PROBES = [
 
 
 @pytest.mark.parametrize("sql", MASKED_PROBES)
-def test_predicates_and_aggregates_see_masked_values(gov_runtime: MeshRuntime, gov_mesh: GovMesh,
-                                                     sam_oracle: duckdb.DuckDBPyConnection, sql: str) -> None:
+def test_predicates_and_aggregates_see_masked_values(
+    gov_runtime: MeshRuntime, gov_mesh: GovMesh, sam_oracle: duckdb.DuckDBPyConnection, sql: str
+) -> None:
     table = _assert_no_leak(gov_mesh, _run(gov_runtime, "sam", sql))
     assert isinstance(table, pa.Table)
     assert table.to_pylist() == sam_oracle.sql(sql).to_arrow_table().to_pylist()
 
 
-# -- 2. routes around a row filter -----------------------------------------------------------------------------
+# -- 2. routes around a row filter --------------------------------------------------------------------------
 
 ROUTES = [
     "WITH x AS (SELECT * FROM crm.customers) SELECT count(*) AS n FROM x WHERE region <> 'EMEA'",
@@ -134,19 +148,21 @@ ROUTES = [
     "WHERE d.region <> c.region) l ORDER BY 1",
     "SELECT EXISTS (SELECT 1 FROM crm.customers WHERE region = 'US') AS found",
     "SELECT count(*) AS n FROM crm.customers WHERE status = 'deleted'",
-    "SELECT count(*) AS n FROM CRM.CUSTOMERS",                      # case variants of names
+    "SELECT count(*) AS n FROM CRM.CUSTOMERS",  # case variants of names
     'SELECT count(*) AS n FROM "crm"."customers"',
     "SELECT count(*) AS n FROM gov.crm.customers",
     "SELECT count(*) AS n FROM customers",
-    "SELECT o.region, count(*) AS n FROM sales.orders o LEFT JOIN crm.customers c ON c.customer_id = o.customer_id "
+    "SELECT o.region, count(*) AS n FROM sales.orders o "
+    "LEFT JOIN crm.customers c ON c.customer_id = o.customer_id "
     "WHERE c.region IS NOT NULL GROUP BY o.region ORDER BY 1",
     "SELECT count(*) AS n FROM crm.customers TABLESAMPLE (100 PERCENT) WHERE region = 'US'",
 ]
 
 
 @pytest.mark.parametrize("sql", ROUTES)
-def test_routes_around_the_row_filter(gov_runtime: MeshRuntime, gov_mesh: GovMesh,
-                                      sam_oracle: duckdb.DuckDBPyConnection, sql: str) -> None:
+def test_routes_around_the_row_filter(
+    gov_runtime: MeshRuntime, gov_mesh: GovMesh, sam_oracle: duckdb.DuckDBPyConnection, sql: str
+) -> None:
     outcome = _assert_no_leak(gov_mesh, _run(gov_runtime, "sam", sql))
     if isinstance(outcome, EngineError) and "LATERAL" in sql:
         # Planner gap (not governance): LATERAL is pushed to SQLite, which has none. No leak.
@@ -160,8 +176,10 @@ def test_routes_around_the_row_filter(gov_runtime: MeshRuntime, gov_mesh: GovMes
 
 
 def test_lateral_route_in_duckdb(gov_runtime: MeshRuntime, gov_mesh: GovMesh) -> None:
-    sql = ("SELECT e.emp_id, l.n FROM hr.employees e, LATERAL (SELECT count(*) AS n FROM hr.employees d "
-           "WHERE d.manager <> 'mike' AND d.name <> 'mike' AND d.emp_id <> e.emp_id) l ORDER BY 1")
+    sql = (
+        "SELECT e.emp_id, l.n FROM hr.employees e, LATERAL (SELECT count(*) AS n FROM hr.employees d "
+        "WHERE d.manager <> 'mike' AND d.name <> 'mike' AND d.emp_id <> e.emp_id) l ORDER BY 1"
+    )
     table = _assert_no_leak(gov_mesh, _run(gov_runtime, "mike", sql))
     assert isinstance(table, pa.Table)
     oracle = oracle_for(gov_mesh, "mike")
@@ -170,24 +188,31 @@ def test_lateral_route_in_duckdb(gov_runtime: MeshRuntime, gov_mesh: GovMesh) ->
     assert set(table.column("n").to_pylist()) == {0}
 
 
-# -- 3. errors that would reveal hidden rows (user predicates evaluated below the row filter) --------------------
+# -- 3. errors that would reveal hidden rows (user predicates evaluated below the row filter) ---------------
 
 ERROR_ORACLES = [
     # (user, sql): on any hidden row the expression fails; on visible rows it does not.
     ("mike", "SELECT count(*) AS n FROM hr.employees WHERE CAST(code AS INTEGER) >= 0"),
-    ("mike", "SELECT count(*) AS n FROM hr.employees WHERE CASE WHEN manager <> 'mike' AND name <> 'mike' "
-             "THEN CAST(code AS INTEGER) ELSE 0 END = 0"),
+    (
+        "mike",
+        "SELECT count(*) AS n FROM hr.employees WHERE CASE WHEN manager <> 'mike' AND name <> 'mike' "
+        "THEN CAST(code AS INTEGER) ELSE 0 END = 0",
+    ),
     ("sam", "SELECT count(*) AS n FROM sales.orders WHERE CAST(code AS INTEGER) > 0"),
     ("rob", "SELECT count(*) AS n FROM finance.payments WHERE CAST(code AS INTEGER) > 0"),
     ("rob", "SELECT count(*) AS n FROM finance.payments WHERE 1 / (length(code) - 4) <> 7"),
-    ("rob", "SELECT count(*) AS n FROM finance.payments p JOIN crm.customers c ON c.customer_id = p.customer_id "
-            "WHERE CAST(p.code AS INTEGER) > 0"),
+    (
+        "rob",
+        "SELECT count(*) AS n FROM finance.payments p JOIN crm.customers c ON c.customer_id = p.customer_id "
+        "WHERE CAST(p.code AS INTEGER) > 0",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("user", "sql"), ERROR_ORACLES)
-def test_user_predicates_never_run_on_hidden_rows(gov_runtime: MeshRuntime, gov_mesh: GovMesh, user: str,
-                                                  sql: str) -> None:
+def test_user_predicates_never_run_on_hidden_rows(
+    gov_runtime: MeshRuntime, gov_mesh: GovMesh, user: str, sql: str
+) -> None:
     if "finance." in sql and not gov_mesh.has_postgres:
         pytest.skip("PostgreSQL is not reachable")
     if user == "rob" and "crm." in sql:
@@ -208,7 +233,7 @@ def test_engine_error_messages_do_not_echo_values(gov_runtime: MeshRuntime, gov_
     assert not [s for s in _secrets(gov_mesh) if s in str(caught.value)], str(caught.value)
 
 
-# -- 4. escape hatches of DuckDB, PostgreSQL, SQLite, MySQL; stacked statements; metadata probes -----------------
+# -- 4. escape hatches of DuckDB, PostgreSQL, SQLite, MySQL; stacked statements; metadata probes ------------
 
 ESCAPES = [
     "SELECT * FROM read_csv('/etc/passwd')",
@@ -249,7 +274,7 @@ ESCAPES = [
     "SELECT * FROM crm.customers /* ; */ WHERE 1 = 1; SELECT 2",
     "DESCRIBE crm.customers",
     "SHOW TABLES",
-    "SELECT * FROM \"crm\".\"customers\"\" WHERE 1=1 --\"",
+    'SELECT * FROM "crm"."customers"" WHERE 1=1 --"',
     "SELECT * FROM flightmesh.audit",
     "SELECT * FROM hr.employees",
     "SELECT version()",
@@ -265,12 +290,19 @@ def test_escape_hatches_and_probes_are_refused(gov_runtime: MeshRuntime, gov_mes
 
 def test_system_table_is_missing_for_non_admins_exactly_like_a_missing_one(gov_runtime: MeshRuntime) -> None:
     messages = []
-    for sql in ("SELECT * FROM flightmesh.audit", "SELECT * FROM flightmesh.nosuch", "SELECT * FROM nosuch.audit"):
+    for sql in (
+        "SELECT * FROM flightmesh.audit",
+        "SELECT * FROM flightmesh.nosuch",
+        "SELECT * FROM nosuch.audit",
+    ):
         with pytest.raises(UnknownTable) as caught:
             gov_runtime.query(sql, who(gov_runtime, "ann")).read_all()
         messages.append(str(caught.value))
-    assert messages == ["table flightmesh.audit does not exist", "table flightmesh.nosuch does not exist",
-                        "table nosuch.audit does not exist"]
+    assert messages == [
+        "table flightmesh.audit does not exist",
+        "table flightmesh.nosuch does not exist",
+        "table nosuch.audit does not exist",
+    ]
 
 
 def test_explain_shows_no_hidden_value_nor_denied_column(gov_runtime: MeshRuntime, gov_mesh: GovMesh) -> None:
@@ -282,22 +314,28 @@ def test_explain_shows_no_hidden_value_nor_denied_column(gov_runtime: MeshRuntim
         gov_runtime.query("EXPLAIN SELECT * FROM hr.employees", who(gov_runtime, "sam")).read_all()
 
 
-# -- 5. identifier and literal injection ---------------------------------------------------------------------------
+# -- 5. identifier and literal injection --------------------------------------------------------------------
 
 INJECTIONS = [
     ("SELECT count(*) AS n FROM crm.customers WHERE name = ?", ("x' OR '1'='1",)),
     ("SELECT count(*) AS n FROM crm.customers WHERE region = ?", ("US' OR region <> 'EMEA",)),
-    ("SELECT count(*) AS n FROM crm.customers WHERE CAST(customer_id AS VARCHAR) = ?",
-     ("1); DROP TABLE customers; --",)),
+    (
+        "SELECT count(*) AS n FROM crm.customers WHERE CAST(customer_id AS VARCHAR) = ?",
+        ("1); DROP TABLE customers; --",),
+    ),
     ('SELECT count(*) AS n FROM crm.customers AS "x"" FROM crm.customers --"', ()),
     ('SELECT "name"" FROM hr.employees --" FROM crm.customers', ()),
 ]
 
 
 @pytest.mark.parametrize(("sql", "parameters"), INJECTIONS)
-def test_identifier_and_literal_injection(gov_runtime: MeshRuntime, gov_mesh: GovMesh,
-                                          sam_oracle: duckdb.DuckDBPyConnection, sql: str,
-                                          parameters: tuple[Any, ...]) -> None:
+def test_identifier_and_literal_injection(
+    gov_runtime: MeshRuntime,
+    gov_mesh: GovMesh,
+    sam_oracle: duckdb.DuckDBPyConnection,
+    sql: str,
+    parameters: tuple[Any, ...],
+) -> None:
     outcome = _assert_no_leak(gov_mesh, _run(gov_runtime, "sam", sql, parameters))
     if isinstance(outcome, FlightmeshError):
         assert isinstance(outcome, (QueryError,)), outcome
@@ -307,14 +345,16 @@ def test_identifier_and_literal_injection(gov_runtime: MeshRuntime, gov_mesh: Go
 
 def test_an_attribute_holding_sql_is_a_value(gov_runtime: MeshRuntime) -> None:
     """mallory's region attribute is ``EMEA' OR '1'='1``: compared as a string, it matches no row."""
-    table = gov_runtime.query("SELECT count(*) AS n FROM crm.customers", who(gov_runtime, "mallory")).read_all()
+    table = gov_runtime.query(
+        "SELECT count(*) AS n FROM crm.customers", who(gov_runtime, "mallory")
+    ).read_all()
     assert table.to_pylist() == [{"n": 0}]
     rows = gov_runtime.query("EXPLAIN SELECT * FROM crm.customers", who(gov_runtime, "mallory")).read_all()
     sql = next(row["sql"] for row in rows.to_pylist() if row["kind"] == "fragment")
     assert "'EMEA'' OR ''1''=''1'" in sql  # one quoted literal, quotes doubled by the generator
 
 
-# -- 6. tokens: forged, expired, alg=none, algorithm confusion, someone else's -------------------------------------
+# -- 6. tokens: forged, expired, alg=none, algorithm confusion, someone else's ------------------------------
 
 SECRET = b"k" * 32
 
@@ -329,13 +369,16 @@ def _forged_tokens() -> list[str]:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     as_ann = _b64(json.dumps({**claims, "u": "ann"}).encode())
     return [
-        f"{prefix}.{as_ann}.{signature}",                              # another user, old signature
-        issue_token(b"x" * 32, "ann", 3600),                           # signed with another secret
-        f"{prefix}.{payload}.",                                        # no signature ("alg none")
-        f"{prefix}.{payload}",                                         # truncated
-        issue_token(SECRET, "sam", -1),                                # expired
-        "fm1." + _b64(b"not json") + "." + _b64(hmac.new(SECRET, b"fm1." + _b64(b"not json").encode(),
-                                                              hashlib.sha256).digest()) + "x",
+        f"{prefix}.{as_ann}.{signature}",  # another user, old signature
+        issue_token(b"x" * 32, "ann", 3600),  # signed with another secret
+        f"{prefix}.{payload}.",  # no signature ("alg none")
+        f"{prefix}.{payload}",  # truncated
+        issue_token(SECRET, "sam", -1),  # expired
+        "fm1."
+        + _b64(b"not json")
+        + "."
+        + _b64(hmac.new(SECRET, b"fm1." + _b64(b"not json").encode(), hashlib.sha256).digest())
+        + "x",
         "",
     ]
 
@@ -353,8 +396,11 @@ def _rsa() -> tuple[Any, str]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return key, public
 
 
@@ -362,9 +408,16 @@ def test_jwt_alg_none_and_algorithm_confusion_are_refused() -> None:
     import jwt
 
     key, public = _rsa()
-    verifier = JwtVerifier(JwtSettings(issuer="https://idp.example", audience="flightmesh", public_key=public))
-    claims = {"sub": "sam", "iss": "https://idp.example", "aud": "flightmesh", "exp": int(time.time()) + 60,
-              "roles": ["analyst"]}
+    verifier = JwtVerifier(
+        JwtSettings(issuer="https://idp.example", audience="flightmesh", public_key=public)
+    )
+    claims = {
+        "sub": "sam",
+        "iss": "https://idp.example",
+        "aud": "flightmesh",
+        "exp": int(time.time()) + 60,
+        "roles": ["analyst"],
+    }
     assert verifier.verify(jwt.encode(claims, key, algorithm="RS256")).roles == frozenset({"analyst"})
     header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     body = _b64(json.dumps(claims).encode())
@@ -401,8 +454,9 @@ def test_another_users_ticket_is_useless(gov_server: Any) -> None:
 
     sam, sam_options = _client(gov_server, "sam")
     rita, rita_options = _client(gov_server, "rita")
-    descriptor = flight.FlightDescriptor.for_command(pack(sql.CommandStatementQuery(
-        query="SELECT * FROM crm.customers")))
+    descriptor = flight.FlightDescriptor.for_command(
+        pack(sql.CommandStatementQuery(query="SELECT * FROM crm.customers"))
+    )
     info = sam.get_flight_info(descriptor, sam_options)
     with pytest.raises(pa.ArrowKeyError, match="ticket not found"):
         rita.do_get(info.endpoints[0].ticket, rita_options).read_all()
@@ -427,12 +481,19 @@ def _listed_tables(server: Any, user: str) -> list[tuple[str, list[str]]]:
     info = client.get_flight_info(descriptor, options)
     table = client.do_get(info.endpoints[0].ticket, options).read_all()
     client.close()
-    return [(product, pa.ipc.read_schema(pa.py_buffer(raw)).names) for product, raw in
-            zip(table.column("db_schema_name").to_pylist(), table.column("table_schema").to_pylist(), strict=True)]
+    return [
+        (product, pa.ipc.read_schema(pa.py_buffer(raw)).names)
+        for product, raw in zip(
+            table.column("db_schema_name").to_pylist(), table.column("table_schema").to_pylist(), strict=True
+        )
+    ]
 
 
-@pytest.mark.xfail(strict=True, reason="server integration pending: GetTables must list "
-                   "governance.visible_schema(table, principal, spec), not the engine's schema")
+@pytest.mark.xfail(
+    strict=True,
+    reason="server integration pending: GetTables must list "
+    "governance.visible_schema(table, principal, spec), not the engine's schema",
+)
 def test_get_tables_does_not_list_denied_columns(request: pytest.FixtureRequest) -> None:
     listed = _listed_tables(request.getfixturevalue("gov_server"), "sam")
     assert {product for product, _ in listed} == {"crm", "sales"}

@@ -73,11 +73,17 @@ def test_jwt_roles_from_a_nested_claim_and_jwks(tmp_path: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig"}]}))
-    settings = JwtSettings.from_files(issuer="idp", audience="fm", jwks_file=tmp_path / "jwks.json",
-                                      roles_claim="realm_access.roles")
+    settings = JwtSettings.from_files(
+        issuer="idp", audience="fm", jwks_file=tmp_path / "jwks.json", roles_claim="realm_access.roles"
+    )
     verifier = JwtVerifier(settings)
-    claims = {"sub": "sam", "iss": "idp", "aud": "fm", "exp": int(time.time()) + 60,
-              "realm_access": {"roles": ["support", 7]}}
+    claims = {
+        "sub": "sam",
+        "iss": "idp",
+        "aud": "fm",
+        "exp": int(time.time()) + 60,
+        "realm_access": {"roles": ["support", 7]},
+    }
     token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "k1"})
     principal = verifier.principal(token, {"sam": UserSpec(name="sam", attributes={"region": "EMEA"})})
     assert principal.roles == frozenset({"support"}) and principal.attributes == {"region": "EMEA"}
@@ -97,16 +103,24 @@ def _descriptor(tmp_path: Path, extra: str, users: str = "") -> Path:
     connection.execute("CREATE OR REPLACE TABLE t AS SELECT 1 AS a")
     connection.close()
     path = tmp_path / "mesh.yaml"
-    path.write_text("mesh: {name: m}\nproducts:\n  p:\n    engine: {kind: duckdb, path: d.duckdb}\n"
-                    "    tables: {t: {}}\n    access: {read: [r]}\n" + (users or "") + extra)
+    path.write_text(
+        "mesh: {name: m}\nproducts:\n  p:\n    engine: {kind: duckdb, path: d.duckdb}\n"
+        "    tables: {t: {}}\n    access: {read: [r]}\n" + (users or "") + extra
+    )
     return path
 
 
 def test_descriptor_auth_keys(tmp_path: Path) -> None:
     (tmp_path / "idp.pem").write_text("-----BEGIN PUBLIC KEY-----\n")
-    spec = load_descriptor(_descriptor(tmp_path, (
-        "auth:\n  token_secret: " + "x" * 40 + "\n  allow_plaintext_passwords: true\n"
-        "  jwt: {issuer: idp, audience: fm, public_key_file: idp.pem, roles_claim: groups}\n")))
+    spec = load_descriptor(
+        _descriptor(
+            tmp_path,
+            (
+                "auth:\n  token_secret: " + "x" * 40 + "\n  allow_plaintext_passwords: true\n"
+                "  jwt: {issuer: idp, audience: fm, public_key_file: idp.pem, roles_claim: groups}\n"
+            ),
+        )
+    )
     assert spec.auth.allow_plaintext_passwords and spec.auth.token_secret == "x" * 40
     assert spec.auth.jwt is not None and spec.auth.jwt.public_key_file == (tmp_path / "idp.pem").resolve()
     assert spec.auth.jwt.roles_claim == "groups"
@@ -116,16 +130,25 @@ def test_descriptor_auth_keys(tmp_path: Path) -> None:
     ("extra", "users", "expected"),
     [
         ("auth:\n  token_secret: short\n", "", "mesh.yaml:8: auth.token_secret: expected at least 32 bytes"),
-        ("auth:\n  jwt: {issuer: i, audience: a, secret: s, public_key_file: idp.pem}\n", "",
-         "auth.jwt: expected exactly one of"),
-        ("auth:\n  jwt: {issuer: i, audience: a, secret: s, algorithms: [RS256]}\n", "",
-         "'RS256' cannot be used with this key"),
+        (
+            "auth:\n  jwt: {issuer: i, audience: a, secret: s, public_key_file: idp.pem}\n",
+            "",
+            "auth.jwt: expected exactly one of",
+        ),
+        (
+            "auth:\n  jwt: {issuer: i, audience: a, secret: s, algorithms: [RS256]}\n",
+            "",
+            "'RS256' cannot be used with this key",
+        ),
         ("auth:\n  jwt: {issuer: i, audience: a, public_key_file: nope.pem}\n", "", "nope.pem is not a file"),
         ("auth:\n  tls: {cert_file: idp.pem}\n", "", "auth.tls: expected cert_file and key_file"),
         ("auth:\n  plaintext: true\n", "", "auth.plaintext: unknown key"),
         ("", "users:\n  u: {password_hash: 'md5:abc', roles: [r]}\n", "expected an argon2 hash"),
-        ("governance:\n  audit: {file: nofolder/a.jsonl, read: [admin], keep: -1}\n", "",
-         "governance.audit.keep: expected a whole number"),
+        (
+            "governance:\n  audit: {file: nofolder/a.jsonl, read: [admin], keep: -1}\n",
+            "",
+            "governance.audit.keep: expected a whole number",
+        ),
     ],
 )
 def test_descriptor_auth_mistakes(tmp_path: Path, extra: str, users: str, expected: str) -> None:

@@ -57,7 +57,9 @@ def test_most_restrictive(masks: list[str], expected: str, reason: str) -> None:
     assert most_restrictive([]) is None
 
 
-ALICE = Principal("alice", frozenset({"analyst", "hr"}), {"region": "EMEA", "regions": ["EMEA", "APAC"], "level": 3})
+ALICE = Principal(
+    "alice", frozenset({"analyst", "hr"}), {"region": "EMEA", "regions": ["EMEA", "APAC"], "level": 3}
+)
 
 
 @pytest.mark.parametrize(
@@ -76,8 +78,9 @@ def test_bind_principal(sql: str, expected: str) -> None:
     assert bind_principal(parse(sql), ALICE).sql() == expected
 
 
-@pytest.mark.parametrize("sql", ["region = user_attribute('regions')", "user_attribute(region) = 1",
-                                 "has_role('a', 'b')"])
+@pytest.mark.parametrize(
+    "sql", ["region = user_attribute('regions')", "user_attribute(region) = 1", "has_role('a', 'b')"]
+)
 def test_bind_principal_refuses_misuse(sql: str) -> None:
     with pytest.raises(PolicySqlError):
         bind_principal(parse(sql), ALICE)
@@ -85,18 +88,29 @@ def test_bind_principal_refuses_misuse(sql: str) -> None:
 
 def _table() -> CatalogTable:
     spec = TableSpec(name="customers", source="customers")
-    schema = pa.schema([("id", pa.int64()), ("Name", pa.string()), ("phone", pa.string()), ("ssn", pa.string()),
-                        ("region", pa.string())])
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("Name", pa.string()),
+            ("phone", pa.string()),
+            ("ssn", pa.string()),
+            ("region", pa.string()),
+        ]
+    )
     return CatalogTable("crm", "customers", spec, schema, columns={"Name": ColumnSpec(tags=("pii",))})
 
 
 def _spec(**policies: object) -> MeshSpec:
     product = ProductSpec(
-        name="crm", engine=EngineSpec(kind="duckdb"), tables={"customers": TableSpec("customers", "customers")},
-        access=AccessSpec(read=("analyst",)), policies=PoliciesSpec(**policies),  # type: ignore[arg-type]
+        name="crm",
+        engine=EngineSpec(kind="duckdb"),
+        tables={"customers": TableSpec("customers", "customers")},
+        access=AccessSpec(read=("analyst",)),
+        policies=PoliciesSpec(**policies),  # type: ignore[arg-type]
     )
-    return MeshSpec(name="m", products={"crm": product},
-                    tag_masks=(TagMaskSpec("pii", "'~' || value", ("pii_reader",)),))
+    return MeshSpec(
+        name="m", products={"crm": product}, tag_masks=(TagMaskSpec("pii", "'~' || value", ("pii_reader",)),)
+    )
 
 
 def _rewrite(sql: str, spec: MeshSpec, principal: Principal) -> str:
@@ -109,8 +123,10 @@ def _rewrite(sql: str, spec: MeshSpec, principal: Principal) -> str:
 
 def test_golden_rewrite_filter_then_mask() -> None:
     spec = _spec(
-        row_filters=(RowFilterSpec("customers", "region = user_attribute('region')", ("analyst",)),
-                     RowFilterSpec("customers", "id > 0")),
+        row_filters=(
+            RowFilterSpec("customers", "region = user_attribute('region')", ("analyst",)),
+            RowFilterSpec("customers", "id > 0"),
+        ),
         masks=(MaskSpec("customers", "phone", "'***'"),),
         deny_columns=(DenyColumnSpec("customers", "SSN", ("compliance",)),),
     )
@@ -126,15 +142,18 @@ def test_golden_rewrite_filter_then_mask() -> None:
 
 
 def test_no_applicable_policy_leaves_the_table_alone() -> None:
-    spec = _spec(row_filters=(RowFilterSpec("customers", "id > 0", ("support",)),),
-                 deny_columns=(DenyColumnSpec("customers", "ssn", ("analyst",)),))
+    spec = _spec(
+        row_filters=(RowFilterSpec("customers", "id > 0", ("support",)),),
+        deny_columns=(DenyColumnSpec("customers", "ssn", ("analyst",)),),
+    )
     principal = Principal("p", frozenset({"analyst", "pii_reader"}))
     assert _rewrite("SELECT * FROM crm.customers AS c", spec, principal) == "SELECT * FROM crm.customers AS c"
 
 
 def test_visible_schema_drops_denied_and_retypes_text_masks() -> None:
-    spec = _spec(masks=(MaskSpec("customers", "id", "'hidden'"),),
-                 deny_columns=(DenyColumnSpec("customers", "ssn"),))
+    spec = _spec(
+        masks=(MaskSpec("customers", "id", "'hidden'"),), deny_columns=(DenyColumnSpec("customers", "ssn"),)
+    )
     schema = visible_schema(_table(), Principal("p", frozenset({"pii_reader"})), spec)
     assert schema.names == ["id", "Name", "phone", "region"] and schema.field("id").type == pa.string()
 
@@ -145,7 +164,10 @@ def test_visible_schema_drops_denied_and_retypes_text_masks() -> None:
         ({"row_filters": (RowFilterSpec("customers", "nosuch = 1"),)}, "no column 'nosuch'"),
         ({"row_filters": (RowFilterSpec("customers", "id IN (SELECT 1)"),)}, "only the table's own columns"),
         ({"masks": (MaskSpec("customers", "phone", "other.phone"),)}, "names another table"),
-        ({"row_filters": (RowFilterSpec("customers", "region = user_attribute(region)"),)}, "one string literal"),
+        (
+            {"row_filters": (RowFilterSpec("customers", "region = user_attribute(region)"),)},
+            "one string literal",
+        ),
     ],
 )
 def test_unapplicable_policies_are_errors(policies: dict[str, object], problem: str) -> None:
@@ -171,6 +193,8 @@ def test_a_broken_policy_stops_the_mesh_from_opening(tmp_path: Path) -> None:
     connection.close()
     (tmp_path / "mesh.yaml").write_text(
         "mesh: {name: m}\nproducts:\n  p:\n    engine: {kind: duckdb, path: d.duckdb}\n    tables: {t: {}}\n"
-        "    access: {read: [r]}\n    policies:\n      row_filters:\n        - {table: t, where: \"b = 1\", for: [x]}\n")
-    with pytest.raises(DescriptorError, match="row_filter p.t\\[0\\]: p.t has no column 'b'"):
+        "    access: {read: [r]}\n    policies:\n      row_filters:\n"
+        '        - {table: t, where: "b = 1", for: [x]}\n'
+    )
+    with pytest.raises(DescriptorError, match=r"row_filter p\.t\[0\]: p\.t has no column 'b'"):
         MeshRuntime.open(tmp_path / "mesh.yaml")
