@@ -83,7 +83,8 @@ class KeyFilterRun:
     def query_for(self, fragment: Fragment, schema: pa.Schema, timeout: float) -> FragmentQuery:
         """The statement to run for ``fragment``, with whatever keys arrived in time."""
         tree = fragment.tree.copy()
-        outer: list[exp.Expression] = []
+        outer_conditions: list[exp.Expression] = []
+        outer_joins: list[exp.Join] = []
         key_tables: dict[str, pa.Table] = {}
         notes: list[str] = []
         capabilities = fragment.connector.capabilities
@@ -93,49 +94,61 @@ class KeyFilterRun:
                 notes.append(f"{key_filter.build}: no keys in time, or too many")
                 continue
             inner = _inner_column(tree, key_filter.probe_column)
-            column = inner.copy() if inner is not None else exp.column(key_filter.probe_column, table="keyed", quoted=True)
-            weak = len(keys) <= _WEAK_KEYS
-            if weak and capabilities.index_driven:
-                # An expression, not the bare column: the engine may not drive its join order
-                # from a handful of keys on what is likely a low-cardinality column.
-                column = exp.Coalesce(this=column, expressions=[exp.Null()])
-            condition = self._condition(fragment, column, keys, key_tables, notes, key_filter)
-            if condition is None:
+            column: exp.Expression = inner.copy() if inner is not None else exp.column(
+                key_filter.probe_column, table="keyed", quoted=True)
+            if len(keys) == 0:
+                notes.append(f"{key_filter.build}: no keys, nothing can match")
+                condition: exp.Expression = exp.false()
+            elif capabilities.key_delivery == KeyDelivery.KEY_TABLE:
+                # A join with the (distinct) keys, not IN (SELECT ...): DuckDB plans an IN-subquery
+                # together with any EXISTS in the fragment, and can pick a plan quadratic in size.
+                name = f"__keys_{fragment.name}_{len(key_tables)}"
+                key_tables[name] = pa.table({"key": keys})
+                alias = f"__k{len(key_tables) - 1}"
+                join = exp.Join(this=exp.Table(this=exp.to_identifier(name, quoted=True),
+                                               alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))),
+                                on=exp.EQ(this=column, expression=exp.column("key", table=alias, quoted=True)))
+                notes.append(f"{key_filter.build}: {len(keys)} keys joined as a table")
+                if inner is not None:
+                    tree.append("joins", join)
+                else:
+                    outer_joins.append(join)
+                continue
+            elif capabilities.key_delivery == KeyDelivery.LITERALS:
+                if len(keys) <= _WEAK_KEYS and capabilities.index_driven:
+                    # An expression, not the bare column: the engine may not drive its join order
+                    # from a handful of keys on what is likely a low-cardinality column.
+                    column = exp.Coalesce(this=column, expressions=[exp.Null()])
+                condition = self._literal_condition(column, keys, notes, key_filter)
+            else:
                 continue
             if inner is not None:
-                tree.set("where", exp.Where(this=exp.and_(tree.args["where"].this, condition, copy=False))
-                         if tree.args.get("where") else exp.Where(this=condition))
+                where = tree.args.get("where")
+                tree.set("where", exp.Where(this=exp.and_(where.this, condition, copy=False) if where else condition))
             else:
-                outer.append(condition)
+                outer_conditions.append(condition)
         self.applied[fragment.name] = notes
-        if outer:
-            tree = exp.select("*").from_(exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("keyed"))))
-            tree = tree.where(exp.and_(*outer, copy=False), copy=False)
+        if outer_conditions or outer_joins:
+            wrapped = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("keyed"))).from_(
+                exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("keyed"))))
+            for join in outer_joins:
+                wrapped.append("joins", join)
+            if outer_conditions:
+                wrapped = wrapped.where(exp.and_(*outer_conditions, copy=False), copy=False)
+            tree = wrapped
         if not notes:
             return FragmentQuery(fragment.sql, expected_schema=schema, timeout_seconds=timeout)
         sql = render(tree, fragment.dialect)
         return FragmentQuery(sql, expected_schema=schema, key_tables=key_tables, timeout_seconds=timeout)
 
-    def _condition(self, fragment: Fragment, column: exp.Expression, keys: pa.Array, key_tables: dict[str, pa.Table],
-                   notes: list[str], key_filter: KeyFilter) -> exp.Expression | None:
-        delivery = fragment.connector.capabilities.key_delivery
-        if len(keys) == 0:
-            notes.append(f"{key_filter.build}: no keys, nothing can match")
-            return exp.false()
-        if delivery == KeyDelivery.KEY_TABLE:
-            name = f"__keys_{fragment.name}_{len(key_tables)}"
-            key_tables[name] = pa.table({"key": keys})
-            notes.append(f"{key_filter.build}: {len(keys)} keys as a table")
-            keys_query = exp.select(exp.column("key", quoted=True)).from_(exp.table_(exp.to_identifier(name, quoted=True)))
-            return exp.In(this=column, query=exp.Subquery(this=keys_query))
-        if delivery == KeyDelivery.LITERALS and len(keys) <= self.settings.dynamic_filter_max_literal_keys:
+    def _literal_condition(self, column: exp.Expression, keys: pa.Array, notes: list[str],
+                           key_filter: KeyFilter) -> exp.Expression:
+        if len(keys) <= self.settings.dynamic_filter_max_literal_keys:
             notes.append(f"{key_filter.build}: {len(keys)} keys as IN-list")
             return exp.In(this=column, expressions=[literal(v) for v in keys.to_pylist()])
-        if delivery == KeyDelivery.LITERALS:
-            bounds = pc.min_max(keys)
-            notes.append(f"{key_filter.build}: {len(keys)} keys as a range")
-            return exp.Between(this=column, low=literal(bounds["min"].as_py()), high=literal(bounds["max"].as_py()))
-        return None
+        bounds = pc.min_max(keys)
+        notes.append(f"{key_filter.build}: {len(keys)} keys as a range")
+        return exp.Between(this=column, low=literal(bounds["min"].as_py()), high=literal(bounds["max"].as_py()))
 
     def _keys(self, key_filter: KeyFilter) -> pa.Array | None:
         event = self._ready[key_filter.build]

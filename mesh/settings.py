@@ -23,6 +23,7 @@ class Settings:
     query_timeout_seconds: float = 600.0
     fragment_timeout_seconds: float = 300.0
     dynamic_filter_max_keys: int = 100_000
+    dynamic_filter_min_probe_rows: int = 10_000
     dynamic_filter_max_literal_keys: int = 5_000
     dynamic_filter_wait_seconds: float = 5.0
     merge_memory_limit: str = "4GB"
@@ -64,6 +65,9 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "dynamic_filter_max_keys": (
         "A join side with at most this many distinct keys has them pushed into the other side's "
         "fragment (dynamic filtering, as in Trino). 0 turns it off.", 0),
+    "dynamic_filter_min_probe_rows": (
+        "A fragment expected to return fewer rows than this does not wait for keys: reading it is "
+        "cheaper than waiting.", 0),
     "dynamic_filter_max_literal_keys": (
         "Engines that take keys only as SQL literals get an IN-list up to this many keys, and a "
         "range (BETWEEN min AND max) above it.", 0),

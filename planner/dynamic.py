@@ -23,8 +23,7 @@ from .split import FRAGMENT_KEY
 
 __all__ = ["choose_key_filters", "key_edges"]
 
-_RATIO = 4.0              # the probe must be expected this many times larger than the build
-_MIN_PROBE_ROWS = 10_000  # below this, waiting costs more than reading
+_RATIO = 4.0  # the probe must be expected this many times larger than the build
 
 
 def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
@@ -59,7 +58,7 @@ def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
 
 
 def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mapping[str, float],
-                       max_keys: int) -> list[KeyFilter]:
+                       max_keys: int, min_probe_rows: int) -> list[KeyFilter]:
     if max_keys <= 0:
         return []
     chosen: dict[tuple[str, str, str], KeyFilter] = {}
@@ -67,7 +66,7 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
         small, large = estimates.get(build), estimates.get(probe)
         if small is None or large is None:
             continue
-        if small > max_keys * 4 or large < _MIN_PROBE_ROWS or small * _RATIO > large:
+        if small > max_keys * 4 or large < min_probe_rows or small * _RATIO > large:
             continue
         if (small, build) >= (large, probe):
             continue

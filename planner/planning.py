@@ -75,8 +75,9 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
             residual = split.residual.sql(dialect="duckdb", identify=True, unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError as error:
             raise UnsupportedQuery(f"cannot express the cross-product part of the query: {error}") from None
-        key_filters = choose_key_filters(key_edges(split.residual), estimates,
-                                         context.catalog.spec.settings.dynamic_filter_max_keys)
+        settings = context.catalog.spec.settings
+        key_filters = choose_key_filters(key_edges(split.residual), estimates, settings.dynamic_filter_max_keys,
+                                         settings.dynamic_filter_min_probe_rows)
         references = Counter(node.meta.get(FRAGMENT_KEY) for node in split.residual.find_all(exp.Table))
         materialize = frozenset(name for name, count in references.items() if name and count > 1)
     return Plan(

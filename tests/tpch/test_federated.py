@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from benchmarks.tpch_mesh import TpchMesh
 from flightmesh.executor import MeshRuntime
-from flightmesh.mesh import Principal
+from flightmesh.mesh import Principal, load_descriptor
 from flightmesh.planner import Plan
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -39,6 +40,20 @@ def analyst(runtime: MeshRuntime) -> Principal:
     return found
 
 
+# At SF 0.01 few fragments are big enough to wait for keys. These settings make every eligible
+# join lend its keys, once as IN-lists and key tables, once as ranges (at most 3 literals).
+EAGER = {"lists": {"dynamic_filter_min_probe_rows": 0},
+         "ranges": {"dynamic_filter_min_probe_rows": 0, "dynamic_filter_max_literal_keys": 3}}
+
+
+@pytest.fixture(scope="module", params=sorted(EAGER))
+def eager_runtime(request: pytest.FixtureRequest, tpch_mesh: TpchMesh) -> Iterator[MeshRuntime]:
+    spec = load_descriptor(tpch_mesh.descriptor)
+    spec = replace(spec, settings=replace(spec.settings, **EAGER[request.param]))
+    with MeshRuntime.open(spec) as runtime:
+        yield runtime
+
+
 def plan_lines(plan: Plan) -> list[str]:
     lines = [f"fragment {f.name} [{', '.join(f.products)} {f.engine}] {f.sql}" for f in plan.fragments]
     lines += [f"filter {k.probe}.{k.probe_column} <- {k.build}.{k.build_column}" for k in plan.key_filters]
@@ -55,6 +70,20 @@ def planned(runtime: MeshRuntime, analyst: Principal, sql: str) -> Plan:
 def test_result_equals_oracle(number, runtime, analyst, tpch_mesh, tpch_queries, tpch_check) -> None:  # type: ignore[no-untyped-def]
     sql = tpch_mesh.qualify(tpch_queries[number])
     tpch_check(number, runtime.query(sql, analyst).read_all())
+
+
+@pytest.mark.parametrize("number", QUERIES, ids=[f"q{n:02d}" for n in QUERIES])
+def test_result_with_eager_dynamic_filters(number, eager_runtime, tpch_mesh, tpch_queries, tpch_check) -> None:  # type: ignore[no-untyped-def]
+    analyst = eager_runtime.principal_for("analyst")
+    sql = tpch_mesh.qualify(tpch_queries[number])
+    tpch_check(number, eager_runtime.query(sql, analyst).read_all())
+
+
+def test_eager_settings_do_filter(eager_runtime, tpch_mesh, tpch_queries) -> None:  # type: ignore[no-untyped-def]
+    analyst = eager_runtime.principal_for("analyst")
+    filtered = [n for n in QUERIES
+                if planned(eager_runtime, analyst, tpch_mesh.qualify(tpch_queries[n])).key_filters]
+    assert len(filtered) >= 12, filtered  # the previous test exercised dynamic filtering widely
 
 
 @pytest.mark.parametrize("number", [5, 7, 8, 9, 20, 21], ids=lambda n: f"q{n:02d}")

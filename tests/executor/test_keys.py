@@ -1,0 +1,123 @@
+"""Dynamic filtering's delivery forms, each run on its real engine.
+
+For every form the filtered fragment must return exactly the unfiltered fragment's rows whose
+probe column is among the keys (computed here with pyarrow, independently of the SQL), except
+ranges, which may keep more (the residual's join removes the rest) but never fewer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from flightmesh.connectors import FragmentQuery
+from flightmesh.executor import MeshRuntime
+from flightmesh.executor.keys import KeyFilterRun
+from flightmesh.mesh import CancelScope
+from flightmesh.planner import Fragment, KeyFilter, Plan
+from tests.demo_fixtures import principal
+
+ORDERS_JOIN = ("SELECT o.order_id, c.name FROM sales.orders o JOIN crm.customers c "
+               "ON c.customer_id = o.customer_id WHERE o.channel = 'store'")
+GROUPED = ("SELECT c.name FROM crm.customers c WHERE c.customer_id IN "
+           "(SELECT count(*) AS n FROM sales.orders GROUP BY customer_id)")
+UNIONED = ("SELECT c.name FROM crm.customers c WHERE c.customer_id IN "
+           "(SELECT customer_id FROM sales.orders WHERE channel = 'web' UNION SELECT customer_id FROM sales.orders)")
+
+
+def plan_of(runtime: MeshRuntime, sql: str) -> Plan:
+    alice = principal(runtime, "alice")
+    return runtime.bind(runtime.prepare(sql, alice), alice)
+
+
+def run(runtime: MeshRuntime, plan: Plan, fragment: Fragment, column: str, keys: pa.Array,
+        **settings: int) -> tuple[pa.Table, pa.Table, FragmentQuery]:
+    """(filtered result, unfiltered result, the query sent) for ``fragment`` with ``keys``."""
+    key_filter = KeyFilter(build="build", build_column="key", probe=fragment.name, probe_column=column)
+    plan = replace(plan, key_filters=(key_filter,))
+    run = KeyFilterRun(plan, replace(runtime.settings, **settings), CancelScope())
+    run.publish("build", pa.table({"key": keys}))
+    schema = plan.fragment_schemas[fragment.name]
+    query = run.query_for(fragment, schema, 30.0)
+    filtered = fragment.connector.execute(query, CancelScope()).read_all()
+    whole = fragment.connector.execute(FragmentQuery(fragment.sql, expected_schema=schema), CancelScope()).read_all()
+    return filtered, whole, query
+
+
+def expected(whole: pa.Table, column: str, keys: pa.Array) -> list[dict[str, object]]:
+    return sorted(whole.filter(pc.is_in(whole[column], value_set=keys)).to_pylist(), key=repr)
+
+
+def engine_fragment(plan: Plan, engine: str) -> Fragment:
+    return next(fragment for fragment in plan.fragments if fragment.engine == engine)
+
+
+def test_key_table_joined_inside_a_duckdb_fragment(demo_runtime: MeshRuntime) -> None:
+    plan = plan_of(demo_runtime, ORDERS_JOIN)
+    fragment = engine_fragment(plan, "duckdb")
+    keys = pa.array([3, 5, 8, 13, 21, 34, 55], pa.int64())
+    filtered, whole, query = run(demo_runtime, plan, fragment, "customer_id", keys)
+    assert '"__keys_' in query.sql and "keyed" not in query.sql  # joined in the fragment itself
+    assert sorted(filtered.to_pylist(), key=repr) == expected(whole, "customer_id", keys)
+    assert 0 < filtered.num_rows < whole.num_rows
+
+
+def test_key_table_around_a_fragment_whose_column_is_an_aggregate(demo_runtime: MeshRuntime) -> None:
+    plan = plan_of(demo_runtime, GROUPED)
+    fragment = engine_fragment(plan, "duckdb")
+    keys = pa.array([1, 2, 3], pa.int64())
+    filtered, whole, query = run(demo_runtime, plan, fragment, "n", keys)
+    assert '"keyed"' in query.sql  # the aggregate's output can only be filtered around the fragment
+    assert sorted(filtered.to_pylist(), key=repr) == expected(whole, "n", keys)
+    assert 0 < filtered.num_rows < whole.num_rows
+
+
+def test_key_table_around_a_set_operation(demo_runtime: MeshRuntime) -> None:
+    plan = plan_of(demo_runtime, UNIONED)
+    fragment = engine_fragment(plan, "duckdb")
+    column = fragment.output[0]
+    keys = pa.array([7, 70, 700], pa.int64())
+    filtered, whole, _ = run(demo_runtime, plan, fragment, column, keys)
+    assert sorted(filtered.to_pylist(), key=repr) == expected(whole, column, keys)
+
+
+@pytest.mark.parametrize("count", [3, 200])  # a weak (guarded) and a strong filter
+def test_literal_keys_in_sqlite(demo_runtime: MeshRuntime, count: int) -> None:
+    plan = plan_of(demo_runtime, ORDERS_JOIN)
+    fragment = engine_fragment(plan, "sqlite")
+    keys = pa.array(range(1, 2 * count, 2), pa.int64())
+    filtered, whole, query = run(demo_runtime, plan, fragment, "customer_id", keys)
+    assert ("COALESCE" in query.sql) == (count <= 64)
+    assert sorted(filtered.to_pylist(), key=repr) == expected(whole, "customer_id", keys)
+
+
+def test_many_literal_keys_become_a_range(demo_runtime: MeshRuntime) -> None:
+    plan = plan_of(demo_runtime, ORDERS_JOIN)
+    fragment = engine_fragment(plan, "sqlite")
+    keys = pa.array([100, 150, 300], pa.int64())
+    filtered, whole, query = run(demo_runtime, plan, fragment, "customer_id", keys, dynamic_filter_max_literal_keys=2)
+    assert "BETWEEN 100 AND 300" in query.sql
+    kept = {row["customer_id"] for row in filtered.to_pylist()}
+    assert set(keys.to_pylist()) <= kept <= set(range(100, 301))
+    assert filtered.num_rows == pc.sum(pc.and_(pc.greater_equal(whole["customer_id"], 100),
+                                               pc.less_equal(whole["customer_id"], 300))).as_py()
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
+def test_no_keys_means_no_rows(demo_runtime: MeshRuntime, engine: str) -> None:
+    plan = plan_of(demo_runtime, ORDERS_JOIN)
+    fragment = engine_fragment(plan, engine)
+    filtered, whole, _ = run(demo_runtime, plan, fragment, "customer_id", pa.array([], pa.int64()))
+    assert filtered.num_rows == 0 < whole.num_rows
+
+
+def test_too_many_keys_are_not_sent(demo_runtime: MeshRuntime) -> None:
+    plan = plan_of(demo_runtime, ORDERS_JOIN)
+    fragment = engine_fragment(plan, "duckdb")
+    keys = pa.array(range(50), pa.int64())
+    filtered, whole, query = run(demo_runtime, plan, fragment, "customer_id", keys, dynamic_filter_max_keys=10)
+    assert query.sql == fragment.sql
+    assert filtered.num_rows == whole.num_rows
