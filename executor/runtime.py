@@ -33,7 +33,7 @@ from flightmesh.connectors import Connector, open_connector
 from flightmesh.connectors.virtual import VirtualConnector
 from flightmesh.governance import check_policies, policies_applied
 from flightmesh.governance.audit import AuditLog, AuditRecord, audit_product, touched
-from flightmesh.governance.identity import check_credentials
+from flightmesh.governance.identity import JwtVerifier, check_credentials
 from flightmesh.mesh import (
     AuthenticationError,
     CancelScope,
@@ -94,6 +94,7 @@ class MeshRuntime:
             self._close_connectors()
             raise
         self._owners: dict[int, Principal] = {}  # id(plan) -> who planned it (for the audit)
+        self._jwt = JwtVerifier.from_spec(spec.auth.jwt) if spec.auth.jwt is not None else None
         self.executor = Executor(self.settings)
         self._plans: OrderedDict[Hashable, Plan] = OrderedDict()
         self._lock = threading.Lock()
@@ -146,6 +147,19 @@ class MeshRuntime:
                                          error=str(error), duration_ms=elapsed))
             raise
         return self._principal(username)
+
+    def authenticate_jwt(self, token: str) -> Principal:
+        """The principal of an identity-provider token (``auth.jwt``); AuthenticationError otherwise."""
+        started = time.perf_counter()
+        try:
+            if self._jwt is None:
+                raise AuthenticationError("invalid or expired token; authenticate again")
+            return self._jwt.principal(token, self.spec.users)
+        except AuthenticationError as error:
+            elapsed = (time.perf_counter() - started) * 1000.0
+            self.audit.write(AuditRecord(kind="authentication", user=None, outcome="refused",
+                                         error=str(error), duration_ms=elapsed))
+            raise
 
     def principal_for(self, username: str) -> Principal | None:
         """The current principal for a user named in a still-valid token (None if removed)."""

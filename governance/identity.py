@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flightmesh.mesh import AuthenticationError, Principal, UserSpec
+from flightmesh.mesh import AuthenticationError, JwtSpec, Principal, UserSpec
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -253,6 +253,14 @@ class JwtVerifier:
             raise ValueError(f"algorithms {', '.join(wrong)} cannot be used with {kind}")
         self.settings = settings
         self.algorithms = tuple(algorithms)
+
+    @classmethod
+    def from_spec(cls, spec: JwtSpec) -> JwtVerifier:
+        """The verifier ``auth.jwt`` of the descriptor describes (key files read now)."""
+        return cls(JwtSettings.from_files(
+            issuer=spec.issuer, audience=spec.audience, public_key_file=spec.public_key_file,
+            jwks_file=spec.jwks_file, secret=spec.secret, algorithms=spec.algorithms,
+            roles_claim=spec.roles_claim, username_claim=spec.username_claim))
 
     def verify(self, token: str) -> JwtIdentity:
         """The identity in a valid token; AuthenticationError (one message) for anything else."""

@@ -168,3 +168,22 @@ def test_runtime_authenticates_with_a_password_hash(tmp_path: Path) -> None:
 
 def test_gov_mesh_users_authenticate(gov_mesh: GovMesh, gov_runtime: MeshRuntime) -> None:
     assert gov_runtime.authenticate("sam", gov_mesh.passwords["sam"]).attributes == {"region": "EMEA"}
+
+
+def test_runtime_authenticates_identity_provider_tokens(tmp_path: Path) -> None:
+    import jwt
+
+    secret = "s" * 40
+    extra = (f"auth:\n  jwt: {{issuer: idp, audience: fm, secret: '{secret}', roles_claim: groups}}\n"
+             "governance:\n  audit: {read: [auditor]}\n")
+    users = "users:\n  sam: {roles: [ignored], attributes: {region: EMEA}}\n"
+    with MeshRuntime.open(_descriptor(tmp_path, extra, users)) as runtime:
+        claims = {"sub": "sam", "iss": "idp", "aud": "fm", "exp": int(time.time()) + 60, "groups": "r auditor"}
+        principal = runtime.authenticate_jwt(jwt.encode(claims, secret, algorithm="HS256"))
+        assert principal.roles == frozenset({"r", "auditor"}) and principal.attributes == {"region": "EMEA"}
+        assert runtime.query("SELECT a FROM p.t", principal).read_all().to_pylist() == [{"a": 1}]
+        with pytest.raises(AuthenticationError):
+            runtime.authenticate_jwt(jwt.encode({**claims, "iss": "evil"}, secret, algorithm="HS256"))
+        refusals = runtime.query("SELECT count(*) AS n FROM flightmesh.audit WHERE kind = 'authentication'",
+                                 principal).read_all()
+        assert refusals.to_pylist() == [{"n": 1}]
