@@ -178,7 +178,8 @@ def test_runtime_authenticates_identity_provider_tokens(tmp_path: Path) -> None:
              "governance:\n  audit: {read: [auditor]}\n")
     users = "users:\n  sam: {roles: [ignored], attributes: {region: EMEA}}\n"
     with MeshRuntime.open(_descriptor(tmp_path, extra, users)) as runtime:
-        claims = {"sub": "sam", "iss": "idp", "aud": "fm", "exp": int(time.time()) + 60, "groups": "r auditor"}
+        claims = {"sub": "sam", "iss": "idp", "aud": "fm", "exp": int(time.time()) + 60,
+                  "groups": "r auditor"}
         principal = runtime.authenticate_jwt(jwt.encode(claims, secret, algorithm="HS256"))
         assert principal.roles == frozenset({"r", "auditor"}) and principal.attributes == {"region": "EMEA"}
         assert runtime.query("SELECT a FROM p.t", principal).read_all().to_pylist() == [{"a": 1}]
