@@ -498,3 +498,25 @@ def test_get_tables_does_not_list_denied_columns(request: pytest.FixtureRequest)
     listed = _listed_tables(request.getfixturevalue("gov_server"), "sam")
     assert {product for product, _ in listed} == {"crm", "sales"}
     assert not [names for _, names in listed if "ssn" in names]
+
+
+def test_sqlite_overflow_oracle_never_meets_hidden_rows(
+    gov_runtime: MeshRuntime, gov_mesh: GovMesh, sam_oracle: duckdb.DuckDBPyConnection
+) -> None:
+    """SQLite rarely fails at run time, but ``abs`` of the smallest integer does: on a hidden row
+    (``code`` is ``X-<n>``, so the cast gives 0) the expression below overflows."""
+    import sqlite3
+
+    condition = "abs(CAST(code AS INTEGER) - 9223372036854775807 - 1) > 0"
+    with (
+        sqlite3.connect(gov_mesh.descriptor.parent / "crm.sqlite") as raw,
+        pytest.raises(sqlite3.OperationalError, match="overflow"),
+    ):
+        raw.execute(f"SELECT count(*) FROM customers WHERE {condition}").fetchall()  # the trap is real
+    table = gov_runtime.query(
+        f"SELECT count(*) AS n FROM crm.customers WHERE {condition}", who(gov_runtime, "sam")
+    ).read_all()
+    assert (
+        table.to_pylist()
+        == sam_oracle.sql("SELECT count(*) AS n FROM crm.customers").to_arrow_table().to_pylist()
+    )
