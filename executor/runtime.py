@@ -161,6 +161,11 @@ class MeshRuntime:
                                          error=str(error), duration_ms=elapsed))
             raise
 
+    def audit_refusal(self, user: str | None, reason: str) -> None:
+        """Record a refused authentication the runtime did not see itself (e.g. a bad bearer token)."""
+        self.audit.write(AuditRecord(kind="authentication", user=user, outcome="refused", error=reason,
+                                     duration_ms=0.0))
+
     def principal_for(self, username: str) -> Principal | None:
         """The current principal for a user named in a still-valid token (None if removed)."""
         return self._principal(username) if username in self.spec.users else None

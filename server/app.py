@@ -26,7 +26,9 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flightmesh.governance.identity import TokenSigner
 from flightmesh.mesh import NotFound, ReadOnlyViolation
+from flightmesh.mesh.descriptor import TlsSpec
 from google.protobuf.message import Message
 
 from . import schemas
@@ -34,7 +36,6 @@ from .auth import (
     AUTH_MIDDLEWARE,
     AuthMiddlewareFactory,
     Caller,
-    MemoryTokenStore,
     NoopAuthHandler,
     TokenStore,
 )
@@ -80,8 +81,13 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         **options: Any,
     ) -> None:
         settings = runtime.settings
+        auth = runtime.spec.auth
         self.runtime = runtime
-        self.tokens = tokens if tokens is not None else MemoryTokenStore(settings.token_ttl_seconds)
+        if tokens is None:
+            secret = auth.token_secret.encode() if auth.token_secret else None  # None: random per start
+            tokens = TokenSigner(secret, settings.token_ttl_seconds)
+        self.tokens = tokens
+        location, options = _with_tls(location, auth.tls, options)
         idle = settings.token_ttl_seconds
         self.statements = PreparedStatements(idle_seconds=idle)
         self.tickets = Tickets(idle_seconds=idle)
@@ -94,7 +100,8 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         super().__init__(
             location,
             auth_handler=NoopAuthHandler(),
-            middleware={AUTH_MIDDLEWARE: AuthMiddlewareFactory(runtime, self.tokens)},
+            middleware={AUTH_MIDDLEWARE: AuthMiddlewareFactory(
+                runtime, self.tokens, allow_passwords=_passwords_allowed(location, auth.allow_plaintext_passwords))},
             **options,
         )
 
@@ -245,6 +252,27 @@ _CATALOG_SCHEMAS: dict[type[Message], pa.Schema] = {
     sql.CommandGetExportedKeys: schemas.EXPORTED_KEYS,
     sql.CommandGetCrossReference: schemas.CROSS_REFERENCE,
 }
+
+
+def _with_tls(location: str, tls: TlsSpec | None, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Serve TLS (and verify clients for mutual TLS) when the descriptor's ``auth.tls`` says so."""
+    if tls is None or "tls_certificates" in options:
+        return location, options
+    options = dict(options)
+    options["tls_certificates"] = [flight.CertKeyPair(tls.cert_file.read_bytes(), tls.key_file.read_bytes())]
+    if tls.client_ca_file is not None:
+        options["verify_client"] = True
+        options["root_certificates"] = tls.client_ca_file.read_bytes()
+    scheme, _, rest = location.partition("://")
+    return (f"grpc+tls://{rest}" if scheme in ("grpc", "grpc+tcp") else location), options
+
+
+def _passwords_allowed(location: str, allowed_by_descriptor: bool) -> bool:
+    """Passwords may cross TLS, or stay on this machine; elsewhere only if the descriptor says so."""
+    scheme, _, rest = location.partition("://")
+    host = rest.rsplit(":", 1)[0].strip("[]")
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    return scheme == "grpc+tls" or loopback or allowed_by_descriptor
 
 
 def _command_of(descriptor: flight.FlightDescriptor) -> Message:

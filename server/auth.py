@@ -65,14 +65,22 @@ class TokenStore(Protocol):
 
 
 class Identities(Protocol):
-    """What auth needs from the runtime (``MeshRuntime`` provides both)."""
+    """What auth needs from the runtime (``MeshRuntime`` provides it all)."""
 
     def authenticate(self, username: str, password: str) -> Principal:
         """The principal for these credentials; raises AuthenticationError."""
         ...
 
+    def authenticate_jwt(self, token: str) -> Principal:
+        """The principal of an identity provider's token (``auth.jwt``); raises AuthenticationError."""
+        ...
+
     def principal_for(self, username: str) -> Principal | None:
         """The current principal of ``username``, or None when the user no longer exists."""
+        ...
+
+    def audit_refusal(self, user: str | None, reason: str) -> None:
+        """Record a refused authentication that the runtime did not see itself (a bad token)."""
         ...
 
 
@@ -161,9 +169,13 @@ class AuthMiddleware(flight.ServerMiddleware):  # type: ignore[misc]
 
 
 class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
-    def __init__(self, identities: Identities, tokens: TokenStore) -> None:
+    """Authenticates every call. ``allow_passwords`` is False on an unencrypted, non-loopback
+    listener unless the descriptor allows it: a password must not cross a network in clear."""
+
+    def __init__(self, identities: Identities, tokens: TokenStore, *, allow_passwords: bool = True) -> None:
         self.identities = identities
         self.tokens = tokens
+        self.allow_passwords = allow_passwords
 
     def start_call(self, info: flight.CallInfo, headers: dict[str, list[str]]) -> AuthMiddleware:
         try:
@@ -177,11 +189,20 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):  # type: ignore[mis
         scheme, credentials = _authorization(headers)
         if scheme == "bearer":
             username = self.tokens.resolve(credentials)
-            principal = self.identities.principal_for(username) if username is not None else None
+            if username is None and _looks_like_jwt(credentials):
+                # An identity provider's token: its roles come from the token, not the descriptor.
+                principal: Principal | None = self.identities.authenticate_jwt(credentials)
+            else:
+                principal = self.identities.principal_for(username) if username is not None else None
             if principal is None:
+                self.identities.audit_refusal(username, "invalid or expired bearer token")
                 raise AuthenticationError("invalid or expired token; authenticate again")
             return AuthMiddleware(Caller(principal, session=credentials), credentials if handshake else None)
         if scheme == "basic":
+            if not self.allow_passwords:
+                raise AuthenticationError(
+                    "passwords are refused on this unencrypted connection: use TLS (grpc+tls://) or a bearer token"
+                )
             username, password = _basic_credentials(credentials)
             principal = self.identities.authenticate(username, password)
             if handshake:
@@ -210,6 +231,11 @@ def _authorization(headers: dict[str, list[str]]) -> tuple[str | None, str]:
         return None, ""
     scheme, _, credentials = values[0].strip().partition(" ")
     return scheme.lower(), credentials.strip()
+
+
+def _looks_like_jwt(token: str) -> bool:
+    """Three base64url parts, and not one of our own tokens (``fm1.`` + signed payload)."""
+    return token.count(".") == 2 and not token.startswith("fm1.")
 
 
 def _basic_credentials(encoded: str) -> tuple[str, str]:

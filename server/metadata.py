@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import pyarrow as pa
+from flightmesh.governance import visible_schema
 from flightmesh.mesh import Catalog, CatalogTable, Principal
 
 from . import schemas
@@ -36,7 +37,7 @@ class MetadataService:
 
     def __init__(self, table_type_case: str = "upper") -> None:
         self.table_type = _TABLE if table_type_case == "upper" else _TABLE.lower()
-        self._schema_cache: dict[tuple[int, int, str, str], bytes] = {}
+        self._schema_cache: dict[tuple[object, ...], bytes] = {}
         self._cache_lock = threading.Lock()
 
     # -- the commands --------------------------------------------------------------------------
@@ -64,7 +65,7 @@ class MetadataService:
                 if schema_matches(table.product) and table_matches(table.name):
                     row: list[object] = [catalog.name, table.product, table.name, self.table_type]
                     if command.include_schema:
-                        row.append(self._serialized_schema(catalog, table))
+                        row.append(self._serialized_schema(catalog, table, principal))
                     rows.append(row)
         rows.sort(key=lambda row: (row[1], row[2]))
         return _batch(schemas.TABLES_WITH_SCHEMA if command.include_schema else schemas.TABLES, rows)
@@ -79,14 +80,16 @@ class MetadataService:
 
     # -- table schemas -------------------------------------------------------------------------
 
-    def _serialized_schema(self, catalog: Catalog, table: CatalogTable) -> bytes:
+    def _serialized_schema(self, catalog: Catalog, table: CatalogTable, principal: Principal) -> bytes:
         # Harlequin and JDBC getColumns ask for every table's schema at once; serialize once per
-        # catalog version.
-        key = (id(catalog), catalog.version, table.product, table.name)
+        # catalog version and policy context. A principal sees the table as its policies show it:
+        # denied columns are not listed, any more than they can be queried.
+        key = (id(catalog), catalog.version, table.product, table.name, principal.policy_key())
         with self._cache_lock:
             cached = self._schema_cache.get(key)
         if cached is None:
-            cached = described_schema(catalog.name, table).serialize().to_pybytes()
+            visible = visible_schema(table, principal, catalog.spec)
+            cached = described_schema(catalog.name, table, visible).serialize().to_pybytes()
             with self._cache_lock:
                 if len(self._schema_cache) > 10_000:
                     self._schema_cache.clear()
@@ -94,11 +97,12 @@ class MetadataService:
         return cached
 
 
-def described_schema(catalog_name: str, table: CatalogTable) -> pa.Schema:
-    """``table``'s schema with the ``ARROW:FLIGHT:SQL:*`` field metadata clients show as columns."""
+def described_schema(catalog_name: str, table: CatalogTable, schema: pa.Schema | None = None) -> pa.Schema:
+    """``schema`` (by default ``table``'s) with the ``ARROW:FLIGHT:SQL:*`` field metadata clients
+    show as columns."""
     described = {name.lower(): column for name, column in table.columns.items()}
     fields = []
-    for field in table.schema:
+    for field in schema if schema is not None else table.schema:
         notes = {
             "CATALOG_NAME": catalog_name,
             "DB_SCHEMA_NAME": table.product,

@@ -489,11 +489,6 @@ def _listed_tables(server: Any, user: str) -> list[tuple[str, list[str]]]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server integration pending: GetTables must list "
-    "governance.visible_schema(table, principal, spec), not the engine's schema",
-)
 def test_get_tables_does_not_list_denied_columns(request: pytest.FixtureRequest) -> None:
     listed = _listed_tables(request.getfixturevalue("gov_server"), "sam")
     assert {product for product, _ in listed} == {"crm", "sales"}

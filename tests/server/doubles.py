@@ -44,6 +44,8 @@ class _Plan:
 
 
 class CatalogRuntime:
+    refusals: list[tuple[str | None, str]]
+
     def __init__(
         self,
         descriptor: Path,
@@ -55,6 +57,7 @@ class CatalogRuntime:
     ) -> None:
         self.spec = load_descriptor(descriptor)
         self.settings = self.spec.settings
+        self.refusals = []
         self.prepare_error = prepare_error
         self.canned = canned
         self.stream_error = stream_error
@@ -82,6 +85,12 @@ class CatalogRuntime:
     def principal_for(self, username: str) -> Principal | None:
         user = self.spec.users.get(username)
         return None if user is None else Principal(user.name, frozenset(user.roles))
+
+    def authenticate_jwt(self, token: str) -> Principal:
+        raise AuthenticationError("invalid or expired token; authenticate again")
+
+    def audit_refusal(self, user: str | None, reason: str) -> None:
+        self.refusals.append((user, reason))
 
     def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None) -> _Prepared:
         if self.prepare_error is not None:
