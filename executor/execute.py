@@ -140,14 +140,16 @@ class Executor:
         run.cursor = self.merge.cursor()
         cursor = run.cursor
         run.cancel.on_cancel(cursor.interrupt)
-        for name, prefetch in run.prefetches.items():
-            # A registered stream can be scanned once; a fragment the residual reads twice is
-            # materialized first.
-            cursor.register(name, prefetch.table() if name in plan.materialize else prefetch.reader())
         try:
+            for name, prefetch in run.prefetches.items():
+                # A registered stream can be scanned once; a fragment the residual reads twice is
+                # materialized first.
+                cursor.register(name, prefetch.table() if name in plan.materialize else prefetch.reader())
             reader = cursor.sql(plan.residual).to_arrow_reader(self.settings.batch_rows)
-        except duckdb.Error as error:
+        except duckdb.Error as error:  # also: interrupted because a fragment already failed
             raise _merge_error(error, run) from None
+        except QueryCancelled:  # a materialized fragment stopped because another one failed
+            raise run.failure() or QueryCancelled("the query was cancelled") from None
         return cast_batches(_read(reader, run), plan.result_schema)
 
     def _opener(self, fragment: Fragment, schema: pa.Schema, keys: KeyFilterRun, run: _Run):  # type: ignore[no-untyped-def]

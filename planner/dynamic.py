@@ -27,8 +27,11 @@ _RATIO = 4.0  # the probe must be expected this many times larger than the build
 
 
 def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
-    """(build, build column, probe, probe column) for every valid direction."""
+    """(build, build column, probe, probe column) for every valid direction, by fragment name."""
     edges: list[tuple[str, str, str, str]] = []
+    # Residual aliases of fragment reads are unique; one fragment may be read under two aliases.
+    fragment_of = {node.alias_or_name: node.meta[FRAGMENT_KEY] for node in residual.find_all(exp.Table)
+                   if node.meta.get(FRAGMENT_KEY)}
     for select in residual.find_all(exp.Select):
         local = _fragments_in_from(select)
         joins = select.args.get("joins") or []
@@ -39,7 +42,7 @@ def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
             if side == "" and (join.kind or "").upper() not in ("SEMI", "ANTI"):
                 inner += conditions
             elif side == "LEFT" and isinstance(join.this, exp.Table) and join.this.meta.get(FRAGMENT_KEY):
-                nullable = join.this.meta[FRAGMENT_KEY]
+                nullable = join.this.alias_or_name
                 for a, b in _equalities(conditions):
                     if b[0] == nullable and a[0] != nullable:
                         edges.append((a[0], a[1], b[0], b[1]))
@@ -54,7 +57,18 @@ def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
                 edges.append((a[0], a[1], b[0], b[1]))
             elif a[0] in local and b[0] not in local:
                 edges.append((b[0], b[1], a[0], a[1]))
-    return edges
+    # A fragment read under several aliases (a shared CTE, merged fragments) may be filtered only
+    # by keys every one of its readers would accept: one reader's join must not shrink another's
+    # input (TPC-H Q15 joins its shared view to supplier once, and takes its max() unjoined).
+    readers: dict[str, set[str]] = {}
+    for alias, fragment in fragment_of.items():
+        readers.setdefault(fragment, set()).add(alias)
+    allowed: dict[tuple[str, str, str, str], set[str]] = {}
+    for a, ac, b, bc in edges:
+        build, probe = fragment_of.get(a), fragment_of.get(b)
+        if build is not None and probe is not None and build != probe:
+            allowed.setdefault((build, ac, probe, bc), set()).add(b)
+    return [edge for edge, aliases in allowed.items() if aliases >= readers[edge[2]]]
 
 
 def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mapping[str, float],
@@ -76,9 +90,10 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
 
 
 def _fragments_in_from(select: exp.Select) -> set[str]:
+    """Aliases under which ``select`` reads fragments directly."""
     from_ = select.args.get("from_")
     items = ([from_.this] if from_ is not None else []) + [join.this for join in select.args.get("joins") or []]
-    return {item.meta[FRAGMENT_KEY] for item in items if isinstance(item, exp.Table) and item.meta.get(FRAGMENT_KEY)}
+    return {item.alias_or_name for item in items if isinstance(item, exp.Table) and item.meta.get(FRAGMENT_KEY)}
 
 
 def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:

@@ -27,6 +27,7 @@ from .estimate import estimate_rows
 from .plan import Fragment, KeyFilter, Plan
 from .render import engine_tree, render
 from .resolve import Resolution, qualify_query, resolve_tables
+from .rules import exists_select_one
 from .split import FRAGMENT_KEY, FragmentDraft, split_query
 from .statement import Statement, bind_parameters, parse_statement
 
@@ -54,6 +55,7 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
     if tree is statement.tree:
         tree = tree.copy()  # the statement may be cached; planning rewrites in place
     written = written_names(tree, context.dialect)
+    exists_select_one(tree)
     resolution = resolve_tables(tree, context.catalog, principal, default_schema=context.default_schema)
     lock_down(tree, principal)
     tree = apply_policies(tree, resolution.tables, principal, context.catalog.spec)
@@ -65,8 +67,9 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
         return context.connectors[table.product]
 
     split = split_query(tree, resolution, connector_for)
-    estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in split.fragments}
-    fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name]) for draft in split.fragments)
+    drafts = split.fragments if split.residual is None else _share_fragments(split.fragments, split.residual)
+    estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
+    fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name]) for draft in drafts)
     residual = None
     key_filters: list[KeyFilter] = []
     materialize: frozenset[str] = frozenset()
@@ -130,6 +133,69 @@ def output_names(tree: exp.Expression) -> tuple[str, ...]:
         width = len(select.expressions[0].expressions) if select.expressions else 0
         return tuple(f"col{index}" for index in range(width))
     return ()
+
+
+def _share_fragments(drafts: list[FragmentDraft], residual: exp.Expression) -> list[FragmentDraft]:
+    """Fragments that read the same rows from the same engine become one.
+
+    Identical fragments run once. Plain fragments (no grouping, DISTINCT, LIMIT or window) with
+    the same FROM and WHERE merge into one that projects the union of their columns: TPC-H Q11
+    reads partsupp joined with supplier for Germany twice, once with ps_partkey and once without.
+    The residual reads the survivor under every alias it used before.
+    """
+    kept: dict[tuple[str, str], FragmentDraft] = {}
+    renamed: dict[str, str] = {}
+    for draft in drafts:
+        key = (draft.connector.identity(), _body(draft.tree))
+        survivor = kept.get(key)
+        if survivor is None:
+            kept[key] = draft
+        elif _merge_projections(survivor.tree, draft.tree):
+            renamed[draft.name] = survivor.name
+        # else: the same rows but a column name meaning two things: both stay
+    if not renamed:
+        return drafts
+    for node in residual.find_all(exp.Table):
+        name = node.meta.get(FRAGMENT_KEY)
+        if name in renamed:
+            node.set("this", exp.to_identifier(renamed[name], quoted=True))
+            node.meta[FRAGMENT_KEY] = renamed[name]
+    return [draft for draft in drafts if draft.name not in renamed]
+
+
+def _body(tree: exp.Query) -> str:
+    """What decides a fragment's rows: everything but a plain SELECT's select list."""
+    if not _plain(tree):
+        return tree.sql(dialect="duckdb")
+    body = tree.copy()
+    body.set("expressions", [exp.Star()])
+    return body.sql(dialect="duckdb")
+
+
+def _plain(tree: exp.Query) -> bool:
+    return isinstance(tree, exp.Select) and not any(
+        tree.args.get(key) for key in ("group", "having", "distinct", "limit", "offset", "order", "qualify")
+    ) and not any(isinstance(node, (exp.AggFunc, exp.Window)) for p in tree.expressions for node in p.walk())
+
+
+def _merge_projections(survivor: exp.Query, other: exp.Query) -> bool:
+    """Add ``other``'s outputs to ``survivor``'s; False when a name means two different things."""
+    if survivor.sql(dialect="duckdb") == other.sql(dialect="duckdb"):
+        return True
+    if not (_plain(survivor) and _plain(other)):
+        return False
+    assert isinstance(survivor, exp.Select) and isinstance(other, exp.Select)
+    existing = {p.alias_or_name: p.sql(dialect="duckdb") for p in survivor.expressions}
+    additions = []
+    for projection in other.expressions:
+        known = existing.get(projection.alias_or_name)
+        if known is None:
+            additions.append(projection.copy())
+        elif known != projection.sql(dialect="duckdb"):
+            return False
+    for projection in additions:
+        survivor.append("expressions", projection)
+    return True
 
 
 def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, estimate: float) -> Fragment:

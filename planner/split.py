@@ -91,6 +91,7 @@ class _Splitter:
             return Split(self.fragments, None)
         if _has_recursive_cte(tree):
             raise UnsupportedQuery("a recursive WITH across several engines is not supported")
+        self.share_ctes(tree)
         _inline_ctes(tree)
         self.binding = bind_columns(tree)  # inlining copied CTE bodies: bind again
         residual = self.place(tree)
@@ -130,6 +131,35 @@ class _Splitter:
             if source is not None and not _within(source, tree):
                 outside.append(column)
         return outside
+
+    def share_ctes(self, tree: exp.Query) -> None:
+        """A CTE read more than once, that one engine takes whole, becomes one shared fragment.
+
+        Inlining would make the engine compute it once per reference (TPC-H Q15 reads its
+        ``revenue`` view twice); the residual reads the one fragment under each reference's alias.
+        A CTE read once is still inlined, so it can join other tables inside a bigger fragment.
+        """
+        for with_ in list(tree.find_all(exp.With)):
+            query = with_.parent
+            if query is None:
+                continue
+            for cte in list(with_.expressions):
+                name = cte.alias_or_name.lower()
+                references = [t for t in query.find_all(exp.Table)
+                              if not t.db and table_key(t) is None and t.name.lower() == name]
+                if len(references) < 2 or cte.args["alias"].args.get("columns") or not self.whole(cte.this):
+                    continue
+                body = cte.this
+                cte.pop()
+                draft = self.draft(body)
+                _orphan(body)
+                self.fragments.append(draft)
+                for table in references:
+                    shared = self.reference(draft.name)
+                    shared.set("alias", exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True)))
+                    table.replace(shared)
+            if not with_.expressions:
+                with_.pop()
 
     # -- placing -------------------------------------------------------------------------------
 

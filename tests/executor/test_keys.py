@@ -121,3 +121,26 @@ def test_too_many_keys_are_not_sent(demo_runtime: MeshRuntime) -> None:
     filtered, whole, query = run(demo_runtime, plan, fragment, "customer_id", keys, dynamic_filter_max_keys=10)
     assert query.sql == fragment.sql
     assert filtered.num_rows == whole.num_rows
+
+
+SHARED = """
+    WITH spend AS (SELECT customer_id, count(*) AS n FROM sales.orders GROUP BY customer_id)
+    SELECT c.name, s.n, (SELECT max(n) FROM spend) AS top
+    FROM spend s JOIN crm.customers c ON c.customer_id = s.customer_id
+    WHERE c.country = 'Kenya' ORDER BY c.name, s.n
+"""
+
+
+def test_a_shared_fragment_takes_only_keys_every_reader_accepts(demo, demo_oracle) -> None:  # type: ignore[no-untyped-def]
+    from flightmesh.mesh import load_descriptor
+    from tests.oracle import assert_same_result
+
+    spec = load_descriptor(demo.descriptor)
+    eager = replace(spec, settings=replace(spec.settings, dynamic_filter_min_probe_rows=0))
+    with MeshRuntime.open(eager) as runtime:
+        plan = plan_of(runtime, SHARED)
+        shared = [f for f in plan.fragments if f.engine == "duckdb"]
+        assert len(shared) == 1 and shared[0].name in plan.materialize  # computed once, read twice
+        assert not [k for k in plan.key_filters if k.probe == shared[0].name]  # max(n) reads it unjoined
+        actual = runtime.query(SHARED, principal(runtime, "alice")).read_all()
+    assert_same_result(actual, demo_oracle.sql(SHARED).to_arrow_table(), ordered=True)

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 import sqlglot
 
-from flightmesh.planner.rules import factor_disjunctions
+from flightmesh.planner.rules import exists_select_one, factor_disjunctions
 
 CASES = [
     ("(a = b AND x > 1) OR (a = b AND y < 2)", "a = b AND ((x > 1) OR (y < 2))"),
@@ -42,3 +42,23 @@ def test_factor_disjunctions(before: str, after: str, values: duckdb.DuckDBPyCon
     assert rewritten == after
     keep = "SELECT a, b, x, y, z, c, w FROM t WHERE {} ORDER BY ALL"
     assert values.sql(keep.format(before)).fetchall() == values.sql(keep.format(rewritten)).fetchall()
+
+
+EXISTS_CASES = [
+    ("SELECT a FROM t WHERE EXISTS(SELECT * FROM t AS u WHERE u.b = t.a)",
+     "SELECT a FROM t WHERE EXISTS(SELECT 1 FROM t AS u WHERE u.b = t.a)"),
+    ("SELECT a FROM t WHERE NOT EXISTS(SELECT u.b, u.c FROM t AS u WHERE u.b = t.a AND u.c > 1)",
+     "SELECT a FROM t WHERE NOT EXISTS(SELECT 1 FROM t AS u WHERE u.b = t.a AND u.c > 1)"),
+    # an aggregate without GROUP BY yields a row over no rows: left alone
+    ("SELECT a FROM t WHERE EXISTS(SELECT max(u.b) FROM t AS u WHERE u.b > 100)",
+     "SELECT a FROM t WHERE EXISTS(SELECT MAX(u.b) FROM t AS u WHERE u.b > 100)"),
+    ("SELECT a FROM t WHERE EXISTS(SELECT u.c, count(*) FROM t AS u WHERE u.b = t.a GROUP BY u.c HAVING count(*) > 1)",
+     "SELECT a FROM t WHERE EXISTS(SELECT 1 FROM t AS u WHERE u.b = t.a GROUP BY u.c HAVING COUNT(*) > 1)"),
+]
+
+
+@pytest.mark.parametrize(("before", "after"), EXISTS_CASES)
+def test_exists_select_one(before: str, after: str, values: duckdb.DuckDBPyConnection) -> None:
+    rewritten = exists_select_one(sqlglot.parse_one(before)).sql()
+    assert rewritten == after
+    assert values.sql(before + " ORDER BY ALL").fetchall() == values.sql(rewritten + " ORDER BY ALL").fetchall()
