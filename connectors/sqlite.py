@@ -84,6 +84,7 @@ class SQLiteConnector:
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
+        self._distinct: dict[tuple[str, str], int | None] = {}
 
     def identity(self) -> str:
         return f"sqlite:{self.path}"
@@ -133,6 +134,37 @@ class SQLiteConnector:
         except Exception:  # noqa: BLE001
             return None
         return int(rows[0][0]) if rows else None
+
+    def distinct_estimate(self, source: str, column: str) -> int | None:
+        """Distinct values of ``column``, from ``sqlite_stat1`` (ANALYZE) or the rowid; else None.
+
+        stat1 holds, per index, "rows avg1 avg2 ...": avg1 rows share each value of the
+        index's first column, so rows / avg1 is its number of distinct values.
+        """
+        key = (source, column.lower())
+        if key in self._distinct:
+            return self._distinct[key]
+        estimate = None
+        try:
+            for (name,) in self._rows("SELECT name FROM pragma_index_list(?)", (source,)):
+                first = self._rows("SELECT name FROM pragma_index_info(?) WHERE seqno = 0", (name,))
+                if not first or str(first[0][0]).lower() != column.lower():
+                    continue
+                stats = self._rows("SELECT stat FROM sqlite_stat1 WHERE tbl = ? AND idx = ?", (source, name))
+                if stats:
+                    numbers = [int(part) for part in str(stats[0][0]).split() if part.isdigit()]
+                    if len(numbers) >= 2 and numbers[1] > 0:
+                        estimate = max(1, round(numbers[0] / numbers[1]))  # avg is rounded up
+                        break
+            if estimate is None:
+                declared = self._rows('SELECT name, pk, type FROM pragma_table_info(?)', (source,))
+                keys = [row for row in declared if row[1]]
+                if len(keys) == 1 and str(keys[0][0]).lower() == column.lower() and "INT" in str(keys[0][2]).upper():
+                    estimate = self.estimate_rows(source)  # an INTEGER PRIMARY KEY: one row per value
+        except Exception:  # noqa: BLE001 - no stat1 table, or the file went away: no estimate
+            estimate = None
+        self._distinct[key] = estimate
+        return estimate
 
     def result_schema(self, query: FragmentQuery) -> pa.Schema:
         if query.expected_schema is None:

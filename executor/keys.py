@@ -24,7 +24,15 @@ from flightmesh.planner.statement import literal
 
 __all__ = ["KeyFilterRun"]
 
-_WEAK_KEYS = 64  # this few distinct keys usually come from a small dimension: a weak filter
+_WEAK_KEYS = 64          # without statistics: this few keys usually come from a small dimension
+_WEAK_SHARE = 0.1        # with statistics: keys covering more than this share of values are weak
+
+
+def _weak(keys: int, distinct: int | None) -> bool:
+    """Would an index-driven engine do better to ignore this filter when choosing its plan?"""
+    if distinct is not None:
+        return keys > _WEAK_SHARE * distinct
+    return keys <= _WEAK_KEYS
 
 
 def _inner_column(tree: exp.Query, output: str) -> exp.Column | None:
@@ -105,17 +113,16 @@ class KeyFilterRun:
                 name = f"__keys_{fragment.name}_{len(key_tables)}"
                 key_tables[name] = pa.table({"key": keys})
                 alias = f"__k{len(key_tables) - 1}"
+                # CROSS JOIN plus an equality in WHERE: the engine's join-order optimizer places
+                # it freely (an ON after a comma list would bind to the last table only).
                 join = exp.Join(this=exp.Table(this=exp.to_identifier(name, quoted=True),
                                                alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True))),
-                                on=exp.EQ(this=column, expression=exp.column("key", table=alias, quoted=True)))
+                                kind="CROSS")
+                condition = exp.EQ(this=column, expression=exp.column("key", table=alias, quoted=True))
                 notes.append(f"{key_filter.build}: {len(keys)} keys joined as a table")
-                if inner is not None:
-                    tree.append("joins", join)
-                else:
-                    outer_joins.append(join)
-                continue
+                (tree.append("joins", join) if inner is not None else outer_joins.append(join))
             elif capabilities.key_delivery == KeyDelivery.LITERALS:
-                if len(keys) <= _WEAK_KEYS and capabilities.index_driven:
+                if capabilities.index_driven and _weak(len(keys), key_filter.probe_distinct):
                     # An expression, not the bare column: the engine may not drive its join order
                     # from a handful of keys on what is likely a low-cardinality column.
                     column = exp.Coalesce(this=column, expressions=[exp.Null()])

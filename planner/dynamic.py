@@ -72,11 +72,20 @@ def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
 
 
 def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mapping[str, float],
-                       max_keys: int, min_probe_rows: int) -> list[KeyFilter]:
+                       max_keys: int, min_probe_rows: int, filtered: set[str]) -> list[KeyFilter]:
+    """The edges worth waiting for. ``filtered``: fragments with a predicate of their own.
+
+    A build lends keys only when its rows are a filtered subset: keys of a whole dimension
+    (every nation) restrict nothing and cost a wait and a join. Being filtered passes along
+    the chosen edges (supplier restricted to one region's nations is filtered too).
+    """
     if max_keys <= 0:
         return []
+    selective = set(filtered)
     chosen: dict[tuple[str, str, str], KeyFilter] = {}
-    for build, build_column, probe, probe_column in edges:
+    for build, build_column, probe, probe_column in sorted(edges, key=lambda e: (estimates.get(e[0], 0), e)):
+        if build not in selective:
+            continue
         small, large = estimates.get(build), estimates.get(probe)
         if small is None or large is None:
             continue
@@ -86,6 +95,7 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
             continue
         # One filter per build and probe column: a = b AND a = c inside one build give the same keys.
         chosen.setdefault((build, probe, probe_column), KeyFilter(build, build_column, probe, probe_column))
+        selective.add(probe)
     return sorted(chosen.values(), key=lambda k: (k.probe, k.build, k.probe_column))
 
 

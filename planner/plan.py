@@ -44,6 +44,9 @@ class KeyFilter:
     build_column: str
     probe: str
     probe_column: str
+    # distinct values of the probe column in its engine, when the engine knows (index-driven
+    # engines use it to tell a selective filter from a weak one)
+    probe_distinct: int | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from flightmesh.connectors import Connector
 from flightmesh.governance import apply_policies, lock_down
 from flightmesh.mesh import Catalog, CatalogTable, Principal, UnsupportedQuery
 
+from .binding import bind_columns
 from .dynamic import choose_key_filters, key_edges
 from .estimate import estimate_rows
 from .plan import Fragment, KeyFilter, Plan
@@ -79,8 +81,11 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
         except UnsupportedError as error:
             raise UnsupportedQuery(f"cannot express the cross-product part of the query: {error}") from None
         settings = context.catalog.spec.settings
+        filtered = {draft.name for draft in drafts if _filters_rows(draft.tree)}
         key_filters = choose_key_filters(key_edges(split.residual), estimates, settings.dynamic_filter_max_keys,
-                                         settings.dynamic_filter_min_probe_rows)
+                                         settings.dynamic_filter_min_probe_rows, filtered)
+        key_filters = [_with_distinct(k, next(d for d in drafts if d.name == k.probe), resolution)
+                       for k in key_filters]
         references = Counter(node.meta.get(FRAGMENT_KEY) for node in split.residual.find_all(exp.Table))
         materialize = frozenset(name for name, count in references.items() if name and count > 1)
     return Plan(
@@ -133,6 +138,44 @@ def output_names(tree: exp.Expression) -> tuple[str, ...]:
         width = len(select.expressions[0].expressions) if select.expressions else 0
         return tuple(f"col{index}" for index in range(width))
     return ()
+
+
+def _filters_rows(tree: exp.Expression) -> bool:
+    """Does the fragment keep only some of its tables' rows (beyond joining them)?"""
+    if isinstance(tree, exp.Subquery):
+        return _filters_rows(tree.this)
+    if isinstance(tree, exp.SetOperation):
+        return _filters_rows(tree.this) and _filters_rows(tree.expression)
+    if not isinstance(tree, exp.Select):
+        return False
+    if tree.args.get("limit") is not None or tree.args.get("having") is not None:
+        return True
+    where = tree.args.get("where")
+    conjuncts = list(where.this.flatten()) if where is not None and isinstance(where.this, exp.And) \
+        else [where.this] if where is not None else []
+    if any(not (isinstance(c, exp.EQ) and isinstance(c.left, exp.Column) and isinstance(c.right, exp.Column))
+           for c in conjuncts):
+        return True
+    return any(isinstance(item, exp.Subquery) and _filters_rows(item.this)
+               for item in tree.find_all(exp.Subquery) if isinstance(item.parent, (exp.From, exp.Join)))
+
+
+def _with_distinct(key_filter: KeyFilter, probe: FragmentDraft, resolution: Resolution) -> KeyFilter:
+    """Attach the probe column's distinct count, for engines that report one (``distinct_estimate``)."""
+    estimate = getattr(probe.connector, "distinct_estimate", None)
+    if estimate is None or not probe.connector.capabilities.index_driven or not isinstance(probe.tree, exp.Select):
+        return key_filter
+    binding = bind_columns(probe.tree)
+    for projection in probe.tree.expressions:
+        column = projection.this if isinstance(projection, exp.Alias) else projection
+        if projection.alias_or_name != key_filter.probe_column or not isinstance(column, exp.Column):
+            continue
+        source = binding.source_of(column)
+        table = resolution.of(source) if source is not None else None
+        field = table.field_named(column.name) if table is not None else None
+        if table is not None and field is not None:
+            return replace(key_filter, probe_distinct=estimate(table.spec.source, field.name))
+    return key_filter
 
 
 def _share_fragments(drafts: list[FragmentDraft], residual: exp.Expression) -> list[FragmentDraft]:

@@ -144,3 +144,22 @@ def test_a_shared_fragment_takes_only_keys_every_reader_accepts(demo, demo_oracl
         assert not [k for k in plan.key_filters if k.probe == shared[0].name]  # max(n) reads it unjoined
         actual = runtime.query(SHARED, principal(runtime, "alice")).read_all()
     assert_same_result(actual, demo_oracle.sql(SHARED).to_arrow_table(), ordered=True)
+
+
+@pytest.mark.parametrize(("keys", "distinct", "guarded"), [
+    (1, 25, False),     # one nation of 25: selective, let the engine use its index
+    (5, 25, True),      # a fifth of the values: weak, keep it out of the engine's plan choice
+    (747, 200_000, False),
+    (3, None, True),    # no statistics: a handful of keys is taken as weak
+    (200, None, False),
+])
+def test_weak_filters_are_guarded_on_index_driven_engines(demo_runtime: MeshRuntime, keys: int,
+                                                          distinct: int | None, guarded: bool) -> None:
+    plan = plan_of(demo_runtime, ORDERS_JOIN)
+    fragment = engine_fragment(plan, "sqlite")
+    key_filter = KeyFilter(build="build", build_column="key", probe=fragment.name, probe_column="customer_id",
+                           probe_distinct=distinct)
+    run = KeyFilterRun(replace(plan, key_filters=(key_filter,)), demo_runtime.settings, CancelScope())
+    run.publish("build", pa.table({"key": pa.array(range(1, keys + 1), pa.int64())}))
+    query = run.query_for(fragment, plan.fragment_schemas[fragment.name], 30.0)
+    assert ("COALESCE" in query.sql) == guarded
