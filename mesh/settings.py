@@ -26,6 +26,7 @@ class Settings:
     dynamic_filter_min_probe_rows: int = 10_000
     dynamic_filter_max_literal_keys: int = 5_000
     dynamic_filter_wait_seconds: float = 5.0
+    pre_aggregate_min_rows: int = 10_000
     merge_memory_limit: str = "4GB"
     merge_threads: int = 2
     plan_cache_size: int = 512
@@ -73,6 +74,9 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "range (BETWEEN min AND max) above it.", 0),
     "dynamic_filter_wait_seconds": (
         "How long a large fragment waits for the small side's keys before starting without them.", 0.0),
+    "pre_aggregate_min_rows": (
+        "A fragment expected to return at least this many rows aggregates before a cross-engine "
+        "join when the query's aggregates all read it (0: always, when correct).", 0),
     "merge_memory_limit": ("Memory limit of the embedded DuckDB that joins fragments.", None),
     "merge_threads": ("Threads of the embedded DuckDB that joins fragments.", 1),
     "plan_cache_size": ("Plans kept in the plan cache (0 turns caching off).", 0),

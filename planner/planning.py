@@ -27,6 +27,7 @@ from .binding import bind_columns
 from .dynamic import choose_key_filters, key_edges
 from .estimate import estimate_rows
 from .plan import Fragment, KeyFilter, Plan
+from .preagg import pre_aggregate
 from .render import engine_tree, render
 from .resolve import Resolution, qualify_query, resolve_tables
 from .rules import exists_select_one
@@ -71,6 +72,11 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
     split = split_query(tree, resolution, connector_for)
     drafts = split.fragments if split.residual is None else _share_fragments(split.fragments, split.residual)
     estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
+    notes: list[str] = []
+    if split.residual is not None:
+        notes = pre_aggregate(split.residual, {d.name: d for d in drafts}, estimates,
+                              context.catalog.spec.settings.pre_aggregate_min_rows)
+        estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
     fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name]) for draft in drafts)
     residual = None
     key_filters: list[KeyFilter] = []
@@ -90,7 +96,7 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
         materialize = frozenset(name for name, count in references.items() if name and count > 1)
     return Plan(
         sql=sql, fragments=fragments, residual=residual, output_names=names, explain=statement.explain,
-        key_filters=tuple(key_filters), materialize=materialize,
+        key_filters=tuple(key_filters), materialize=materialize, notes=tuple(notes),
         planning_ms=(time.perf_counter() - started) * 1000.0,
     )
 

@@ -1,0 +1,146 @@
+"""Pre-aggregation below a cross-engine join (eager aggregation).
+
+When a residual SELECT groups the result of inner joins and every aggregate reads columns of
+one fragment only, that fragment can aggregate first, inside its own engine, grouped by every
+column the rest of the query still needs from it (grouping keys, join keys, other predicates).
+The residual then combines the partial aggregates::
+
+    SELECT c.name, sum(o.total) FROM f_orders o JOIN f_customers c ON o.cust = c.id GROUP BY c.name
+
+    f_orders becomes  SELECT pre.cust, SUM(pre.total) AS __p0 FROM (f_orders) AS pre GROUP BY pre.cust
+    residual          SELECT c.name, SUM(o.__p0) FROM f_orders o JOIN f_customers c ... GROUP BY c.name
+
+Correct whatever the join's multiplicity: a joined row repeats a partial exactly as often as it
+would have repeated each raw row. Only decomposable aggregates qualify (SUM, COUNT, MIN, MAX, AVG,
+without DISTINCT), only under inner joins, and only fragments read once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlglot import exp
+
+from .split import FRAGMENT_KEY, FragmentDraft
+
+__all__ = ["pre_aggregate"]
+
+_DECOMPOSABLE = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
+
+
+def pre_aggregate(residual: exp.Query, drafts: Mapping[str, FragmentDraft], estimates: Mapping[str, float],
+                  min_rows: float) -> list[str]:
+    """Rewrite ``residual`` and the fragments it reads in place; return a note per rewrite."""
+    reads: dict[str, int] = {}
+    for node in residual.find_all(exp.Table):
+        name = node.meta.get(FRAGMENT_KEY)
+        if name:
+            reads[name] = reads.get(name, 0) + 1
+    notes = []
+    for select in list(residual.find_all(exp.Select)):
+        note = _rewrite(select, drafts, estimates, reads, min_rows)
+        if note:
+            notes.append(note)
+    return notes
+
+
+def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates: Mapping[str, float],
+             reads: Mapping[str, int], min_rows: float) -> str | None:
+    aggregates = _own(select, exp.AggFunc)
+    if not aggregates or select.args.get("distinct") or _grouping_sets(select):
+        return None
+    joins = select.args.get("joins") or []
+    if any((j.side or "") or (j.kind or "").upper() in ("SEMI", "ANTI") for j in joins):
+        return None
+    if not all(isinstance(a, _DECOMPOSABLE) and not isinstance(a.this, exp.Distinct)
+               and not isinstance(a.parent, (exp.Filter, exp.WithinGroup)) and not any(a.find_all(exp.Query))
+               for a in aggregates):
+        return None
+    readers = {_alias(a) for a in aggregates}
+    if None in readers:
+        return None
+    readers.discard("")  # COUNT(*) reads no column: any fragment's partial counts serve
+    fragments = [i for i in _from_items(select) if isinstance(i, exp.Table) and i.meta.get(FRAGMENT_KEY)]
+    if not readers and fragments:  # only COUNT(*): the largest fragment gains the most
+        readers = {max(fragments, key=lambda i: estimates.get(i.meta[FRAGMENT_KEY], 0)).alias_or_name}
+    if len(readers) != 1:
+        return None
+    alias = readers.pop()
+    item = next((i for i in fragments if i.alias_or_name == alias), None)
+    if item is None or not item.meta.get(FRAGMENT_KEY):
+        return None
+    name = item.meta[FRAGMENT_KEY]
+    draft = drafts.get(name)
+    if draft is None or reads.get(name) != 1 or estimates.get(name, 0) < min_rows:
+        return None
+    inside = {id(c) for a in aggregates for c in a.find_all(exp.Column)}
+    keys = sorted({c.name for c in select.find_all(exp.Column) if c.table == alias and id(c) not in inside})
+    partials: list[exp.Expression] = []
+    named: dict[str, str] = {}  # a partial's SQL -> its output name: SUM(x) for SUM and AVG is one
+
+    def partial(expression: exp.Expression) -> exp.Column:
+        over_pre = _to_pre(expression)
+        text = over_pre.sql(dialect="duckdb")
+        if text not in named:
+            named[text] = f"__p{len(partials)}"
+            partials.append(exp.alias_(over_pre, named[text], quoted=True))
+        return exp.column(named[text], table=alias, quoted=True)
+
+    for aggregate in aggregates:
+        aggregate.replace(_combine(aggregate, partial))
+    pre = exp.Subquery(this=draft.tree, alias=exp.TableAlias(this=exp.to_identifier("pre", quoted=True)))
+    grouped = exp.select(*[exp.alias_(exp.column(key, table="pre", quoted=True), key, quoted=True) for key in keys],
+                         *partials).from_(pre)
+    if keys:
+        grouped = grouped.group_by(*[exp.column(key, table="pre", quoted=True) for key in keys])
+    draft.tree = grouped
+    return f"{name} aggregates before the join, grouped by {', '.join(keys) or 'nothing'}"
+
+
+def _combine(aggregate: exp.Expression, partial: object) -> exp.Expression:
+    """The residual's expression over partials that equals ``aggregate`` over raw rows."""
+    make = partial  # (expression) -> reference to a new partial column
+    argument = aggregate.this
+    if isinstance(aggregate, exp.Count):
+        counted = make(exp.Count(this=argument.copy() if argument is not None else exp.Star()))  # type: ignore[operator]
+        # A count over no rows is 0, a sum over no partials NULL: COALESCE keeps COUNT's answer.
+        return exp.func("COALESCE", exp.cast(exp.Sum(this=counted), exp.DataType.Type.BIGINT), exp.Literal.number(0))
+    if isinstance(aggregate, exp.Sum):
+        return exp.Sum(this=make(exp.Sum(this=argument.copy())))  # type: ignore[operator]
+    if isinstance(aggregate, (exp.Min, exp.Max)):
+        return type(aggregate)(this=make(type(aggregate)(this=argument.copy())))  # type: ignore[operator]
+    total = make(exp.Sum(this=argument.copy()))  # type: ignore[operator]  # AVG
+    count = make(exp.Count(this=argument.copy()))  # type: ignore[operator]
+    return exp.Div(this=exp.cast(exp.Sum(this=total), exp.DataType.Type.DOUBLE),
+                   expression=exp.Nullif(this=exp.Sum(this=count), expression=exp.Literal.number(0)))
+
+
+def _to_pre(expression: exp.Expression) -> exp.Expression:
+    """``expression`` over the fragment's outputs, as the pre-aggregating SELECT names them."""
+    copy = expression.copy()
+    for column in copy.find_all(exp.Column):
+        column.set("table", exp.to_identifier("pre", quoted=True))
+    return copy
+
+
+def _own(select: exp.Select, kind: type[exp.Expression]) -> list[exp.Expression]:
+    """Nodes of ``kind`` in ``select`` itself, not in its subqueries or derived tables."""
+    return [node for node in select.walk(prune=lambda n: n is not select and isinstance(n, exp.Query))
+            if isinstance(node, kind) and node is not select]
+
+
+def _alias(aggregate: exp.Expression) -> str | None:
+    tables = {column.table for column in aggregate.find_all(exp.Column)}
+    if len(tables) == 1:
+        return tables.pop()
+    return "" if not tables else None  # COUNT(*): reads no table; several: not one fragment's
+
+
+def _from_items(select: exp.Select) -> list[exp.Expression]:
+    from_ = select.args.get("from_")
+    return ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
+
+
+def _grouping_sets(select: exp.Select) -> bool:
+    group = select.args.get("group")
+    return group is not None and any(group.args.get(k) for k in ("grouping_sets", "cube", "rollup"))
