@@ -35,11 +35,14 @@ def _weak(keys: int, distinct: int | None) -> bool:
     return keys <= _WEAK_KEYS
 
 
-def _inner_column(tree: exp.Query, output: str) -> exp.Column | None:
-    """The fragment's own column behind output ``output``, when a WHERE on it is equivalent.
+def _inner_column(tree: exp.Query, output: str) -> tuple[exp.Select, exp.Column] | None:
+    """Where a filter on output ``output`` can go inside the fragment: (SELECT, its column).
 
-    True for a plain SELECT (no LIMIT, window, or set operation) whose output is a column it
-    reads directly; with GROUP BY, only for a grouping column. Otherwise the caller wraps.
+    A plain SELECT (no LIMIT, window, or set operation) whose output is a column it reads
+    directly takes the filter in its own WHERE; with GROUP BY, only for a grouping column. When
+    that column comes from a derived table, the filter goes down into it, as deep as it can:
+    engines do not always push a filter past subqueries (DuckDB does not past decorrelated
+    EXISTS), and a filter on the innermost rows is the same filter. None: the caller wraps.
     """
     if not isinstance(tree, exp.Select) or tree.args.get("limit") or tree.args.get("offset"):
         return None
@@ -54,8 +57,19 @@ def _inner_column(tree: exp.Query, output: str) -> exp.Column | None:
         group = tree.args.get("group")
         if group is not None and not any(column == key for key in group.expressions):
             return None
-        return column
+        derived = next((item for item in _from_items(tree) if isinstance(item, exp.Subquery)
+                        and item.alias_or_name == column.table), None)
+        if derived is not None and isinstance(derived.this, exp.Query):
+            deeper = _inner_column(derived.this, column.name)
+            if deeper is not None:
+                return deeper
+        return tree, column
     return None
+
+
+def _from_items(select: exp.Select) -> list[exp.Expression]:
+    from_ = select.args.get("from_")
+    return ([from_.this] if from_ is not None else []) + [join.this for join in select.args.get("joins") or []]
 
 
 class KeyFilterRun:
@@ -101,7 +115,8 @@ class KeyFilterRun:
             if keys is None:
                 notes.append(f"{key_filter.build}: no keys in time, or too many")
                 continue
-            inner = _inner_column(tree, key_filter.probe_column)
+            target = _inner_column(tree, key_filter.probe_column)
+            inner = target[1] if target is not None else None
             column: exp.Expression = inner.copy() if inner is not None else exp.column(
                 key_filter.probe_column, table="keyed", quoted=True)
             if len(keys) == 0:
@@ -120,7 +135,7 @@ class KeyFilterRun:
                                 kind="CROSS")
                 condition = exp.EQ(this=column, expression=exp.column("key", table=alias, quoted=True))
                 notes.append(f"{key_filter.build}: {len(keys)} keys joined as a table")
-                (tree.append("joins", join) if inner is not None else outer_joins.append(join))
+                (target[0].append("joins", join) if target is not None else outer_joins.append(join))
             elif capabilities.key_delivery == KeyDelivery.LITERALS:
                 if capabilities.index_driven and _weak(len(keys), key_filter.probe_distinct):
                     # An expression, not the bare column: the engine may not drive its join order
@@ -129,9 +144,9 @@ class KeyFilterRun:
                 condition = self._literal_condition(column, keys, notes, key_filter)
             else:
                 continue
-            if inner is not None:
-                where = tree.args.get("where")
-                tree.set("where", exp.Where(this=exp.and_(where.this, condition, copy=False) if where else condition))
+            if target is not None:
+                where = target[0].args.get("where")
+                target[0].set("where", exp.Where(this=exp.and_(where.this, condition, copy=False) if where else condition))
             else:
                 outer_conditions.append(condition)
         self.applied[fragment.name] = notes

@@ -71,12 +71,13 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
 
     split = split_query(tree, resolution, connector_for)
     drafts = split.fragments if split.residual is None else _share_fragments(split.fragments, split.residual)
-    estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
+    # Rows each fragment reads before any pre-aggregation: what key filters act on.
+    scanned = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
     notes: list[str] = []
     if split.residual is not None:
-        notes = pre_aggregate(split.residual, {d.name: d for d in drafts}, estimates,
+        notes = pre_aggregate(split.residual, {d.name: d for d in drafts}, scanned,
                               context.catalog.spec.settings.pre_aggregate_min_rows)
-        estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
+    estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
     fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name]) for draft in drafts)
     residual = None
     key_filters: list[KeyFilter] = []
@@ -88,7 +89,7 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
             raise UnsupportedQuery(f"cannot express the cross-product part of the query: {error}") from None
         settings = context.catalog.spec.settings
         filtered = {draft.name for draft in drafts if _filters_rows(draft.tree)}
-        key_filters = choose_key_filters(key_edges(split.residual), estimates, settings.dynamic_filter_max_keys,
+        key_filters = choose_key_filters(key_edges(split.residual), scanned, settings.dynamic_filter_max_keys,
                                          settings.dynamic_filter_min_probe_rows, filtered)
         key_filters = [_with_distinct(k, next(d for d in drafts if d.name == k.probe), resolution)
                        for k in key_filters]

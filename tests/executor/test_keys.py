@@ -163,3 +163,19 @@ def test_weak_filters_are_guarded_on_index_driven_engines(demo_runtime: MeshRunt
     run.publish("build", pa.table({"key": pa.array(range(1, keys + 1), pa.int64())}))
     query = run.query_for(fragment, plan.fragment_schemas[fragment.name], 30.0)
     assert ("COALESCE" in query.sql) == guarded
+
+
+def test_keys_reach_the_innermost_select_of_a_pre_aggregated_fragment(demo) -> None:  # type: ignore[no-untyped-def]
+    from flightmesh.mesh import load_descriptor
+
+    spec = load_descriptor(demo.descriptor)
+    with MeshRuntime.open(replace(spec, settings=replace(spec.settings, pre_aggregate_min_rows=0))) as runtime:
+        plan = plan_of(runtime, "SELECT c.country, count(*) AS n FROM sales.orders o JOIN crm.customers c "
+                                "ON c.customer_id = o.customer_id WHERE o.channel = 'web' GROUP BY c.country")
+        fragment = engine_fragment(plan, "duckdb")
+        assert "GROUP BY" in fragment.sql  # pre-aggregated: SELECT ... FROM (SELECT ... ) AS pre GROUP BY
+        keys = pa.array([2, 4, 6, 8, 10, 12], pa.int64())
+        filtered, whole, query = run(runtime, plan, fragment, "customer_id", keys)
+        inner = query.sql[query.sql.index("FROM (") :]
+        assert '"__keys_' in inner.split(") AS")[0]  # joined inside the derived table, not around it
+        assert sorted(filtered.to_pylist(), key=repr) == expected(whole, "customer_id", keys)
