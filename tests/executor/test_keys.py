@@ -170,7 +170,7 @@ def test_keys_reach_the_innermost_select_of_a_pre_aggregated_fragment(demo) -> N
 
     spec = load_descriptor(demo.descriptor)
     with MeshRuntime.open(replace(spec, settings=replace(spec.settings, pre_aggregate_min_rows=0))) as runtime:
-        plan = plan_of(runtime, "SELECT c.country, count(*) AS n FROM sales.orders o JOIN crm.customers c "
+        plan = plan_of(runtime, "SELECT c.country, max(o.ordered_on) AS last FROM sales.orders o JOIN crm.customers c "
                                 "ON c.customer_id = o.customer_id WHERE o.channel = 'web' GROUP BY c.country")
         fragment = engine_fragment(plan, "duckdb")
         assert "GROUP BY" in fragment.sql  # pre-aggregated: SELECT ... FROM (SELECT ... ) AS pre GROUP BY
