@@ -29,6 +29,8 @@ import adbc_driver_flightsql
 import adbc_driver_flightsql.dbapi as adbc_flight
 import adbc_driver_manager
 import pyarrow as pa
+from sqlglot import exp
+
 from flightmesh.mesh import (
     CancelScope,
     EngineError,
@@ -39,7 +41,6 @@ from flightmesh.mesh import (
     Settings,
     UnknownTable,
 )
-from sqlglot import exp
 
 from .address import quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches

@@ -39,6 +39,8 @@ from typing import Any, ClassVar
 import connectorx as cx
 import pyarrow as pa
 import pymysql
+from sqlglot import exp
+
 from flightmesh.mesh import (
     CancelScope,
     EngineError,
@@ -49,7 +51,6 @@ from flightmesh.mesh import (
     Settings,
     UnknownTable,
 )
-from sqlglot import exp
 
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches

@@ -31,6 +31,8 @@ from typing import Any, ClassVar
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_pg
 import pyarrow as pa
+from sqlglot import exp
+
 from flightmesh.mesh import (
     CancelScope,
     EngineError,
@@ -41,7 +43,6 @@ from flightmesh.mesh import (
     Settings,
     UnknownTable,
 )
-from sqlglot import exp
 
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown

@@ -12,6 +12,7 @@ long time before its first row runs to that row.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ class SQLiteConnector:
         if connection is None:
             try:
                 connection = adbc_sqlite.connect(f"file:{self.path}?mode=ro", autocommit=True)
-            except Exception as error:  # noqa: BLE001 - the driver's error classes vary
+            except Exception as error:
                 raise EngineUnavailable(self.product, "cannot open the database file", internal=str(error)) from None
             self._local.connection = connection
             with self._lock:
@@ -131,7 +132,7 @@ class SQLiteConnector:
         # sqlite_stat1 exists only after ANALYZE; a count on a rowid table is cheap enough here.
         try:
             rows = self._rows(f"SELECT count(*) FROM {self.table_expression(source).sql('sqlite')}")
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
         return int(rows[0][0]) if rows else None
 
@@ -161,7 +162,7 @@ class SQLiteConnector:
                 keys = [row for row in declared if row[1]]
                 if len(keys) == 1 and str(keys[0][0]).lower() == column.lower() and "INT" in str(keys[0][2]).upper():
                     estimate = self.estimate_rows(source)  # an INTEGER PRIMARY KEY: one row per value
-        except Exception:  # noqa: BLE001 - no stat1 table, or the file went away: no estimate
+        except Exception:
             estimate = None
         self._distinct[key] = estimate
         return estimate
@@ -178,7 +179,7 @@ class SQLiteConnector:
         try:
             cursor.execute(query.sql)
             reader = cursor.fetch_record_batch()
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             cursor.close()
             raise EngineError(self.product, "the engine rejected the fragment", internal=str(error)) from None
         return pa.RecordBatchReader.from_batches(
@@ -196,7 +197,7 @@ class SQLiteConnector:
                 yield pa.RecordBatch.from_arrays(batch.columns, names=schema.names)
         except EngineError:
             raise
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             cancel.check()
             raise EngineError(self.product, "the engine failed while streaming", internal=str(error)) from None
         finally:
@@ -207,7 +208,5 @@ class SQLiteConnector:
         with self._lock:
             connections, self._all = self._all, []
         for connection in connections:
-            try:
+            with contextlib.suppress(Exception):  # closing must reach every connection
                 connection.close()
-            except Exception:  # noqa: BLE001
-                pass

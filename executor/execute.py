@@ -47,7 +47,8 @@ class _Run:
         """The error that stopped the run: the root cause, not the cancellations it triggered."""
         failures = [p.failure for p in self.prefetches.values() if p.failure is not None]
         causes = [f for f in failures if not isinstance(f, QueryCancelled)]
-        return (causes or failures or [None])[0]
+        chosen = causes or failures
+        return chosen[0] if chosen else None
 
     def close(self) -> None:
         if self.timer is not None:
@@ -77,10 +78,7 @@ class Executor:
             plan.schema = EXPLAIN_SCHEMA
             return plan.schema
         schemas = {fragment.name: self.fragment_schema(fragment) for fragment in plan.fragments}
-        if plan.residual is None:
-            raw = schemas[plan.fragments[0].name]
-        else:
-            raw = self.merge.schema_of(plan.residual, schemas)
+        raw = schemas[plan.fragments[0].name] if plan.residual is None else self.merge.schema_of(plan.residual, schemas)
         plan.fragment_schemas = schemas
         plan.result_schema = _announced(raw, plan.output_names)
         plan.schema = EXPLAIN_SCHEMA if plan.explain == "analyze" else plan.result_schema

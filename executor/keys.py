@@ -67,7 +67,7 @@ def _inner_column(tree: exp.Query, output: str) -> tuple[exp.Select, exp.Column]
     return None
 
 
-def _from_items(select: exp.Select) -> list[exp.Expression]:
+def _from_items(select: exp.Select) -> list[exp.Expr]:
     from_ = select.args.get("from_")
     return ([from_.this] if from_ is not None else []) + [join.this for join in select.args.get("joins") or []]
 
@@ -105,7 +105,7 @@ class KeyFilterRun:
     def query_for(self, fragment: Fragment, schema: pa.Schema, timeout: float) -> FragmentQuery:
         """The statement to run for ``fragment``, with whatever keys arrived in time."""
         tree = fragment.tree.copy()
-        outer_conditions: list[exp.Expression] = []
+        outer_conditions: list[exp.Expr] = []
         outer_joins: list[exp.Join] = []
         key_tables: dict[str, pa.Table] = {}
         notes: list[str] = []
@@ -117,11 +117,11 @@ class KeyFilterRun:
                 continue
             target = _inner_column(tree, key_filter.probe_column)
             inner = target[1] if target is not None else None
-            column: exp.Expression = inner.copy() if inner is not None else exp.column(
+            column: exp.Expr = inner.copy() if inner is not None else exp.column(
                 key_filter.probe_column, table="keyed", quoted=True)
             if len(keys) == 0:
                 notes.append(f"{key_filter.build}: no keys, nothing can match")
-                condition: exp.Expression = exp.false()
+                condition: exp.Expr = exp.false()
             elif capabilities.key_delivery == KeyDelivery.KEY_TABLE:
                 # A join with the (distinct) keys, not IN (SELECT ...): DuckDB plans an IN-subquery
                 # together with any EXISTS in the fragment, and can pick a plan quadratic in size.
@@ -146,7 +146,8 @@ class KeyFilterRun:
                 continue
             if target is not None:
                 where = target[0].args.get("where")
-                target[0].set("where", exp.Where(this=exp.and_(where.this, condition, copy=False) if where else condition))
+                combined = exp.and_(where.this, condition, copy=False) if where else condition
+                target[0].set("where", exp.Where(this=combined))
             else:
                 outer_conditions.append(condition)
         self.applied[fragment.name] = notes
@@ -163,8 +164,8 @@ class KeyFilterRun:
         sql = render(tree, fragment.dialect)
         return FragmentQuery(sql, expected_schema=schema, key_tables=key_tables, timeout_seconds=timeout)
 
-    def _literal_condition(self, column: exp.Expression, keys: pa.Array, notes: list[str],
-                           key_filter: KeyFilter) -> exp.Expression:
+    def _literal_condition(self, column: exp.Expr, keys: pa.Array, notes: list[str],
+                           key_filter: KeyFilter) -> exp.Expr:
         if len(keys) <= self.settings.dynamic_filter_max_literal_keys:
             notes.append(f"{key_filter.build}: {len(keys)} keys as IN-list")
             return exp.In(this=column, expressions=[literal(v) for v in keys.to_pylist()])

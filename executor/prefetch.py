@@ -50,7 +50,7 @@ class Prefetch:
             finally:
                 reader.close()
             self._put(_DONE)
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer, typed
+        except BaseException as error:
             self.failure = error
             self.cancel.cancel()  # one failed fragment stops the others
             self._put(error)

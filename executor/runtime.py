@@ -295,7 +295,7 @@ class MeshRuntime:
         for connector in self.connectors.values():
             try:
                 connector.close()
-            except Exception:  # noqa: BLE001 - closing must reach every connector
+            except Exception:
                 log.exception("closing a connector failed")
 
     def __enter__(self) -> MeshRuntime:

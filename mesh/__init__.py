@@ -1,5 +1,6 @@
 """The vocabulary of flightmesh: the descriptor, the catalog, principals and the error tree."""
 
+from .cancel import CancelScope
 from .catalog import Catalog, CatalogTable
 from .descriptor import (
     ENGINE_KINDS,
@@ -23,7 +24,6 @@ from .descriptor import (
 )
 from .errors import *  # noqa: F403 - the error tree is part of the vocabulary
 from .errors import __all__ as _errors_all
-from .cancel import CancelScope
 from .principal import Principal
 from .settings import DOCS as SETTINGS_DOCS
 from .settings import Settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -55,9 +56,8 @@ class CancelScope:
 
     def check(self) -> None:
         """Raise if the query should stop: QueryTimeout past the deadline, QueryCancelled if cancelled."""
-        if self.deadline is not None and not self._cancelled:
-            if time.monotonic() > self.deadline:
-                self.cancel(timed_out=True)
+        if self.deadline is not None and not self._cancelled and time.monotonic() > self.deadline:
+            self.cancel(timed_out=True)
         if self._cancelled:
             if self._timed_out:
                 raise QueryTimeout("the query ran past its time limit and was stopped")
@@ -66,7 +66,5 @@ class CancelScope:
 
 def _quietly(callback: Callable[[], None]) -> None:
     # An engine that fails to interrupt must not stop the others from being interrupted.
-    try:
+    with contextlib.suppress(Exception):
         callback()
-    except Exception:  # noqa: BLE001
-        pass

@@ -210,7 +210,7 @@ class MeshSpec:
     sql_dialect: str = "duckdb"
     description: str = ""
     tag_masks: tuple[TagMaskSpec, ...] = ()
-    settings: Settings = Settings()
+    settings: Settings = field(default_factory=Settings)
     source: Path | None = None
     auth: AuthSpec = AuthSpec()
     audit: AuditSpec = AuditSpec()
@@ -495,7 +495,8 @@ class _Reader:
             )
         return result
 
-    def columns(self, product: LocatedDict, path: str, tables: Mapping[str, TableSpec]) -> dict[str, dict[str, ColumnSpec]]:
+    def columns(self, product: LocatedDict, path: str,
+                tables: Mapping[str, TableSpec]) -> dict[str, dict[str, ColumnSpec]]:
         node = self.mapping(product, "columns", f"{path}.columns")
         result: dict[str, dict[str, ColumnSpec]] = {}
         if node is None:
@@ -601,7 +602,7 @@ class _Reader:
                 self.problem(self.at(user, "password_hash", f"{path}.password_hash"),
                              "expected an argon2 hash ($argon2id$...); write one with "
                              "python -m flightmesh.governance.identity")
-            attributes = self.mapping(user, "attributes", f"{path}.attributes") or {}
+            attributes: Mapping[str, Any] = self.mapping(user, "attributes", f"{path}.attributes") or {}
             result[name] = UserSpec(
                 name=name, roles=self.names(user, "roles", f"{path}.roles") or (),
                 password=password, password_hash=password_hash, attributes=dict(attributes),

@@ -45,7 +45,7 @@ class Settings:
         if isinstance(value, bool) or not isinstance(value, (int, float) if expected is float else expected):
             return f"expected {expected.__name__}, got {value!r}"
         minimum = DOCS[name][1]
-        if minimum is not None and value < minimum:
+        if minimum is not None and isinstance(value, (int, float)) and value < minimum:
             return f"expected at least {minimum}, got {value!r}"
         if name == "table_type_case" and value not in ("upper", "lower"):
             return f"expected 'upper' or 'lower', got {value!r}"

@@ -39,8 +39,8 @@ class YamlProblem(Exception):
         self.line = line
 
 
-class _LocatingLoader(yaml.SafeLoader):
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LocatedDict:  # type: ignore[override]
+class _LocatingLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type information
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> LocatedDict:
         result = LocatedDict()
         result.line = node.start_mark.line + 1
         result.key_lines = {}
@@ -54,7 +54,7 @@ class _LocatingLoader(yaml.SafeLoader):
             result.key_lines[key] = key_node.start_mark.line + 1
         return result
 
-    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LocatedList:  # type: ignore[override]
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> LocatedList:
         result = LocatedList(self.construct_object(child, deep=True) for child in node.value)
         result.line = node.start_mark.line + 1
         result.item_lines = [child.start_mark.line + 1 for child in node.value]
@@ -77,7 +77,7 @@ def read_yaml(path: Path) -> Any:
 
 def parse_yaml(text: str) -> Any:
     try:
-        return yaml.load(text, Loader=_LocatingLoader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_LocatingLoader)
     except YamlProblem:
         raise
     except yaml.MarkedYAMLError as error:

@@ -18,22 +18,22 @@ class Binding:
     """Column node -> the node it reads: an ``exp.Table`` or a derived-table ``exp.Subquery``."""
 
     def __init__(self) -> None:
-        self._sources: dict[int, exp.Expression] = {}
+        self._sources: dict[int, exp.Expr] = {}
         self._columns: dict[int, exp.Column] = {}
 
-    def source_of(self, column: exp.Column) -> exp.Expression | None:
+    def source_of(self, column: exp.Column) -> exp.Expr | None:
         return self._sources.get(id(column))
 
-    def bind(self, column: exp.Column, source: exp.Expression) -> None:
+    def bind(self, column: exp.Column, source: exp.Expr) -> None:
         if id(column) not in self._sources:
             self._sources[id(column)] = source
             self._columns[id(column)] = column  # keeps the node alive, so its id stays unique
 
-    def columns_of(self, source: exp.Expression) -> list[exp.Column]:
+    def columns_of(self, source: exp.Expr) -> list[exp.Column]:
         return [self._columns[key] for key, bound in self._sources.items() if bound is source]
 
 
-def bind_columns(tree: exp.Expression) -> Binding:
+def bind_columns(tree: exp.Expr) -> Binding:
     binding = Binding()
     for scope in traverse_scope(tree):
         for column in scope.columns:
@@ -45,7 +45,7 @@ def bind_columns(tree: exp.Expression) -> Binding:
     return binding
 
 
-def _lookup(scope: Scope | None, alias: str) -> exp.Expression | None:
+def _lookup(scope: Scope | None, alias: str) -> exp.Expr | None:
     while scope is not None:
         source = scope.sources.get(alias)
         if isinstance(source, exp.Table):

@@ -16,7 +16,7 @@ from flightmesh.connectors import Capabilities, Pushdown
 __all__ = ["features_of", "render_check", "takes"]
 
 
-def features_of(tree: exp.Expression) -> set[Pushdown]:
+def features_of(tree: exp.Expr) -> set[Pushdown]:
     """The kinds of work ``tree`` asks of an engine."""
     features: set[Pushdown] = {Pushdown.PROJECTION}
     for node in tree.walk():
@@ -50,7 +50,7 @@ def features_of(tree: exp.Expression) -> set[Pushdown]:
     return features
 
 
-def render_check(tree: exp.Expression, dialect: str) -> bool:
+def render_check(tree: exp.Expr, dialect: str) -> bool:
     """True when sqlglot can render ``tree`` in ``dialect`` without losing anything."""
     try:
         tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
@@ -59,7 +59,7 @@ def render_check(tree: exp.Expression, dialect: str) -> bool:
     return True
 
 
-def takes(capabilities: Capabilities, tree: exp.Expression) -> bool:
+def takes(capabilities: Capabilities, tree: exp.Expr) -> bool:
     """Does an engine with ``capabilities`` take ``tree`` whole?"""
     if not all(capabilities.supports(feature) for feature in features_of(tree)):
         return False

@@ -26,7 +26,7 @@ __all__ = ["choose_key_filters", "key_edges"]
 _RATIO = 4.0  # the probe must be expected this many times larger than the build
 
 
-def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
+def key_edges(residual: exp.Expr) -> list[tuple[str, str, str, str]]:
     """(build, build column, probe, probe column) for every valid direction, by fragment name."""
     edges: list[tuple[str, str, str, str]] = []
     # Residual aliases of fragment reads are unique; one fragment may be read under two aliases.
@@ -35,7 +35,7 @@ def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
     for select in residual.find_all(exp.Select):
         local = _fragments_in_from(select)
         joins = select.args.get("joins") or []
-        inner: list[exp.Expression] = _conjuncts(select.args.get("where"))
+        inner: list[exp.Expr] = _conjuncts(select.args.get("where"))
         for join in joins:
             side = (join.side or "").upper()
             conditions = _conjuncts(join.args.get("on"))
@@ -64,10 +64,10 @@ def key_edges(residual: exp.Expression) -> list[tuple[str, str, str, str]]:
     for alias, fragment in fragment_of.items():
         readers.setdefault(fragment, set()).add(alias)
     allowed: dict[tuple[str, str, str, str], set[str]] = {}
-    for a, ac, b, bc in edges:
-        build, probe = fragment_of.get(a), fragment_of.get(b)
+    for build_alias, build_column, probe_alias, probe_column in edges:
+        build, probe = fragment_of.get(build_alias), fragment_of.get(probe_alias)
         if build is not None and probe is not None and build != probe:
-            allowed.setdefault((build, ac, probe, bc), set()).add(b)
+            allowed.setdefault((build, build_column, probe, probe_column), set()).add(probe_alias)
     return [edge for edge, aliases in allowed.items() if aliases >= readers[edge[2]]]
 
 
@@ -106,7 +106,7 @@ def _fragments_in_from(select: exp.Select) -> set[str]:
     return {item.alias_or_name for item in items if isinstance(item, exp.Table) and item.meta.get(FRAGMENT_KEY)}
 
 
-def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
     if node is None:
         return []
     if isinstance(node, exp.Where):
@@ -114,7 +114,7 @@ def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
     return list(node.flatten()) if isinstance(node, exp.And) else [node]
 
 
-def _equalities(conjuncts: list[exp.Expression]) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+def _equalities(conjuncts: list[exp.Expr]) -> list[tuple[tuple[str, str], tuple[str, str]]]:
     found = []
     for conjunct in conjuncts:
         if isinstance(conjunct, exp.Paren):

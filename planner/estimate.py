@@ -16,7 +16,7 @@ __all__ = ["estimate_rows"]
 _UNKNOWN_TABLE_ROWS = 100_000.0
 
 
-def estimate_rows(tree: exp.Expression, resolution: Resolution) -> float:
+def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
     if isinstance(tree, exp.Subquery):
         return estimate_rows(tree.this, resolution)
     if isinstance(tree, exp.SetOperation):
@@ -49,7 +49,7 @@ def estimate_rows(tree: exp.Expression, resolution: Resolution) -> float:
     return max(rows, 1.0)
 
 
-def _selectivity(conjunct: exp.Expression) -> float:
+def _selectivity(conjunct: exp.Expr) -> float:
     columns = list(conjunct.find_all(exp.Column))
     tables = {column.table for column in columns}
     if len(tables) > 1:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlglot import exp
@@ -69,6 +68,7 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
     def connector_for(table: CatalogTable) -> Connector:
         return context.connectors[table.product]
 
+    assert isinstance(tree, exp.Query)
     split = split_query(tree, resolution, connector_for)
     drafts = split.fragments if split.residual is None else _share_fragments(split.fragments, split.residual)
     # Rows each fragment reads before any pre-aggregation: what key filters act on.
@@ -102,7 +102,7 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
     )
 
 
-def written_names(tree: exp.Expression, dialect: str) -> tuple[str, ...] | None:
+def written_names(tree: exp.Expr, dialect: str) -> tuple[str, ...] | None:
     """Result names as the client wrote them (alias, column, or the expression's text).
 
     None when the outermost SELECT has a star: its names come from the catalog instead.
@@ -130,13 +130,13 @@ def catalog_spelling(names: tuple[str, ...], resolution: Resolution) -> tuple[st
     return tuple(spelled.get(name.lower(), name) for name in names)
 
 
-def _outermost_select(tree: exp.Expression) -> exp.Expression:
+def _outermost_select(tree: exp.Expr) -> exp.Expr:
     while isinstance(tree, (exp.SetOperation, exp.Subquery)):
         tree = tree.this
     return tree
 
 
-def output_names(tree: exp.Expression) -> tuple[str, ...]:
+def output_names(tree: exp.Expr) -> tuple[str, ...]:
     """The result's column names, from the qualified query's outermost projections."""
     select = _outermost_select(tree)
     if isinstance(select, exp.Select):
@@ -147,7 +147,7 @@ def output_names(tree: exp.Expression) -> tuple[str, ...]:
     return ()
 
 
-def _filters_rows(tree: exp.Expression) -> bool:
+def _filters_rows(tree: exp.Expr) -> bool:
     """Does the fragment keep only some of its tables' rows (beyond joining them)?"""
     if isinstance(tree, exp.Subquery):
         return _filters_rows(tree.this)
@@ -185,7 +185,7 @@ def _with_distinct(key_filter: KeyFilter, probe: FragmentDraft, resolution: Reso
     return key_filter
 
 
-def _share_fragments(drafts: list[FragmentDraft], residual: exp.Expression) -> list[FragmentDraft]:
+def _share_fragments(drafts: list[FragmentDraft], residual: exp.Expr) -> list[FragmentDraft]:
     """Fragments that read the same rows from the same engine become one.
 
     Identical fragments run once. Plain fragments (no grouping, DISTINCT, LIMIT or window) with
@@ -268,7 +268,7 @@ def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, esti
     )
 
 
-def _typing(tree: exp.Expression, resolution: Resolution) -> tuple[str, tuple[tuple[str, Any], ...]]:
+def _typing(tree: exp.Expr, resolution: Resolution) -> tuple[str, tuple[tuple[str, Any], ...]]:
     """The fragment for DuckDB over stand-in tables named t0, t1, ... with the catalog schemas."""
     tree = tree.copy()
     tables: dict[str, tuple[str, Any]] = {}

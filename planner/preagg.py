@@ -75,10 +75,10 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
         return None
     inside = {id(c) for a in aggregates for c in a.find_all(exp.Column)}
     keys = sorted({c.name for c in select.find_all(exp.Column) if c.table == alias and id(c) not in inside})
-    partials: list[exp.Expression] = []
+    partials: list[exp.Expr] = []
     named: dict[str, str] = {}  # a partial's SQL -> its output name: SUM(x) for SUM and AVG is one
 
-    def partial(expression: exp.Expression) -> exp.Column:
+    def partial(expression: exp.Expr) -> exp.Column:
         over_pre = _to_pre(expression)
         text = over_pre.sql(dialect="duckdb")
         if text not in named:
@@ -97,7 +97,7 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
     return f"{name} aggregates before the join, grouped by {', '.join(keys) or 'nothing'}"
 
 
-def _combine(aggregate: exp.Expression, partial: object) -> exp.Expression:
+def _combine(aggregate: exp.Expr, partial: object) -> exp.Expr:
     """The residual's expression over partials that equals ``aggregate`` over raw rows."""
     make = partial  # (expression) -> reference to a new partial column
     argument = aggregate.this
@@ -115,7 +115,7 @@ def _combine(aggregate: exp.Expression, partial: object) -> exp.Expression:
                    expression=exp.Nullif(this=exp.Sum(this=count), expression=exp.Literal.number(0)))
 
 
-def _to_pre(expression: exp.Expression) -> exp.Expression:
+def _to_pre(expression: exp.Expr) -> exp.Expr:
     """``expression`` over the fragment's outputs, as the pre-aggregating SELECT names them."""
     copy = expression.copy()
     for column in copy.find_all(exp.Column):
@@ -123,20 +123,20 @@ def _to_pre(expression: exp.Expression) -> exp.Expression:
     return copy
 
 
-def _own(select: exp.Select, kind: type[exp.Expression]) -> list[exp.Expression]:
+def _own(select: exp.Select, kind: type[exp.Expr]) -> list[exp.Expr]:
     """Nodes of ``kind`` in ``select`` itself, not in its subqueries or derived tables."""
     return [node for node in select.walk(prune=lambda n: n is not select and isinstance(n, exp.Query))
             if isinstance(node, kind) and node is not select]
 
 
-def _alias(aggregate: exp.Expression) -> str | None:
+def _alias(aggregate: exp.Expr) -> str | None:
     tables = {column.table for column in aggregate.find_all(exp.Column)}
     if len(tables) == 1:
         return tables.pop()
     return "" if not tables else None  # COUNT(*): reads no table; several: not one fragment's
 
 
-def _from_items(select: exp.Select) -> list[exp.Expression]:
+def _from_items(select: exp.Select) -> list[exp.Expr]:
     from_ = select.args.get("from_")
     return ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
 

@@ -21,7 +21,7 @@ from .resolve import Resolution
 __all__ = ["engine_tree", "render"]
 
 
-def engine_tree(tree: exp.Expression, connector: Connector, resolution: Resolution) -> exp.Expression:
+def engine_tree(tree: exp.Expr, connector: Connector, resolution: Resolution) -> exp.Expr:
     """A copy of ``tree`` naming tables and columns the way ``connector``'s engine does."""
     tree = tree.copy()
     binding = bind_columns(tree)
@@ -43,7 +43,7 @@ def engine_tree(tree: exp.Expression, connector: Connector, resolution: Resoluti
     return tree
 
 
-def render(tree: exp.Expression, dialect: str) -> str:
+def render(tree: exp.Expr, dialect: str) -> str:
     """SQL text for ``tree`` in ``dialect``; raises UnsupportedQuery instead of guessing."""
     try:
         return tree.sql(dialect=dialect, identify=True, unsupported_level=ErrorLevel.RAISE)

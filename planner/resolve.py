@@ -21,14 +21,22 @@ from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
-from flightmesh.mesh import Catalog, CatalogTable, ForbiddenFunction, Principal, UnknownColumn, UnknownTable, UnsupportedQuery
+from flightmesh.mesh import (
+    Catalog,
+    CatalogTable,
+    ForbiddenFunction,
+    Principal,
+    UnknownColumn,
+    UnknownTable,
+    UnsupportedQuery,
+)
 
 __all__ = ["TABLE_KEY", "Resolution", "arrow_to_sql_type", "qualify_query", "resolve_tables", "table_key"]
 
 TABLE_KEY = "flightmesh.table"  # meta key on exp.Table nodes: "product.table" of the CatalogTable
 
 
-def table_key(node: exp.Expression) -> str | None:
+def table_key(node: exp.Expr) -> str | None:
     """The catalog key of a resolved table node, or None for anything else."""
     if isinstance(node, exp.Table):
         value = node.meta.get(TABLE_KEY)
@@ -42,13 +50,13 @@ class Resolution:
 
     tables: dict[str, CatalogTable] = field(default_factory=dict)
 
-    def of(self, node: exp.Expression) -> CatalogTable | None:
+    def of(self, node: exp.Expr) -> CatalogTable | None:
         key = table_key(node)
         return self.tables.get(key) if key else None
 
 
 def resolve_tables(
-    tree: exp.Expression,
+    tree: exp.Expr,
     catalog: Catalog,
     principal: Principal,
     *,
@@ -78,7 +86,7 @@ def resolve_tables(
             raise UnknownTable(f"{written} (ambiguous: qualify it as one of {names})")
         raise UnknownTable(written)
 
-    def visit(node: exp.Expression, ctes: frozenset[str]) -> None:
+    def visit(node: exp.Expr, ctes: frozenset[str]) -> None:
         if isinstance(node, exp.Query) and node.args.get("with_") is not None:
             with_ = node.args["with_"]
             visible = ctes
@@ -97,11 +105,11 @@ def resolve_tables(
             _visit_value(value, ctes)
 
     def _visit_value(value: object, ctes: frozenset[str]) -> None:
-        if isinstance(value, exp.Expression):
+        if isinstance(value, exp.Expr):
             visit(value, ctes)
         elif isinstance(value, list):
             for item in value:
-                if isinstance(item, exp.Expression):
+                if isinstance(item, exp.Expr):
                     visit(item, ctes)
 
     def _resolve_table(node: exp.Table, ctes: frozenset[str]) -> None:
@@ -128,17 +136,17 @@ def resolve_tables(
     return resolution
 
 
-def qualify_query(tree: exp.Expression, resolution: Resolution, dialect: str,
-                  extra: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None) -> exp.Expression:
+def qualify_query(tree: exp.Expr, resolution: Resolution, dialect: str,
+                  extra: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None) -> exp.Expr:
     """sqlglot qualification against only the resolved tables; unknown columns raise UnknownColumn."""
     mapping: dict[str, dict[str, dict[str, str]]] = {}
     for table in resolution.tables.values():
         columns = {item.name: arrow_to_sql_type(item.type) for item in table.schema}
         mapping.setdefault(table.product, {})[table.name] = columns
     for product, tables in (extra or {}).items():
-        for name, columns in tables.items():
-            mapping.setdefault(product, {})[name] = dict(columns)
-    schema = MappingSchema(mapping, dialect=dialect, normalize=True)
+        for name, extra_columns in tables.items():
+            mapping.setdefault(product, {})[name] = dict(extra_columns)
+    schema = MappingSchema(dict(mapping), dialect=dialect, normalize=True)
     try:
         return qualify(
             tree, schema=schema, dialect=dialect, validate_qualify_columns=True, quote_identifiers=True,

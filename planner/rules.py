@@ -7,7 +7,7 @@ from sqlglot import exp
 __all__ = ["exists_select_one", "factor_disjunctions"]
 
 
-def exists_select_one(tree: exp.Expression) -> exp.Expression:
+def exists_select_one(tree: exp.Expr) -> exp.Expr:
     """An EXISTS subquery's select list does not matter: make it ``SELECT 1`` (in place).
 
     ``EXISTS (SELECT * FROM orders WHERE o_custkey = c_custkey)``
@@ -30,7 +30,7 @@ def exists_select_one(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def factor_disjunctions(condition: exp.Expression) -> exp.Expression:
+def factor_disjunctions(condition: exp.Expr) -> exp.Expr:
     """Pull conjuncts common to every disjunct out of an OR.
 
     ``(a = b AND x > 1) OR (a = b AND y < 2)``  ->  ``a = b AND (x > 1 OR y < 2)``
@@ -40,7 +40,7 @@ def factor_disjunctions(condition: exp.Expression) -> exp.Expression:
     Applied to every top-level conjunct of ``condition``; other shapes are returned unchanged.
     """
     conjuncts = list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
-    result: list[exp.Expression] = []
+    result: list[exp.Expr] = []
     for conjunct in conjuncts:
         inner = conjunct.unnest() if isinstance(conjunct, exp.Paren) else conjunct
         if not isinstance(inner, exp.Or):
@@ -61,7 +61,7 @@ def factor_disjunctions(condition: exp.Expression) -> exp.Expression:
     return exp.and_(*result, copy=False)
 
 
-def _and_parts(node: exp.Expression) -> list[exp.Expression]:
+def _and_parts(node: exp.Expr) -> list[exp.Expr]:
     node = node.unnest() if isinstance(node, exp.Paren) else node
     parts = node.flatten() if isinstance(node, exp.And) else [node]
     return [part.unnest() if isinstance(part, exp.Paren) else part for part in parts]

@@ -79,7 +79,7 @@ class _Splitter:
         # source node id -> (fragment name, {column name (lowercase) -> fragment output name})
         self.moved: dict[int, tuple[str, dict[str, str]]] = {}
         self.taken_names: set[str] = set()
-        self._pending: list[tuple[FragmentDraft, list[exp.Expression]]] = []
+        self._pending: list[tuple[FragmentDraft, list[exp.Expr]]] = []
 
     # -- entry ---------------------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ class _Splitter:
 
     # -- identities and pushability ------------------------------------------------------------
 
-    def identity(self, tree: exp.Expression) -> tuple[str, Connector] | None:
+    def identity(self, tree: exp.Expr) -> tuple[str, Connector] | None:
         """The one engine behind every table of ``tree``, or None (several, or none at all)."""
         found: tuple[str, Connector] | None = None
         for node in tree.find_all(exp.Table):
@@ -116,14 +116,14 @@ class _Splitter:
                 return None
         return found
 
-    def whole(self, tree: exp.Expression) -> bool:
+    def whole(self, tree: exp.Expr) -> bool:
         """Can ``tree`` go to one engine as it is (no outer references, engine takes it)?"""
         found = self.identity(tree)
         if found is None or self.external_columns(tree):
             return False
         return takes(found[1].capabilities, tree)
 
-    def external_columns(self, tree: exp.Expression) -> list[exp.Column]:
+    def external_columns(self, tree: exp.Expr) -> list[exp.Column]:
         """Columns inside ``tree`` that read a source outside it (correlation)."""
         outside = []
         for column in tree.find_all(exp.Column):
@@ -163,7 +163,7 @@ class _Splitter:
 
     # -- placing -------------------------------------------------------------------------------
 
-    def place(self, query: exp.Expression) -> exp.Expression:
+    def place(self, query: exp.Expr) -> exp.Expr:
         """Turn ``query`` into its residual form in place, cutting fragments out of it.
 
         Returns what now stands where ``query`` stood (``query`` itself unless it became a
@@ -217,7 +217,7 @@ class _Splitter:
         implied = self.implied_equalities(leaf, pool, owner) + self.implied_by_disjunctions(core, pool, owner)
         components = self.components(core, leaf, where_pool + on_pool + implied, owner)
         pushed: set[int] = set()
-        units: list[exp.Expression] = []
+        units: list[exp.Expr] = []
         item_unit: dict[int, int] = {}
         for component in components:
             identity = leaf[id(component[0])]
@@ -232,8 +232,8 @@ class _Splitter:
             for item in component:
                 item_unit[id(item)] = len(units) - 1
 
-        tail_units: list[exp.Expression] = []
-        tail_on: list[list[exp.Expression]] = []
+        tail_units: list[exp.Expr] = []
+        tail_on: list[list[exp.Expr]] = []
         for join in tail:
             item = join.this
             conditions = _conjuncts(join.args.get("on"))
@@ -242,7 +242,7 @@ class _Splitter:
                 tail_units.append(item)
                 tail_on.append(conditions)
                 continue
-            own: list[exp.Expression] = []
+            own: list[exp.Expr] = []
             side = (join.side or "").upper()
             if side in ("", "LEFT") and (join.kind or "").upper() not in ("SEMI", "ANTI"):
                 own = [c for c in conditions if self.pushable_into(c, [item], owner, identity)]
@@ -253,15 +253,15 @@ class _Splitter:
                           tail_units, tail_on)
         self.place_nested(select)
 
-    def leaf_identity(self, item: exp.Expression) -> tuple[str, Connector] | None:
+    def leaf_identity(self, item: exp.Expr) -> tuple[str, Connector] | None:
         if isinstance(item, exp.Table) and table_key(item) is not None:
             return self.identity(item)
         if isinstance(item, exp.Subquery) and isinstance(item.this, exp.Query) and self.whole(item.this):
             return self.identity(item.this)
         return None
 
-    def components(self, core: list[exp.Expression], leaf: dict[int, tuple[str, Connector] | None],
-                   pool: list[exp.Expression], owner: dict[int, exp.Expression]) -> list[list[exp.Expression]]:
+    def components(self, core: list[exp.Expr], leaf: dict[int, tuple[str, Connector] | None],
+                   pool: list[exp.Expr], owner: dict[int, exp.Expr]) -> list[list[exp.Expr]]:
         """Group core items that share an identity and are linked by a pushable predicate."""
         parent = {id(item): id(item) for item in core}
 
@@ -282,13 +282,13 @@ class _Splitter:
             first = find(id(refs[0]))
             for other in refs[1:]:
                 parent[find(id(other))] = first
-        groups: dict[int, list[exp.Expression]] = {}
+        groups: dict[int, list[exp.Expr]] = {}
         for item in core:
             groups.setdefault(find(id(item)), []).append(item)
         return list(groups.values())
 
     def implied_equalities(self, leaf: dict[int, tuple[str, Connector] | None],
-                           pool: list[exp.Expression], owner: dict[int, exp.Expression]) -> list[exp.Expression]:
+                           pool: list[exp.Expr], owner: dict[int, exp.Expr]) -> list[exp.Expr]:
         """``a = b AND b = c`` implies ``a = c``: the new equalities linking two items of one identity.
 
         They exist only to be pushed into the fragment they link; the original predicates stay
@@ -307,7 +307,7 @@ class _Splitter:
                                                     _same_column(self.binding, right, c) for c in cls)]
             new = [left, right] + [c for cls in merged for c in cls]
             classes = [cls for cls in classes if cls not in merged] + [new]
-        implied: list[exp.Expression] = []
+        implied: list[exp.Expr] = []
         for cls in classes:
             for a, b in itertools.combinations(cls, 2):
                 source_a, source_b = self.binding.source_of(a), self.binding.source_of(b)
@@ -324,21 +324,21 @@ class _Splitter:
                 implied.append(exp.EQ(this=left, expression=right))
         return implied
 
-    def implied_by_disjunctions(self, core: list[exp.Expression], pool: list[exp.Expression],
-                                owner: dict[int, exp.Expression]) -> list[exp.Expression]:
+    def implied_by_disjunctions(self, core: list[exp.Expr], pool: list[exp.Expr],
+                                owner: dict[int, exp.Expr]) -> list[exp.Expr]:
         """From ``(a1 AND b1) OR (a2 AND b2)``, where each ``a`` reads only item A: ``a1 OR a2``.
 
         Every row the disjunction keeps satisfies one disjunct, hence that disjunct's A-part: the
         OR of the A-parts is implied, and can filter A inside its own fragment (TPC-H Q19). The
         disjunction itself stays in the residual.
         """
-        implied: list[exp.Expression] = []
+        implied: list[exp.Expr] = []
         for conjunct in pool:
             if not isinstance(conjunct, exp.Or) or len(self.references(conjunct, owner)) < 2:
                 continue
             disjuncts = [d.unnest() if isinstance(d, exp.Paren) else d for d in conjunct.flatten()]
             for item in core:
-                parts: list[exp.Expression] = []
+                parts: list[exp.Expr] = []
                 for disjunct in disjuncts:
                     mine = [c for c in _conjuncts(disjunct) if self._reads_only(c, item)]
                     if not mine:
@@ -348,12 +348,12 @@ class _Splitter:
                     implied.append(exp.or_(*[exp.paren(p, copy=False) for p in parts], copy=False))
         return implied
 
-    def _reads_only(self, conjunct: exp.Expression, item: exp.Expression) -> bool:
+    def _reads_only(self, conjunct: exp.Expr, item: exp.Expr) -> bool:
         columns = list(conjunct.find_all(exp.Column))
         return bool(columns) and not any(conjunct.find_all(exp.Query)) and all(
             self.binding.source_of(column) is item for column in columns)
 
-    def _bound_copy(self, node: exp.Expression) -> exp.Expression:
+    def _bound_copy(self, node: exp.Expr) -> exp.Expr:
         """A copy of ``node`` whose columns read what the original's read."""
         copy = node.copy()
         for original, column in zip(node.find_all(exp.Column), copy.find_all(exp.Column), strict=True):
@@ -362,23 +362,23 @@ class _Splitter:
                 self.binding.bind(column, source)
         return copy
 
-    def _links(self, conjunct: exp.Expression, a: exp.Expression, b: exp.Expression) -> bool:
+    def _links(self, conjunct: exp.Expr, a: exp.Expr, b: exp.Expr) -> bool:
         if not isinstance(conjunct, exp.EQ):
             return False
         sources = {id(self.binding.source_of(c)) for c in conjunct.find_all(exp.Column)}
         return sources == {id(a), id(b)}
 
-    def references(self, conjunct: exp.Expression, owner: dict[int, exp.Expression]) -> list[exp.Expression]:
+    def references(self, conjunct: exp.Expr, owner: dict[int, exp.Expr]) -> list[exp.Expr]:
         """The FROM items of the current SELECT that ``conjunct`` reads, in a stable order."""
-        found: dict[int, exp.Expression] = {}
+        found: dict[int, exp.Expr] = {}
         for column in conjunct.find_all(exp.Column):
             source = self.binding.source_of(column)
             if source is not None and id(source) in owner:
                 found.setdefault(id(source), source)
         return list(found.values())
 
-    def pushable_into(self, conjunct: exp.Expression, items: Iterable[exp.Expression],
-                      owner: dict[int, exp.Expression], identity: tuple[str, Connector]) -> bool:
+    def pushable_into(self, conjunct: exp.Expr, items: Iterable[exp.Expr],
+                      owner: dict[int, exp.Expr], identity: tuple[str, Connector]) -> bool:
         """Can ``conjunct`` run inside a fragment made of ``items`` on ``identity``?"""
         allowed = {id(item) for item in items}
         for column in conjunct.find_all(exp.Column):
@@ -398,7 +398,7 @@ class _Splitter:
 
     # -- building fragments ----------------------------------------------------------------------
 
-    def component_fragment(self, items: list[exp.Expression], conjuncts: list[exp.Expression],
+    def component_fragment(self, items: list[exp.Expr], conjuncts: list[exp.Expr],
                            connector: Connector) -> exp.Table:
         """Detach ``items`` and ``conjuncts`` into one fragment; return the residual's reference."""
         name = self.new_name()
@@ -425,7 +425,7 @@ class _Splitter:
         assert found is not None
         return FragmentDraft(name=self.new_name(), connector=found[1], tree=query, tables=self.tables_in([query]))
 
-    def tables_in(self, nodes: Iterable[exp.Expression]) -> list[CatalogTable]:
+    def tables_in(self, nodes: Iterable[exp.Expr]) -> list[CatalogTable]:
         tables: list[CatalogTable] = []
         for node in nodes:
             for table_node in node.find_all(exp.Table):
@@ -451,16 +451,16 @@ class _Splitter:
 
     # -- the residual SELECT -----------------------------------------------------------------------
 
-    def rebuild_from(self, select: exp.Select, units: list[exp.Expression], item_unit: dict[int, int],
-                     core: list[exp.Expression], on_pool: list[exp.Expression], where_pool: list[exp.Expression],
+    def rebuild_from(self, select: exp.Select, units: list[exp.Expr], item_unit: dict[int, int],
+                     core: list[exp.Expr], on_pool: list[exp.Expr], where_pool: list[exp.Expr],
                      pushed: set[int], joins: list[exp.Join], core_size: int,
-                     tail_units: list[exp.Expression], tail_on: list[list[exp.Expression]]) -> None:
+                     tail_units: list[exp.Expr], tail_on: list[list[exp.Expr]]) -> None:
         self.finish_projections(select)
         owner = {id(item): item for item in core}
         leftover_on = [c for c in on_pool if id(c) not in pushed and _is_original(c, joins)]
         leftover_where = [c for c in where_pool if id(c) not in pushed]
 
-        def units_of(conjunct: exp.Expression) -> set[int]:
+        def units_of(conjunct: exp.Expr) -> set[int]:
             return {item_unit[id(item)] for item in self.references(conjunct, owner)}
 
         new_joins: list[exp.Join] = []
@@ -507,7 +507,7 @@ class _Splitter:
                 if source is not None and id(source) in needed:
                     needed[id(source)].setdefault(column.name.lower(), column)
             used: set[str] = set()
-            projections: list[exp.Expression] = []
+            projections: list[exp.Expr] = []
             for item in items:
                 mapping: dict[str, str] = {}
                 for lowered, column in needed[id(item)].items():
@@ -529,7 +529,7 @@ class _Splitter:
                 continue
             self.place(node)
 
-    def rewrite_columns(self, residual: exp.Expression) -> None:
+    def rewrite_columns(self, residual: exp.Expr) -> None:
         """Point every column that read a moved source at its fragment's output column."""
         for column in list(residual.find_all(exp.Column)):
             source = self.binding.source_of(column)
@@ -546,7 +546,7 @@ class _Splitter:
 # -- helpers over sqlglot trees ----------------------------------------------------------------------
 
 
-def _from_items(select: exp.Select) -> list[exp.Expression]:
+def _from_items(select: exp.Select) -> list[exp.Expr]:
     from_ = select.args.get("from_")
     items = [from_.this] if from_ is not None else []
     items += [join.this for join in select.args.get("joins") or []]
@@ -561,7 +561,7 @@ def _is_inner(join: exp.Join) -> bool:
     return not isinstance(join.this, (exp.Lateral, exp.Unnest)) and not join.args.get("using")
 
 
-def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
+def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
     if node is None:
         return []
     if isinstance(node, (exp.Where, exp.Having)):
@@ -570,26 +570,26 @@ def _conjuncts(node: exp.Expression | None) -> list[exp.Expression]:
         else [node.unnest() if isinstance(node, exp.Paren) else node]
 
 
-def _detach(node: exp.Expression) -> None:
+def _detach(node: exp.Expr) -> None:
     if node.parent is not None:
         node.pop()
 
 
-def _root(node: exp.Expression) -> exp.Expression:
+def _root(node: exp.Expr) -> exp.Expr:
     while node.parent is not None:
         node = node.parent
     return node
 
 
-def _orphan(node: exp.Expression) -> None:
+def _orphan(node: exp.Expr) -> None:
     """Forget a replaced node's old parent (sqlglot's replace leaves it pointing there)."""
     node.parent = None
-    node.arg_key = None  # type: ignore[assignment]
+    node.arg_key = None
     node.index = None
 
 
-def _within(node: exp.Expression, ancestor: exp.Expression) -> bool:
-    current: exp.Expression | None = node
+def _within(node: exp.Expr, ancestor: exp.Expr) -> bool:
+    current: exp.Expr | None = node
     while current is not None:
         if current is ancestor:
             return True
@@ -601,18 +601,18 @@ def _same_column(binding: Binding, a: exp.Column, b: exp.Column) -> bool:
     return binding.source_of(a) is binding.source_of(b) and a.name.lower() == b.name.lower()
 
 
-def _is_original(conjunct: exp.Expression, joins: list[exp.Join]) -> bool:
+def _is_original(conjunct: exp.Expr, joins: list[exp.Join]) -> bool:
     """False for implied equalities (they never stood in the query): they are not re-added."""
     return any(_within(conjunct, join) for join in joins)
 
 
-def _columns_outside(select: exp.Select, fragment: exp.Expression, binding: Binding) -> list[exp.Column]:
+def _columns_outside(select: exp.Select, fragment: exp.Expr, binding: Binding) -> list[exp.Column]:
     return [column for column in select.find_all(exp.Column) if not _within(column, fragment)]
 
 
-def _direct_subqueries(select: exp.Select) -> list[exp.Expression]:
+def _direct_subqueries(select: exp.Select) -> list[exp.Expr]:
     """Queries nested in ``select``'s expressions, not inside another nested query."""
-    found: list[exp.Expression] = []
+    found: list[exp.Expr] = []
     for node in select.walk(bfs=True, prune=lambda n: n is not select and isinstance(n, exp.Query)):
         if node is not select and isinstance(node, exp.Query):
             found.append(node)
@@ -631,11 +631,11 @@ def _unique(name: str, used: set[str], *, prefix: str) -> str:
     return candidate
 
 
-def _has_recursive_cte(tree: exp.Expression) -> bool:
+def _has_recursive_cte(tree: exp.Expr) -> bool:
     return any(with_.args.get("recursive") for with_ in tree.find_all(exp.With))
 
 
-def _inline_ctes(tree: exp.Expression) -> None:
+def _inline_ctes(tree: exp.Expr) -> None:
     """Replace each reference to a (non-recursive) CTE by a copy of its body, as a derived table."""
     for with_ in list(tree.find_all(exp.With)):
         query = with_.parent
@@ -648,7 +648,7 @@ def _inline_ctes(tree: exp.Expression) -> None:
             _replace_cte_refs(query, bodies)
 
 
-def _replace_cte_refs(node: exp.Expression, bodies: dict[str, exp.CTE]) -> None:
+def _replace_cte_refs(node: exp.Expr, bodies: dict[str, exp.CTE]) -> None:
     for table in list(node.find_all(exp.Table)):
         if table.db or table_key(table) is not None or table.name.lower() not in bodies:
             continue

@@ -18,7 +18,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokens import Token, TokenType  # type: ignore[attr-defined]
 
 from flightmesh.mesh import ParameterError, ReadOnlyViolation, SqlSyntaxError, UnsupportedQuery
 
@@ -27,7 +27,7 @@ __all__ = ["Statement", "bind_parameters", "count_parameters", "parse_statement"
 _QUERY_TYPES = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
 
 # Statement node types sqlglot produces for things that write or reconfigure, named for the message.
-_WRITES: dict[type[exp.Expression], str] = {
+_WRITES: dict[type[exp.Expr], str] = {
     exp.Insert: "INSERT", exp.Update: "UPDATE", exp.Delete: "DELETE", exp.Merge: "MERGE",
     exp.Create: "CREATE", exp.Drop: "DROP", exp.Alter: "ALTER", exp.TruncateTable: "TRUNCATE",
     exp.Copy: "COPY", exp.Set: "SET", exp.Pragma: "PRAGMA", exp.Attach: "ATTACH",
@@ -42,7 +42,7 @@ _WRITES: dict[type[exp.Expression], str] = {
 class Statement:
     """A parsed query. ``explain`` is None, "plan" or "analyze"."""
 
-    tree: exp.Expression
+    tree: exp.Expr
     explain: str | None
     parameter_count: int
 
@@ -118,7 +118,7 @@ def _syntax_error(error: ParseError) -> SqlSyntaxError:
     return SqlSyntaxError(description, line, column)
 
 
-def _check_kind(tree: exp.Expression) -> None:
+def _check_kind(tree: exp.Expr) -> None:
     if isinstance(tree, _QUERY_TYPES):
         for node in tree.walk():
             if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Into)):
@@ -134,7 +134,7 @@ def _check_kind(tree: exp.Expression) -> None:
     raise ReadOnlyViolation(f"flightmesh is read-only: only queries may run, not {type(tree).__name__.upper()}")
 
 
-def _parameter_name(node: exp.Expression) -> str:
+def _parameter_name(node: exp.Expr) -> str:
     """"" for ``?``, the digits for ``$n``; named parameters raise."""
     name = node.name if isinstance(node, exp.Placeholder) else node.this.name if node.this else ""
     if name in ("", "?") or name.isdigit():
@@ -142,7 +142,7 @@ def _parameter_name(node: exp.Expression) -> str:
     raise ParameterError(f"named parameter :{name} is not supported; use ? or $1")
 
 
-def count_parameters(tree: exp.Expression) -> int:
+def count_parameters(tree: exp.Expr) -> int:
     """Number of parameters: ``?`` placeholders in order, or the highest ``$n``."""
     positional = 0
     numbered = 0
@@ -157,7 +157,7 @@ def count_parameters(tree: exp.Expression) -> int:
     return positional or numbered
 
 
-def bind_parameters(tree: exp.Expression, values: Sequence[Any]) -> exp.Expression:
+def bind_parameters(tree: exp.Expr, values: Sequence[Any]) -> exp.Expr:
     """A copy of ``tree`` with every parameter replaced by its value as a typed literal.
 
     Values become AST literals, so the generator quotes them: a parameter can never change the
@@ -175,7 +175,7 @@ def bind_parameters(tree: exp.Expression, values: Sequence[Any]) -> exp.Expressi
     return tree
 
 
-def _in_text_order(tree: exp.Expression) -> list[exp.Expression]:
+def _in_text_order(tree: exp.Expr) -> list[exp.Expr]:
     """Parameter nodes in the order they appear in the SQL text.
 
     The AST does not keep positions and its argument order is the parser's, not the text's
@@ -191,7 +191,7 @@ def _in_text_order(tree: exp.Expression) -> list[exp.Expression]:
     return [nodes[index] for index in order]
 
 
-def literal(value: Any) -> exp.Expression:
+def literal(value: Any) -> exp.Expr:
     """The SQL literal for a Python value, typed so every dialect reads it back the same."""
     if value is None:
         return exp.Null()

@@ -26,10 +26,11 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from google.protobuf.message import Message
+
 from flightmesh.governance.identity import TokenSigner
 from flightmesh.mesh import NotFound, ReadOnlyViolation
 from flightmesh.mesh.descriptor import TlsSpec
-from google.protobuf.message import Message
 
 from . import schemas
 from .auth import (

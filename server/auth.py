@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow.flight as flight
+
 from flightmesh.mesh import AuthenticationError, Principal
 
 from .errors import to_flight_error

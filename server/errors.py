@@ -35,6 +35,7 @@ from typing import ParamSpec, TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
+
 from flightmesh.mesh import (
     AccessDenied,
     AuthenticationError,

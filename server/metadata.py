@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import pyarrow as pa
+
 from flightmesh.governance import visible_schema
 from flightmesh.mesh import Catalog, CatalogTable, Principal
 

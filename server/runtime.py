@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import pyarrow as pa
+
 from flightmesh.mesh import CancelScope, Catalog, MeshSpec, Principal, Settings
 
 __all__ = ["BoundPlan", "PreparedQuery", "Runtime"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 import pyarrow as pa
+
 from flightmesh.mesh import Settings
 
 from .proto import FlightSql_pb2 as sql

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+
 from flightmesh.mesh import CancelScope, NotFound, ParameterError, QueryError
 
 from .auth import Caller

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.flight as flight
+
 from flightmesh.mesh import CancelScope
 
 from .errors import guarded, log

@@ -7,3 +7,5 @@ from pathlib import Path
 _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+from tests.demo_fixtures import demo, demo_oracle, demo_runtime  # noqa: E402, F401 - fixtures for every folder

@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from flightmesh.connectors import open_connector
 from flightmesh.mesh import load_descriptor
 from flightmesh.server.demo import write_demo

@@ -14,7 +14,6 @@ import pytest
 
 from flightmesh.executor import MeshRuntime
 from flightmesh.server.app import FlightMeshServer
-from tests.demo_fixtures import demo, demo_oracle, demo_runtime  # noqa: F401 - fixtures
 from tests.oracle import assert_same_result
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -38,7 +37,7 @@ def test_readme_has_the_examples() -> None:
 def test_adbc_example(port: int, demo_oracle, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     code = python_blocks()[0].replace("8815", str(port))
     scope: dict[str, object] = {}
-    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    exec(compile(code, "README.md", "exec"), scope)
     printed = capsys.readouterr().out
     assert "country" in printed and "revenue" in printed
     sql = re.search(r'cur.execute\("""(.*?)"""\)', code, flags=re.DOTALL)
@@ -57,7 +56,7 @@ def test_polars_and_pandas_example(port: int) -> None:
 
     code = python_blocks()[1].replace("8815", str(port))
     scope: dict[str, object] = {"flightsql": flightsql}
-    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - the README's own example
+    exec(compile(code, "README.md", "exec"), scope)
     products, lines = scope["products"], scope["lines"]
     assert products.height == 120  # type: ignore[attr-defined]
     assert {"product_id", "sold"} <= set(lines.columns)  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-# ruff: noqa: E501 - one SQL query per line reads better than wrapped fragments
+
 """The conformance queries: DuckDB SQL over the dataset, one per kind of pushdown and per function.
 
 Each query is rendered by sqlglot from one AST into every connector's dialect (``harness.render``)

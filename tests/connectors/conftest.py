@@ -77,6 +77,7 @@ def pg_execute(uri: str, *statements: str) -> None:
 
 def mysql_connect(uri: str) -> Any:
     import pymysql
+
     from flightmesh.connectors.address import EngineAddress
 
     address = EngineAddress.parse(uri, default_port=3306)

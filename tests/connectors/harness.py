@@ -1,4 +1,4 @@
-# ruff: noqa: E501 - test parameter lists and SQL read better unwrapped
+
 """One conformance ``Harness`` per connector: the dataset loaded into a real engine, and its connector.
 
 Engines are loaded with plain SQL and the engines' own clients, never through the connector
@@ -16,8 +16,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlglot
-from flightmesh.connectors.base import Connector
 from sqlglot import exp
+
+from flightmesh.connectors.base import Connector
 
 from .conftest import mysql_connect, pg_execute
 from .dataset import ddl, tables
@@ -120,6 +121,7 @@ def _create_statements(name: str, dialect: str, quote: str) -> str:
 
 def build_postgresql(uri: str) -> Harness:
     import adbc_driver_postgresql.dbapi as adbc_pg
+
     from flightmesh.connectors.postgresql import PostgreSQLConnector
 
     pg_execute(uri, "CREATE SCHEMA IF NOT EXISTS conformance")

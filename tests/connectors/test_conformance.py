@@ -1,4 +1,4 @@
-# ruff: noqa: E501 - test parameter lists and SQL read better unwrapped
+
 """One conformance suite, run by every connector (Ibis-style), against real engines.
 
 Each query of ``cases`` is rendered by sqlglot from one DuckDB AST into the connector's dialect
@@ -22,6 +22,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import sqlglot
+
 from flightmesh.connectors import connector_class
 from flightmesh.connectors.base import FragmentQuery
 from flightmesh.mesh import CancelScope, EngineError, QueryCancelled, UnknownTable

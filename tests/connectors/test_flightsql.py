@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from flightmesh.connectors.base import FragmentQuery
 from flightmesh.connectors.flightsql import FlightSQLConnector
 from flightmesh.mesh import CancelScope, EngineUnavailable

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+
 from flightmesh.connectors.base import FragmentQuery
 from flightmesh.connectors.postgresql import PostgreSQLConnector
 from flightmesh.mesh import CancelScope, EngineError, EngineUnavailable, ProductSpec, Settings

@@ -13,7 +13,8 @@ from flightmesh.mesh import load_descriptor
 from tests.demo_fixtures import Demo, principal
 from tests.oracle import assert_same_result
 
-JOIN = "FROM sales.order_items i JOIN sales.orders o ON o.order_id = i.order_id JOIN crm.customers c ON c.customer_id = o.customer_id"
+JOIN = ("FROM sales.order_items i JOIN sales.orders o ON o.order_id = i.order_id "
+        "JOIN crm.customers c ON c.customer_id = o.customer_id")
 
 APPLIES = {
     "sum count avg min max": f"SELECT c.country, sum(i.quantity * i.unit_price) AS revenue, count(*) AS lines, "
@@ -30,7 +31,8 @@ REFUSED = {
     "aggregate over two products": f"SELECT c.country, sum(i.quantity * c.customer_id) AS x {JOIN} GROUP BY c.country",
     "outer join": "SELECT c.country, sum(o.order_id) AS s FROM crm.customers c LEFT JOIN sales.orders o "
                   "ON o.customer_id = c.customer_id GROUP BY c.country",
-    "filtered aggregate": f"SELECT c.country, sum(i.quantity) FILTER (WHERE i.discount > 0) AS s {JOIN} GROUP BY c.country",
+    "filtered aggregate": f"SELECT c.country, sum(i.quantity) FILTER (WHERE i.discount > 0) AS s {JOIN} "
+                          "GROUP BY c.country",
     "not decomposable": f"SELECT c.country, median(i.quantity) AS m {JOIN} GROUP BY c.country",
 }
 

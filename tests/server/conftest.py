@@ -8,9 +8,9 @@ from typing import Any
 import adbc_driver_flightsql.dbapi as dbapi
 import pyarrow.flight as flight
 import pytest
+
 from flightmesh.executor import MeshRuntime
 from flightmesh.server.app import FlightMeshServer
-
 from tests.server.support import PASSWORDS, Mesh, build_mesh
 
 

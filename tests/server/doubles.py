@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+
 from flightmesh.connectors import open_connector
 from flightmesh.mesh import (
     AuthenticationError,

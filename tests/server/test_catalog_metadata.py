@@ -7,10 +7,10 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+
 from flightmesh.server.app import FlightMeshServer
 from flightmesh.server.messages import pack, sql
 from flightmesh.server.metadata import like_matcher
-
 from tests.server.conftest import adbc_connect, flight_client
 from tests.server.doubles import CatalogRuntime
 from tests.server.support import Mesh

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from flightmesh.server.app import FlightMeshServer
 from flightmesh.server.cli import main
 from flightmesh.server.table_format import format_cell, format_table
-
 from tests.server.conftest import adbc_connect, uri_of
 from tests.server.support import PASSWORDS, Mesh, build_mesh
 

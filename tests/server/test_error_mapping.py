@@ -15,6 +15,7 @@ import adbc_driver_manager
 import pyarrow as pa
 import pytest
 from adbc_driver_manager import AdbcStatusCode
+
 from flightmesh.executor import MeshRuntime
 from flightmesh.mesh import (
     AccessDenied,
@@ -28,7 +29,6 @@ from flightmesh.mesh import (
 )
 from flightmesh.server.app import FlightMeshServer
 from flightmesh.server.errors import BadRequest, to_flight_error
-
 from tests.server.conftest import adbc_connect
 from tests.server.doubles import CatalogRuntime
 from tests.server.support import Mesh, build_mesh

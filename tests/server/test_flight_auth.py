@@ -8,10 +8,10 @@ import adbc_driver_flightsql.dbapi as dbapi
 import adbc_driver_manager
 import pyarrow.flight as flight
 import pytest
+
 from flightmesh.server.app import FlightMeshServer
 from flightmesh.server.auth import MemoryTokenStore
 from flightmesh.server.messages import pack, sql
-
 from tests.server.conftest import adbc_connect, flight_client, uri_of
 from tests.server.doubles import CatalogRuntime
 from tests.server.support import PASSWORDS, Mesh

@@ -99,8 +99,8 @@ def test_passwords_off_loopback_need_tls_or_an_explicit_allowance(serve, allowed
             client.authenticate_basic_token("u", "pw")
 
 
-def _certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
-                 *, ca: bool = False) -> x509.Certificate:
+def _certificate(subject: str, key: ec.EllipticCurvePrivateKey,
+                 issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None, *, ca: bool = False) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
     issuer_name, issuer_key = issuer if issuer is not None else (name, key)
     now = datetime.datetime.now(datetime.UTC)
@@ -131,7 +131,8 @@ def certificates(tmp_path: Path) -> dict[str, Path]:
     files = {"ca": ca_file}
     for role in ("server", "client"):
         key = ec.generate_private_key(ec.SECP256R1())
-        files[f"{role}_cert"], files[f"{role}_key"] = _pem(tmp_path / role, _certificate(role, key, (ca.subject, ca_key)), key)
+        certificate = _certificate(role, key, (ca.subject, ca_key))
+        files[f"{role}_cert"], files[f"{role}_key"] = _pem(tmp_path / role, certificate, key)
     return files
 
 

@@ -12,10 +12,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
-from flightmesh.server.app import FlightMeshServer
-from flightmesh.server.messages import pack, sql
 from google.protobuf import any_pb2
 
+from flightmesh.server.app import FlightMeshServer
+from flightmesh.server.messages import pack, sql
 from tests.oracle import assert_same_result
 from tests.server.conftest import adbc_connect, flight_client
 from tests.server.support import Mesh

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from flightmesh.server.proto import FlightSession_pb2, FlightSql_pb2
 from google.protobuf import descriptor_pb2
+
+from flightmesh.server.proto import FlightSession_pb2, FlightSql_pb2
 
 GENERATE = Path(__file__).resolve().parents[2] / "server" / "proto" / "generate.py"
 _VERSION_LINE = re.compile(rb"^# Protobuf Python Version: .*$", re.MULTILINE)

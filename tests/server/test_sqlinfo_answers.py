@@ -8,11 +8,11 @@ import adbc_driver_flightsql.dbapi as dbapi
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+
 from flightmesh.mesh import Settings
 from flightmesh.server.app import FlightMeshServer
 from flightmesh.server.messages import pack, sql
 from flightmesh.server.sqlinfo import server_info, sql_info_batch
-
 from tests.server.conftest import adbc_connect, flight_client, uri_of
 from tests.server.support import PASSWORDS
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from flightmesh.mesh import ParameterError
 from flightmesh.server.statements import common_schema, parameter_rows
 from flightmesh.server.streams import MAX_BATCH_BYTES, conform, split_large

@@ -8,9 +8,9 @@ import adbc_driver_manager
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
+
 from flightmesh.server.app import FlightMeshServer
 from flightmesh.server.messages import pack, session, sql
-
 from tests.server.conftest import adbc_connect, flight_client
 from tests.server.doubles import CatalogRuntime
 from tests.server.support import EVENT_ROWS, Mesh

@@ -15,9 +15,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from flightmesh.mesh import load_descriptor
 
 from benchmarks.tpch_mesh import HOME, PRIMARY_KEYS, SCHEMA, TpchMesh
+from flightmesh.mesh import load_descriptor
 from tests.oracle import assert_same_result
 
 pytestmark = pytest.mark.postgresql
