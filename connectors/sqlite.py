@@ -72,7 +72,7 @@ class SQLiteConnector:
                            exp.StartsWith, exp.Contains, exp.SplitPart, exp.Levenshtein, exp.Left, exp.Right,
                            exp.Pad, exp.Reverse, exp.MD5, exp.Cbrt, exp.IsNan, exp.TimestampTrunc,
                            exp.DateTrunc, exp.DateDiff, exp.DateFromParts, exp.TimeToStr, exp.DayOfWeek,
-                           exp.TryCast, exp.Extract}),
+                           exp.TryCast, exp.Extract, exp.Lateral}),
         key_delivery=KeyDelivery.LITERALS,
         typed_results=False,
         index_driven=True,

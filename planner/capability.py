@@ -63,7 +63,6 @@ def takes(capabilities: Capabilities, tree: exp.Expr) -> bool:
     """Does an engine with ``capabilities`` take ``tree`` whole?"""
     if not all(capabilities.supports(feature) for feature in features_of(tree)):
         return False
-    for node in tree.walk():
-        if isinstance(node, (exp.Func, exp.Binary, exp.Unary, exp.Predicate)) and not capabilities.supports(node):
-            return False
+    if capabilities.missing and any(not capabilities.supports(node) for node in tree.walk()):
+        return False
     return render_check(tree, capabilities.dialect)
