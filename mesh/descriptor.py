@@ -12,18 +12,35 @@ file holds the product's keys directly and its name is the file's stem.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import sqlglot
-from sqlglot.errors import ParseError
 
+from .descriptor_access import AccessReader
 from .errors import DescriptorError
 from .settings import Settings
-from .yaml_source import LocatedDict, LocatedList, YamlProblem, read_yaml
+from .specs import (
+    AccessSpec,
+    AuditSpec,
+    AuthSpec,
+    ColumnSpec,
+    DenyColumnSpec,
+    EngineSpec,
+    JwtSpec,
+    MaskSpec,
+    MeshSpec,
+    PoliciesSpec,
+    ProductSpec,
+    RowFilterSpec,
+    TableSpec,
+    TagMaskSpec,
+    TlsSpec,
+    UserSpec,
+)
+from .yaml_reader import kind_of
+from .yaml_source import LocatedDict, YamlProblem, read_yaml
 
 __all__ = [
     "ENGINE_KINDS",
@@ -65,155 +82,7 @@ _ENGINE_KEYS: dict[str, frozenset[str]] = {
 _REQUIRED = {"duckdb": "path", "sqlite": "path", "parquet": "path", "postgresql": "uri", "mysql": "uri",
              "flightsql": "uri"}
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_SCHEMAS = frozenset({"information_schema", "pg_catalog", "system", "flightmesh"})
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# JWT algorithms by key kind (governance.identity enforces the same split when verifying).
-_ASYMMETRIC_ALGORITHMS = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-)
-_HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    kind: str
-    path: Path | None = None          # absolute, for file engines
-    uri: str | None = None            # for server engines
-    options: Mapping[str, Any] = field(default_factory=dict)  # every other key, env-substituted
-    origin: str = ""                  # "mesh.yaml:12" for error messages
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    name: str
-    source: str                       # the engine's name for it (or a file/glob for parquet)
-    description: str = ""
-    origin: str = ""
-
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    tags: tuple[str, ...] = ()
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class AccessSpec:
-    read: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RowFilterSpec:
-    table: str
-    where: str                        # SQL condition over the table's own columns (mesh dialect)
-    for_roles: tuple[str, ...] | None = None  # None: applies to everyone
-
-
-@dataclass(frozen=True)
-class MaskSpec:
-    table: str
-    column: str
-    with_: str                        # SQL expression; may use the column
-    except_roles: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DenyColumnSpec:
-    table: str
-    column: str
-    except_roles: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PoliciesSpec:
-    row_filters: tuple[RowFilterSpec, ...] = ()
-    masks: tuple[MaskSpec, ...] = ()
-    deny_columns: tuple[DenyColumnSpec, ...] = ()
-
-
-@dataclass(frozen=True)
-class ProductSpec:
-    name: str
-    engine: EngineSpec
-    tables: Mapping[str, TableSpec]
-    domain: str = ""
-    owner: str = ""
-    description: str = ""
-    access: AccessSpec = AccessSpec()
-    columns: Mapping[str, Mapping[str, ColumnSpec]] = field(default_factory=dict)
-    policies: PoliciesSpec = PoliciesSpec()
-    origin: str = ""
-
-
-@dataclass(frozen=True)
-class TagMaskSpec:
-    tag: str
-    with_: str
-    except_roles: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class UserSpec:
-    name: str
-    roles: tuple[str, ...] = ()
-    password: str | None = None       # plain (demos; usually from ${ENV})
-    password_hash: str | None = None  # argon2/bcrypt hash
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class JwtSpec:
-    """``auth.jwt``: bearer tokens from an external identity provider (exactly one key source)."""
-
-    issuer: str
-    audience: str
-    public_key_file: Path | None = None   # PEM; absolute
-    jwks_file: Path | None = None         # a JWK Set document; absolute
-    secret: str | None = None             # shared HMAC secret, usually ${ENV}
-    algorithms: tuple[str, ...] = ()      # default: all the key kind allows
-    roles_claim: str = "roles"            # dotted path into the claims
-    username_claim: str = "sub"
-
-
-@dataclass(frozen=True)
-class TlsSpec:
-    """``auth.tls``: the server's certificate; ``client_ca_file`` turns on mutual TLS."""
-
-    cert_file: Path
-    key_file: Path
-    client_ca_file: Path | None = None
-
-
-@dataclass(frozen=True)
-class AuthSpec:
-    token_secret: str | None = None       # HMAC key of bearer tokens (>= 32 bytes); random per start if unset
-    allow_plaintext_passwords: bool = False  # Basic credentials without TLS off loopback
-    jwt: JwtSpec | None = None
-    tls: TlsSpec | None = None
-
-
-@dataclass(frozen=True)
-class AuditSpec:
-    """``governance.audit``: where the JSON lines go and who may query ``flightmesh.audit``."""
-
-    file: Path | None = None              # appended to; absolute
-    read: tuple[str, ...] = ()            # roles that may query flightmesh.audit (none: nobody)
-    keep: int = 10_000                    # most recent records kept in memory for SQL
-
-
-@dataclass(frozen=True)
-class MeshSpec:
-    name: str
-    products: Mapping[str, ProductSpec]
-    users: Mapping[str, UserSpec] = field(default_factory=dict)
-    sql_dialect: str = "duckdb"
-    description: str = ""
-    tag_masks: tuple[TagMaskSpec, ...] = ()
-    settings: Settings = field(default_factory=Settings)
-    source: Path | None = None
-    auth: AuthSpec = AuthSpec()
-    audit: AuditSpec = AuditSpec()
 
 
 def load_descriptor(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> MeshSpec:
@@ -226,99 +95,8 @@ def load_descriptor(path: str | os.PathLike[str], env: Mapping[str, str] | None 
     return spec
 
 
-class _Reader:
+class _Reader(AccessReader):
     """Walks the parsed YAML, collecting problems instead of stopping at the first one."""
-
-    def __init__(self, path: Path, env: Mapping[str, str]) -> None:
-        self.path = path
-        self.base = path.parent
-        self.env = env
-        self.problems: list[str] = []
-        self.file = path.name
-        self.dialect = "duckdb"
-
-    # -- reporting ---------------------------------------------------------------------------
-
-    def problem(self, where: str, message: str) -> None:
-        self.problems.append(f"{where}: {message}")
-
-    def at(self, node: Any, key: str | int, path: str) -> str:
-        line = None
-        if isinstance(node, LocatedDict):
-            line = node.key_lines.get(str(key), node.line)
-        elif isinstance(node, LocatedList) and isinstance(key, int) and key < len(node.item_lines):
-            line = node.item_lines[key]
-        return f"{self.file}:{line}: {path}" if line else f"{self.file}: {path}"
-
-    # -- typed getters -------------------------------------------------------------------------
-
-    def mapping(self, parent: Any, key: str, path: str, *, required: bool = False) -> LocatedDict | None:
-        value = parent.get(key) if isinstance(parent, dict) else None
-        if value is None:
-            if required:
-                self.problem(self.at(parent, key, path), "is required (a mapping)")
-            return None
-        if not isinstance(value, LocatedDict):
-            self.problem(self.at(parent, key, path), f"expected a mapping, got {_kind(value)}")
-            return None
-        return value
-
-    def string(self, parent: Any, key: str, path: str, *, required: bool = False) -> str | None:
-        value = parent.get(key) if isinstance(parent, dict) else None
-        if value is None:
-            if required:
-                self.problem(self.at(parent, key, path), "is required (a string)")
-            return None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            self.problem(self.at(parent, key, path), f"expected a string, got {_kind(value)}")
-            return None
-        return self.substitute(value, self.at(parent, key, path))
-
-    def names(self, parent: Any, key: str, path: str) -> tuple[str, ...] | None:
-        value = parent.get(key) if isinstance(parent, dict) else None
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            self.problem(self.at(parent, key, path), f"expected a list of names, got {_kind(value)}")
-            return None
-        return tuple(value)
-
-    def only_keys(self, node: LocatedDict, allowed: frozenset[str] | set[str], path: str) -> None:
-        for key in node:
-            if key not in allowed:
-                self.problem(
-                    self.at(node, key, f"{path}.{key}" if path else key),
-                    f"unknown key; expected one of {', '.join(sorted(allowed))}",
-                )
-
-    def substitute(self, value: str, where: str) -> str:
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in self.env:
-                self.problem(where, f"environment variable {name} is not set")
-                return ""
-            return self.env[name]
-
-        return _ENV.sub(replace, value)
-
-    def sql(self, text: str | None, where: str, parse: Callable[[str], Any]) -> None:
-        if text is None:
-            return
-        try:
-            parse(text)
-        except ParseError as error:
-            detail = error.errors[0]["description"] if error.errors else str(error)
-            self.problem(where, f"not valid SQL ({self.dialect}): {detail}")
-
-    def identifier(self, name: str, where: str, what: str) -> bool:
-        if not _NAME.match(name):
-            self.problem(where, f"{what} name {name!r} must be letters, digits and _ (not starting with a digit)")
-            return False
-        return True
 
     # -- the document ------------------------------------------------------------------------
 
@@ -360,7 +138,7 @@ class _Reader:
             self.problem(f"{self.file}:{problem.line}" if problem.line else self.file, problem.message)
             return None
         if not isinstance(root, LocatedDict):
-            self.problem(self.file, f"expected a mapping at the top, got {_kind(root)}")
+            self.problem(self.file, f"expected a mapping at the top, got {kind_of(root)}")
             return None
         return root
 
@@ -394,7 +172,7 @@ class _Reader:
                 continue
             seen[name.lower()] = where
             if not isinstance(node, LocatedDict):
-                self.problem(where, f"expected a mapping, got {_kind(node)}")
+                self.problem(where, f"expected a mapping, got {kind_of(node)}")
                 continue
             product = self.product(name, node, path, where)
             if product is not None:
@@ -483,7 +261,7 @@ class _Reader:
             if table is None:
                 table = LocatedDict()
             if not isinstance(table, LocatedDict):
-                self.problem(where, f"expected a mapping (or nothing), got {_kind(table)}")
+                self.problem(where, f"expected a mapping (or nothing), got {kind_of(table)}")
                 continue
             self.only_keys(table, {"source", "description"}, tpath)
             source = self.string(table, "source", f"{tpath}.source")
@@ -507,14 +285,14 @@ class _Reader:
                 self.problem(self.at(node, table, tpath), f"no table {table!r} in this product")
                 continue
             if not isinstance(columns, LocatedDict):
-                self.problem(self.at(node, table, tpath), f"expected a mapping of columns, got {_kind(columns)}")
+                self.problem(self.at(node, table, tpath), f"expected a mapping of columns, got {kind_of(columns)}")
                 continue
             result[table] = {}
             for column, spec in columns.items():
                 cpath = f"{tpath}.{column}"
                 spec = spec if spec is not None else LocatedDict()
                 if not isinstance(spec, LocatedDict):
-                    self.problem(self.at(columns, column, cpath), f"expected a mapping, got {_kind(spec)}")
+                    self.problem(self.at(columns, column, cpath), f"expected a mapping, got {kind_of(spec)}")
                     continue
                 self.only_keys(spec, {"tags", "description"}, cpath)
                 result[table][column] = ColumnSpec(
@@ -552,22 +330,6 @@ class _Reader:
                 denies.append(DenyColumnSpec(table, column, self.names(item, "except", f"{ipath}.except") or ()))
         return PoliciesSpec(tuple(row_filters), tuple(masks), tuple(denies))
 
-    def items(self, node: LocatedDict, key: str, path: str, allowed: set[str]) -> list[tuple[LocatedDict, str]]:
-        value = node.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, LocatedList):
-            self.problem(self.at(node, key, f"{path}.{key}"), f"expected a list, got {_kind(value)}")
-            return []
-        result = []
-        for index, item in enumerate(value):
-            ipath = f"{path}.{key}[{index}]"
-            if not isinstance(item, LocatedDict):
-                self.problem(self.at(value, index, ipath), f"expected a mapping, got {_kind(item)}")
-                continue
-            self.only_keys(item, allowed, ipath)
-            result.append((item, ipath))
-        return result
 
     def table_ref(self, item: LocatedDict, path: str, tables: Mapping[str, TableSpec]) -> str | None:
         table = self.string(item, "table", f"{path}.table", required=True)
@@ -576,140 +338,6 @@ class _Reader:
             return None
         return table
 
-    def parse_condition(self, text: str) -> Any:
-        return sqlglot.parse_one(text, read=self.dialect, into=sqlglot.exp.Condition)
-
-    def parse_expression(self, text: str) -> Any:
-        return sqlglot.parse_one(text, read=self.dialect, into=sqlglot.exp.Condition)
-
-    def users(self, root: LocatedDict) -> dict[str, UserSpec]:
-        node = self.mapping(root, "users", "users")
-        result: dict[str, UserSpec] = {}
-        if node is None:
-            return result
-        for name, user in node.items():
-            path = f"users.{name}"
-            where = self.at(node, name, path)
-            if not isinstance(user, LocatedDict):
-                self.problem(where, f"expected a mapping, got {_kind(user)}")
-                continue
-            self.only_keys(user, {"password", "password_hash", "roles", "attributes"}, path)
-            password = self.string(user, "password", f"{path}.password")
-            password_hash = self.string(user, "password_hash", f"{path}.password_hash")
-            if password is not None and password_hash is not None:
-                self.problem(where, "give password or password_hash, not both")
-            if password_hash is not None and not password_hash.startswith("$argon2"):
-                self.problem(self.at(user, "password_hash", f"{path}.password_hash"),
-                             "expected an argon2 hash ($argon2id$...); write one with "
-                             "python -m flightmesh.governance.identity")
-            attributes: Mapping[str, Any] = self.mapping(user, "attributes", f"{path}.attributes") or {}
-            result[name] = UserSpec(
-                name=name, roles=self.names(user, "roles", f"{path}.roles") or (),
-                password=password, password_hash=password_hash, attributes=dict(attributes),
-            )
-        return result
-
-    def governance(self, root: LocatedDict) -> tuple[tuple[TagMaskSpec, ...], AuditSpec]:
-        node = self.mapping(root, "governance", "governance")
-        if node is None:
-            return (), AuditSpec()
-        self.only_keys(node, {"tag_masks", "audit"}, "governance")
-        result = []
-        for item, ipath in self.items(node, "tag_masks", "governance", {"tag", "with", "except"}):
-            tag = self.string(item, "tag", f"{ipath}.tag", required=True)
-            with_ = self.string(item, "with", f"{ipath}.with", required=True)
-            self.sql(with_, self.at(item, "with", f"{ipath}.with"), self.parse_expression)
-            if tag and with_:
-                result.append(TagMaskSpec(tag, with_, self.names(item, "except", f"{ipath}.except") or ()))
-        return tuple(result), self.audit(node)
-
-    def audit(self, governance: LocatedDict) -> AuditSpec:
-        node = self.mapping(governance, "audit", "governance.audit")
-        if node is None:
-            return AuditSpec()
-        path = "governance.audit"
-        self.only_keys(node, {"file", "read", "keep"}, path)
-        file = self.string(node, "file", f"{path}.file")
-        keep = node.get("keep", 10_000)
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
-            self.problem(self.at(node, "keep", f"{path}.keep"), f"expected a whole number >= 0, got {keep!r}")
-            keep = 10_000
-        resolved = None
-        if file is not None:
-            resolved = (self.base / file).resolve()
-            if not resolved.parent.is_dir():
-                self.problem(self.at(node, "file", f"{path}.file"),
-                             f"folder {resolved.parent} does not exist")
-        return AuditSpec(file=resolved, read=self.names(node, "read", f"{path}.read") or (), keep=keep)
-
-    def auth(self, root: LocatedDict) -> AuthSpec:
-        node = self.mapping(root, "auth", "auth")
-        if node is None:
-            return AuthSpec()
-        self.only_keys(node, {"token_secret", "allow_plaintext_passwords", "jwt", "tls"}, "auth")
-        secret = self.string(node, "token_secret", "auth.token_secret")
-        if secret is not None and len(secret.encode()) < 32:
-            self.problem(self.at(node, "token_secret", "auth.token_secret"),
-                         "expected at least 32 bytes (e.g. from `openssl rand -hex 32`)")
-        plaintext = node.get("allow_plaintext_passwords", False)
-        if not isinstance(plaintext, bool):
-            self.problem(self.at(node, "allow_plaintext_passwords", "auth.allow_plaintext_passwords"),
-                         f"expected true or false, got {plaintext!r}")
-            plaintext = False
-        return AuthSpec(token_secret=secret, allow_plaintext_passwords=plaintext, jwt=self.jwt(node),
-                        tls=self.tls(node))
-
-    def existing_file(self, node: LocatedDict, key: str, path: str) -> Path | None:
-        value = self.string(node, key, path)
-        if value is None:
-            return None
-        resolved = (self.base / value).resolve()
-        if not resolved.is_file():
-            self.problem(self.at(node, key, path), f"{value} is not a file (resolved to {resolved})")
-        return resolved
-
-    def jwt(self, auth: LocatedDict) -> JwtSpec | None:
-        node = self.mapping(auth, "jwt", "auth.jwt")
-        if node is None:
-            return None
-        path = "auth.jwt"
-        self.only_keys(node, {"issuer", "audience", "public_key_file", "jwks_file", "secret", "algorithms",
-                              "roles_claim", "username_claim"}, path)
-        issuer = self.string(node, "issuer", f"{path}.issuer", required=True)
-        audience = self.string(node, "audience", f"{path}.audience", required=True)
-        public_key = self.existing_file(node, "public_key_file", f"{path}.public_key_file")
-        jwks = self.existing_file(node, "jwks_file", f"{path}.jwks_file")
-        secret = self.string(node, "secret", f"{path}.secret")
-        if sum(value is not None for value in (public_key, jwks, secret)) != 1:
-            self.problem(self.at(auth, "jwt", path),
-                         "expected exactly one of public_key_file, jwks_file, secret")
-        algorithms = self.names(node, "algorithms", f"{path}.algorithms") or ()
-        allowed = _HMAC_ALGORITHMS if secret is not None else _ASYMMETRIC_ALGORITHMS
-        for algorithm in algorithms:
-            if algorithm not in allowed:
-                self.problem(self.at(node, "algorithms", f"{path}.algorithms"),
-                             f"{algorithm!r} cannot be used with this key; "
-                             f"expected one of {', '.join(allowed)}")
-        if issuer is None or audience is None:
-            return None
-        return JwtSpec(issuer=issuer, audience=audience, public_key_file=public_key, jwks_file=jwks,
-                       secret=secret, algorithms=algorithms,
-                       roles_claim=self.string(node, "roles_claim", f"{path}.roles_claim") or "roles",
-                       username_claim=self.string(node, "username_claim", f"{path}.username_claim") or "sub")
-
-    def tls(self, auth: LocatedDict) -> TlsSpec | None:
-        node = self.mapping(auth, "tls", "auth.tls")
-        if node is None:
-            return None
-        self.only_keys(node, {"cert_file", "key_file", "client_ca_file"}, "auth.tls")
-        if "cert_file" not in node or "key_file" not in node:
-            self.problem(self.at(auth, "tls", "auth.tls"), "expected cert_file and key_file")
-        cert = self.existing_file(node, "cert_file", "auth.tls.cert_file")
-        key = self.existing_file(node, "key_file", "auth.tls.key_file")
-        client_ca = self.existing_file(node, "client_ca_file", "auth.tls.client_ca_file")
-        if cert is None or key is None:
-            return None
-        return TlsSpec(cert_file=cert, key_file=key, client_ca_file=client_ca)
 
     def settings(self, root: LocatedDict) -> Settings:
         node = self.mapping(root, "settings", "settings")
@@ -724,12 +352,3 @@ class _Reader:
                 accepted[key] = value
         return Settings.from_mapping(accepted)
 
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return f"a boolean ({value})"
-    return f"{type(value).__name__} {value!r}"
