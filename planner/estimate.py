@@ -50,12 +50,14 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
 
 
 def _selectivity(conjunct: exp.Expr) -> float:
-    columns = list(conjunct.find_all(exp.Column))
-    tables = {column.table for column in columns}
-    if len(tables) > 1:
+    # Columns of a subquery inside the predicate are the subquery's business, not a join.
+    own = [node for node in conjunct.walk(prune=lambda n: isinstance(n, exp.Query)) if isinstance(node, exp.Column)]
+    if len({column.table for column in own}) > 1:
         return 1.0  # a join predicate: accounted for by the join rule
     if isinstance(conjunct, exp.EQ):
         return 0.05
+    if isinstance(conjunct, exp.In) and conjunct.args.get("query") is not None:
+        return 0.1  # a semi-join: keeps the rows whose key the subquery returns
     if isinstance(conjunct, exp.In):
         return min(1.0, 0.05 * max(1, len(conjunct.expressions)))
     if isinstance(conjunct, (exp.Like, exp.ILike)):
