@@ -72,7 +72,8 @@ def key_edges(residual: exp.Expr) -> list[tuple[str, str, str, str]]:
 
 
 def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mapping[str, float],
-                       max_keys: int, min_probe_rows: int, filtered: set[str]) -> list[KeyFilter]:
+                       max_keys: int, min_probe_rows: int, filtered: set[str],
+                       literal_limits: Mapping[str, int] | None = None) -> list[KeyFilter]:
     """The edges worth waiting for. ``filtered``: fragments with a predicate of their own.
 
     A build lends keys only when its rows are a filtered subset: keys of a whole dimension
@@ -90,6 +91,10 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
         if small is None or large is None:
             continue
         if small > max_keys * 4 or large < min_probe_rows or small * _RATIO > large:
+            continue
+        # A probe that takes keys only as literals gets a range beyond its limit: rarely worth a wait.
+        limit = (literal_limits or {}).get(probe)
+        if limit is not None and small > limit:
             continue
         if (small, build) >= (large, probe):
             continue

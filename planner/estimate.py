@@ -49,6 +49,15 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
     return max(rows, 1.0)
 
 
+def _conjunction(node: exp.Expr) -> float:
+    node = node.unnest() if isinstance(node, exp.Paren) else node
+    parts = node.flatten() if isinstance(node, exp.And) else [node]
+    product = 1.0
+    for part in parts:
+        product *= _selectivity(part.unnest() if isinstance(part, exp.Paren) else part)
+    return product
+
+
 def _selectivity(conjunct: exp.Expr) -> float:
     # Columns of a subquery inside the predicate are the subquery's business, not a join.
     own = [node for node in conjunct.walk(prune=lambda n: isinstance(n, exp.Query)) if isinstance(node, exp.Column)]
@@ -67,7 +76,8 @@ def _selectivity(conjunct: exp.Expr) -> float:
     if isinstance(conjunct, (exp.GT, exp.GTE, exp.LT, exp.LTE)):
         return 0.4
     if isinstance(conjunct, exp.Or):
-        return 0.6
+        # Disjuncts of conjunctions (TPC-H Q19): the chance of any, at most the sum of each.
+        return min(1.0, sum(_conjunction(d) for d in conjunct.flatten()))
     if isinstance(conjunct, exp.Not):
         return 0.9
     return 0.5

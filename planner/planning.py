@@ -18,7 +18,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-from flightmesh.connectors import Connector
+from flightmesh.connectors import Connector, KeyDelivery
 from flightmesh.governance import apply_policies, lock_down
 from flightmesh.mesh import Catalog, CatalogTable, Principal, UnsupportedQuery
 
@@ -26,7 +26,7 @@ from .binding import bind_columns
 from .dynamic import choose_key_filters, key_edges
 from .estimate import estimate_rows
 from .plan import Fragment, KeyFilter, Plan
-from .preagg import pre_aggregate
+from .preagg import distinct_for_semi_joins, pre_aggregate
 from .render import engine_tree, render
 from .resolve import Resolution, qualify_query, resolve_tables
 from .rules import exists_select_one
@@ -75,8 +75,9 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
     scanned = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
     notes: list[str] = []
     if split.residual is not None:
-        notes = pre_aggregate(split.residual, {d.name: d for d in drafts}, scanned,
-                              context.catalog.spec.settings.pre_aggregate_min_rows)
+        by_name, min_rows = {d.name: d for d in drafts}, context.catalog.spec.settings.pre_aggregate_min_rows
+        notes = pre_aggregate(split.residual, by_name, scanned, min_rows)
+        notes += distinct_for_semi_joins(split.residual, by_name, scanned, min_rows)
     estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
     fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name]) for draft in drafts)
     residual = None
@@ -89,8 +90,10 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
             raise UnsupportedQuery(f"cannot express the cross-product part of the query: {error}") from None
         settings = context.catalog.spec.settings
         filtered = {draft.name for draft in drafts if _filters_rows(draft.tree)}
+        literal_only = {d.name: settings.dynamic_filter_max_literal_keys for d in drafts
+                        if d.connector.capabilities.key_delivery == KeyDelivery.LITERALS}
         key_filters = choose_key_filters(key_edges(split.residual), scanned, settings.dynamic_filter_max_keys,
-                                         settings.dynamic_filter_min_probe_rows, filtered)
+                                         settings.dynamic_filter_min_probe_rows, filtered, literal_only)
         key_filters = [_with_distinct(k, next(d for d in drafts if d.name == k.probe), resolution)
                        for k in key_filters]
         references = Counter(node.meta.get(FRAGMENT_KEY) for node in split.residual.find_all(exp.Table))

@@ -68,3 +68,29 @@ def test_refused_where_it_would_be_wrong(eager: MeshRuntime, demo_oracle, sql: s
 def test_types_match_the_plain_plan(eager: MeshRuntime, demo_runtime: MeshRuntime) -> None:
     sql = APPLIES["sum count avg min max"]
     assert run(eager, sql)[1].schema.equals(run(demo_runtime, sql)[1].schema)
+
+
+SEMI = {
+    "exists": "SELECT c.name FROM crm.customers c WHERE EXISTS "
+              "(SELECT * FROM sales.orders o WHERE o.customer_id = c.customer_id AND o.status = 'returned') ORDER BY c.name",
+    "not exists": "SELECT count(*) AS n FROM crm.customers c WHERE NOT EXISTS "
+                  "(SELECT 1 FROM sales.orders o WHERE o.customer_id = c.customer_id)",
+    "in": "SELECT p.name FROM catalog.products p WHERE p.product_id IN "
+          "(SELECT i.product_id FROM sales.order_items i WHERE i.quantity >= 3) ORDER BY p.name",
+}
+
+
+@pytest.mark.parametrize("sql", SEMI.values(), ids=SEMI.keys())
+def test_semi_joins_ship_distinct_values(eager: MeshRuntime, demo_oracle, sql: str) -> None:  # type: ignore[no-untyped-def]
+    plan, actual = run(eager, sql)
+    assert any("only tested for existence" in note for note in plan.notes)
+    assert "SELECT DISTINCT" in next(f.sql for f in plan.fragments if f.engine == "duckdb")
+    assert_same_result(actual, demo_oracle.sql(sql).to_arrow_table(), ordered="ORDER BY" in sql)
+
+
+def test_a_subquery_that_aggregates_is_not_reduced(eager: MeshRuntime, demo_oracle) -> None:  # type: ignore[no-untyped-def]
+    sql = ("SELECT c.name FROM crm.customers c WHERE c.customer_id IN "
+           "(SELECT o.customer_id FROM sales.orders o GROUP BY o.customer_id HAVING count(*) > 5) ORDER BY c.name")
+    plan, actual = run(eager, sql)
+    assert not any("existence" in note for note in plan.notes)
+    assert_same_result(actual, demo_oracle.sql(sql).to_arrow_table(), ordered=True)
