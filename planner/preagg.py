@@ -64,8 +64,14 @@ def distinct_for_semi_joins(residual: exp.Query, drafts: Mapping[str, FragmentDr
         draft = drafts.get(name) if name else None
         if draft is None or reads.get(name) != 1 or estimates.get(name, 0) < min_rows:
             continue
+        if isinstance(draft.tree, exp.Select) and (draft.tree.args.get("group") or draft.tree.args.get("distinct")):
+            continue  # already one row per value
         alias = item.alias_or_name
         keys = sorted({c.name for c in select.find_all(exp.Column) if c.table == alias})
+        if any(isinstance(p, exp.Star) for p in select.expressions):  # IN (SELECT * FROM f): all its outputs
+            if not isinstance(draft.tree, exp.Select):
+                continue
+            keys = sorted({p.alias_or_name for p in draft.tree.expressions} | set(keys))
         if not keys:
             continue
         pre = exp.Subquery(this=draft.tree, alias=exp.TableAlias(this=exp.to_identifier("pre", quoted=True)))

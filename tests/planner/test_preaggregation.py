@@ -88,7 +88,7 @@ def test_semi_joins_ship_distinct_values(eager: MeshRuntime, demo_oracle, sql: s
     assert_same_result(actual, demo_oracle.sql(sql).to_arrow_table(), ordered="ORDER BY" in sql)
 
 
-def test_a_subquery_that_aggregates_is_not_reduced(eager: MeshRuntime, demo_oracle) -> None:  # type: ignore[no-untyped-def]
+def test_an_already_grouped_subquery_is_left_alone(eager: MeshRuntime, demo_oracle) -> None:  # type: ignore[no-untyped-def]
     sql = ("SELECT c.name FROM crm.customers c WHERE c.customer_id IN "
            "(SELECT o.customer_id FROM sales.orders o GROUP BY o.customer_id HAVING count(*) > 5) ORDER BY c.name")
     plan, actual = run(eager, sql)
