@@ -92,9 +92,10 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
             continue
         if small > max_keys * 4 or large < min_probe_rows or small * _RATIO > large:
             continue
-        # A probe that takes keys only as literals gets a range beyond its limit: rarely worth a wait.
+        # A probe that takes keys only as literals gets a range beyond its limit: rarely worth a
+        # wait. Estimates are rough (an estimated 10,000 may be 600), so only far beyond it.
         limit = (literal_limits or {}).get(probe)
-        if limit is not None and small > limit:
+        if limit is not None and small > limit * _RATIO:
             continue
         if (small, build) >= (large, probe):
             continue
