@@ -44,7 +44,7 @@ from flightmesh.mesh import (
 
 from .address import quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
-from .pool import ConnectionPool, PoolTimeout
+from .pool import ConnectionPool, PoolTimeout, pooled_engine_options
 
 __all__ = ["FlightSQLConnector"]
 
@@ -91,8 +91,7 @@ class FlightSQLConnector:
                    password=options.get("password"), token=options.get("token"),
                    tls_root_certs=options.get("tls_root_certs"),
                    tls_skip_verify=bool(options.get("tls_skip_verify", False)),
-                   pool_size=int(options.get("pool_size", settings.pool_size)),
-                   timeout_seconds=float(options.get("timeout_seconds", settings.fragment_timeout_seconds)))
+                   **pooled_engine_options(options, settings))
 
     def identity(self) -> str:
         return self._identity

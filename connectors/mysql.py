@@ -55,7 +55,7 @@ from flightmesh.mesh import (
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
 from .mysql_types import UnknownMySQLType, mysql_arrow_type, normalize_result_type
-from .pool import ConnectionPool, PoolTimeout
+from .pool import ConnectionPool, PoolTimeout, pooled_engine_options
 from .stats import RowEstimates
 
 __all__ = ["MySQLConnector"]
@@ -111,8 +111,7 @@ class MySQLConnector:
         assert engine.uri is not None
         options = engine.options
         return cls(product.name, engine.uri, password=options.get("password"),
-                   pool_size=int(options.get("pool_size", settings.pool_size)),
-                   timeout_seconds=float(options.get("timeout_seconds", settings.fragment_timeout_seconds)))
+                   **pooled_engine_options(options, settings))
 
     def identity(self) -> str:
         return self.address.identity.replace(f"{self.address.scheme}://", "mysql://", 1)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["ConnectionPool", "PoolTimeout"]
+from flightmesh.mesh import Settings
+
+__all__ = ["ConnectionPool", "PoolTimeout", "pooled_engine_options"]
 
 C = TypeVar("C")
 
@@ -100,3 +102,11 @@ def _quietly(close: Callable[[C], None], connection: C) -> None:
     # a connection that cannot even close is gone anyway
     with contextlib.suppress(Exception):
         close(connection)
+
+
+def pooled_engine_options(options: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+    """``pool_size`` and ``timeout_seconds`` of a server engine: its descriptor keys, else the mesh settings."""
+    return {
+        "pool_size": int(options.get("pool_size", settings.pool_size)),
+        "timeout_seconds": float(options.get("timeout_seconds", settings.fragment_timeout_seconds)),
+    }

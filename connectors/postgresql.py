@@ -47,7 +47,7 @@ from flightmesh.mesh import (
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown
 from .pg_types import UnknownPgType, convert_batch, pg_arrow_type, result_schema
-from .pool import ConnectionPool, PoolTimeout
+from .pool import ConnectionPool, PoolTimeout, pooled_engine_options
 from .stats import RowEstimates
 
 __all__ = ["PostgreSQLConnector"]
@@ -102,8 +102,7 @@ class PostgreSQLConnector:
         assert engine.uri is not None
         options = engine.options
         return cls(product.name, engine.uri, password=options.get("password"),
-                   pool_size=int(options.get("pool_size", settings.pool_size)),
-                   timeout_seconds=float(options.get("timeout_seconds", settings.fragment_timeout_seconds)))
+                   **pooled_engine_options(options, settings))
 
     def identity(self) -> str:
         return self.address.identity.replace(f"{self.address.scheme}://", "postgresql://", 1)
