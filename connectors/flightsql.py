@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -42,6 +41,7 @@ from flightmesh.mesh import (
     UnknownTable,
 )
 
+from .adbc_stream import cursor_batches
 from .address import quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
 from .pool import ConnectionPool, PoolTimeout, pooled_engine_options
@@ -224,31 +224,11 @@ class FlightSQLConnector:
                 raise self._query_error(error, cancel) from None
             raise
         schema = query.expected_schema or _plain(reader.schema)
-        batches = self._stream(reader, connection, cursor, cancel, unregister)
+        batches = cursor_batches(
+            reader, cursor, driver_errors=_DRIVER_ERRORS, translate=lambda e: self._query_error(e, cancel),
+            unregister=unregister, release=lambda broken: self._pool.release(connection, broken=broken),
+        )
         return pa.RecordBatchReader.from_batches(schema, cast_batches(batches, schema))
-
-    def _stream(self, reader: pa.RecordBatchReader, connection: Any, cursor: Any, cancel: CancelScope,
-                unregister: Any) -> Iterator[pa.RecordBatch]:
-        finished = False
-        try:
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    finished = True
-                    return
-                except _DRIVER_ERRORS as error:
-                    raise self._query_error(error, cancel) from None
-                yield batch
-        finally:
-            unregister()
-            if not finished:
-                with contextlib.suppress(Exception):
-                    cursor.adbc_cancel()
-            for resource in (reader, cursor):
-                with contextlib.suppress(Exception):
-                    resource.close()
-            self._pool.release(connection, broken=not finished)
 
     # -- errors ----------------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ the split would belong here, behind the same ``execute``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -44,6 +43,7 @@ from flightmesh.mesh import (
     UnknownTable,
 )
 
+from .adbc_stream import cursor_batches
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown
 from .pg_types import UnknownPgType, convert_batch, pg_arrow_type, result_schema
@@ -277,31 +277,12 @@ class PostgreSQLConnector:
             if isinstance(error, _DRIVER_ERRORS):
                 raise self._query_error(error, cancel) from None
             raise
-        batches = self._stream(reader, schema, session, cursor, cancel, unregister)
+        batches = cursor_batches(
+            reader, cursor, driver_errors=_DRIVER_ERRORS, translate=lambda e: self._query_error(e, cancel),
+            unregister=unregister, release=lambda broken: self._pool.release(session, broken=broken),
+            convert=lambda batch: convert_batch(batch, schema),
+        )
         return pa.RecordBatchReader.from_batches(schema, batches)
-
-    def _stream(self, reader: pa.RecordBatchReader, schema: pa.Schema, session: _Session, cursor: Any,
-                cancel: CancelScope, unregister: Any) -> Iterator[pa.RecordBatch]:
-        finished = False
-        try:
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    finished = True
-                    return
-                except _DRIVER_ERRORS as error:
-                    raise self._query_error(error, cancel) from None
-                yield convert_batch(batch, schema)
-        finally:
-            unregister()
-            if not finished:
-                # Abandoned mid-stream (consumer stopped, error, cancel): stop the backend's
-                # query, and do not reuse a connection whose COPY was cut short.
-                _quietly(cursor.adbc_cancel)
-            _close_quietly(reader)
-            _close_quietly(cursor)
-            self._pool.release(session, broken=not finished)
 
     def _set_timeout(self, session: _Session, timeout: float | None) -> None:
         milliseconds = 0 if timeout is None else max(1, int(timeout * 1000))

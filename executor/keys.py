@@ -82,7 +82,6 @@ class KeyFilterRun:
             self.filters.setdefault(key_filter.probe, []).append(key_filter)
         self._tables: dict[str, pa.Table | None] = {}
         self._ready = {name: threading.Event() for name in self.builds}
-        self.applied: dict[str, list[str]] = {}  # probe -> how each filter was applied (for EXPLAIN ANALYZE)
 
     # -- builds ----------------------------------------------------------------------------------
 
@@ -150,7 +149,6 @@ class KeyFilterRun:
                 target[0].set("where", exp.Where(this=combined))
             else:
                 outer_conditions.append(condition)
-        self.applied[fragment.name] = notes
         if outer_conditions or outer_joins:
             wrapped = exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("keyed"))).from_(
                 exp.Subquery(this=tree, alias=exp.TableAlias(this=exp.to_identifier("keyed"))))

@@ -30,7 +30,6 @@ class Prefetch:
         self.schema = schema
         self.cancel = cancel
         self.failure: BaseException | None = None
-        self.rows = 0
         self._open = open_reader
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -44,7 +43,6 @@ class Prefetch:
                 for batch in reader:
                     if self._stop.is_set():
                         return
-                    self.rows += batch.num_rows
                     if not self._put(batch):
                         return
             finally:

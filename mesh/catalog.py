@@ -70,10 +70,6 @@ class Catalog:
 
     # -- products ------------------------------------------------------------------------------
 
-    def can_read(self, principal: Principal, product: str) -> bool:
-        spec = self.spec.products.get(product)
-        return spec is not None and principal.has_any(spec.access.read)
-
     def products_for(self, principal: Principal) -> list[ProductSpec]:
         """Products the principal may read, in descriptor order."""
         return [p for p in self.spec.products.values() if principal.has_any(p.access.read)]

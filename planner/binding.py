@@ -29,8 +29,6 @@ class Binding:
             self._sources[id(column)] = source
             self._columns[id(column)] = column  # keeps the node alive, so its id stays unique
 
-    def columns_of(self, source: exp.Expr) -> list[exp.Column]:
-        return [self._columns[key] for key, bound in self._sources.items() if bound is source]
 
 
 def bind_columns(tree: exp.Expr) -> Binding:

@@ -52,16 +52,18 @@ def distinct_for_semi_joins(residual: exp.Query, drafts: Mapping[str, FragmentDr
     notes = []
     for select in list(residual.find_all(exp.Select)):
         parent = select.parent.parent if isinstance(select.parent, exp.Subquery) else select.parent
-        if not isinstance(parent, (exp.Exists, exp.In)) or isinstance(parent, exp.In) and \
-                parent.args.get("query") is None:
+        if not isinstance(parent, (exp.Exists, exp.In)) or (isinstance(parent, exp.In) and \
+                parent.args.get("query") is None):
             continue
         if any(select.args.get(k) for k in ("joins", "group", "having", "limit", "offset", "distinct", "qualify")):
             continue
         if _own(select, exp.AggFunc) or _own(select, exp.Window):
             continue
         item = select.args["from_"].this if select.args.get("from_") else None
-        name = item.meta.get(FRAGMENT_KEY) if isinstance(item, exp.Table) else None
-        draft = drafts.get(name) if name else None
+        if not isinstance(item, exp.Table) or not item.meta.get(FRAGMENT_KEY):
+            continue
+        name = item.meta[FRAGMENT_KEY]
+        draft = drafts.get(name)
         if draft is None or reads.get(name) != 1 or estimates.get(name, 0) < min_rows:
             continue
         if isinstance(draft.tree, exp.Select) and (draft.tree.args.get("group") or draft.tree.args.get("distinct")):

@@ -502,7 +502,7 @@ class _Splitter:
         pending, self._pending = self._pending, []
         for draft, items in pending:
             needed: dict[int, dict[str, exp.Column]] = {id(item): {} for item in items}
-            for column in _columns_outside(select, draft.tree, self.binding):
+            for column in _columns_outside(select, draft.tree):
                 source = self.binding.source_of(column)
                 if source is not None and id(source) in needed:
                     needed[id(source)].setdefault(column.name.lower(), column)
@@ -606,7 +606,7 @@ def _is_original(conjunct: exp.Expr, joins: list[exp.Join]) -> bool:
     return any(_within(conjunct, join) for join in joins)
 
 
-def _columns_outside(select: exp.Select, fragment: exp.Expr, binding: Binding) -> list[exp.Column]:
+def _columns_outside(select: exp.Select, fragment: exp.Expr) -> list[exp.Column]:
     return [column for column in select.find_all(exp.Column) if not _within(column, fragment)]
 
 

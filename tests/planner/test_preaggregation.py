@@ -72,7 +72,8 @@ def test_types_match_the_plain_plan(eager: MeshRuntime, demo_runtime: MeshRuntim
 
 SEMI = {
     "exists": "SELECT c.name FROM crm.customers c WHERE EXISTS "
-              "(SELECT * FROM sales.orders o WHERE o.customer_id = c.customer_id AND o.status = 'returned') ORDER BY c.name",
+              "(SELECT * FROM sales.orders o WHERE o.customer_id = c.customer_id AND o.status = 'returned') "
+              "ORDER BY c.name",
     "not exists": "SELECT count(*) AS n FROM crm.customers c WHERE NOT EXISTS "
                   "(SELECT 1 FROM sales.orders o WHERE o.customer_id = c.customer_id)",
     "in": "SELECT p.name FROM catalog.products p WHERE p.product_id IN "
