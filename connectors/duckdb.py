@@ -154,7 +154,8 @@ class DuckDBConnector:
                     batch = reader.read_next_batch()
                 except StopIteration:
                     return
-                except (duckdb.Error, pa.ArrowException) as error:
+                except (duckdb.Error, pa.ArrowException, OSError) as error:
+                    # DuckDB's Arrow reader reports an interrupt (our cancel) as a plain OSError.
                     cancel.check()
                     raise self._error(error) from None
                 yield batch
