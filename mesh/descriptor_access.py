@@ -85,7 +85,7 @@ class AccessReader(YamlReader):
         node = self.mapping(root, "auth", "auth")
         if node is None:
             return AuthSpec()
-        self.only_keys(node, {"token_secret", "allow_plaintext_passwords", "jwt", "tls"}, "auth")
+        self.only_keys(node, {"token_secret", "allow_plaintext_passwords", "jwt", "tls", "admin_roles"}, "auth")
         secret = self.string(node, "token_secret", "auth.token_secret")
         if secret is not None and len(secret.encode()) < 32:
             self.problem(self.at(node, "token_secret", "auth.token_secret"),
@@ -96,7 +96,7 @@ class AccessReader(YamlReader):
                          f"expected true or false, got {plaintext!r}")
             plaintext = False
         return AuthSpec(token_secret=secret, allow_plaintext_passwords=plaintext, jwt=self.jwt(node),
-                        tls=self.tls(node))
+                        tls=self.tls(node), admin_roles=self.names(node, "admin_roles", "auth.admin_roles") or ())
 
     def jwt(self, auth: LocatedDict) -> JwtSpec | None:
         node = self.mapping(auth, "jwt", "auth.jwt")

@@ -149,6 +149,8 @@ class AuthSpec:
     allow_plaintext_passwords: bool = False  # Basic credentials without TLS off loopback
     jwt: JwtSpec | None = None
     tls: TlsSpec | None = None
+    # roles that administer the mesh: see policy text in EXPLAIN, revoke other users' tokens
+    admin_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
