@@ -34,6 +34,11 @@ class Settings:
     token_ttl_seconds: float = 8 * 3600.0
     table_type_case: str = "upper"
     batch_rows: int = 65_536
+    max_statement_chars: int = 1_000_000
+    max_statement_nodes: int = 50_000
+    max_parameter_rows: int = 1_000
+    max_generated_values: int = 1_000_000
+    planning_timeout_seconds: float = 10.0
 
     @staticmethod
     def check(name: str, value: Any) -> str | None:
@@ -86,6 +91,17 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "How GetTables spells table types: 'upper' (TABLE: JDBC, DBeaver, Tableau) or 'lower' "
         "(table: sqlalchemy-adbc, Superset). Filters match either case.", None),
     "batch_rows": ("Rows per record batch produced by the merge engine.", 1),
+    "max_statement_chars": ("Longest SQL text accepted, in characters; longer statements are refused before "
+                            "parsing.", 1),
+    "max_statement_nodes": ("Largest statement accepted, in syntax-tree nodes (a 200-branch UNION of simple "
+                            "SELECTs is about 3,000); larger ones are refused before planning.", 1),
+    "max_parameter_rows": ("Most rows of bound parameters one prepared-statement execution takes (each row "
+                           "is planned and run).", 1),
+    "max_generated_values": (
+        "Most values one call of repeat, lpad/rpad, space or generate_series/range may build; their "
+        "sizes must be literals. Bounds memory that no engine accounts for.", 1),
+    "planning_timeout_seconds": (
+        "Limit for planning one statement; counted in query_timeout_seconds too.", 0.001),
 }
 
 _FIELDS = {field.name: field for field in fields(Settings)}
