@@ -238,7 +238,9 @@ def _explain_batch(plan: Plan, stats: dict[str, FragmentStats] | None, total: in
         if stats is not None and row["kind"] == "fragment":
             stat = stats.get(str(row["name"]))
             if stat is not None:
-                row["rows"], row["ms"], row["sql"] = stat.rows, round(stat.ms, 3), stat.sql
+                row["rows"], row["ms"] = stat.rows, round(stat.ms, 3)
+                if plan.reveal_policies or not plan.fragment(str(row["name"])).policies:
+                    row["sql"] = stat.sql  # as run, dynamic filters included; else the disclosed text
         if row["kind"] == "residual" and total is not None:
             row["rows"], row["ms"] = total, round(elapsed or 0.0, 3)
     rows.append({"step": len(rows) + 1, "kind": "planning", "name": "", "products": "", "engine": "", "sql": "",

@@ -179,7 +179,7 @@ class MeshRuntime:
     def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None) -> Prepared:
         started = time.perf_counter()
         try:
-            statement = parse_statement(sql, self.spec.sql_dialect)
+            statement = self._parse(sql)
             nulls = [None] * statement.parameter_count
             plan = self._plan(statement, sql, principal, nulls, default_schema)
             schema = self.executor.describe(plan)
@@ -208,13 +208,20 @@ class MeshRuntime:
               cancel: CancelScope | None = None, default_schema: str | None = None) -> pa.RecordBatchReader:
         """Plan and run one statement (no prepare round trip)."""
         started = time.perf_counter()
+        cancel = cancel or CancelScope()
+        if cancel.deadline is None:  # planning counts in the query's time limit
+            cancel.deadline = time.monotonic() + self.settings.query_timeout_seconds
         try:
-            statement = parse_statement(sql, self.spec.sql_dialect)
-            plan = self._plan(statement, sql, principal, list(parameters), default_schema)
+            statement = self._parse(sql)
+            plan = self._plan(statement, sql, principal, list(parameters), default_schema, cancel)
         except FlightmeshError as error:
             self._refused(sql, principal, error, started)
             raise
         return self._audited(plan, principal, cancel)
+
+    def _parse(self, sql: str) -> Statement:
+        return parse_statement(sql, self.spec.sql_dialect, max_chars=self.settings.max_statement_chars,
+                               max_nodes=self.settings.max_statement_nodes)
 
     # -- audit -------------------------------------------------------------------------------------
 
@@ -262,7 +269,7 @@ class MeshRuntime:
         return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
     def _plan(self, statement: Statement, sql: str, principal: Principal, parameters: list[Any],
-              default_schema: str | None) -> Plan:
+              default_schema: str | None, cancel: CancelScope | None = None) -> Plan:
         catalog = self.catalog
         key = (sql, self.spec.sql_dialect, default_schema, principal.policy_key(), catalog.version,
                tuple(_hashable(value) for value in parameters))
@@ -272,7 +279,8 @@ class MeshRuntime:
                 self._plans.move_to_end(key)
                 return cached
         context = PlanningContext(catalog=catalog, connectors=self.connectors, dialect=self.spec.sql_dialect,
-                                  default_schema=default_schema)
+                                  default_schema=default_schema, cancel=cancel,
+                                  deadline=cancel.deadline if cancel is not None else None)
         plan = plan_statement(statement, sql, principal, context, parameters)
         # Plans are cached per policy context, which includes the name: one owner per plan.
         self._owners[id(plan)] = principal

@@ -34,6 +34,12 @@ class Fragment:
     # DuckDB over empty tables of these schemas gives the types to cast to.
     typing_sql: str | None = None
     typing_tables: tuple[tuple[str, pa.Schema], ...] = ()
+    # What EXPLAIN shows (planner.disclosure): the SQL with governed tables by name unless the
+    # principal may read policy text, the policies applied by name, and whether the estimate is
+    # hidden (it would tell how many rows a row filter hides).
+    shown_sql: str | None = None
+    policies: tuple[str, ...] = ()
+    estimate_hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class Plan:
     planning_ms: float = 0.0
     notes: tuple[str, ...] = ()                # pushdown decisions worth showing in EXPLAIN
     materialize: frozenset[str] = frozenset()  # fragments the residual reads more than once
+    shown_residual: str | None = None          # the residual as EXPLAIN shows it (disclosure)
+    reveal_policies: bool = False              # planned for a principal who may read policy SQL
     # Filled by the executor's describe(): what the client receives (for EXPLAIN, the plan's
     # rows), the query's own result, and each fragment's.
     schema: pa.Schema | None = field(default=None)
@@ -76,12 +84,17 @@ class Plan:
         """The plan as rows: each fragment (product, engine, exact SQL), key filters, the residual."""
         rows: list[dict[str, object]] = []
         for fragment in self.fragments:
+            shown_estimate = fragment.estimate is not None and not fragment.estimate_hidden
             rows.append({
                 "step": len(rows) + 1, "kind": "fragment", "name": fragment.name,
                 "products": ", ".join(fragment.products), "engine": fragment.engine,
-                "sql": fragment.sql,
-                "detail": f"estimated rows: {round(fragment.estimate)}" if fragment.estimate is not None else "",
+                "sql": fragment.shown_sql if fragment.shown_sql is not None else fragment.sql,
+                "detail": f"estimated rows: {round(fragment.estimate or 0)}" if shown_estimate else "",
             })
+            for policy in fragment.policies:
+                rows.append({"step": len(rows) + 1, "kind": "policy", "name": fragment.name,
+                             "products": ", ".join(fragment.products), "engine": "", "sql": "",
+                             "detail": f"{policy} applied"})
         for key_filter in self.key_filters:
             rows.append({
                 "step": len(rows) + 1, "kind": "dynamic filter", "name": key_filter.probe, "products": "",
@@ -92,7 +105,8 @@ class Plan:
         if self.residual is not None:
             rows.append({
                 "step": len(rows) + 1, "kind": "residual", "name": "merge", "products": "",
-                "engine": "duckdb (merge)", "sql": self.residual, "detail": "",
+                "engine": "duckdb (merge)",
+                "sql": self.shown_residual if self.shown_residual is not None else self.residual, "detail": "",
             })
         for note in self.notes:
             rows.append({"step": len(rows) + 1, "kind": "note", "name": "", "products": "", "engine": "",

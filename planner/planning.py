@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from flightmesh.connectors import Connector, KeyDelivery
 from flightmesh.governance import apply_policies, lock_down
-from flightmesh.mesh import Catalog, CatalogTable, Principal, UnsupportedQuery
+from flightmesh.governance.language import check_field_access, check_fragment, check_statement
+from flightmesh.mesh import CancelScope, Catalog, CatalogTable, Principal, QueryTimeout, UnsupportedQuery
 
 from .binding import bind_columns
+from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
 from .estimate import estimate_rows
 from .plan import Fragment, KeyFilter, Plan
@@ -42,26 +45,50 @@ class PlanningContext:
     connectors: Mapping[str, Connector]     # product name -> connector
     dialect: str = "duckdb"                 # what clients write
     default_schema: str | None = None       # the session's current product, if any
+    # Planning stops at the first step boundary past this deadline (time.monotonic()), or once
+    # ``cancel`` is cancelled: planning is counted in the query's time limit.
+    deadline: float | None = None
+    cancel: CancelScope | None = None
 
 
 def plan_query(sql: str, principal: Principal, context: PlanningContext,
                parameters: Sequence[Any] = ()) -> Plan:
     """Plan ``sql`` for ``principal``. Raises the mesh's QueryError family on bad input."""
-    return plan_statement(parse_statement(sql, context.dialect), sql, principal, context, parameters)
+    settings = context.catalog.spec.settings
+    statement = parse_statement(sql, context.dialect, max_chars=settings.max_statement_chars,
+                                max_nodes=settings.max_statement_nodes)
+    return plan_statement(statement, sql, principal, context, parameters)
 
 
 def plan_statement(statement: Statement, sql: str, principal: Principal, context: PlanningContext,
                    parameters: Sequence[Any] = ()) -> Plan:
     started = time.perf_counter()
+    settings = context.catalog.spec.settings
+    deadline = time.monotonic() + settings.planning_timeout_seconds
+    if context.deadline is not None:
+        deadline = min(deadline, context.deadline)
+
+    def step() -> None:
+        if context.cancel is not None:
+            context.cancel.check()
+        if time.monotonic() > deadline:
+            raise QueryTimeout("planning the query took longer than its time limit "
+                               "(planning_timeout_seconds, query_timeout_seconds)")
+
     tree = bind_parameters(statement.tree, parameters)
     if tree is statement.tree:
         tree = tree.copy()  # the statement may be cached; planning rewrites in place
+    # The closed language, before any name is resolved (DESIGN.md §6).
+    check_statement(tree, settings.max_generated_values)
     written = written_names(tree, context.dialect)
     exists_select_one(tree)
     resolution = resolve_tables(tree, context.catalog, principal, default_schema=context.default_schema)
     lock_down(tree, principal)
     tree = apply_policies(tree, resolution.tables, principal, context.catalog.spec)
+    step()
     tree = qualify_query(tree, resolution, context.dialect)
+    check_field_access(tree, _column_types(tree, resolution))
+    step()
     names = written if written is not None and len(written) == len(output_names(tree)) \
         else catalog_spelling(output_names(tree), resolution)
 
@@ -70,6 +97,7 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
 
     assert isinstance(tree, exp.Query)
     split = split_query(tree, resolution, connector_for)
+    step()
     drafts = split.fragments if split.residual is None else _share_fragments(split.fragments, split.residual)
     # Rows each fragment reads before any pre-aggregation: what key filters act on.
     scanned = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
@@ -79,15 +107,21 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
         notes = pre_aggregate(split.residual, by_name, scanned, min_rows)
         notes += distinct_for_semi_joins(split.residual, by_name, scanned, min_rows)
     estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
-    fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name]) for draft in drafts)
-    residual = None
+    step()
+    reveal = principal.has_any(context.catalog.spec.auth.admin_roles)
+    fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name], reveal)
+                      for draft in drafts)
+    step()
+    residual = shown_residual = None
     key_filters: list[KeyFilter] = []
     materialize: frozenset[str] = frozenset()
     if split.residual is not None:
+        check_fragment(split.residual, settings.max_generated_values)
         try:
             residual = split.residual.sql(dialect="duckdb", identify=True, unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError as error:
             raise UnsupportedQuery(f"cannot express the cross-product part of the query: {error}") from None
+        shown_residual = disclose(split.residual, residual, "duckdb", reveal=reveal).sql
         settings = context.catalog.spec.settings
         filtered = {draft.name for draft in drafts if _filters_rows(draft.tree)}
         literal_only = {d.name: settings.dynamic_filter_max_literal_keys for d in drafts
@@ -101,8 +135,24 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
     return Plan(
         sql=sql, fragments=fragments, residual=residual, output_names=names, explain=statement.explain,
         key_filters=tuple(key_filters), materialize=materialize, notes=tuple(notes),
-        planning_ms=(time.perf_counter() - started) * 1000.0,
+        planning_ms=(time.perf_counter() - started) * 1000.0, shown_residual=shown_residual,
+        reveal_policies=reveal,
     )
+
+
+def _column_types(tree: exp.Expr, resolution: Resolution) -> Callable[[exp.Column], pa.DataType | None]:
+    """A column's declared type, when it reads a catalog table directly (None otherwise)."""
+    if tree.find(exp.Dot) is None:
+        return lambda column: None
+    binding = bind_columns(tree)
+
+    def type_of(column: exp.Column) -> pa.DataType | None:
+        source = binding.source_of(column)
+        table = resolution.of(source) if source is not None else None
+        field = table.field_named(column.name) if table is not None else None
+        return field.type if field is not None else None
+
+    return type_of
 
 
 def written_names(tree: exp.Expr, dialect: str) -> tuple[str, ...] | None:
@@ -251,10 +301,13 @@ def _merge_projections(survivor: exp.Query, other: exp.Query) -> bool:
     return True
 
 
-def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, estimate: float) -> Fragment:
+def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, estimate: float,
+            reveal: bool) -> Fragment:
     connector = draft.connector
     capabilities = connector.capabilities
     tree = engine_tree(draft.tree, connector, resolution)
+    # Nothing reaches an engine unvetted, whoever added it (policies, rewrites, key filters).
+    check_fragment(tree, catalog.spec.settings.max_generated_values)
     sql = render(tree, capabilities.dialect)
     typing_sql = None
     typing_tables: tuple[tuple[str, Any], ...] = ()
@@ -263,11 +316,13 @@ def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, esti
     products = tuple(draft.products)
     engine = catalog.spec.products[products[0]].engine.kind if products else "unknown"
     assert isinstance(tree, exp.Query)
+    shown = disclose(tree, sql, capabilities.dialect, reveal=reveal)
     return Fragment(
         name=draft.name, connector=connector, engine=engine, products=products,
         tables=tuple(f"{t.product}.{t.name}" for t in draft.tables), sql=sql, tree=tree,
         dialect=capabilities.dialect, output=output_names(tree), estimate=estimate, typing_sql=typing_sql,
-        typing_tables=typing_tables,
+        typing_tables=typing_tables, shown_sql=shown.sql, policies=shown.policies,
+        estimate_hidden=shown.row_filtered and not reveal,
     )
 
 

@@ -39,6 +39,7 @@ def engine_tree(tree: exp.Expr, connector: Connector, resolution: Resolution) ->
             continue
         replacement = connector.table_expression(table.spec.source).copy()
         replacement.set("alias", node.args.get("alias"))
+        replacement.meta.update(node.meta)  # which catalog table it is (EXPLAIN names governed ones)
         node.replace(replacement)
     return tree
 

@@ -47,10 +47,18 @@ class Statement:
     parameter_count: int
 
 
-def parse_statement(sql: str, dialect: str) -> Statement:
-    """Parse exactly one reading statement written in ``dialect``."""
+def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
+                    max_nodes: int | None = None) -> Statement:
+    """Parse exactly one reading statement written in ``dialect``.
+
+    ``max_chars`` and ``max_nodes`` bound the work one statement may cause: parsing and planning
+    hold the GIL, so an enormous statement would slow every other user's query.
+    """
     if not sql or not sql.strip():
         raise SqlSyntaxError("the statement is empty")
+    if max_chars is not None and len(sql) > max_chars:
+        raise UnsupportedQuery(f"the statement is {len(sql)} characters long, more than max_statement_chars "
+                               f"({max_chars})")
     explain, sql = _strip_explain(sql)
     tokens = _tokenize(sql, dialect)
     statements = _split(tokens)
@@ -66,9 +74,13 @@ def parse_statement(sql: str, dialect: str) -> Statement:
     if tree is None:
         raise SqlSyntaxError("the statement is empty")
     _check_kind(tree)
+    nodes = 0
     for node in tree.walk():
         # Comments are client text the generator would print into engines' statements.
         node.comments = None
+        nodes += 1
+    if max_nodes is not None and nodes > max_nodes:
+        raise UnsupportedQuery(f"the statement has {nodes} syntax nodes, more than max_statement_nodes ({max_nodes})")
     return Statement(tree=tree, explain=explain, parameter_count=count_parameters(tree))
 
 

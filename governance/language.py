@@ -1,0 +1,296 @@
+"""The mesh's closed language: every AST node kind a statement may contain (DESIGN.md §6).
+
+sqlglot parses far more than any one engine means: its function registry holds more than 900
+names from every dialect it knows, and syntax that is harmless in DuckDB is an escape hatch
+elsewhere. PostgreSQL reads ``(x).f`` as ``f(x)``, so a field access sqlglot keeps as
+``exp.Dot`` reached ``pg_read_file``; ``CAST(x AS regclass)`` or a cast to a table's row type
+answers "does this object exist?". A deny-list of what is known to be dangerous cannot keep up;
+this module is the allow-list instead. A statement passes only if every node is of a class listed
+in ``VETTED`` (or is ``Anonymous``/``Var``/``Dot``/``DataType`` and passes the narrower check for
+that kind), else it is refused before any name is resolved::
+
+    SELECT (CAST('/etc/hostname' AS TEXT)).pg_read_file FROM crm.customers
+    -> ForbiddenFunction: field access (.pg_read_file) is allowed only on struct columns
+
+    SELECT CAST('vault' AS regclass)
+    -> UnsupportedQuery: cast to regclass is not supported; flightmesh casts to ...
+
+The vetted functions are pure computations that DuckDB, the mesh's reference dialect, defines.
+Functions whose result size is a parameter (``repeat``, ``lpad``, ``space``, ``generate_series``/
+``range``) are vetted only with literal sizes under ``max_generated_values``: one cheap
+statement must not build gigabytes outside any engine's memory accounting.
+
+Three checks, three moments:
+
+* ``check_statement`` — the client's tree, right after parsing and binding parameters;
+* ``check_field_access`` — after qualification, when column types are known (struct fields);
+* ``check_fragment`` — every tree the planner renders for an engine, policies and dynamic
+  filters included: nothing reaches an engine that was not vetted, whoever built it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+
+import pyarrow as pa
+from sqlglot import exp
+
+from flightmesh.mesh import ForbiddenFunction, UnsupportedQuery
+
+__all__ = [
+    "CAST_TYPES",
+    "FUNCTIONS",
+    "SYNTAX",
+    "UNIT_WORDS",
+    "VETTED",
+    "check_field_access",
+    "check_fragment",
+    "check_statement",
+]
+
+T = exp.DataType.Type
+
+# Clauses, references, literals and operators.
+SYNTAX: frozenset[type[exp.Expr]] = frozenset({
+    # statements and clauses
+    exp.Select, exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Qualify, exp.Order,
+    exp.Ordered, exp.Limit, exp.Offset, exp.Fetch, exp.LimitOptions, exp.Distinct, exp.With, exp.CTE,
+    exp.Subquery, exp.Union, exp.Intersect, exp.Except, exp.Values, exp.Tuple, exp.Lateral,
+    exp.TableSample, exp.Rollup, exp.Cube, exp.GroupingSets,
+    # references and names
+    exp.Table, exp.TableAlias, exp.Column, exp.Identifier, exp.Star, exp.Alias,
+    # literals
+    exp.Literal, exp.Null, exp.Boolean, exp.HexString, exp.Array, exp.Struct, exp.PropertyEQ,
+    exp.Interval,
+    # operators
+    exp.Paren, exp.Neg, exp.Not, exp.And, exp.Or, exp.Xor, exp.Add, exp.Sub, exp.Mul, exp.Div,
+    exp.IntDiv, exp.Mod, exp.Pow, exp.DPipe, exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.NullSafeNEQ,
+    exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike, exp.Escape,
+    exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift,
+    exp.BitwiseRightShift, exp.Exists, exp.Any, exp.All, exp.Bracket, exp.Case, exp.If,
+    exp.Cast, exp.TryCast, exp.DataTypeParam, exp.AtTimeZone,
+    # aggregate and window modifiers
+    exp.Window, exp.WindowSpec, exp.Filter, exp.WithinGroup, exp.IgnoreNulls, exp.RespectNulls,
+})
+
+# Pure functions DuckDB defines, by what they compute.
+AGGREGATES: frozenset[type[exp.Expr]] = frozenset({
+    exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.AnyValue, exp.First, exp.Last, exp.CountIf,
+    exp.ApproxDistinct, exp.ArgMax, exp.ArgMin, exp.ArrayAgg, exp.GroupConcat, exp.Stddev,
+    exp.StddevSamp, exp.StddevPop, exp.Variance, exp.VariancePop, exp.Corr, exp.CovarSamp,
+    exp.CovarPop, exp.Median, exp.Mode, exp.PercentileCont, exp.PercentileDisc, exp.Quantile,
+    exp.ApproxQuantile, exp.LogicalAnd, exp.LogicalOr, exp.BitwiseAndAgg, exp.BitwiseOrAgg,
+    exp.BitwiseXorAgg, exp.Skewness, exp.Kurtosis, exp.RegrSlope, exp.RegrIntercept, exp.RegrR2,
+    exp.RegrCount, exp.Grouping,
+})
+WINDOW_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset({
+    exp.RowNumber, exp.Rank, exp.DenseRank, exp.PercentRank, exp.CumeDist, exp.Ntile, exp.Lag,
+    exp.Lead, exp.FirstValue, exp.LastValue, exp.NthValue,
+})
+SCALARS: frozenset[type[exp.Expr]] = frozenset({
+    # conditional
+    exp.Coalesce, exp.Nullif, exp.Greatest, exp.Least, exp.Nvl2,
+    # numbers
+    exp.Abs, exp.Ceil, exp.Floor, exp.Round, exp.Trunc, exp.Sign, exp.Sqrt, exp.Cbrt, exp.Exp,
+    exp.Ln, exp.Log, exp.Pi, exp.Degrees, exp.Radians, exp.Sin, exp.Cos, exp.Tan, exp.Asin,
+    exp.Acos, exp.Atan, exp.Atan2, exp.Cot, exp.Sinh, exp.Cosh, exp.Tanh, exp.IsNan, exp.IsInf,
+    exp.Rand,
+    # strings
+    exp.Lower, exp.Upper, exp.Length, exp.BitLength, exp.ByteLength, exp.Substring, exp.Trim,
+    exp.Left, exp.Right, exp.Concat, exp.ConcatWs, exp.Replace, exp.Reverse, exp.StrPosition,
+    exp.Initcap, exp.Ascii, exp.Chr, exp.SplitPart, exp.StartsWith, exp.Contains, exp.Levenshtein,
+    exp.JarowinklerSimilarity, exp.RegexpLike, exp.RegexpExtract, exp.RegexpReplace, exp.MD5,
+    exp.SHA, exp.SHA2, exp.Hex, exp.Unhex, exp.Translate, exp.Unicode, exp.Split,
+    # dates and times
+    exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime, exp.Extract, exp.DateTrunc,
+    exp.TimestampTrunc, exp.DateDiff, exp.DateAdd, exp.DateSub, exp.DateFromParts,
+    exp.TimeToStr, exp.StrToTime, exp.StrToDate, exp.Year, exp.Quarter, exp.Month, exp.Week,
+    exp.Day, exp.DayOfWeek, exp.DayOfWeekIso, exp.DayOfMonth, exp.DayOfYear, exp.Hour,
+    exp.Minute, exp.Second, exp.LastDay, exp.Dayname, exp.Monthname, exp.UnixToTime,
+    exp.TimeToUnix, exp.Date,
+    # lists
+    exp.ArraySize, exp.ArrayContains, exp.Explode,
+})
+# Functions whose result size is an argument: vetted only when that argument is bounded.
+SIZED: frozenset[type[exp.Expr]] = frozenset({exp.Repeat, exp.Pad, exp.Space, exp.GenerateSeries})
+
+FUNCTIONS: frozenset[type[exp.Expr]] = AGGREGATES | WINDOW_FUNCTIONS | SCALARS | SIZED
+VETTED: frozenset[type[exp.Expr]] = SYNTAX | FUNCTIONS
+
+# The mesh's data types: what CAST / TRY_CAST / typed literals may name. No object-identifier
+# types (regclass, regrole, oid ...), no table row types, no domains: sqlglot parses those as
+# USERDEFINED, and each of them turns a cast into a catalog lookup inside the engine.
+CAST_TYPES: frozenset[exp.DataType.Type] = frozenset({
+    T.BOOLEAN, T.TINYINT, T.SMALLINT, T.INT, T.BIGINT, T.INT128, T.UTINYINT, T.USMALLINT, T.UINT,
+    T.UBIGINT, T.FLOAT, T.DOUBLE, T.DECIMAL, T.CHAR, T.VARCHAR, T.TEXT, T.DATE, T.TIME,
+    T.TIMESTAMP, T.TIMESTAMPNTZ, T.TIMESTAMPTZ, T.TIMESTAMP_S, T.TIMESTAMP_MS, T.TIMESTAMP_NS,
+    T.INTERVAL, T.VARBINARY, T.BLOB, T.UUID, T.ARRAY, T.LIST, T.STRUCT, T.MAP,
+})
+
+# Bare words the parser keeps as ``Var``: the units of EXTRACT, INTERVAL, DATE_TRUNC and friends.
+# A generator prints a Var as is, so any other word (``user``, ``current_role``) is refused.
+UNIT_WORDS: frozenset[str] = frozenset({
+    "millennium", "century", "decade", "year", "years", "isoyear", "quarter", "quarters", "month",
+    "months", "week", "weeks", "day", "days", "dow", "isodow", "doy", "dayofweek", "dayofyear",
+    "hour", "hours", "minute", "minutes", "second", "seconds", "millisecond", "milliseconds",
+    "microsecond", "microseconds", "epoch", "yearweek", "weekday", "timezone", "timezone_hour",
+    "timezone_minute", "ms", "us",
+})
+
+ALLOWED_ANONYMOUS_NAMES = frozenset({"now"})  # pure in every engine; also in lockdown
+
+DEFAULT_MAX_GENERATED_VALUES = 1_000_000
+
+
+# Name the principal; ``lock_down`` replaces them by the principal's name before any engine sees them.
+PRINCIPAL_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset({exp.CurrentUser, exp.SessionUser})
+
+
+def check_statement(tree: exp.Expr, max_generated_values: int = DEFAULT_MAX_GENERATED_VALUES) -> None:
+    """Refuse ``tree`` unless every node is vetted. Raises ForbiddenFunction / UnsupportedQuery."""
+    for node in tree.walk():
+        if type(node) not in PRINCIPAL_FUNCTIONS:
+            _check_node(node, max_generated_values)
+
+
+def check_fragment(tree: exp.Expr, max_generated_values: int = DEFAULT_MAX_GENERATED_VALUES) -> None:
+    """The gate before rendering for an engine: the same language, whoever built the tree.
+
+    Policies and the planner's own rewrites add nodes after ``check_statement``; they are held to
+    the same list, so a policy written with an unvetted function fails closed instead of reaching
+    the engine.
+    """
+    for node in tree.walk():
+        _check_node(node, max_generated_values)
+
+
+def check_field_access(tree: exp.Expr, type_of: Callable[[exp.Column], pa.DataType | None]) -> None:
+    """Every ``x.field`` reads a field of a struct column (``type_of`` gives a column's type).
+
+    PostgreSQL's attribute notation makes ``(value).name`` a call of ``name(value)``, so a field
+    access is kept only when its base is a column whose declared type is a struct with that field.
+    """
+    for node in tree.find_all(exp.Dot):
+        data_type = _struct_type(node.this, type_of)
+        field = node.expression.name if isinstance(node.expression, exp.Identifier) else None
+        if data_type is None or field is None or data_type.get_field_index(field) < 0:
+            raise ForbiddenFunction(f"field access (.{field or node.expression.sql()}) is allowed only on "
+                                    "struct columns that have that field")
+
+
+def _struct_type(base: exp.Expr, type_of: Callable[[exp.Column], pa.DataType | None]) -> pa.StructType | None:
+    while isinstance(base, exp.Paren):
+        base = base.this
+    if isinstance(base, exp.Column):
+        data_type = type_of(base)
+    elif isinstance(base, exp.Dot):
+        parent = _struct_type(base.this, type_of)
+        name = base.expression.name
+        if parent is None or parent.get_field_index(name) < 0:
+            return None
+        data_type = parent.field(name).type
+    else:
+        return None
+    return data_type if isinstance(data_type, pa.StructType) else None
+
+
+def _check_node(node: exp.Expr, max_generated_values: int) -> None:
+    kind = type(node)
+    if kind in VETTED:
+        if kind in SIZED:
+            _check_size(node, max_generated_values)
+    elif isinstance(node, exp.DataType):
+        _check_type(node)
+    elif isinstance(node, exp.ColumnDef) and isinstance(node.parent, exp.DataType):
+        pass  # a STRUCT field inside a cast's type; the type itself is checked
+    elif isinstance(node, exp.Var):
+        if node.name.lower() not in UNIT_WORDS:
+            raise UnsupportedQuery(f"{node.name!r} is not supported here")
+    elif isinstance(node, exp.Anonymous):
+        if node.name.lower() not in ALLOWED_ANONYMOUS_NAMES:
+            raise ForbiddenFunction(f"function {node.name.lower()} is not allowed")
+    elif isinstance(node, exp.Dot):
+        _check_dot_shape(node)
+    elif isinstance(node, exp.Func):
+        raise ForbiddenFunction(f"function {_function_name(node)} is not supported by flightmesh")
+    else:
+        raise UnsupportedQuery(f"{_construct_name(node)} is not supported by flightmesh")
+
+
+def _check_dot_shape(node: exp.Dot) -> None:
+    """Field access reads columns only; whether the column is a struct is checked after qualification."""
+    base = node.this
+    while isinstance(base, exp.Paren):
+        base = base.this
+    if not isinstance(base, (exp.Column, exp.Dot)) or not isinstance(node.expression, exp.Identifier):
+        field = node.expression.sql() if isinstance(node.expression, exp.Expr) else "?"
+        raise ForbiddenFunction(f"field access (.{field}) is allowed only on struct columns that have that field")
+
+
+def _check_type(node: exp.DataType) -> None:
+    if node.this not in CAST_TYPES:
+        name = node.args.get("kind") or node.this.value
+        raise UnsupportedQuery(f"cast to {str(name).lower()} is not supported; flightmesh casts to "
+                               "BOOLEAN, integers, DOUBLE, DECIMAL, VARCHAR, DATE, TIME, TIMESTAMP[TZ], "
+                               "INTERVAL, BLOB, UUID and lists/structs/maps of them")
+
+
+def _check_size(node: exp.Expr, limit: int) -> None:
+    """Sized functions: the size must be a literal, and what they build at most ``limit`` values."""
+    if isinstance(node, exp.Repeat):
+        text, times = node.this, node.args.get("times")
+        size = None
+        if isinstance(text, exp.Literal) and text.is_string:
+            count = _integer(times)
+            size = None if count is None else len(text.this) * max(count, 0)
+        _bounded(size, limit, "repeat(text, n) needs a string literal and an integer literal n")
+    elif isinstance(node, exp.Pad):
+        _bounded(_integer(node.expression), limit, "lpad/rpad need an integer literal length")
+    elif isinstance(node, exp.Space):
+        _bounded(_integer(node.this), limit, "space(n) needs an integer literal n")
+    elif isinstance(node, exp.GenerateSeries):
+        start, end = _integer(node.args.get("start")), _integer(node.args.get("end"))
+        step_node = node.args.get("step")
+        step = 1 if step_node is None else _integer(step_node)
+        count = None
+        if start is not None and end is not None and step:
+            count = max(0, (end - start) // step + 1)
+        _bounded(count, limit, "generate_series/range need integer literal bounds and step")
+
+
+def _bounded(size: int | None, limit: int, shape: str) -> None:
+    if size is None:
+        raise UnsupportedQuery(f"{shape} (at most {limit} values; setting max_generated_values)")
+    if size > limit:
+        raise UnsupportedQuery(f"the query would generate {size} values in one call, more than "
+                               f"max_generated_values ({limit})")
+
+
+def _integer(node: exp.Expr | None) -> int | None:
+    negative = False
+    while isinstance(node, (exp.Neg, exp.Paren)):
+        negative ^= isinstance(node, exp.Neg)
+        node = node.this
+    if not isinstance(node, exp.Literal) or node.is_string:
+        return None
+    try:
+        value = Decimal(node.this)
+    except InvalidOperation:
+        return None
+    if value != value.to_integral_value():
+        return None
+    return -int(value) if negative else int(value)
+
+
+def _function_name(node: exp.Func) -> str:
+    try:
+        return node.sql_name().lower()
+    except Exception:  # sql_name() raises for some generated classes: the class says enough
+        return type(node).__name__.lower()
+
+
+def _construct_name(node: exp.Expr) -> str:
+    return {exp.Collate: "COLLATE", exp.Unnest: "UNNEST in FROM", exp.Lambda: "lambda functions",
+            exp.Placeholder: "an unbound parameter", exp.Parameter: "an unbound parameter",
+            exp.SessionParameter: "session variables"}.get(type(node), type(node).__name__)
