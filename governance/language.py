@@ -200,17 +200,17 @@ def _check_node(node: exp.Expr, max_generated_values: int) -> None:
     if kind in VETTED:
         if kind in SIZED:
             _check_size(node, max_generated_values)
-    elif isinstance(node, exp.DataType):
+    elif kind is exp.DataType:
         _check_type(node)
-    elif isinstance(node, exp.ColumnDef) and isinstance(node.parent, exp.DataType):
+    elif kind is exp.ColumnDef and isinstance(node.parent, exp.DataType):
         pass  # a STRUCT field inside a cast's type; the type itself is checked
-    elif isinstance(node, exp.Var):
+    elif kind is exp.Var:
         if node.name.lower() not in UNIT_WORDS:
             raise UnsupportedQuery(f"{node.name!r} is not supported here")
-    elif isinstance(node, exp.Anonymous):
+    elif kind is exp.Anonymous:
         if node.name.lower() not in ALLOWED_ANONYMOUS_NAMES:
             raise ForbiddenFunction(f"function {node.name.lower()} is not allowed")
-    elif isinstance(node, exp.Dot):
+    elif kind is exp.Dot:
         _check_dot_shape(node)
     elif isinstance(node, exp.Func):
         raise ForbiddenFunction(f"function {_function_name(node)} is not supported by flightmesh")
@@ -218,7 +218,7 @@ def _check_node(node: exp.Expr, max_generated_values: int) -> None:
         raise UnsupportedQuery(f"{_construct_name(node)} is not supported by flightmesh")
 
 
-def _check_dot_shape(node: exp.Dot) -> None:
+def _check_dot_shape(node: exp.Expr) -> None:
     """Field access reads columns only; whether the column is a struct is checked after qualification."""
     base = node.this
     while isinstance(base, exp.Paren):
@@ -228,9 +228,9 @@ def _check_dot_shape(node: exp.Dot) -> None:
         raise ForbiddenFunction(f"field access (.{field}) is allowed only on struct columns that have that field")
 
 
-def _check_type(node: exp.DataType) -> None:
+def _check_type(node: exp.Expr) -> None:
     if node.this not in CAST_TYPES:
-        name = node.args.get("kind") or node.this.value
+        name = node.args.get("kind") or getattr(node.this, "value", None) or "this type"
         raise UnsupportedQuery(f"cast to {str(name).lower()} is not supported; flightmesh casts to "
                                "BOOLEAN, integers, DOUBLE, DECIMAL, VARCHAR, DATE, TIME, TIMESTAMP[TZ], "
                                "INTERVAL, BLOB, UUID and lists/structs/maps of them")

@@ -34,8 +34,12 @@ class Settings:
     token_ttl_seconds: float = 8 * 3600.0
     table_type_case: str = "upper"
     batch_rows: int = 65_536
-    max_statement_chars: int = 1_000_000
-    max_statement_nodes: int = 50_000
+    login_max_failures: int = 10
+    login_failure_window_seconds: float = 300.0
+    login_lockout_seconds: float = 60.0
+    audit_statement_max_chars: int = 4096
+    max_statement_chars: int = 262_144
+    max_statement_nodes: int = 20_000
     max_parameter_rows: int = 1_000
     max_generated_values: int = 1_000_000
     planning_timeout_seconds: float = 10.0
@@ -91,6 +95,17 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "How GetTables spells table types: 'upper' (TABLE: JDBC, DBeaver, Tableau) or 'lower' "
         "(table: sqlalchemy-adbc, Superset). Filters match either case.", None),
     "batch_rows": ("Rows per record batch produced by the merge engine.", 1),
+    "login_max_failures": (
+        "Failed logins (passwords, identity-provider tokens) of one user, or from one client address, "
+        "within login_failure_window_seconds after which that user or address is refused without a "
+        "check for login_lockout_seconds. 0 turns the throttle off.", 0),
+    "login_failure_window_seconds": ("How long a failed login counts towards login_max_failures.", 1.0),
+    "login_lockout_seconds": (
+        "How long a throttled user or address is refused; doubles on each further lock, up to 16x, "
+        "and is forgotten after a quiet 16x.", 0.1),
+    "audit_statement_max_chars": (
+        "Characters of a statement (and of an error message or user name) kept in an audit record; the "
+        "rest is cut, and statement_hash stays the SHA-256 of the full text.", 256),
     "max_statement_chars": ("Longest SQL text accepted, in characters; longer statements are refused before "
                             "parsing.", 1),
     "max_statement_nodes": ("Largest statement accepted, in syntax-tree nodes (a 200-branch UNION of simple "

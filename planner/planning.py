@@ -62,6 +62,18 @@ def plan_query(sql: str, principal: Principal, context: PlanningContext,
 
 def plan_statement(statement: Statement, sql: str, principal: Principal, context: PlanningContext,
                    parameters: Sequence[Any] = ()) -> Plan:
+    """Plan a parsed statement. Raises the mesh's QueryError family on bad input."""
+    try:
+        return _plan_statement(statement, sql, principal, context, parameters)
+    except RecursionError:
+        raise UnsupportedQuery(TOO_DEEP) from None
+
+
+TOO_DEEP = "the statement is nested too deeply (e.g. a chain of hundreds of UNIONs); split it into several"
+
+
+def _plan_statement(statement: Statement, sql: str, principal: Principal, context: PlanningContext,
+                    parameters: Sequence[Any]) -> Plan:
     started = time.perf_counter()
     settings = context.catalog.spec.settings
     deadline = time.monotonic() + settings.planning_timeout_seconds

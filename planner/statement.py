@@ -70,10 +70,15 @@ def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
         trees = parser.parse(statements[0], sql)
     except ParseError as error:
         raise _syntax_error(error) from None
+    except RecursionError:
+        raise UnsupportedQuery("the statement is nested too deeply; split it into several") from None
     tree = trees[0] if trees else None
     if tree is None:
         raise SqlSyntaxError("the statement is empty")
-    _check_kind(tree)
+    try:
+        _check_kind(tree)
+    except RecursionError:
+        raise UnsupportedQuery("the statement is nested too deeply; split it into several") from None
     nodes = 0
     for node in tree.walk():
         # Comments are client text the generator would print into engines' statements.

@@ -13,11 +13,14 @@ The flows real clients use (``../shared/notes/flight-sql-clients.md`` §1):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
+
+from flightmesh.mesh import ParameterError, QueryTimeout
 
 from .auth import Caller
 from .errors import BadRequest
@@ -91,6 +94,9 @@ class QueryService:
         handle = command.prepared_statement_handle
         statement = self.statements.get(handle, caller)
         rows = parameter_rows(reader.read_all(), statement.query.parameter_schema)
+        limit = self.runtime.settings.max_parameter_rows
+        if len(rows) > limit:
+            raise ParameterError(f"{len(rows)} rows of parameters were bound, more than max_parameter_rows ({limit})")
         self.statements.bind(handle, caller, rows)
         # Always echo the handle: JDBC replaces its handle with this field, and an empty
         # PutResult would leave it with an empty one.
@@ -145,7 +151,15 @@ class QueryService:
         """
         bound = statement.parameter_rows
         rows: Sequence[tuple[Any, ...]] = bound if bound is not None else [()]
-        return [self.runtime.bind(statement.query, caller.principal, row) for row in rows]
+        # Every row is planned: together they get the time one statement may take to plan.
+        deadline = time.monotonic() + self.runtime.settings.planning_timeout_seconds
+        plans = []
+        for row in rows:
+            if time.monotonic() > deadline:
+                raise QueryTimeout(f"planning {len(rows)} rows of parameters took longer than "
+                                   "planning_timeout_seconds; bind fewer rows at a time")
+            plans.append(self.runtime.bind(statement.query, caller.principal, row))
+        return plans
 
     def _issue(
         self, caller: Caller, plans: list[Any], schema: pa.Schema, descriptor: flight.FlightDescriptor
