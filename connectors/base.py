@@ -152,7 +152,15 @@ def cast_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterat
             yield batch
             continue
         columns = [
-            column if column.type == target.type else column.cast(target.type, safe=False)
+            column if column.type == target.type else _cast(column, target.type)
             for column, target in zip(batch.columns, schema, strict=True)
         ]
         yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
+    if pa.types.is_null(target):
+        # Typed as NULL by the planner (``CASE ... THEN NULL END``): every value is NULL whatever
+        # the engine's driver guessed, and Arrow has no cast from other types to null.
+        return pa.nulls(len(column))
+    return column.cast(target, safe=False)

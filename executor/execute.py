@@ -7,6 +7,7 @@ A plan with one fragment and no residual streams straight from its engine.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ from .merge import MergeEngine
 from .prefetch import Prefetch
 
 __all__ = ["Executor", "FragmentStats"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -217,8 +220,25 @@ def _merge_error(error: BaseException, run: _Run) -> BaseException:
             run.cancel.check()
         except FlightmeshError as stopped:
             return stopped
-    message = str(error).split("\n")[0]
-    return QueryError(f"the query failed while combining products: {message}")
+    # DuckDB's messages quote the values that failed ("Could not convert string 'secret' to
+    # INT32"), and those values may come from rows or columns a policy hides: the client gets the
+    # kind of failure, the log the message.
+    log.warning("merge engine failed: %s", str(error).split("\n")[0])
+    return QueryError(f"the query failed while combining products: {_merge_reason(error)}")
+
+
+def _merge_reason(error: BaseException) -> str:
+    if isinstance(error, duckdb.ConversionException):
+        return "a value could not be converted to the type the query asks for"
+    if isinstance(error, duckdb.OutOfRangeException):
+        return "a value is out of range for its type (overflow)"
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return "the merge engine ran out of memory (setting merge_memory_limit)"
+    if isinstance(error, duckdb.InvalidInputException):
+        return "a function was given an invalid value"
+    if isinstance(error, (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException)):
+        return "the combined query is not valid SQL for the merge engine"
+    return f"the merge engine failed ({type(error).__name__})"
 
 
 def _announced(schema: pa.Schema, names: tuple[str, ...]) -> pa.Schema:

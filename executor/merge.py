@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from flightmesh.connectors.duckdb import lock_down
-from flightmesh.mesh import Settings
+from flightmesh.mesh import QueryError, Settings
 
 __all__ = ["MergeEngine"]
 
@@ -36,6 +36,12 @@ class MergeEngine:
             for name, schema in inputs.items():
                 cursor.register(name, schema.empty_table())
             return cursor.sql(f"SELECT * FROM ({sql}) AS typed LIMIT 0").to_arrow_table().schema
+        except (duckdb.BinderException, duckdb.TypeMismatchException, duckdb.ConversionException,
+                duckdb.CatalogException) as error:
+            # Typing runs over empty tables: its messages speak of types and of the client's own
+            # literals, never of rows. Reported as the query's mistake, not an internal error.
+            message = str(error).split("\n")[0].split(": ", 1)[-1]
+            raise QueryError(f"the query does not type-check: {message}") from None
         finally:
             cursor.close()
 

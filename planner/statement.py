@@ -72,6 +72,10 @@ def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
         raise _syntax_error(error) from None
     except RecursionError:
         raise UnsupportedQuery("the statement is nested too deeply; split it into several") from None
+    except (IndexError, KeyError, TypeError, ValueError, AttributeError):
+        # sqlglot's function builders index their arguments (MAP(x) with an odd count raised
+        # IndexError): a malformed call is the client's syntax error, not an internal one.
+        raise SqlSyntaxError("invalid SQL: a function is called with arguments it does not take") from None
     tree = trees[0] if trees else None
     if tree is None:
         raise SqlSyntaxError("the statement is empty")
