@@ -12,6 +12,7 @@ name and kind::
     SELECT "c"."name" FROM "governed crm.customers" AS "c"
     policies: row filter `by_region` on crm.customers, deny crm.customers.ssn
 
+Denied columns are not listed at all: for everyone else they do not exist (README, deny_columns).
 The estimated rows of a fragment that reads a row-filtered table are not shown to a principal
 the filter applies to either: the estimate comes from the whole table, and the difference
 between it and what the user can count is the number of hidden rows.
@@ -45,9 +46,11 @@ def disclose(tree: exp.Expr, sql: str, dialect: str, *, reveal: bool) -> Disclos
     row_filtered = False
     for node in governed:
         labels = tuple(node.meta.get(POLICY_KEY) or ())
+        names = tuple(node.meta.get(POLICY_DISPLAY_KEY) or labels)
         row_filtered |= any(label.startswith("row_filter") for label in labels)
-        for name in node.meta.get(POLICY_DISPLAY_KEY) or labels:
-            if name not in policies:
+        for label, name in zip(labels, names, strict=False):
+            # A deny names a column the principal must not learn exists: only admins see it.
+            if (reveal or not label.startswith("deny")) and name not in policies:
                 policies.append(name)
     if reveal or not governed:
         return Disclosure(sql, tuple(policies), row_filtered)
