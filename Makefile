@@ -17,6 +17,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# SQLite statements can be stopped only through this extension (connectors/sqlite_interrupt.py
+# says why). It needs SQLite's extension header, from libsqlite3-dev on Debian.
+SQLITE_INTERRUPT := connectors/libsqlite_interrupt.so
+$(SQLITE_INTERRUPT): connectors/sqlite_interrupt.c
+	@echo '#include <sqlite3ext.h>' | $(CC) -E -x c - >/dev/null 2>&1 || apt-get install -y libsqlite3-dev
+	$(CC) -shared -fPIC -O2 -fvisibility=hidden -Wall -o $@ $<
+
+install serve test bench: $(SQLITE_INTERRUPT)
+
 serve: $(STAMP)
 	$(BIN)/flightmesh demo demo-mesh --port $(PORT)
 
@@ -44,4 +53,4 @@ bench: $(STAMP) services
 	$(BIN)/python benchmarks/transport.py
 
 clean:
-	rm -rf $(VENV) demo-mesh .pytest_cache tests/.data
+	rm -rf $(VENV) demo-mesh .pytest_cache tests/.data $(SQLITE_INTERRUPT)

@@ -5,17 +5,24 @@ sees (DECIMAL comes back as double, DATE as text, BOOLEAN as integer). So this c
 only declared column types (``describe``) and casts every result to the schema the planner
 expects (``typed_results=False``).
 
-Declared limitation: the ADBC SQLite driver cannot interrupt a running statement. Cancellation
-and timeouts take effect at the next batch boundary, so a single statement that computes for a
-long time before its first row runs to that row.
+Stopping: the driver cannot cancel a statement, so every connection carries flightmesh's own
+small extension (``sqlite_interrupt.py`` explains it). A cancel, or the fragment's timeout,
+stops the running statement within milliseconds, also before its first row, and the fragment
+ends with QueryCancelled or QueryTimeout. Without the built extension a warning is logged once
+and both take effect at the next batch boundary only.
+
+Connections are pooled (``_MAX_CONNECTIONS``): fragments run on short-lived threads, and one
+connection per thread would leave one open file per fragment ever run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
-import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,13 +30,27 @@ import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pyarrow as pa
 from sqlglot import exp
 
-from flightmesh.mesh import CancelScope, EngineError, EngineUnavailable, QueryError, UnknownTable
+from flightmesh.mesh import (
+    CancelScope,
+    EngineError,
+    EngineUnavailable,
+    FlightmeshError,
+    QueryCancelled,
+    QueryError,
+    QueryTimeout,
+    UnknownTable,
+)
 
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
+from .pool import ConnectionPool, PoolTimeout
+from .sqlite_interrupt import RunningStatement, Watch, interrupt_library
 
 __all__ = ["SQLiteConnector", "sqlite_type"]
 
 _BATCH_ROWS = 65_536
+# Statements running at once per product. Far more than the cores that run them, so no queue in
+# practice; a bound, so a burst of queries cannot open connections (files, caches) without end.
+_MAX_CONNECTIONS = 32
 
 _DECIMAL = re.compile(r"^(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
 
@@ -58,6 +79,12 @@ def sqlite_type(declared: str) -> pa.DataType:
     return pa.float64()  # NUMERIC affinity without precision
 
 
+@dataclass
+class _Session:
+    connection: Any
+    watch: Watch | None  # None: the interrupt extension is not available
+
+
 class SQLiteConnector:
     capabilities: ClassVar[Capabilities] = Capabilities(
         dialect="sqlite",
@@ -82,36 +109,57 @@ class SQLiteConnector:
         self.product = product
         self.path = Path(path).resolve()
         self.timeout_seconds = timeout_seconds
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._lock = threading.Lock()
+        self._pool: ConnectionPool[_Session] = ConnectionPool(self._open, self._close, _MAX_CONNECTIONS)
         self._distinct: dict[tuple[str, str], int | None] = {}
 
     def identity(self) -> str:
         return f"sqlite:{self.path}"
 
-    def _connection(self) -> Any:
-        # One connection per thread: SQLite connections must not be shared across threads.
+    # -- connections -----------------------------------------------------------------------------
+
+    def _open(self) -> _Session:
+        # A pooled connection moves between threads, one at a time: the driver's SQLite is
+        # built THREADSAFE=1 (serialized), so that is safe.
+        try:
+            connection = adbc_sqlite.connect(f"file:{self.path}?mode=ro", autocommit=True)
+        except Exception as error:
+            raise EngineUnavailable(self.product, "cannot open the database file", internal=str(error)) from None
+        library = interrupt_library()
+        if library is None:
+            return _Session(connection, None)
+        try:
+            return _Session(connection, library.attach(connection))
+        except Exception as error:
+            # Fail closed: loading may still be switched on, and a connection that cannot be
+            # stopped is the resource hole this extension closes.
+            with contextlib.suppress(Exception):
+                connection.close()
+            raise EngineUnavailable(self.product, "cannot set up the database connection",
+                                    internal=str(error)) from None
+
+    @staticmethod
+    def _close(session: _Session) -> None:
+        session.connection.close()
+
+    def _lease(self, timeout: float | None, cancel: CancelScope | None = None) -> _Session:
         if not self.path.is_file():
             raise EngineUnavailable(self.product, f"database file {self.path.name} is missing")
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            try:
-                connection = adbc_sqlite.connect(f"file:{self.path}?mode=ro", autocommit=True)
-            except Exception as error:
-                raise EngineUnavailable(self.product, "cannot open the database file", internal=str(error)) from None
-            self._local.connection = connection
-            with self._lock:
-                self._all.append(connection)
-        return connection
+        try:
+            return self._pool.acquire(timeout, should_stop=cancel.check if cancel is not None else None)
+        except PoolTimeout:
+            raise QueryTimeout(f"product {self.product}: no free engine connection in time") from None
 
     def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        cursor = self._connection().cursor()
+        session = self._lease(self.timeout_seconds)
         try:
-            cursor.execute(sql, parameters)
-            return list(cursor.fetchall())
+            cursor = session.connection.cursor()
+            try:
+                cursor.execute(sql, parameters)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
         finally:
-            cursor.close()
+            self._pool.release(session)
 
     def table_names(self) -> list[str]:
         rows = self._rows("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
@@ -174,39 +222,76 @@ class SQLiteConnector:
 
     def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
         schema = self.result_schema(query)
-        cursor = self._connection().cursor()
-        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)})
+        cancel.check()
+        timeout = query.timeout_seconds if query.timeout_seconds is not None else self.timeout_seconds
+        session = self._lease(timeout, cancel)
+        statement = RunningStatement(session.watch, timeout)
+        unregister = cancel.on_cancel(statement.stop)
+        cursor = None
         try:
-            cursor.execute(query.sql)
+            cursor = session.connection.cursor()
+            cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)})
+            cursor.execute(query.sql)  # runs the statement up to its first batch
             reader = cursor.fetch_record_batch()
-        except Exception as error:
-            cursor.close()
-            raise EngineError(self.product, "the engine rejected the fragment", internal=str(error)) from None
-        return pa.RecordBatchReader.from_batches(
-            schema, cast_batches(self._stream(reader, cursor, cancel, schema), schema)
-        )
+        except BaseException as error:
+            self._finish(statement, session, unregister, cursor, None)
+            if isinstance(error, Exception) and not isinstance(error, FlightmeshError):
+                raise self._failure(error, cancel, statement, "the engine rejected the fragment") from None
+            raise
+        finish = functools.partial(self._finish, statement, session, unregister, cursor, reader)
+        batches = self._stream(reader, statement, cancel, schema, finish)
+        # A stream dropped before its first read never enters its ``finally``: the connection
+        # must go back to the pool all the same.
+        weakref.finalize(batches, finish)
+        return pa.RecordBatchReader.from_batches(schema, cast_batches(batches, schema))
 
-    def _stream(self, reader: pa.RecordBatchReader, cursor: Any, cancel: CancelScope,
-                schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _stream(self, reader: pa.RecordBatchReader, statement: RunningStatement, cancel: CancelScope,
+                schema: pa.Schema, finish: Callable[[], None]) -> Iterator[pa.RecordBatch]:
         try:
-            for batch in reader:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except Exception as error:
+                    raise self._failure(error, cancel, statement, "the engine failed while streaming") from None
+                # Batch boundaries are where a stop takes effect without the extension.
                 cancel.check()
+                if statement.expired():
+                    raise self._timed_out()
                 if batch.num_columns != len(schema):
                     raise EngineError(self.product, "the fragment returned an unexpected number of columns")
                 # Names come from the planner; SQLite may spell expression columns differently.
                 yield pa.RecordBatch.from_arrays(batch.columns, names=schema.names)
-        except EngineError:
-            raise
-        except Exception as error:
-            cancel.check()
-            raise EngineError(self.product, "the engine failed while streaming", internal=str(error)) from None
         finally:
-            reader.close()
-            cursor.close()
+            finish()
+
+    def _finish(self, statement: RunningStatement, session: _Session, unregister: Callable[[], None],
+                cursor: Any, reader: pa.RecordBatchReader | None) -> None:
+        """Release the statement's connection; once, however many ways the stream ends."""
+        if not statement.finish():  # from here on no stop reaches the connection
+            return
+        unregister()
+        for resource in (reader, cursor):
+            if resource is not None:
+                with contextlib.suppress(Exception):
+                    resource.close()
+        # A failed or stopped statement leaves an SQLite connection as it was: keep it.
+        self._pool.release(session)
+
+    def _failure(self, error: Exception, cancel: CancelScope, statement: RunningStatement,
+                 detail: str) -> FlightmeshError:
+        """The mesh's error for a driver error: a stop we asked for is QueryCancelled/QueryTimeout."""
+        try:
+            cancel.check()
+        except (QueryCancelled, QueryTimeout) as stopped:
+            return stopped
+        if statement.expired():
+            return self._timed_out()
+        return EngineError(self.product, detail, internal=str(error))
+
+    def _timed_out(self) -> QueryTimeout:
+        return QueryTimeout(f"product {self.product}: the fragment ran past its time limit and was stopped")
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._all = self._all, []
-        for connection in connections:
-            with contextlib.suppress(Exception):  # closing must reach every connection
-                connection.close()
+        self._pool.close()  # connections still streaming close when their stream ends
