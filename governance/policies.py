@@ -31,6 +31,17 @@ The rules (DESIGN.md §6, issue 5), each decided by one small function below:
 Filter first, then mask: the WHERE reads raw values, the projection shows masked ones; the user's
 query sees only the projection.
 
+**Fail closed on names.** A mask, deny or tagged column naming a column the engine's table does
+not have would protect nothing (the column may have been renamed, and its new name would be
+served raw), and a row filter naming one cannot run. ``check_policies`` reports them when the
+mesh opens; a table described later (a product unreachable at start, a schema change) whose
+policies name a missing column is refused to every query (``policy_for`` raises PolicyError).
+
+**Names.** ``TablePolicy.applied`` holds the audit labels (``row_filter crm.customers[0]``);
+``TablePolicy.display``, one per label, what EXPLAIN shows: the entry's ``name`` when it has one
+(``row filter `legal_hold` on crm.customers``), else a default that stays the same as long as
+the descriptor does (``row filter #2 on crm.customers``: the second filter on that table).
+
 **User predicates never see hidden rows.** Engines flatten subqueries and may evaluate the
 user's conjuncts before (or instead of after) the row filter; a failing cast or a division by
 zero on a hidden row would then reveal that row through an error, or through whether an error
@@ -73,6 +84,7 @@ from .masks import Mask, most_restrictive
 from .principal_sql import PolicySqlError, bind_principal
 
 __all__ = [
+    "POLICY_DISPLAY_KEY",
     "POLICY_KEY",
     "TAG_MASK_COLUMN",
     "PolicyError",
@@ -81,6 +93,7 @@ __all__ = [
     "check_policies",
     "denied_columns",
     "masks_for",
+    "missing_columns",
     "policies_applied",
     "policy_for",
     "row_filters_for",
@@ -91,6 +104,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 POLICY_KEY = "flightmesh.policy"  # meta on the Subquery standing for a governed table: what applied
+POLICY_DISPLAY_KEY = "flightmesh.policy.display"  # beside POLICY_KEY: the same, named for people
 TABLE_KEY = "flightmesh.table"    # the planner's resolved-table meta key (planner.resolve.TABLE_KEY)
 TAG_MASK_COLUMN = "value"         # in a tag mask's ``with``, the column being masked
 
@@ -106,16 +120,38 @@ class PolicyError(ValueError):
 
 @dataclass(frozen=True)
 class TablePolicy:
-    """What one principal may see of one table."""
+    """What one principal may see of one table.
+
+    ``applied`` and ``display`` are parallel: for each policy that applied, in the same order,
+    its audit label and its name for people (EXPLAIN)::
+
+        applied: ("row_filter crm.customers[0]", "deny crm.customers.ssn",
+                  "mask crm.customers.phone", "tag_mask pii crm.customers.email")
+        display: ("row filter `legal_hold` on crm.customers", "deny crm.customers.ssn",
+                  "mask `phone_last4` on crm.customers.phone", "tag mask `pii` on crm.customers.email")
+
+    A column with several masks lists every mask considered (``masks.MaskChoice.sources``).
+    """
 
     table: CatalogTable
     row_filter: exp.Expr | None                    # principal bound; columns name the table
     columns: tuple[tuple[str, exp.Expr | None], ...]  # visible column -> mask (None: raw)
     applied: tuple[str, ...]                              # e.g. "row_filter crm.customers[0]"
+    display: tuple[str, ...]                              # e.g. "row filter `legal_hold` on crm.customers"
 
     @property
     def governed(self) -> bool:
         return bool(self.applied)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One filter or mask entry as it applies to a table: labels and SQL."""
+
+    label: str                  # the audit label (TablePolicy.applied)
+    display: str                # the name for people (TablePolicy.display)
+    sql: str
+    tag_column: str | None = None  # a tag mask: the column ``value`` stands for
 
 
 # -- the rules ---------------------------------------------------------------------------------------
@@ -129,12 +165,7 @@ def row_filters_for(table: CatalogTable, principal: Principal, spec: MeshSpec) -
         >>> row_filters_for(customers, Principal("eve", frozenset({"support_emea"})), spec)
         [("row_filter crm.customers[0]", "region = 'EMEA'")]
     """
-    product = spec.products[table.product]
-    found = []
-    for index, item in enumerate(product.policies.row_filters):
-        if item.table == table.name and (item.for_roles is None or principal.has_any(item.for_roles)):
-            found.append((f"row_filter {table.qualified_name}[{index}]", item.where))
-    return found
+    return [(rule.label, rule.sql) for rule in _row_filter_rules(table, principal, spec)]
 
 
 def denied_columns(table: CatalogTable, principal: Principal, spec: MeshSpec) -> dict[str, str]:
@@ -143,12 +174,7 @@ def denied_columns(table: CatalogTable, principal: Principal, spec: MeshSpec) ->
     Example: ``{table: customers, column: ssn, except: [compliance]}`` denies ``ssn`` to all
     but holders of ``compliance``: ``{"ssn": "deny crm.customers.ssn"}``.
     """
-    product = spec.products[table.product]
-    return {
-        item.column.lower(): f"deny {table.qualified_name}.{item.column}"
-        for item in product.policies.deny_columns
-        if item.table == table.name and not principal.has_any(item.except_roles)
-    }
+    return {column: label for column, (label, _) in _deny_rules(table, principal, spec).items()}
 
 
 def masks_for(table: CatalogTable, column: str, principal: Principal,
@@ -160,20 +186,86 @@ def masks_for(table: CatalogTable, column: str, principal: Principal,
         >>> masks_for(customers, "email", bob, spec)
         [("tag_mask pii crm.customers.email", "NULL", True)]
     """
+    return [(rule.label, rule.sql, rule.tag_column is not None)
+            for rule in _mask_rules(table, column, principal, spec)]
+
+
+# ``principal=None`` below: every entry, whatever its ``for`` and ``except`` (check_policies).
+
+
+def _row_filter_rules(table: CatalogTable, principal: Principal | None, spec: MeshSpec) -> list[_Rule]:
     product = spec.products[table.product]
-    found = [
-        (f"mask {table.qualified_name}.{item.column}", item.with_, False)
-        for item in product.policies.masks
-        if item.table == table.name and item.column.lower() == column.lower()
-        and not principal.has_any(item.except_roles)
-    ]
+    found = []
+    ordinal = 0
+    for index, item in enumerate(product.policies.row_filters):
+        if item.table != table.name:
+            continue
+        ordinal += 1
+        if principal is None or item.for_roles is None or principal.has_any(item.for_roles):
+            display = (f"row filter `{item.name}` on {table.qualified_name}" if item.name else
+                       f"row filter #{ordinal} on {table.qualified_name}")
+            found.append(_Rule(f"row_filter {table.qualified_name}[{index}]", display, item.where))
+    return found
+
+
+def _deny_rules(table: CatalogTable, principal: Principal | None, spec: MeshSpec) -> dict[str, tuple[str, str]]:
+    """Lower-cased column -> (label, display); the first applicable deny of a column names it."""
+    product = spec.products[table.product]
+    found: dict[str, tuple[str, str]] = {}
+    for item in product.policies.deny_columns:
+        if item.table != table.name or (principal is not None and principal.has_any(item.except_roles)):
+            continue
+        field = table.field_named(item.column)
+        column = f"{table.qualified_name}.{field.name if field is not None else item.column}"
+        display = f"deny `{item.name}` on {column}" if item.name else f"deny {column}"
+        found.setdefault(item.column.lower(), (f"deny {table.qualified_name}.{item.column}", display))
+    return found
+
+
+def _mask_rules(table: CatalogTable, column: str, principal: Principal | None, spec: MeshSpec) -> list[_Rule]:
+    """The product's masks on ``column`` (the engine's spelling), then the tag masks of its tags."""
+    product = spec.products[table.product]
+    qualified = f"{table.qualified_name}.{column}"
+    own = [item for item in product.policies.masks
+           if item.table == table.name and item.column.lower() == column.lower()]
+    found = []
+    for ordinal, item in enumerate(own, start=1):
+        if principal is not None and principal.has_any(item.except_roles):
+            continue
+        display = (f"mask `{item.name}` on {qualified}" if item.name else
+                   f"mask #{ordinal} on {qualified}" if len(own) > 1 else f"mask on {qualified}")
+        found.append(_Rule(f"mask {table.qualified_name}.{item.column}", display, item.with_))
     tags = table.tags_of(column)
     found += [
-        (f"tag_mask {item.tag} {table.qualified_name}.{column}", item.with_, True)
+        _Rule(f"tag_mask {item.tag} {qualified}", f"tag mask `{item.tag}` on {qualified}", item.with_,
+              tag_column=column)
         for item in spec.tag_masks
-        if item.tag in tags and not principal.has_any(item.except_roles)
+        if item.tag in tags and (principal is None or not principal.has_any(item.except_roles))
     ]
     return found
+
+
+def missing_columns(table: CatalogTable, spec: MeshSpec) -> list[str]:
+    """Problems ("where: what") for every column the policies of ``table`` name but its engine lacks.
+
+    Masks, denies and tagged columns (``columns:`` entries with tags, which tag masks rely on)
+    are compared case-insensitively, as SQL resolves unquoted names. A row filter's or mask's SQL
+    is checked by binding it (``check_policies``, ``policy_for``).
+    """
+    product = spec.products[table.product]
+    problems = []
+    entries = [(item.origin, "mask", item.column) for item in product.policies.masks if item.table == table.name]
+    entries += [(item.origin, "deny", item.column) for item in product.policies.deny_columns
+                if item.table == table.name]
+    for origin, kind, column in entries:
+        if table.field_named(column) is None:
+            where = f"{origin}.column" if origin else f"{product.origin or product.name}: {kind} {column}"
+            problems.append(f"{where}: {table.qualified_name} has no column {column!r}")
+    for column, column_spec in table.columns.items():
+        if column_spec.tags and table.field_named(column) is None:
+            problems.append(f"{product.origin or product.name}.columns.{table.name}.{column}: "
+                            f"{table.qualified_name} has no column {column!r} (its tags would protect nothing)")
+    return problems
 
 
 # -- compiling one table's policy ----------------------------------------------------------------------
@@ -181,28 +273,37 @@ def masks_for(table: CatalogTable, column: str, principal: Principal,
 
 def policy_for(table: CatalogTable, principal: Principal, spec: MeshSpec) -> TablePolicy:
     """The policy of ``table`` for ``principal``. Raises PolicyError when it cannot be applied."""
+    missing = missing_columns(table, spec)
+    if missing:  # the table changed under its policies: serve it to nobody until they are fixed
+        raise PolicyError(missing[0])
     alias = table.name
     applied: list[str] = []
+    display: list[str] = []
     filters = []
-    for label, text in row_filters_for(table, principal, spec):
-        filters.append(_bind(_parse(text, spec.sql_dialect), table, alias, principal, tag_column=None))
-        applied.append(label)
-    denied = denied_columns(table, principal, spec)
-    applied += [denied[name] for name in sorted(denied) if table.field_named(name) is not None]
+    for rule in _row_filter_rules(table, principal, spec):
+        filters.append(_bind(_parse(rule.sql, spec.sql_dialect), table, alias, principal, tag_column=None))
+        applied.append(rule.label)
+        display.append(rule.display)
+    denied = _deny_rules(table, principal, spec)
+    for name in sorted(denied):
+        applied.append(denied[name][0])
+        display.append(denied[name][1])
     columns: list[tuple[str, exp.Expr | None]] = []
     for field in table.schema:
         if field.name.lower() in denied:
             continue
+        rules = _mask_rules(table, field.name, principal, spec)
         masks = [
-            Mask(label, _bind(_parse(text, spec.sql_dialect), table, alias, principal,
-                              tag_column=field.name if is_tag else None))
-            for label, text, is_tag in masks_for(table, field.name, principal, spec)
+            Mask(rule.label, _bind(_parse(rule.sql, spec.sql_dialect), table, alias, principal,
+                                   tag_column=rule.tag_column))
+            for rule in rules
         ]
         choice = most_restrictive(masks)
         if choice is None:
             columns.append((field.name, None))
             continue
         applied += list(choice.sources)
+        display += [rule.display for rule in rules]  # choice.sources: every mask, in order
         expression = choice.expression
         if isinstance(expression, exp.Null):
             expression = _typed_null(field.type)
@@ -210,7 +311,8 @@ def policy_for(table: CatalogTable, principal: Principal, spec: MeshSpec) -> Tab
     if not columns:
         raise PolicyError(f"every column of {table.qualified_name} is denied")
     row_filter = exp.and_(*filters, copy=False) if filters else None
-    return TablePolicy(table=table, row_filter=row_filter, columns=tuple(columns), applied=tuple(applied))
+    return TablePolicy(table=table, row_filter=row_filter, columns=tuple(columns), applied=tuple(applied),
+                       display=tuple(display))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -308,6 +410,7 @@ def wrap_table(node: exp.Table, policy: TablePolicy) -> exp.Subquery:
         if node.args.get(key):
             subquery.set(key, node.args[key])
     subquery.meta[POLICY_KEY] = policy.applied
+    subquery.meta[POLICY_DISPLAY_KEY] = policy.display
     node.replace(subquery)
     return subquery
 
@@ -385,31 +488,43 @@ def policies_applied(catalog: Catalog, principal: Principal, tables: Iterable[st
 def check_policies(catalog: Catalog) -> list[str]:
     """Every policy that could not be applied to the tables as the engines report them.
 
-    Each rule is compiled for a principal that no exemption covers and that holds every ``for``
-    role, so each filter, deny and mask is exercised once. Run when the mesh opens.
+    Every entry is checked, whatever its ``for`` and ``except`` roles: each filter and mask is
+    bound once (for a principal with no roles), and every column a mask, deny or tag names must
+    exist (``missing_columns``). Run when the mesh opens; the problems stop it from opening.
+    Products unreachable then are checked when they are next described, by ``policy_for``: their
+    tables fail closed until the policies bind.
     """
     spec = catalog.spec
     problems: list[str] = []
+    probe = Principal(name="\x00policy-check", roles=frozenset())
     for table in catalog.all_tables():
         product = spec.products.get(table.product)
         if product is None:
             continue
-        roles = {role for item in product.policies.row_filters for role in item.for_roles or ()}
-        probe = Principal(name="\x00policy-check", roles=frozenset(roles))
-        rules = [(label, text, None) for label, text in row_filters_for(table, probe, spec)]
+        problems += missing_columns(table, spec)
+        rules = _row_filter_rules(table, None, spec)
         for field in table.schema:
-            rules += [(label, text, field.name if is_tag else None)
-                      for label, text, is_tag in masks_for(table, field.name, probe, spec)]
-        for label, text, tag_column in rules:
+            rules += _mask_rules(table, field.name, None, spec)
+        for rule in rules:
             try:
-                _bind(_parse(text, spec.sql_dialect), table, table.name, probe, tag_column=tag_column)
+                _bind(_parse(rule.sql, spec.sql_dialect), table, table.name, probe, tag_column=rule.tag_column)
             except PolicyError as error:
-                problems.append(f"{product.origin}: {label}: {error}")
-        named = [(m.table, m.column) for m in product.policies.masks]
-        named += [(d.table, d.column) for d in product.policies.deny_columns]
-        for table_name, column in named:
-            if table_name == table.name and table.field_named(column) is None:
-                # Masking or denying a column that does not exist hides nothing, leaks nothing.
-                log.warning("%s: a policy names column %s, which %s does not have", product.origin, column,
-                            table.qualified_name)
+                problems.append(f"{product.origin}: {rule.label}: {error}")
+    _warn_unused_tags(spec)
     return problems
+
+
+def _warn_unused_tags(spec: MeshSpec) -> None:
+    """Log tag masks whose tag no column of any product carries.
+
+    Only a warning, unlike a mask on a missing column: a tag rule is mesh-wide by design and may
+    be written before the products whose columns will carry the tag (or for a product whose
+    engine is unreachable now). It masks nothing, so it reveals nothing either; but it may be a
+    misspelling (tags are compared exactly), which the warning makes visible.
+    """
+    tags = {tag for product in spec.products.values() for columns in product.columns.values()
+            for column in columns.values() for tag in column.tags}
+    for index, item in enumerate(spec.tag_masks):
+        if item.tag not in tags:
+            log.warning("governance.tag_masks[%d]: no column carries tag %r; the rule masks nothing",
+                        index, item.tag)

@@ -302,34 +302,50 @@ class _Reader(AccessReader):
         return result
 
     def policies(self, product: LocatedDict, path: str, tables: Mapping[str, TableSpec]) -> PoliciesSpec:
+        """``policies``: each entry's table must be the product's; columns are checked at open.
+
+        Fail closed: an entry whose meaning would be "protect nobody" by accident is refused
+        rather than loaded (``for: []``, an empty column name). An empty ``except`` is allowed:
+        it exempts nobody.
+        """
         node = self.mapping(product, "policies", f"{path}.policies")
         if node is None:
             return PoliciesSpec()
         ppath = f"{path}.policies"
         self.only_keys(node, {"row_filters", "masks", "deny_columns"}, ppath)
+        names: dict[str, str] = {}  # lower-cased policy name -> where it is defined
         row_filters: list[RowFilterSpec] = []
-        for item, ipath in self.items(node, "row_filters", ppath, {"table", "where", "for"}):
+        for item, ipath in self.items(node, "row_filters", ppath, {"name", "table", "where", "for"}):
+            name = self.policy_name(item, ipath, names)
             table = self.table_ref(item, ipath, tables)
             where = self.string(item, "where", f"{ipath}.where", required=True)
             self.sql(where, self.at(item, "where", f"{ipath}.where"), self.parse_condition)
+            for_roles = self.names(item, "for", f"{ipath}.for")
+            if for_roles == ():  # would apply to nobody: a filter silently switched off
+                self.problem(self.at(item, "for", f"{ipath}.for"),
+                             "expected at least one role (omit 'for' to apply the filter to everyone)")
             if table and where:
-                row_filters.append(RowFilterSpec(table, where, self.names(item, "for", f"{ipath}.for")))
+                row_filters.append(RowFilterSpec(table, where, for_roles, name=name,
+                                                 origin=self.entry_at(item, ipath)))
         masks: list[MaskSpec] = []
-        for item, ipath in self.items(node, "masks", ppath, {"table", "column", "with", "except"}):
+        for item, ipath in self.items(node, "masks", ppath, {"name", "table", "column", "with", "except"}):
+            name = self.policy_name(item, ipath, names)
             table = self.table_ref(item, ipath, tables)
-            column = self.string(item, "column", f"{ipath}.column", required=True)
+            column = self.column_ref(item, ipath)
             with_ = self.string(item, "with", f"{ipath}.with", required=True)
             self.sql(with_, self.at(item, "with", f"{ipath}.with"), self.parse_expression)
             if table and column and with_:
-                masks.append(MaskSpec(table, column, with_, self.names(item, "except", f"{ipath}.except") or ()))
+                masks.append(MaskSpec(table, column, with_, self.names(item, "except", f"{ipath}.except") or (),
+                                      name=name, origin=self.entry_at(item, ipath)))
         denies: list[DenyColumnSpec] = []
-        for item, ipath in self.items(node, "deny_columns", ppath, {"table", "column", "except"}):
+        for item, ipath in self.items(node, "deny_columns", ppath, {"name", "table", "column", "except"}):
+            name = self.policy_name(item, ipath, names)
             table = self.table_ref(item, ipath, tables)
-            column = self.string(item, "column", f"{ipath}.column", required=True)
+            column = self.column_ref(item, ipath)
             if table and column:
-                denies.append(DenyColumnSpec(table, column, self.names(item, "except", f"{ipath}.except") or ()))
+                denies.append(DenyColumnSpec(table, column, self.names(item, "except", f"{ipath}.except") or (),
+                                             name=name, origin=self.entry_at(item, ipath)))
         return PoliciesSpec(tuple(row_filters), tuple(masks), tuple(denies))
-
 
     def table_ref(self, item: LocatedDict, path: str, tables: Mapping[str, TableSpec]) -> str | None:
         table = self.string(item, "table", f"{path}.table", required=True)
@@ -337,6 +353,31 @@ class _Reader(AccessReader):
             self.problem(self.at(item, "table", f"{path}.table"), f"no table {table!r} in this product")
             return None
         return table
+
+    def column_ref(self, item: LocatedDict, path: str) -> str | None:
+        """The entry's ``column``; whether the engine's table has it is checked when the mesh opens."""
+        column = self.string(item, "column", f"{path}.column", required=True)
+        if column is not None and not column.strip():
+            self.problem(self.at(item, "column", f"{path}.column"), "expected a column name")
+            return None
+        return column
+
+    def policy_name(self, item: LocatedDict, path: str, seen: dict[str, str]) -> str | None:
+        """The entry's optional ``name`` (shown by EXPLAIN): an identifier unique within the product."""
+        if "name" not in item:
+            return None
+        where = self.at(item, "name", f"{path}.name")
+        name = self.string(item, "name", f"{path}.name", required=True)
+        if name is None or not self.identifier(name, where, "policy"):
+            return None
+        if name.lower() in seen:
+            self.problem(where, f"policy name {name!r} is used twice in this product (also at {seen[name.lower()]})")
+            return None
+        seen[name.lower()] = where
+        return name
+
+    def entry_at(self, item: LocatedDict, path: str) -> str:
+        return f"{self.file}:{item.line}: {path}" if item.line else f"{self.file}: {path}"
 
 
     def settings(self, root: LocatedDict) -> Settings:

@@ -61,11 +61,19 @@ class AccessSpec:
     read: tuple[str, ...] = ()
 
 
+# The three policy entries. ``name`` is the entry's optional ``name:`` key, an identifier unique
+# within the product that EXPLAIN shows (governance.policies.TablePolicy.display); ``origin`` is
+# where the entry is written ("mesh.yaml:20: products.crm.policies.masks[0]"), for the problems
+# found when the mesh opens.
+
+
 @dataclass(frozen=True)
 class RowFilterSpec:
     table: str
     where: str                        # SQL condition over the table's own columns (mesh dialect)
-    for_roles: tuple[str, ...] | None = None  # None: applies to everyone
+    for_roles: tuple[str, ...] | None = None  # None: applies to everyone; never empty (refused at load)
+    name: str | None = None
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class MaskSpec:
     column: str
     with_: str                        # SQL expression; may use the column
     except_roles: tuple[str, ...] = ()
+    name: str | None = None
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class DenyColumnSpec:
     table: str
     column: str
     except_roles: tuple[str, ...] = ()
+    name: str | None = None
+    origin: str = ""
 
 
 @dataclass(frozen=True)
