@@ -320,6 +320,19 @@ class MySQLConnector:
     def close(self) -> None:
         self._pool.close()
 
+    def excess_privileges(self) -> list[str]:
+        """What the engine account may do beyond reading tables (``connectors.privileges``)."""
+        from .privileges import mysql_excess_privileges
+
+        connection = self._lease(self.timeout_seconds)
+        try:
+            with connection.cursor() as cursor:
+                return mysql_excess_privileges(cursor)
+        except pymysql.MySQLError as error:
+            raise self._error(error) from None
+        finally:
+            self._pool.release(connection, broken=True)  # the review switched the session's role
+
 
 class _Killer:
     """Stops one tagged statement: finds it in the process list, then ``KILL QUERY``.

@@ -325,6 +325,12 @@ class PostgreSQLConnector:
     def close(self) -> None:
         self._pool.close()
 
+    def excess_privileges(self) -> list[str]:
+        """What the engine account may do beyond reading tables (``connectors.privileges``)."""
+        from .privileges import postgresql_excess_privileges
+
+        return postgresql_excess_privileges(self._rows)
+
 
 def _connect_problem(message: str) -> str:
     lowered = message.lower()

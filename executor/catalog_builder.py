@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from flightmesh.connectors import Connector
+from flightmesh.connectors.privileges import README_SECTION, EngineAccount
 from flightmesh.mesh import (
     Catalog,
     CatalogTable,
@@ -22,7 +24,7 @@ from flightmesh.mesh import (
     UnknownTable,
 )
 
-__all__ = ["build_catalog", "describe_product"]
+__all__ = ["AccountReview", "build_catalog", "describe_product", "review_engine_account"]
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +78,39 @@ def build_catalog(spec: MeshSpec, connectors: Mapping[str, Connector]) -> Catalo
     if problems:
         raise DescriptorError(problems)
     return Catalog(spec, tables, unavailable)
+
+
+@dataclass(frozen=True)
+class AccountReview:
+    """A product whose engine account may do more than read its tables."""
+
+    problem: str       # "mesh.yaml:12: products.crm.engine: the engine account ..."
+    allowed: bool      # engine.allow_privileged: served anyway, with a warning
+
+
+def review_engine_account(product: ProductSpec, connector: Connector) -> AccountReview | None:
+    """Ask the engine what its account may do beyond reading (``connectors.privileges``).
+
+    None when it may do nothing more, or when the engine has no account (files, flightsql).
+    Raises EngineUnavailable when the engine cannot be asked.
+    """
+    if not isinstance(connector, EngineAccount):
+        return None
+    try:
+        excess = connector.excess_privileges()
+    except EngineUnavailable:
+        raise
+    except EngineError as error:
+        # Not knowing is not a pass: an account whose grants cannot be read is refused like one
+        # that holds too many.
+        log.warning("product %s: reviewing the engine account failed: %s", product.name, error.internal or error)
+        excess = [f"its privileges could not be reviewed ({error.detail})"]
+    if not excess:
+        return None
+    account = connector.identity().split("://", 1)[-1]
+    found = f"the engine account {account} can do more than read the declared tables: {'; '.join(excess)}"
+    if product.engine.allow_privileged:
+        return AccountReview(f"{product.engine.origin}: {found} (served anyway: allow_privileged is true)",
+                             allowed=True)
+    return AccountReview(f"{product.engine.origin}: {found}. Give the product an account that may only read "
+                         f"its tables ({README_SECTION}), or set allow_privileged: true", allowed=False)

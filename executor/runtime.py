@@ -50,7 +50,7 @@ from flightmesh.mesh import (
 )
 from flightmesh.planner import Plan, PlanningContext, Statement, parse_statement, plan_statement
 
-from .catalog_builder import build_catalog, describe_product
+from .catalog_builder import build_catalog, describe_product, review_engine_account
 from .execute import Executor
 
 __all__ = ["MeshRuntime", "Prepared"]
@@ -58,6 +58,8 @@ __all__ = ["MeshRuntime", "Prepared"]
 log = logging.getLogger(__name__)
 
 _RETRY_UNAVAILABLE_SECONDS = 5.0
+# What clients see of a product refused for its engine account (the server log has the findings).
+_REFUSED_ACCOUNT = "its engine account may do more than read the product's tables (see the server log)"
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,18 @@ class MeshRuntime:
         }
         if system is not None:
             self.connectors[system.name] = VirtualConnector(system.name, {"audit": self.audit.table})
+        # Problems the descriptor's owner should see but that do not stop the mesh (flightmesh check prints them).
+        self.warnings: list[str] = []
+        self._reviewed: set[str] = set()   # products whose engine account was reviewed
+        self._lock = threading.Lock()
         try:
             self._catalog = build_catalog(spec, self.connectors)
             problems = check_policies(self._catalog)
+            for name in spec.products:
+                if name not in self._catalog.unavailable:
+                    problem = self._review_account(name)
+                    if problem is not None:
+                        problems.append(problem)
             if problems:
                 raise DescriptorError(problems)
         except BaseException:
@@ -97,7 +108,6 @@ class MeshRuntime:
         self._jwt = JwtVerifier.from_spec(spec.auth.jwt) if spec.auth.jwt is not None else None
         self.executor = Executor(self.settings)
         self._plans: OrderedDict[Hashable, Plan] = OrderedDict()
-        self._lock = threading.Lock()
         self._last_retry = time.monotonic()
 
     @classmethod
@@ -129,10 +139,45 @@ class MeshRuntime:
             return self._catalog
         for problem in problems:
             log.warning("%s", problem)
+        if product not in self._reviewed:  # unreachable at start (or refused): its account is reviewed now
+            refused = self._review_account(product)
+            if product not in self._reviewed:  # gone again while being asked: left unavailable
+                return self._catalog
+            if refused is not None:  # the server is up: the product stays unavailable, the rest serves
+                self._reviewed.discard(product)  # asked again at the next retry: fixed grants need no restart
+                with self._lock:
+                    if self._catalog.unavailable.get(product) != _REFUSED_ACCOUNT:
+                        log.error("%s", refused)
+                        self._catalog = self._catalog.replaced(product, None, unavailable=_REFUSED_ACCOUNT)
+                return self._catalog
         with self._lock:
             self._catalog = self._catalog.replaced(product, tables)
             self._plans.clear()
         return self._catalog
+
+    def _review_account(self, product: str) -> str | None:
+        """Review ``product``'s engine account once; the refusal as a descriptor problem, if any.
+
+        ``engine.allow_privileged`` makes a refusal a warning. An engine that cannot be asked
+        leaves the product unavailable and unreviewed: it is reviewed when it comes back.
+        """
+        try:
+            review = review_engine_account(self.spec.products[product], self.connectors[product])
+        except EngineUnavailable as error:
+            log.warning("product %s is unavailable: %s", product, error.internal or error.detail)
+            with self._lock:
+                if self._catalog.unavailable.get(product) != error.detail:
+                    self._catalog = self._catalog.replaced(product, None, unavailable=error.detail)
+            return None
+        self._reviewed.add(product)
+        if review is None:
+            return None
+        if review.allowed:
+            log.warning("%s", review.problem)
+            self.warnings.append(review.problem)
+            return None
+        return review.problem
+
 
     # -- identities --------------------------------------------------------------------------------
 

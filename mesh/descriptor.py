@@ -72,13 +72,16 @@ _ENGINE_KEYS: dict[str, frozenset[str]] = {
     "duckdb": frozenset({"path", "timeout_seconds"}),
     "sqlite": frozenset({"path", "timeout_seconds"}),
     "parquet": frozenset({"path", "timeout_seconds"}),
-    "postgresql": frozenset({"uri", "password", "pool_size", "timeout_seconds"}),
-    "mysql": frozenset({"uri", "password", "pool_size", "timeout_seconds"}),
+    "postgresql": frozenset({"uri", "password", "pool_size", "timeout_seconds", "allow_privileged"}),
+    "mysql": frozenset({"uri", "password", "pool_size", "timeout_seconds", "allow_privileged"}),
     "flightsql": frozenset(
         {"uri", "username", "password", "token", "tls_root_certs", "tls_skip_verify", "pool_size",
          "timeout_seconds"}
     ),
 }
+# Server engines whose account has more rights than reading are refused at open unless this is true
+# (then only warned about): see connectors/privileges.py.
+_BOOLEAN_ENGINE_KEYS = frozenset({"allow_privileged"})
 _REQUIRED = {"duckdb": "path", "sqlite": "path", "parquet": "path", "postgresql": "uri", "mysql": "uri",
              "flightsql": "uri"}
 
@@ -226,7 +229,9 @@ class _Reader(AccessReader):
             if key not in node:
                 continue
             raw = node[key]
-            if isinstance(raw, (bool, int, float)):
+            if key in _BOOLEAN_ENGINE_KEYS and not isinstance(raw, bool):
+                self.problem(self.at(node, key, f"{path}.{key}"), f"expected true or false, got {kind_of(raw)}")
+            elif isinstance(raw, (bool, int, float)):
                 options[key] = raw
             else:
                 options[key] = self.string(node, key, f"{path}.{key}")

@@ -41,6 +41,11 @@ class EngineSpec:
     options: Mapping[str, Any] = field(default_factory=dict)  # every other key, env-substituted
     origin: str = ""                  # "mesh.yaml:12" for error messages
 
+    @property
+    def allow_privileged(self) -> bool:
+        """``allow_privileged``: serve even if the engine account may do more than read (a warning)."""
+        return self.options.get("allow_privileged") is True
+
 
 @dataclass(frozen=True)
 class TableSpec:

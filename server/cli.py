@@ -190,6 +190,8 @@ def _check_command(args: argparse.Namespace) -> int:
             for table in tables:
                 if table.product == product.name:
                     print(f"    {table.name} ({len(table.schema)} columns)")
+        for warning in runtime.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         if catalog.unavailable:
             raise CommandError(f"{len(catalog.unavailable)} product(s) unavailable: "
                                f"{', '.join(sorted(catalog.unavailable))}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -65,6 +65,69 @@ def mysql_database() -> Iterator[str]:
         with admin.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
+
+
+# The least a PostgreSQL account needs to serve a product: what README "Engine accounts: least
+# privilege" tells operators to grant ({role}, {database}, {schema}, {tables} are filled in).
+PG_READ_ONLY_GRANTS = (
+    'GRANT CONNECT ON DATABASE "{database}" TO {role}',
+    "GRANT USAGE ON SCHEMA {schema} TO {role}",
+    "GRANT SELECT ON {tables} TO {role}",
+)
+# The same for MariaDB / MySQL ({user} is 'name'@'host').
+MYSQL_READ_ONLY_GRANTS = ("GRANT SELECT ON `{database}`.* TO {user}",)
+
+
+@pytest.fixture
+def pg_account(postgres_database: str) -> Iterator[Callable[..., str]]:
+    """``make(*statements)``: a fresh login role for ``postgres_database``; its URI.
+
+    ``statements`` run as the administrator, with ``{role}`` and ``{database}`` filled in, e.g.
+    the ``PG_READ_ONLY_GRANTS``. Every role made is dropped afterwards.
+    """
+    from flightmesh.connectors.address import EngineAddress
+
+    address = EngineAddress.parse(postgres_database, default_port=5432)
+    made: list[str] = []
+
+    def make(*statements: str) -> str:
+        role = f"fm_account_{uuid.uuid4().hex[:10]}"
+        made.append(role)
+        pg_execute(postgres_database, f"CREATE ROLE {role} LOGIN PASSWORD '{role}'",
+                   *(statement.format(role=role, database=address.database) for statement in statements))
+        return f"postgresql://{role}:{role}@{address.host}:{address.port}/{address.database}"
+
+    yield make
+    for role in made:
+        # DROP OWNED revokes what was granted in this database and on the database itself
+        pg_execute(postgres_database, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+
+@pytest.fixture
+def mysql_account(mysql_database: str) -> Iterator[Callable[..., str]]:
+    """``make(*statements)``: a fresh MariaDB/MySQL user for ``mysql_database``; its URI.
+
+    ``statements`` run as the administrator, with ``{user}`` ('name'@'%'), ``{name}`` and
+    ``{database}`` filled in. Every user made (and every role named ``{name}_role``) is dropped
+    afterwards.
+    """
+    from flightmesh.connectors.address import EngineAddress
+
+    address = EngineAddress.parse(mysql_database, default_port=3306)
+    made: list[str] = []
+
+    def make(*statements: str) -> str:
+        name = f"fm_account_{uuid.uuid4().hex[:10]}"
+        made.append(name)
+        user = f"'{name}'@'%'"
+        mysql_execute(mysql_database, f"CREATE USER {user} IDENTIFIED BY '{name}'",
+                      *(statement.format(user=user, name=name, database=address.database)
+                        for statement in statements))
+        return f"mysql://{name}:{name}@{address.host}:{address.port}/{address.database}"
+
+    yield make
+    for name in made:
+        mysql_execute(mysql_database, f"DROP USER IF EXISTS '{name}'@'%'", f"DROP ROLE IF EXISTS {name}_role")
 
 
 def pg_execute(uri: str, *statements: str) -> None:

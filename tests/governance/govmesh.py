@@ -388,8 +388,13 @@ def _write_postgres(uri: str, table: pa.Table) -> None:
 
 @dataclass
 class _Postgres:
-    uri: str
+    uri: str          # the administrator's: creates and fills the table
     name: str
+    reader: str       # a role that may only read finance's table: the mesh's engine account
+
+    @property
+    def reader_uri(self) -> str:
+        return f"postgresql://{self.reader}:{self.reader}@127.0.0.1:5432/{self.name}"
 
 
 def _pg_database() -> _Postgres:
@@ -398,7 +403,19 @@ def _pg_database() -> _Postgres:
     name = f"flightmesh_gov_{uuid.uuid4().hex[:10]}"
     with adbc_pg.connect(PG_ADMIN, autocommit=True) as admin, admin.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
-    return _Postgres(f"postgresql://postgres@127.0.0.1:5432/{name}", name)
+    return _Postgres(f"postgresql://postgres@127.0.0.1:5432/{name}", name, f"{name}_reader")
+
+
+def _grant_reader(database: _Postgres) -> None:
+    """The least-privilege account of README "Engine accounts: least privilege" (the mesh refuses more)."""
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
+    role = database.reader
+    with adbc_pg.connect(database.uri, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{role}'")
+        cursor.execute(f'GRANT CONNECT ON DATABASE "{database.name}" TO {role}')
+        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        cursor.execute(f"GRANT SELECT ON public.payments TO {role}")
 
 
 def _drop_pg(database: _Postgres) -> None:
@@ -406,6 +423,7 @@ def _drop_pg(database: _Postgres) -> None:
 
     with adbc_pg.connect(PG_ADMIN, autocommit=True) as admin, admin.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
+        cursor.execute(f"DROP ROLE IF EXISTS {database.reader}")  # its grants went with the database
 
 
 def build_gov_mesh(root: Path, *, extra_yaml: str = "", users_yaml: str | None = None) -> Iterator[GovMesh]:
@@ -419,7 +437,8 @@ def build_gov_mesh(root: Path, *, extra_yaml: str = "", users_yaml: str | None =
     try:
         if postgres is not None:
             _write_postgres(postgres.uri, raw["finance.payments"])
-        finance = _FINANCE.format(uri=postgres.uri) if postgres is not None else ""
+            _grant_reader(postgres)
+        finance = _FINANCE.format(uri=postgres.reader_uri) if postgres is not None else ""
         users = (
             users_yaml
             if users_yaml is not None
