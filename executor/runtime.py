@@ -178,7 +178,6 @@ class MeshRuntime:
             return None
         return review.problem
 
-
     # -- identities --------------------------------------------------------------------------------
 
     def authenticate(self, username: str, password: str) -> Principal:
