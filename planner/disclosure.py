@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from flightmesh.governance import POLICY_KEY
+from flightmesh.governance.policies import POLICY_DISPLAY_KEY
 
-__all__ = ["POLICY_DISPLAY_KEY", "Disclosure", "disclose"]
+__all__ = ["Disclosure", "disclose"]
 
-POLICY_DISPLAY_KEY = "flightmesh.policy.display"  # meta beside POLICY_KEY: the names for people
+
 _TABLE_KEY = "flightmesh.table"                     # planner.resolve.TABLE_KEY
 
 
