@@ -75,7 +75,7 @@ class Prepared:
 
 class MeshRuntime:
     def __init__(self, spec: MeshSpec) -> None:
-        self.audit = AuditLog.from_spec(spec.audit)
+        self.audit = AuditLog.from_spec(spec.audit, spec.settings)
         system = audit_product(spec)
         if system is not None:  # flightmesh.audit, for the roles of governance.audit.read
             spec = replace(spec, products={**spec.products, system.name: system})

@@ -11,7 +11,14 @@ One record per event::
 was not run: bad SQL, unknown table, denied, bad credentials), ``failed`` (it ran and an engine
 failed or a deadline passed), ``cancelled``, or ``closed early`` (the client stopped reading).
 ``error`` is the message the client saw — never an engine's internal message, which may hold
-row values. The statement text is kept as sent; the hash (SHA-256 of the text) groups repeats.
+row values. ``statement_hash`` is the SHA-256 of the statement as sent: it groups repeats and
+matches a statement against the record even when the text kept was cut.
+
+**Bounded.** The statement, the error and the user name are the client's to choose (a refused
+statement of a megabyte, a user name as long as a header), so each is kept to
+``settings.audit_statement_max_chars`` characters, in memory and on disk, with a note of how long
+the whole was; the hash is always of the full text. With ``keep`` records in a ring (a deque with
+``maxlen``), the memory the audit holds is bounded by about ``keep`` x 3 x that many characters.
 
 ``AuditLog`` appends each line to ``governance.audit.file`` (if set) and keeps the last
 ``governance.audit.keep`` records in memory, which ``audit_product`` serves as the system table
@@ -41,10 +48,13 @@ from flightmesh.mesh import (
     MeshSpec,
     Principal,
     ProductSpec,
+    Settings,
     TableSpec,
 )
 
-__all__ = ["AUDIT_SCHEMA", "SYSTEM_PRODUCT", "AuditLog", "AuditRecord", "audit_product", "statement_hash"]
+__all__ = [
+    "AUDIT_SCHEMA", "SYSTEM_PRODUCT", "AuditLog", "AuditRecord", "audit_product", "statement_hash", "truncated",
+]
 
 SYSTEM_PRODUCT = "flightmesh"  # reserved in the descriptor: no data product can take the name
 
@@ -65,8 +75,18 @@ AUDIT_SCHEMA = pa.schema([
 ])
 
 
+DEFAULT_MAX_CHARS = 4096  # settings.audit_statement_max_chars
+
+
 def statement_hash(sql: str) -> str:
     return hashlib.sha256(sql.encode("utf-8")).hexdigest()
+
+
+def truncated(text: str | None, max_chars: int) -> str | None:
+    """``text`` cut to ``max_chars`` characters, the cut marked with the full length."""
+    if text is None or len(text) <= max_chars:
+        return text
+    return f"{text[:max_chars]}... [truncated: {len(text)} characters]"
 
 
 @dataclass(frozen=True)
@@ -103,18 +123,22 @@ class AuditRecord:
 class AuditLog:
     """Appends records as JSON lines and keeps the most recent ones for SQL. Thread-safe."""
 
-    def __init__(self, file: Path | None = None, keep: int = 10_000) -> None:
+    def __init__(self, file: Path | None = None, keep: int = 10_000, max_chars: int = DEFAULT_MAX_CHARS) -> None:
         self.file = file
-        self._records: deque[dict[str, Any]] = deque(maxlen=keep)
+        self.max_chars = max_chars
+        self._records: deque[dict[str, Any]] = deque(maxlen=keep)  # the ring: oldest dropped
         self._lock = threading.Lock()
         self._stream: IO[str] | None = None
 
     @classmethod
-    def from_spec(cls, spec: AuditSpec) -> AuditLog:
-        return cls(spec.file, spec.keep)
+    def from_spec(cls, spec: AuditSpec, settings: Settings | None = None) -> AuditLog:
+        max_chars = settings.audit_statement_max_chars if settings is not None else DEFAULT_MAX_CHARS
+        return cls(spec.file, spec.keep, max_chars)
 
     def write(self, record: AuditRecord) -> None:
-        data = record.as_json()
+        data = record.as_json()  # the hash is taken here, from the full statement
+        for key in ("statement", "error", "user"):
+            data[key] = truncated(data[key], self.max_chars)
         line = json.dumps(data, separators=(",", ":"), default=str)
         with self._lock:
             self._records.append(data)
