@@ -9,13 +9,20 @@ time for the plain case and at argon2's cost for the hash; ``check_credentials``
 the cost of a hash check for unknown users, so timing does not tell which names exist.
 
 **Bearer tokens** (``TokenSigner``): ``fm1.<payload>.<signature>`` where the payload is
-base64url JSON ``{"u": user, "exp": unix seconds, "jti": 128 random bits}`` and the signature an
-HMAC-SHA256 over ``fm1.<payload>`` with the server's secret. A token is bound to its user (the
-user is inside what is signed), expires, and can be revoked by id until it would expire anyway.
-Nothing about the principal's roles is in it: they are looked up on every call, so a change
-to the descriptor applies at once. ``TokenSigner`` answers the server's ``TokenStore`` protocol
-(``issue`` / ``resolve`` / ``revoke``) and so replaces ``MemoryTokenStore`` as is; tokens then
-survive a restart when the secret comes from the descriptor (``auth.token_secret``).
+base64url JSON ``{"u": user, "iat": unix seconds, "exp": unix seconds, "jti": 128 random bits}``
+and the signature an HMAC-SHA256 over ``fm1.<payload>`` with the server's secret. A token is
+bound to its user (the user is inside what is signed) and expires. Nothing about the principal's
+roles is in it: they are looked up on every call, so a change to the descriptor applies at once.
+``TokenSigner`` answers the server's ``TokenStore`` protocol (``issue`` / ``resolve`` /
+``revoke`` / ``revoke_user``) and so replaces ``MemoryTokenStore`` as is; tokens then survive a
+restart when the secret comes from the descriptor (``auth.token_secret``).
+
+**Revocation.** A signed token is valid by itself, so refusing one before its expiry takes a
+record (``Revocations``): the ids of revoked tokens (CloseSession revokes the session's token),
+each kept until its token would have expired anyway, and per user a "not valid before" time (an
+administrator's ``revoke_tokens``: every token of that user issued until then is refused; the
+user logs in again for a new one). The record is in memory: it is lost on restart, and each
+server process has its own (persisting it to SQLite is a later issue).
 
 **JWT from an identity provider** (``JwtVerifier``): signature, ``iss``, ``aud``, ``exp`` (and
 ``nbf``/``iat`` when present) are checked with PyJWT. The accepted algorithms are fixed by the
@@ -31,15 +38,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import heapq
 import hmac
 import json
+import math
 import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from flightmesh.mesh import AuthenticationError, JwtSpec, Principal, UserSpec
 
@@ -48,6 +57,9 @@ __all__ = [
     "HMAC_ALGORITHMS",
     "JwtSettings",
     "JwtVerifier",
+    "Revocations",
+    "TokenClaims",
+    "TokenClaimsRejected",
     "TokenSigner",
     "check_credentials",
     "hash_password",
@@ -132,14 +144,22 @@ def _unb64(text: str) -> bytes:
 def issue_token(secret: bytes, username: str, ttl_seconds: float, *, now: float | None = None) -> str:
     """A signed token for ``username`` valid for ``ttl_seconds``."""
     issued = time.time() if now is None else now
-    payload = {"u": username, "exp": int(issued + ttl_seconds), "jti": secrets.token_hex(16)}
+    # "iat" at full precision: a token issued just after a user's tokens were revoked must be later.
+    payload = {"u": username, "iat": issued, "exp": int(issued + ttl_seconds), "jti": secrets.token_hex(16)}
     body = f"{_PREFIX}.{_b64(json.dumps(payload, separators=(',', ':'), sort_keys=True).encode())}"
     signature = hmac.new(secret, body.encode("ascii"), hashlib.sha256).digest()
     return f"{body}.{_b64(signature)}"
 
 
-def verify_token(secret: bytes, token: str, *, now: float | None = None) -> tuple[str, str, int]:
-    """(user, token id, expiry) of a valid token; AuthenticationError for anything else."""
+class TokenClaims(NamedTuple):
+    user: str
+    token_id: str
+    issued: float   # tokens from before "iat" existed: 0.0 (older than any revocation)
+    expires: int
+
+
+def verify_token(secret: bytes, token: str, *, now: float | None = None) -> TokenClaims:
+    """The claims of a valid token; AuthenticationError for anything else."""
     try:
         prefix, payload, signature = token.split(".")
         if prefix != _PREFIX:
@@ -151,13 +171,71 @@ def verify_token(secret: bytes, token: str, *, now: float | None = None) -> tupl
             raise ValueError("signature")
         claims = json.loads(_unb64(payload))
         user, token_id, expires = claims["u"], claims["jti"], claims["exp"]
-        if not isinstance(user, str) or not isinstance(token_id, str) or not isinstance(expires, int):
+        issued = claims.get("iat", 0.0)
+        if not isinstance(user, str) or not isinstance(token_id, str) or not isinstance(expires, int) \
+                or isinstance(issued, bool) or not isinstance(issued, int | float):
             raise ValueError("claims")
     except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
         raise AuthenticationError(_TOKEN_INVALID) from None
     if (time.time() if now is None else now) >= expires:
         raise AuthenticationError(_TOKEN_INVALID)
-    return user, token_id, expires
+    return TokenClaims(user, token_id, float(issued), expires)
+
+
+class Revocations:
+    """Revoked token ids and per-user "not valid before" times, each forgotten once every token it
+    concerns has expired anyway. Thread-safe; in memory (see the module docstring).
+
+    At most ``max_ids`` ids are kept. Past that, the id closest to its expiry gives way to a
+    "not valid before" for its user at that token's issue time: the token stays refused, and at
+    worst the user's older tokens with it (they log in again) — never a revoked token accepted.
+    """
+
+    def __init__(self, ttl_seconds: float, max_ids: int = 100_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_ids = max_ids
+        self._lock = threading.Lock()
+        self._ids: dict[str, TokenClaims] = {}
+        self._expiry: list[tuple[int, str]] = []    # heap of (expires, token id): cheap forgetting
+        self._not_before: dict[str, float] = {}     # user -> tokens issued at or before are refused
+
+    def revoke_token(self, claims: TokenClaims, now: float) -> None:
+        with self._lock:
+            self._forget(now)
+            if claims.token_id in self._ids:
+                return
+            self._ids[claims.token_id] = claims
+            heapq.heappush(self._expiry, (claims.expires, claims.token_id))
+            while len(self._ids) > self.max_ids:
+                _, token_id = heapq.heappop(self._expiry)
+                oldest = self._ids.pop(token_id)
+                # At least its issue time (a token without "iat": expiry - TTL), so the entry is
+                # kept until that token has expired.
+                moment = max(oldest.issued, oldest.expires - self.ttl_seconds)
+                self._not_before[oldest.user] = max(self._not_before.get(oldest.user, -math.inf), moment)
+
+    def revoke_user(self, user: str, now: float) -> None:
+        """Refuse every token of ``user`` issued at or before ``now``."""
+        with self._lock:
+            self._forget(now)
+            self._not_before[user] = max(self._not_before.get(user, -math.inf), now)
+
+    def is_revoked(self, claims: TokenClaims) -> bool:
+        with self._lock:
+            return claims.token_id in self._ids or claims.issued <= self._not_before.get(claims.user, -math.inf)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._ids) + len(self._not_before)
+
+    def _forget(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            _, token_id = heapq.heappop(self._expiry)
+            self._ids.pop(token_id, None)
+        # A "not valid before" outlives its purpose once every token issued before it has expired.
+        stale = [user for user, moment in self._not_before.items() if moment + self.ttl_seconds < now]
+        for user in stale:
+            del self._not_before[user]
 
 
 class TokenSigner:
@@ -173,19 +251,17 @@ class TokenSigner:
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self._lock = threading.Lock()
-        self._revoked: dict[str, int] = {}  # token id -> its expiry (forgotten after it)
+        self.revocations = Revocations(ttl_seconds)
 
     def issue(self, username: str) -> str:
         return issue_token(self._secret, username, self.ttl_seconds, now=self._clock())
 
     def verify(self, token: str) -> str:
         """The user of a valid, unrevoked token; AuthenticationError otherwise."""
-        user, token_id, _ = verify_token(self._secret, token, now=self._clock())
-        with self._lock:
-            if token_id in self._revoked:
-                raise AuthenticationError(_TOKEN_INVALID)
-        return user
+        claims = verify_token(self._secret, token, now=self._clock())
+        if self.revocations.is_revoked(claims):
+            raise AuthenticationError(_TOKEN_INVALID)
+        return claims.user
 
     def resolve(self, token: str) -> str | None:
         try:
@@ -194,14 +270,16 @@ class TokenSigner:
             return None
 
     def revoke(self, token: str) -> None:
+        """Refuse ``token`` from now on (nothing to do for a token that is not valid anyway)."""
         try:
-            _, token_id, expires = verify_token(self._secret, token, now=self._clock())
+            claims = verify_token(self._secret, token, now=self._clock())
         except AuthenticationError:
             return
-        now = self._clock()
-        with self._lock:
-            self._revoked = {tid: exp for tid, exp in self._revoked.items() if exp > now}
-            self._revoked[token_id] = expires
+        self.revocations.revoke_token(claims, self._clock())
+
+    def revoke_user(self, username: str) -> None:
+        """Refuse every token issued to ``username`` until now; new logins get working tokens."""
+        self.revocations.revoke_user(username, self._clock())
 
 
 # -- JWT from an external identity provider --------------------------------------------------------------
@@ -229,6 +307,14 @@ class JwtSettings:
         jwks = json.loads(jwks_file.read_text()) if jwks_file is not None else None
         return cls(issuer=issuer, audience=audience, public_key=public_key, jwks=jwks, secret=secret,
                    **options)
+
+
+class TokenClaimsRejected(AuthenticationError):  # type: ignore[misc]  # mypy sees flightmesh.mesh as Any
+    """A token with a good signature whose claims are refused (expired, another audience...).
+
+    Not a forgery: the login throttle does not count it against the client's address, so a
+    client that keeps sending a stale token does not lock out its neighbours.
+    """
 
 
 @dataclass(frozen=True)
@@ -278,11 +364,14 @@ class JwtVerifier:
                 leeway=settings.leeway_seconds,
                 options={"require": [*settings.required_claims, settings.username_claim]},
             )
+        except _claims_errors():
+            # PyJWT checks claims only after the signature: this token was signed by the key.
+            raise TokenClaimsRejected(_TOKEN_INVALID) from None
         except (jwt.PyJWTError, ValueError, KeyError, TypeError):
             raise AuthenticationError(_TOKEN_INVALID) from None
         username = claims.get(settings.username_claim)
         if not isinstance(username, str) or not username:
-            raise AuthenticationError(_TOKEN_INVALID)
+            raise TokenClaimsRejected(_TOKEN_INVALID)
         return JwtIdentity(username, _roles(claims, settings.roles_claim), claims)
 
     def _key(self, header: Mapping[str, Any]) -> Any:
@@ -307,6 +396,13 @@ class JwtVerifier:
         user = users.get(identity.username)
         attributes = dict(user.attributes) if user is not None else {}
         return Principal(name=identity.username, roles=identity.roles, attributes=attributes)
+
+
+def _claims_errors() -> tuple[type[Exception], ...]:
+    import jwt
+
+    return (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError, jwt.InvalidAudienceError,
+            jwt.InvalidIssuerError, jwt.InvalidIssuedAtError, jwt.MissingRequiredClaimError)
 
 
 def _roles(claims: Mapping[str, Any], path: str) -> frozenset[str]:

@@ -12,7 +12,8 @@ DoGet                       statement tickets -> ``streams``; catalog tickets (t
 DoPut                       parameters of a prepared statement -> ``queries``; updates and
                             ingestion are refused (the mesh is read-only)
 DoAction                    prepared statements -> ``queries``; sessions -> ``sessions``;
-                            CancelFlightInfo -> ``statements.Tickets``
+                            CancelFlightInfo -> ``statements.Tickets``; revoke_tokens
+                            (administrators) -> the token store
 anything else               UNIMPLEMENTED
 ==========================  ============================================================
 
@@ -22,6 +23,8 @@ in that one place, and the server keeps serving after any of them.
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -29,7 +32,8 @@ import pyarrow.flight as flight
 from google.protobuf.message import Message
 
 from flightmesh.governance.identity import TokenSigner
-from flightmesh.mesh import NotFound, ReadOnlyViolation
+from flightmesh.governance.throttle import LoginThrottle
+from flightmesh.mesh import AccessDenied, NotFound, ReadOnlyViolation
 from flightmesh.mesh.descriptor import TlsSpec
 
 from . import schemas
@@ -61,9 +65,12 @@ ACTIONS = {
     "ClosePreparedStatement": "Free a prepared statement.",
     "SetSessionOptions": "Set the session's 'catalog' or 'schema'.",
     "GetSessionOptions": "The session's options.",
-    "CloseSession": "Forget the session's options, prepared statements and pending results.",
+    "CloseSession": "Forget the session's options, prepared statements and pending results; revoke its token.",
     "CancelFlightInfo": "Cancel the query behind a FlightInfo.",
+    "revoke_tokens": 'Administrators (auth.admin_roles): refuse every token a user holds. Body: {"user": "name"}.',
 }
+
+log = logging.getLogger("flightmesh.server")
 
 
 class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
@@ -102,7 +109,9 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
             location,
             auth_handler=NoopAuthHandler(),
             middleware={AUTH_MIDDLEWARE: AuthMiddlewareFactory(
-                runtime, self.tokens, allow_passwords=_passwords_allowed(location, auth.allow_plaintext_passwords))},
+                runtime, self.tokens, allow_passwords=_passwords_allowed(location, auth.allow_plaintext_passwords),
+                throttle=LoginThrottle(settings.login_max_failures, settings.login_failure_window_seconds,
+                                       settings.login_lockout_seconds))},
             **options,
         )
 
@@ -187,16 +196,39 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         if kind == "CloseSession":
             self.statements.close_session(caller.session)
             self.tickets.close_session(caller.session)
+            # The session is over, so is its token: a copy of it (a log, a leaked header) is useless.
+            # (Basic sessions have no token; identity-provider tokens are the provider's to revoke.)
+            self.tokens.revoke(caller.session)
             return [flight.Result(self.sessions.close(caller.session).SerializeToString())]
+        if kind == "revoke_tokens":
+            return [flight.Result(self._revoke_tokens(body, caller))]
         if kind == "CancelFlightInfo":
             cancel = parse_bare(session.CancelFlightInfoRequest, body)
             return [flight.Result(self._cancel(cancel, caller).SerializeToString())]
         raise NotImplementedError(f"action {kind!r} is not supported by flightmesh")
 
+    @flight_errors
     def list_actions(self, context: flight.ServerCallContext) -> list[tuple[str, str]]:
+        _caller_of(context)  # establishes a deferred check (see auth): never listed to strangers
         return list(ACTIONS.items())
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _revoke_tokens(self, body: bytes, caller: Caller) -> bytes:
+        """``revoke_tokens {"user": name}``: every token of that user issued so far is refused."""
+        admins = set(self.runtime.spec.auth.admin_roles)
+        if not admins & caller.principal.roles:
+            raise AccessDenied("revoke_tokens is reserved to the mesh's administrators (auth.admin_roles)")
+        try:
+            request = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest('revoke_tokens expects a JSON body {"user": "name"}') from None
+        user = request.get("user") if isinstance(request, dict) else None
+        if not isinstance(user, str) or not user:
+            raise BadRequest('revoke_tokens expects a JSON body {"user": "name"}')
+        self.tokens.revoke_user(user)
+        log.warning("%s revoked every token of %s", caller.principal.name, user)
+        return json.dumps({"user": user, "revoked": True}).encode()
 
     def _catalog_schema(self, command: Message) -> pa.Schema:
         """The result schema of a catalog command; UNIMPLEMENTED for commands flightmesh lacks."""

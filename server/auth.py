@@ -13,9 +13,20 @@ done by a ``ServerMiddlewareFactory`` that sees every call's headers:
 
 ``NoopAuthHandler`` only exists to make pyarrow route Handshake to us.
 
-Tokens live behind ``TokenStore`` (issue / resolve / revoke). ``MemoryTokenStore`` keeps random
-tokens in memory, bound to the user, expiring after ``settings.token_ttl_seconds``; governance
-can swap in signed tokens without touching the middleware. A token only names a user: the
+**Failed logins are throttled** (``flightmesh.governance.throttle``): before a password or an
+identity provider's token is checked, the throttle is asked whether that user or the client's
+address has failed too often; if so the call is refused at once, with no argon2 work, and the
+refusal is audited. The address comes from ``ServerCallContext.peer()``, which pyarrow (26) gives
+to RPC handlers only — not to middleware nor to the Handshake's auth handler. So on the calls
+whose handler asks ``caller_of(context)`` (GetFlightInfo, GetSchema, DoGet, DoPut, DoAction,
+ListActions) the check of Basic credentials and identity-provider tokens is deferred to that
+first line of the handler, which knows the address; on Handshake (and any other call) the check
+happens in the middleware, and only the per-user rule can apply there. Our own bearer tokens are
+never deferred: checking one is an HMAC, not worth throttling.
+
+Tokens live behind ``TokenStore`` (issue / resolve / revoke / revoke_user). ``MemoryTokenStore``
+keeps random tokens in memory, bound to the user, expiring after ``settings.token_ttl_seconds``;
+the server uses governance's signed tokens (``TokenSigner``). A token only names a user: the
 principal (roles, attributes) is looked up again on every call, so a user removed from the mesh
 loses access at once.
 """
@@ -24,15 +35,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import secrets
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import pyarrow.flight as flight
 
+from flightmesh.governance.identity import TokenClaimsRejected
+from flightmesh.governance.throttle import Attempt, LoginThrottle, LoginThrottled
 from flightmesh.mesh import AuthenticationError, Principal
 
 from .errors import to_flight_error
@@ -46,6 +61,7 @@ __all__ = [
     "NoopAuthHandler",
     "TokenStore",
     "caller_of",
+    "client_address",
 ]
 
 AUTH_MIDDLEWARE = "flightmesh-auth"  # the key the middleware is registered under
@@ -62,7 +78,13 @@ class TokenStore(Protocol):
         """The user ``token`` was issued to, or None when it is unknown, revoked or expired."""
         ...
 
-    def revoke(self, token: str) -> None: ...
+    def revoke(self, token: str) -> None:
+        """Refuse ``token`` from now on."""
+        ...
+
+    def revoke_user(self, username: str) -> None:
+        """Refuse every token issued to ``username`` so far (new logins get working tokens)."""
+        ...
 
 
 class Identities(Protocol):
@@ -126,6 +148,11 @@ class MemoryTokenStore:
         with self._lock:
             self._tokens.pop(token, None)
 
+    def revoke_user(self, username: str) -> None:
+        with self._lock:
+            for token in [token for token, (user, _) in self._tokens.items() if user == username]:
+                del self._tokens[token]
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._tokens)
@@ -159,9 +186,27 @@ class Caller:
 
 
 class AuthMiddleware(flight.ServerMiddleware):  # type: ignore[misc]
-    def __init__(self, caller: Caller, reply_token: str | None) -> None:
-        self.caller = caller
+    """The caller of one call: known at once, or — when the check needs the client's address —
+    established by ``caller_of(context)`` in the handler (see the module docstring)."""
+
+    def __init__(self, caller: Caller | None, reply_token: str | None = None,
+                 pending: Callable[[str | None], Caller] | None = None) -> None:
+        self._caller = caller
         self._reply_token = reply_token
+        self._pending = pending
+        self._refusal: AuthenticationError | None = None
+
+    def caller_for(self, context: flight.ServerCallContext) -> Caller:
+        if self._caller is None:
+            if self._refusal is not None:  # asked again: the same answer, not a second failure counted
+                raise self._refusal
+            assert self._pending is not None
+            try:
+                self._caller = self._pending(client_address(context.peer()))
+            except AuthenticationError as refusal:
+                self._refusal = refusal
+                raise
+        return self._caller
 
     def sending_headers(self) -> dict[str, str]:
         if self._reply_token is None:
@@ -169,14 +214,24 @@ class AuthMiddleware(flight.ServerMiddleware):  # type: ignore[misc]
         return {"authorization": f"Bearer {self._reply_token}"}
 
 
+# The calls whose handler starts with ``caller_of(context)``: they may defer the check.
+_HANDLER_CHECKS = frozenset({
+    flight.FlightMethod.GET_FLIGHT_INFO, flight.FlightMethod.GET_SCHEMA, flight.FlightMethod.DO_GET,
+    flight.FlightMethod.DO_PUT, flight.FlightMethod.DO_ACTION, flight.FlightMethod.LIST_ACTIONS,
+})
+
+
 class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
     """Authenticates every call. ``allow_passwords`` is False on an unencrypted, non-loopback
-    listener unless the descriptor allows it: a password must not cross a network in clear."""
+    listener unless the descriptor allows it: a password must not cross a network in clear.
+    ``throttle`` limits failed logins (None: no limit)."""
 
-    def __init__(self, identities: Identities, tokens: TokenStore, *, allow_passwords: bool = True) -> None:
+    def __init__(self, identities: Identities, tokens: TokenStore, *, allow_passwords: bool = True,
+                 throttle: LoginThrottle | None = None) -> None:
         self.identities = identities
         self.tokens = tokens
         self.allow_passwords = allow_passwords
+        self.throttle = throttle
 
     def start_call(self, info: flight.CallInfo, headers: dict[str, list[str]]) -> AuthMiddleware:
         try:
@@ -192,9 +247,11 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):  # type: ignore[mis
             username = self.tokens.resolve(credentials)
             if username is None and _looks_like_jwt(credentials):
                 # An identity provider's token: its roles come from the token, not the descriptor.
-                principal: Principal | None = self.identities.authenticate_jwt(credentials)
-            else:
-                principal = self.identities.principal_for(username) if username is not None else None
+                def from_jwt(address: str | None) -> Caller:
+                    return Caller(self._check_jwt(credentials, address), session=credentials)
+
+                return self._now_or_in_handler(info, from_jwt, credentials if handshake else None)
+            principal = self.identities.principal_for(username) if username is not None else None
             if principal is None:
                 self.identities.audit_refusal(username, "invalid or expired bearer token")
                 raise AuthenticationError("invalid or expired token; authenticate again")
@@ -205,24 +262,92 @@ class AuthMiddlewareFactory(flight.ServerMiddlewareFactory):  # type: ignore[mis
                     "passwords are refused on this unencrypted connection: use TLS (grpc+tls://) or a bearer token"
                 )
             username, password = _basic_credentials(credentials)
-            principal = self.identities.authenticate(username, password)
             if handshake:
+                principal = self._check_password(username, password, None)
                 token = self.tokens.issue(principal.name)
                 return AuthMiddleware(Caller(principal, session=token), token)
-            return AuthMiddleware(Caller(principal, session=f"basic:{principal.name}"), None)
+
+            def from_password(address: str | None) -> Caller:
+                principal = self._check_password(username, password, address)
+                return Caller(principal, session=f"basic:{principal.name}")
+
+            return self._now_or_in_handler(info, from_password, None)
         if scheme is None:
             raise AuthenticationError(
                 "authentication required: send a username and password, or a bearer token"
             )
         raise AuthenticationError(f"unsupported authorization scheme {scheme!r}; use Basic or Bearer")
 
+    def _now_or_in_handler(self, info: flight.CallInfo, check: Callable[[str | None], Caller],
+                           reply_token: str | None) -> AuthMiddleware:
+        if info.method in _HANDLER_CHECKS:
+            return AuthMiddleware(None, reply_token, pending=check)
+        return AuthMiddleware(check(None), reply_token)
+
+    def _check_password(self, username: str, password: str, address: str | None) -> Principal:
+        attempt = self._admit(username, address)
+        try:
+            principal = self.identities.authenticate(username, password)
+        except AuthenticationError:
+            attempt.failed()
+            raise
+        except BaseException:
+            attempt.abandon()
+            raise
+        attempt.succeeded()
+        return principal
+
+    def _check_jwt(self, token: str, address: str | None) -> Principal:
+        # Counted per address only: the user named inside an unverified token is the sender's choice.
+        attempt = self._admit(None, address)
+        try:
+            principal = self.identities.authenticate_jwt(token)
+        except TokenClaimsRejected:
+            raise  # well signed, merely stale or for another audience: not a guess
+        except AuthenticationError:
+            attempt.failed()
+            raise
+        finally:
+            # Anything else, a good token included, only gives the place back: a valid token of
+            # one's own must not reset the count of forged ones sent from the same address.
+            attempt.abandon()
+        return principal
+
+    def _admit(self, username: str | None, address: str | None) -> Attempt:
+        if self.throttle is None:
+            return _UNTHROTTLED
+        try:
+            return self.throttle.admit(username, address)
+        except LoginThrottled as refusal:
+            self.identities.audit_refusal(username, str(refusal))
+            raise
+
+
+_UNTHROTTLED = Attempt(LoginThrottle(0, 1.0, 1.0), ())
+
 
 def caller_of(context: flight.ServerCallContext) -> Caller:
-    """The caller the middleware authenticated for this call."""
+    """The caller the middleware authenticated for this call (checked now if it was deferred)."""
     middleware = context.get_middleware(AUTH_MIDDLEWARE)
     if not isinstance(middleware, AuthMiddleware):  # only if the server was built without it
         raise AuthenticationError("authentication required")
-    return middleware.caller
+    return middleware.caller_for(context)
+
+
+def client_address(peer: str | bytes | None) -> str | None:
+    """The host of a gRPC peer: "ipv4:127.0.0.1:54321" -> "127.0.0.1", "ipv6:%5B::1%5D:5" -> "::1"."""
+    if isinstance(peer, bytes):
+        peer = peer.decode("utf-8", "replace")
+    if not peer:
+        return None
+    kind, _, rest = urllib.parse.unquote(peer).partition(":")
+    if kind in ("ipv4", "ipv6"):
+        host = rest.rsplit(":", 1)[0].strip("[]").split("%", 1)[0]  # no port, brackets or zone
+        try:
+            return str(ipaddress.ip_address(host))
+        except ValueError:
+            return host or None
+    return peer  # a Unix socket or another transport: the whole name is the address
 
 
 def _authorization(headers: dict[str, list[str]]) -> tuple[str | None, str]:

@@ -8,10 +8,12 @@
     flightmesh query --user U [--password P] [--uri URI] "SQL"     run one statement, print the result
     flightmesh explain --user U [--password P] [--uri URI] "SQL"   show how flightmesh would run it
     flightmesh demo [DIR] [--host 127.0.0.1] [--port 8815]         write the demo mesh and serve it
+    flightmesh revoke --user ADMIN [--password P] [--uri URI] USER  refuse every token USER holds
 
-``query`` and ``explain`` take the password from ``--password``, else ``FLIGHTMESH_PASSWORD``,
-else a prompt when a terminal is attached. Every failure prints one line (a descriptor's
-problems one per line) on stderr and exits with status 1; usage mistakes exit with 2.
+``query``, ``explain`` and ``revoke`` take the password from ``--password``, else
+``FLIGHTMESH_PASSWORD``, else a prompt when a terminal is attached. Every failure prints one
+line (a descriptor's problems one per line) on stderr and exits with status 1; usage mistakes
+exit with 2.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
+import json
 import logging
 import os
 import re
@@ -90,6 +93,14 @@ def _parser() -> argparse.ArgumentParser:
         client.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
         client.add_argument("--max-rows", type=int, default=1000, help="rows to print (default 1000)")
         client.set_defaults(run=_query_command, explain=explain)
+
+    revoke = commands.add_parser("revoke", help="refuse every token a user holds (an administrator's action)")
+    revoke.add_argument("target", metavar="USER", help="whose tokens to revoke")
+    revoke.add_argument("--user", "-u", dest="admin", required=True, metavar="ADMIN",
+                        help="who runs it: a user holding one of auth.admin_roles")
+    revoke.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
+    revoke.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
+    revoke.set_defaults(run=_revoke_command)
 
     demo = commands.add_parser("demo", help="write the demo mesh and serve it")
     demo.add_argument("directory", metavar="DIR", type=Path, nargs="?", default=Path("flightmesh-demo"),
@@ -220,6 +231,39 @@ def _query_command(args: argparse.Namespace) -> int:
         raise CommandError(_client_message(error)) from None
     print(format_explain(table) if args.explain else format_table(table, max_rows=args.max_rows))
     return 0
+
+
+def _revoke_command(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    password = _password(args.admin, args.password)
+    client = flight.connect(args.uri)
+    try:
+        header = client.authenticate_basic_token(args.admin, password)
+        options = flight.FlightCallOptions(headers=[header])
+        body = json.dumps({"user": args.target}).encode()
+        list(client.do_action(flight.Action("revoke_tokens", body), options))
+    except pa.ArrowException as error:  # Flight statuses, and INVALID_ARGUMENT as ArrowInvalid
+        raise CommandError(f"cannot revoke the tokens of {args.target}: {_flight_message(error)}") from None
+    finally:
+        client.close()
+    print(f"every token of {args.target} issued until now is refused; logging in again gives a new one")
+    return 0
+
+
+_FLIGHT_NOISE = [
+    re.compile(r"^Flight returned [\w ]+ error, with message: "),
+    re.compile(r"\. (gRPC client debug context|Detail|Client context): .*", re.DOTALL),
+]
+
+
+def _flight_message(error: Exception) -> str:
+    """A pyarrow Flight error as one line: the server's message, without transport noise."""
+    message = str(error)
+    for noise in _FLIGHT_NOISE:
+        message = noise.sub("", message)
+    return _first_line(message)
 
 
 def _connect(uri: str, user: str, password: str) -> Any:
