@@ -173,11 +173,14 @@ def test_close_session_forgets_statements_tickets_and_options(server: FlightMesh
     (closed,) = _action(client, options, "CloseSession", session.CloseSessionRequest().SerializeToString())
     assert session.CloseSessionResult.FromString(closed).status == session.CloseSessionResult.CLOSED
     assert len(server.statements) == before - 1
+    # CloseSession revokes the session's token (issue 8): the same user logs in again.
+    with pytest.raises(flight.FlightUnauthenticatedError):
+        client.get_flight_info(_descriptor(sql.CommandStatementQuery(query="SELECT 3 AS three")), options)
+    client, options = flight_client(server)
     with pytest.raises(pa.ArrowKeyError):
         client.do_get(info.endpoints[0].ticket, options).read_all()
     (current,) = _action(client, options, "GetSessionOptions", b"")
     assert "schema" not in session.GetSessionOptionsResult.FromString(current).session_options
-    # The token itself stays valid: pooled clients reuse it.
     again = client.get_flight_info(_descriptor(sql.CommandStatementQuery(query="SELECT 3 AS three")), options)
     assert client.do_get(again.endpoints[0].ticket, options).read_all().num_rows == 1
 
