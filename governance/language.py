@@ -35,6 +35,7 @@ from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 
 from flightmesh.mesh import ForbiddenFunction, UnsupportedQuery
 
@@ -49,7 +50,7 @@ __all__ = [
     "check_statement",
 ]
 
-T = exp.DataType.Type
+T = DType  # exp.DataType.Type, named so mypy sees a type
 
 # Clauses, references, literals and operators.
 SYNTAX: frozenset[type[exp.Expr]] = frozenset({
@@ -121,7 +122,7 @@ VETTED: frozenset[type[exp.Expr]] = SYNTAX | FUNCTIONS
 # The mesh's data types: what CAST / TRY_CAST / typed literals may name. No object-identifier
 # types (regclass, regrole, oid ...), no table row types, no domains: sqlglot parses those as
 # USERDEFINED, and each of them turns a cast into a catalog lookup inside the engine.
-CAST_TYPES: frozenset[exp.DataType.Type] = frozenset({
+CAST_TYPES: frozenset[DType] = frozenset({
     T.BOOLEAN, T.TINYINT, T.SMALLINT, T.INT, T.BIGINT, T.INT128, T.UTINYINT, T.USMALLINT, T.UINT,
     T.UBIGINT, T.FLOAT, T.DOUBLE, T.DECIMAL, T.CHAR, T.VARCHAR, T.TEXT, T.DATE, T.TIME,
     T.TIMESTAMP, T.TIMESTAMPNTZ, T.TIMESTAMPTZ, T.TIMESTAMP_S, T.TIMESTAMP_MS, T.TIMESTAMP_NS,
