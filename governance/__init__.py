@@ -1,6 +1,7 @@
-"""Governance: policies as pure AST rewrites, the function allow-list, identities, audit."""
+"""Governance: the closed language, policies as pure AST rewrites, identities, audit."""
 
-from .lockdown import ALLOWED_ANONYMOUS, DENIED, lock_down
+from .language import ALLOWED_ANONYMOUS, VETTED, check_field_access, check_fragment, check_statement
+from .lockdown import lock_down
 from .policies import (
     POLICY_KEY,
     TablePolicy,
@@ -13,11 +14,14 @@ from .policies import (
 
 __all__ = [
     "ALLOWED_ANONYMOUS",
-    "DENIED",
     "POLICY_KEY",
+    "VETTED",
     "TablePolicy",
     "apply_policies",
+    "check_field_access",
+    "check_fragment",
     "check_policies",
+    "check_statement",
     "lock_down",
     "policies_applied",
     "policy_for",

@@ -40,8 +40,10 @@ from sqlglot.expressions.datatypes import DType
 from flightmesh.mesh import ForbiddenFunction, UnsupportedQuery
 
 __all__ = [
+    "ALLOWED_ANONYMOUS",
     "CAST_TYPES",
     "FUNCTIONS",
+    "PRINCIPAL_FUNCTIONS",
     "SYNTAX",
     "UNIT_WORDS",
     "VETTED",
@@ -139,7 +141,8 @@ UNIT_WORDS: frozenset[str] = frozenset({
     "timezone_minute", "ms", "us",
 })
 
-ALLOWED_ANONYMOUS_NAMES = frozenset({"now"})  # pure in every engine; also in lockdown
+# Functions sqlglot does not model that are pure computations in every engine we push to.
+ALLOWED_ANONYMOUS: frozenset[str] = frozenset({"now"})
 
 DEFAULT_MAX_GENERATED_VALUES = 1_000_000
 
@@ -209,7 +212,7 @@ def _check_node(node: exp.Expr, max_generated_values: int) -> None:
         if node.name.lower() not in UNIT_WORDS:
             raise UnsupportedQuery(f"{node.name!r} is not supported here")
     elif kind is exp.Anonymous:
-        if node.name.lower() not in ALLOWED_ANONYMOUS_NAMES:
+        if node.name.lower() not in ALLOWED_ANONYMOUS:
             raise ForbiddenFunction(f"function {node.name.lower()} is not allowed")
     elif kind is exp.Dot:
         _check_dot_shape(node)
@@ -294,4 +297,4 @@ def _function_name(node: exp.Func) -> str:
 def _construct_name(node: exp.Expr) -> str:
     return {exp.Collate: "COLLATE", exp.Unnest: "UNNEST in FROM", exp.Lambda: "lambda functions",
             exp.Placeholder: "an unbound parameter", exp.Parameter: "an unbound parameter",
-            exp.SessionParameter: "session variables"}.get(type(node), type(node).__name__)
+            exp.SessionParameter: "a session variable"}.get(type(node), type(node).__name__)

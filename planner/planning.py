@@ -20,8 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from flightmesh.connectors import Connector, KeyDelivery
-from flightmesh.governance import apply_policies, lock_down
-from flightmesh.governance.language import check_field_access, check_fragment, check_statement
+from flightmesh.governance import apply_policies, check_field_access, check_fragment, check_statement, lock_down
 from flightmesh.mesh import CancelScope, Catalog, CatalogTable, Principal, QueryTimeout, UnsupportedQuery
 
 from .binding import bind_columns
