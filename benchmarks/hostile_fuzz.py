@@ -132,9 +132,10 @@ def spy_on(runtime: Any, counts: Counts) -> None:
             counts.fragments += 1
             try:
                 tree = sqlglot.parse_one(query.sql, read=_dialect)
-                for node in list(tree.find_all(exp.Anonymous)):
-                    if node.name.lower() in RENDERINGS.get(_dialect, ()):
-                        counts.rendered[f"{_dialect}:{node.name.lower()}"] += 1
+                for node in list(tree.find_all(exp.Func)):
+                    name = node.name.lower() if isinstance(node, exp.Anonymous) else type(node).__name__.lower()
+                    if name in RENDERINGS.get(_dialect, ()):
+                        counts.rendered[f"{_dialect}:{name}"] += 1
                         node.replace(exp.Null())
                 check_fragment(tree)
             except FlightmeshError as error:

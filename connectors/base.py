@@ -18,7 +18,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import pyarrow as pa
 from sqlglot import exp
 
-from flightmesh.mesh import CancelScope
+from flightmesh.mesh import CancelScope, QueryError
 
 __all__ = [
     "Capabilities",
@@ -163,4 +163,10 @@ def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
         # Typed as NULL by the planner (``CASE ... THEN NULL END``): every value is NULL whatever
         # the engine's driver guessed, and Arrow has no cast from other types to null.
         return pa.nulls(len(column))
-    return column.cast(target, safe=False)
+    try:
+        return column.cast(target, safe=False)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        # Arrow's message may quote the value that failed (a row the client may not see): the
+        # client learns the types only.
+        raise QueryError(f"the engine's {column.type} values cannot be converted to {target}, the type the "
+                         "query has in the mesh dialect") from None

@@ -99,7 +99,8 @@ class SQLiteConnector:
                            exp.StartsWith, exp.Contains, exp.SplitPart, exp.Levenshtein, exp.Left, exp.Right,
                            exp.Pad, exp.Reverse, exp.MD5, exp.Cbrt, exp.IsNan, exp.TimestampTrunc,
                            exp.DateTrunc, exp.DateDiff, exp.DateFromParts, exp.TimeToStr, exp.DayOfWeek,
-                           exp.TryCast, exp.Extract, exp.Lateral}),
+                           exp.TryCast, exp.Extract, exp.Lateral,
+                           exp.Bracket}),  # rendered as x[0]: SQLite reads [0] as a quoted name
         key_delivery=KeyDelivery.LITERALS,
         typed_results=False,
         index_driven=True,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, UnsupportedError
+from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from flightmesh.connectors import Connector, KeyDelivery
 from flightmesh.governance import apply_policies, check_field_access, check_fragment, check_statement, lock_down
@@ -66,6 +66,11 @@ def plan_statement(statement: Statement, sql: str, principal: Principal, context
         return _plan_statement(statement, sql, principal, context, parameters)
     except RecursionError:
         raise UnsupportedQuery(TOO_DEEP) from None
+    except SqlglotError as error:
+        # sqlglot failing on a vetted tree (``DATE()`` with no argument made a transform parse
+        # None): the statement cannot be planned, which is the client's to fix, not an incident.
+        reason = str(error).split("\n")[0]
+        raise UnsupportedQuery(f"the statement cannot be planned: {reason}") from None
 
 
 TOO_DEEP = "the statement is nested too deeply (e.g. a chain of hundreds of UNIONs); split it into several"

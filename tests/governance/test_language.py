@@ -253,3 +253,15 @@ def test_content_checks(sql: str, allowed: bool) -> None:
     else:
         with pytest.raises((ForbiddenFunction, UnsupportedQuery)):
             check_statement(tree)
+
+
+def test_indexing_stays_out_of_sqlite(gov_runtime: MeshRuntime, gov_mesh: GovMesh) -> None:
+    """sqlglot renders ``x[1]`` as ``x[0]`` for SQLite, where ``[0]`` is a quoted name: kept in the merge."""
+    ann = gov_runtime.principal_for("ann")
+    assert ann is not None
+    got = gov_runtime.query("SELECT customer_id, region[1] AS r FROM crm.customers ORDER BY customer_id",
+                            ann).read_all().to_pylist()
+    raw = gov_mesh.raw["crm.customers"]
+    oracle = duckdb.sql("SELECT customer_id, region[1] AS r FROM raw WHERE status <> 'deleted' "
+                        "ORDER BY customer_id").to_arrow_table().to_pylist()
+    assert got == oracle and len(got) > 10 and raw.num_rows > len(got)
