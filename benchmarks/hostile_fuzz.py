@@ -55,12 +55,15 @@ SYNTAX = [
     "{a} LIKE {b} ESCAPE '!'", "(SELECT max({a}) FROM {t})", "EXISTS (SELECT 1 FROM {t} WHERE {a} = {b})",
     "list_transform([1, 2], x -> x + 1)", "@@{escape}", "{a}[1]", "({a}).{column}",
 ]
-# Functions sqlglot's generators write themselves when rendering a vetted construct for an engine
+# What sqlglot's generators write themselves when rendering a vetted construct for an engine
 # (DuckDB: LENGTH of a value of unknown type becomes CASE TYPEOF(x) WHEN 'BLOB' THEN
-# OCTET_LENGTH(...); SQLite: a TIMESTAMP literal becomes DATETIME('...')). They are the
-# planner's text, not the client's; reported apart from unvetted nodes.
+# OCTET_LENGTH(...); INITCAP(x, delimiters) becomes a LIST_TRANSFORM over REGEXP_EXTRACT_ALL with
+# a lambda; SQLite: a TIMESTAMP literal becomes DATETIME('...')). They are the planner's text,
+# not the client's; counted apart from unvetted nodes.
 RENDERINGS: dict[str, frozenset[str]] = {
-    "duckdb": frozenset({"typeof", "octet_length"}),
+    "duckdb": frozenset({"typeof", "octet_length", "arraytostring", "array_to_string", "transform",
+                         "list_transform", "lambda", "regexplike", "regexpextractall", "regexp_matches",
+                         "regexp_extract_all"}),
     "sqlite": frozenset({"datetime", "date", "time"}),
 }
 TYPES = [t.value for t in exp.DataType.Type] + ["regclass", "regrole", "oid", "customers", "vault_secrets"]
@@ -132,7 +135,7 @@ def spy_on(runtime: Any, counts: Counts) -> None:
             counts.fragments += 1
             try:
                 tree = sqlglot.parse_one(query.sql, read=_dialect)
-                for node in list(tree.find_all(exp.Func)):
+                for node in list(tree.walk()):
                     name = node.name.lower() if isinstance(node, exp.Anonymous) else type(node).__name__.lower()
                     if name in RENDERINGS.get(_dialect, ()):
                         counts.rendered[f"{_dialect}:{name}"] += 1

@@ -232,7 +232,12 @@ def _check_dot_shape(node: exp.Expr) -> None:
         raise ForbiddenFunction(f"field access (.{field}) is allowed only on struct columns that have that field")
 
 
+_NESTED = frozenset({T.ARRAY, T.LIST, T.STRUCT, T.MAP})
+
+
 def _check_type(node: exp.Expr) -> None:
+    if node.this in _NESTED and not node.expressions:
+        raise UnsupportedQuery(f"cast to {node.this.value} needs its element types, e.g. INT[] or STRUCT(a INT)")
     if node.this not in CAST_TYPES:
         name = node.args.get("kind") or getattr(node.this, "value", None) or "this type"
         raise UnsupportedQuery(f"cast to {str(name).lower()} is not supported; flightmesh casts to "
