@@ -74,7 +74,7 @@ class Capabilities:
     # it onto a much worse plan, so such filters are sent in a form no index can serve.
     index_driven: bool = False
 
-    def supports(self, feature: Pushdown | exp.Expression | type[exp.Expression]) -> bool:
+    def supports(self, feature: Pushdown | exp.Expr | type[exp.Expr]) -> bool:
         """Can this engine take ``feature``: a kind of pushdown, or an expression (class or node)?"""
         if isinstance(feature, Pushdown):
             return feature in self.pushdown

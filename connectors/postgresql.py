@@ -297,7 +297,7 @@ class PostgreSQLConnector:
 
     # -- errors ----------------------------------------------------------------------------------
 
-    def _query_error(self, error: Exception, cancel: CancelScope) -> Exception:
+    def _query_error(self, error: BaseException, cancel: CancelScope) -> Exception:
         if getattr(error, "sqlstate", None) == "57014" or "canceling statement" in str(error):
             if cancel.cancelled:
                 try:
@@ -310,7 +310,7 @@ class PostgreSQLConnector:
             return QueryCancelled("the query was cancelled")
         return self._error(error)
 
-    def _error(self, error: Exception) -> Exception:
+    def _error(self, error: BaseException) -> Exception:
         state = getattr(error, "sqlstate", None) or ""
         text = str(error)
         if state.startswith("08") or state in ("57P01", "57P02", "57P03") or _is_connection_loss(text):

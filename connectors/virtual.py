@@ -68,7 +68,8 @@ class VirtualConnector:
         return self._snapshot(source).schema
 
     def estimate_rows(self, source: str) -> int | None:
-        return self._snapshot(source).num_rows
+        rows: int = self._snapshot(source).num_rows
+        return rows
 
     def _prepared(self, query: FragmentQuery, *, empty: bool) -> duckdb.DuckDBPyConnection:
         cursor = self._cursor()

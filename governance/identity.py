@@ -309,7 +309,7 @@ class JwtSettings:
                    **options)
 
 
-class TokenClaimsRejected(AuthenticationError):  # type: ignore[misc]  # mypy sees flightmesh.mesh as Any
+class TokenClaimsRejected(AuthenticationError):
     """A token with a good signature whose claims are refused (expired, another audience...).
 
     Not a forgery: the login throttle does not count it against the client's address, so a

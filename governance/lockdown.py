@@ -16,7 +16,7 @@ from .language import PRINCIPAL_FUNCTIONS
 __all__ = ["lock_down"]
 
 
-def lock_down(tree: exp.Expression, principal: Principal) -> None:
+def lock_down(tree: exp.Expr, principal: Principal) -> None:
     """Make ``current_user`` and ``session_user`` the principal's name (in place)."""
     for node in list(tree.find_all(*PRINCIPAL_FUNCTIONS)):
         node.replace(exp.Literal.string(principal.name))

@@ -49,7 +49,7 @@ _EVICTION_SCAN = 64     # how many of the oldest keys eviction looks through for
 Key = tuple[str, bytes | str]
 
 
-class LoginThrottled(AuthenticationError):  # type: ignore[misc]  # mypy sees flightmesh.mesh as Any
+class LoginThrottled(AuthenticationError):
     """Refused before checking: too many failures for this user or from this address."""
 
     def __init__(self, retry_after_seconds: int, message: str | None = None) -> None:

@@ -17,21 +17,38 @@ from flightmesh.mesh import CancelScope, Catalog, MeshSpec, Principal, Settings
 __all__ = ["BoundPlan", "PreparedQuery", "Runtime"]
 
 
+# Members are read-only properties: the runtime's values may be frozen dataclasses (a protocol
+# attribute would require them to be writable).
 class PreparedQuery(Protocol):
     """A parsed, resolved, policy-checked statement, not yet bound to parameter values."""
 
-    sql: str
-    parameter_schema: pa.Schema  # fields "0", "1", ... one per positional parameter
-    schema: pa.Schema  # result schema; with parameters, computed with NULLs bound
+    @property
+    def sql(self) -> str: ...
+
+    @property
+    def parameter_schema(self) -> pa.Schema:
+        """Fields "0", "1", ... one per positional parameter."""
+        ...
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The result schema; with parameters, computed with NULLs bound."""
+        ...
 
 
 class BoundPlan(Protocol):
-    schema: pa.Schema  # exactly the schema of the stream ``Runtime.execute`` returns
+    @property
+    def schema(self) -> pa.Schema:
+        """Exactly the schema of the stream ``Runtime.execute`` returns."""
+        ...
 
 
 class Runtime(Protocol):
-    spec: MeshSpec
-    settings: Settings
+    @property
+    def spec(self) -> MeshSpec: ...
+
+    @property
+    def settings(self) -> Settings: ...
 
     @property
     def catalog(self) -> Catalog:
