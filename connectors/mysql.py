@@ -97,6 +97,7 @@ _MYSQL_MISSING: frozenset[type[exp.Expression]] = frozenset({
     exp.Explode, exp.Array,  # no arrays at all
     exp.TimestampTrunc, exp.DateTrunc,  # rendered with DATE_FORMAT tricks that return NULL here
     exp.DayOfWeek,           # DAYOFWEEK counts Sunday = 1, DuckDB's dayofweek Sunday = 0
+    exp.Bracket,             # rendered as x[0]: MariaDB has no indexing (and the offset is wrong)
     exp.TryCast,             # rendered as CAST, which gives 0 where TRY_CAST gives NULL
 })
 
