@@ -9,9 +9,11 @@ runs, a second client (the victim, another user) runs a small cross-product quer
 over. Printed per attack:
 
 * outcome: refused (and the message), timed out, or answered, and its wall time;
-* over: seconds the attack ran past ``timeout`` (the promise: at most 1);
+* s, over: seconds one attempt took, and past ``timeout`` (the promise: at most 1);
 * rss: the server's peak resident memory during the attack minus before it (sampled every 20 ms);
 * victim: the victim's median latency during the attack over its median before any attack.
+  Attacks that end at once are sent again and again for 3 s, so the victim is measured under
+  a sustained attack, not over a few milliseconds.
 
 Nothing here asserts a time: the figures are for the closing note and the README.
 """
@@ -187,27 +189,35 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_attack(name: str, sql: str, port: int, pid: int, password: str, victim: Victim, base: float) -> Outcome:
+def run_attack(name: str, sql: str, port: int, pid: int, password: str, victim: Victim, base: float,
+               window: float = 3.0) -> Outcome:
+    """Send the attack (again and again, for at least ``window`` seconds, when it ends sooner)."""
     before = rss_kb(pid)
     connection = dbapi.connect(f"grpc://127.0.0.1:{port}", autocommit=True,
                                db_kwargs={"username": "alice", "password": password})
     victim.start()
     started = time.perf_counter()
+    first: float | None = None
+    attempts = 0
     with peak_rss(pid) as peak:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-                rows = 0
-                while cursor.fetchmany(65_536):
-                    rows += 1
-            result = "answered"
-        except Exception as error:  # the client's view: the status and the first line
-            result = str(error).split(". Detail")[0].split("\n")[0][:110]
-        seconds = time.perf_counter() - started
+        while first is None or time.perf_counter() - started < window:
+            began = time.perf_counter()
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(sql)
+                    # Arrow batches, not Python rows: a client converting rows reads slower than
+                    # the server stops, and would measure itself.
+                    for _ in cursor.fetch_record_batch():
+                        pass
+                result = "answered"
+            except Exception as error:  # the client's view: the status and the first line
+                result = str(error).split(". Detail")[0].split("\n")[0][:110]
+            attempts += 1
+            first = first if first is not None else time.perf_counter() - began
         ratio = victim.stop() / base
         grown = (peak() - before) / 1024
     connection.close()
-    return Outcome(name, result, seconds, grown, ratio)
+    return Outcome(name, f"{result} ({attempts}x)" if attempts > 1 else result, first, grown, ratio)
 
 
 def run_logins(port: int, pid: int, victim: Victim, base: float, attempts: int = 40) -> Outcome:
