@@ -96,7 +96,7 @@ def test_planning_counts_against_its_time_limit(no_planning_time: FlightMeshServ
     sql = ("SELECT c.region, count(*) FROM crm.customers c JOIN sales.orders o ON o.customer_id = c.customer_id "
            "JOIN hr.employees e ON e.emp_id = c.customer_id GROUP BY 1")
     with _connect(no_planning_time) as connection, connection.cursor() as cursor, \
-            pytest.raises(adbc_driver_manager.Error, match="TIMEOUT.*planning the query took longer"):
+            pytest.raises(adbc_driver_manager.Error, match=r"TIMEOUT.*planning the query took longer"):
         cursor.execute(sql)
 
 
@@ -104,10 +104,10 @@ def test_merge_engine_errors_do_not_quote_values(server: FlightMeshServer, gov_m
     """A conversion failing in the merge names its kind, never the value (a row the user may not see)."""
     sql = ("SELECT CAST(c.status || o.region AS INTEGER) FROM crm.customers c "
            "JOIN sales.orders o ON o.customer_id = c.customer_id")
-    with _connect(server, "sam") as connection, connection.cursor() as cursor:
-        with pytest.raises(adbc_driver_manager.Error) as raised:
-            cursor.execute(sql)
-            cursor.fetchall()
+    with _connect(server, "sam") as connection, connection.cursor() as cursor, \
+            pytest.raises(adbc_driver_manager.Error) as raised:
+        cursor.execute(sql)
+        cursor.fetchall()
     message = str(raised.value)
     values = {str(v) for v in gov_mesh.raw["crm.customers"].column("status").to_pylist()}
     assert "could not be converted" in message
