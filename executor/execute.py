@@ -1,7 +1,8 @@
 """Running a plan: fragments on their engines, concurrently; the residual in the merge DuckDB.
 
-``describe(plan)`` fixes the exact result schema before any row moves (prepared statements and
-FlightInfo announce it); ``execute(plan)`` then streams batches cast to exactly that schema.
+``bind(plan)`` fixes the exact result schema before any row moves (prepared statements and
+FlightInfo announce it) into a ``BoundPlan``; ``execute(bound)`` then streams batches cast to
+exactly that schema.
 A plan with one fragment and no residual streams straight from its engine.
 """
 
@@ -17,9 +18,10 @@ import duckdb
 import pyarrow as pa
 
 from flightmesh.connectors import FragmentQuery, cast_batches
-from flightmesh.mesh import CancelScope, FlightmeshError, QueryCancelled, QueryError, Settings
+from flightmesh.mesh import CancelScope, FlightmeshError, Principal, QueryCancelled, QueryError, Settings
 from flightmesh.planner import EXPLAIN_SCHEMA, Fragment, Plan
 
+from .bound import BoundPlan, bound_plan
 from .keys import KeyFilterRun
 from .merge import MergeEngine
 from .prefetch import Prefetch
@@ -71,21 +73,23 @@ class Executor:
         self.settings = settings
         self.merge = MergeEngine(settings)
 
-    # -- schemas -----------------------------------------------------------------------------------
+    # -- binding ---------------------------------------------------------------------------------
 
-    def describe(self, plan: Plan) -> pa.Schema:
-        """The exact schema ``execute(plan)`` will stream (every field nullable). Cached on the plan."""
-        if plan.schema is not None:
-            return plan.schema
+    def bind(self, plan: Plan, principal: Principal | None = None) -> BoundPlan:
+        """``plan`` with the exact schemas ``execute`` will stream (every field nullable).
+
+        Asks the engines (and the merge engine) for types over empty inputs: done once per plan,
+        the result cached by the runtime; nothing is written to ``plan``.
+        """
+        policies = plan.policy_labels()
         if plan.explain == "plan":
-            plan.schema = EXPLAIN_SCHEMA
-            return plan.schema
+            return bound_plan(plan, schema=EXPLAIN_SCHEMA, result_schema=EXPLAIN_SCHEMA, fragment_schemas={},
+                              principal=principal, policies=policies)
         schemas = {fragment.name: self.fragment_schema(fragment) for fragment in plan.fragments}
         raw = schemas[plan.fragments[0].name] if plan.residual is None else self.merge.schema_of(plan.residual, schemas)
-        plan.fragment_schemas = schemas
-        plan.result_schema = _announced(raw, plan.output_names)
-        plan.schema = EXPLAIN_SCHEMA if plan.explain == "analyze" else plan.result_schema
-        return plan.schema
+        result = _announced(raw, plan.output_names)
+        return bound_plan(plan, schema=EXPLAIN_SCHEMA if plan.explain == "analyze" else result, result_schema=result,
+                          fragment_schemas=schemas, principal=principal, policies=policies)
 
     def fragment_schema(self, fragment: Fragment) -> pa.Schema:
         expected = None
@@ -98,9 +102,9 @@ class Executor:
 
     # -- execution ---------------------------------------------------------------------------------
 
-    def execute(self, plan: Plan, cancel: CancelScope | None = None) -> pa.RecordBatchReader:
+    def execute(self, bound: BoundPlan, cancel: CancelScope | None = None) -> pa.RecordBatchReader:
         """Stream the plan's result. Errors, also mid-stream, are the mesh's error types."""
-        schema = self.describe(plan)
+        plan, schema = bound.plan, bound.schema
         cancel = cancel or CancelScope()
         if cancel.deadline is None:
             cancel.deadline = time.monotonic() + self.settings.query_timeout_seconds
@@ -112,7 +116,7 @@ class Executor:
         run.timer.daemon = True
         run.timer.start()
         try:
-            batches = self._batches(plan, run)
+            batches = self._batches(bound, run)
             if plan.explain == "analyze":
                 started = time.perf_counter()
                 total = sum(batch.num_rows for batch in batches)
@@ -125,19 +129,18 @@ class Executor:
             raise
         return pa.RecordBatchReader.from_batches(schema, _guarded(batches, run, schema))
 
-    def _batches(self, plan: Plan, run: _Run) -> Iterator[pa.RecordBatch]:
-        fragment_schemas = plan.fragment_schemas
-        keys = KeyFilterRun(plan, self.settings, run.cancel)
+    def _batches(self, bound: BoundPlan, run: _Run) -> Iterator[pa.RecordBatch]:
+        plan, fragment_schemas = bound.plan, bound.fragment_schemas
+        keys = KeyFilterRun(bound.key_slots, self.settings, run.cancel)
         for fragment in plan.fragments:
             run.stats[fragment.name] = FragmentStats(sql=fragment.sql)
             run.prefetches[fragment.name] = Prefetch(
                 fragment.name, self._opener(fragment, fragment_schemas[fragment.name], keys, run),
                 fragment_schemas[fragment.name], run.cancel,
             )
-        assert plan.result_schema is not None
         if plan.residual is None:
             only = run.prefetches[plan.fragments[0].name]
-            return cast_batches(only.batches(), plan.result_schema)
+            return cast_batches(only.batches(), bound.result_schema)
         run.cursor = self.merge.cursor()
         cursor = run.cursor
         run.cancel.on_cancel(cursor.interrupt)
@@ -151,7 +154,7 @@ class Executor:
             raise _merge_error(error, run) from None
         except QueryCancelled:  # a materialized fragment stopped because another one failed
             raise run.failure() or QueryCancelled("the query was cancelled") from None
-        return cast_batches(_read(reader, run), plan.result_schema)
+        return cast_batches(_read(reader, run), bound.result_schema)
 
     def _opener(self, fragment: Fragment, schema: pa.Schema, keys: KeyFilterRun, run: _Run):  # type: ignore[no-untyped-def]
         timeout = self.settings.fragment_timeout_seconds

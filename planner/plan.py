@@ -2,16 +2,21 @@
 
 ``Plan.explain_rows()`` is deterministic: the same query, principal and catalog give the same
 rows, so EXPLAIN output can be compared against golden files.
+
+A plan is a value (DESIGN.md §10): frozen, never written to after the planner returns it, and it
+names the policies it applied (``policy_labels``). What only running engines can tell (the exact
+schemas) is not part of it: the executor's ``BoundPlan`` pairs a plan with those.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 from sqlglot import exp
 
 from flightmesh.connectors import Connector
+from flightmesh.governance import POLICY_KEY
 
 __all__ = ["EXPLAIN_SCHEMA", "Fragment", "KeyFilter", "Plan"]
 
@@ -55,7 +60,10 @@ class KeyFilter:
     probe_distinct: int | None = None
 
 
-@dataclass
+_TABLE_KEY = "flightmesh.table"                     # planner.resolve.TABLE_KEY (no import cycle)
+
+
+@dataclass(frozen=True)
 class Plan:
     sql: str                                   # as the client sent it
     fragments: tuple[Fragment, ...]
@@ -68,17 +76,30 @@ class Plan:
     materialize: frozenset[str] = frozenset()  # fragments the residual reads more than once
     shown_residual: str | None = None          # the residual as EXPLAIN shows it (disclosure)
     reveal_policies: bool = False              # planned for a principal who may read policy SQL
-    # Filled by the executor's describe(): what the client receives (for EXPLAIN, the plan's
-    # rows), the query's own result, and each fragment's.
-    schema: pa.Schema | None = field(default=None)
-    result_schema: pa.Schema | None = field(default=None)
-    fragment_schemas: dict[str, pa.Schema] = field(default_factory=dict)
 
     def fragment(self, name: str) -> Fragment:
         for fragment in self.fragments:
             if fragment.name == name:
                 return fragment
         raise KeyError(name)
+
+    def policy_labels(self) -> tuple[str, ...]:
+        """The audit labels of every policy the planner applied, as ``policies_applied`` orders them.
+
+        Read from the tags the planner left on each governed subquery (``POLICY_KEY``), not by
+        asking governance again: the audit names what this plan does, even if the descriptor
+        changed since. Tables in sorted order, each table's labels in the order they applied.
+        """
+        by_table: dict[str, tuple[str, ...]] = {}
+        for fragment in self.fragments:
+            for node in fragment.tree.find_all(exp.Subquery):
+                labels = node.meta.get(POLICY_KEY)
+                if labels:
+                    by_table.setdefault(_governed_table(node), tuple(labels))
+        ordered: list[str] = []
+        for table in sorted(by_table):
+            ordered += [label for label in by_table[table] if label not in ordered]
+        return tuple(ordered)
 
     def explain_rows(self) -> list[dict[str, object]]:
         """The plan as rows: each fragment (product, engine, exact SQL), key filters, the residual."""
@@ -112,6 +133,14 @@ class Plan:
             rows.append({"step": len(rows) + 1, "kind": "note", "name": "", "products": "", "engine": "",
                          "sql": "", "detail": note})
         return rows
+
+
+def _governed_table(subquery: exp.Subquery) -> str:
+    for table in subquery.find_all(exp.Table):
+        key = table.meta.get(_TABLE_KEY)
+        if isinstance(key, str):
+            return key
+    return ""
 
 
 EXPLAIN_SCHEMA = pa.schema([

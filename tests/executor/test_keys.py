@@ -15,10 +15,13 @@ import pytest
 
 from flightmesh.connectors import FragmentQuery
 from flightmesh.executor import MeshRuntime
+from flightmesh.executor.bound import BoundPlan, bound_plan
 from flightmesh.executor.keys import KeyFilterRun
-from flightmesh.mesh import CancelScope
-from flightmesh.planner import Fragment, KeyFilter, Plan
+from flightmesh.mesh import CancelScope, Settings
+from flightmesh.planner import Fragment, KeyFilter
 from tests.demo_fixtures import principal
+
+Plan = BoundPlan  # what the runtime's bind returns
 
 ORDERS_JOIN = ("SELECT o.order_id, c.name FROM sales.orders o JOIN crm.customers c "
                "ON c.customer_id = o.customer_id WHERE o.channel = 'store'")
@@ -33,12 +36,19 @@ def plan_of(runtime: MeshRuntime, sql: str) -> Plan:
     return runtime.bind(runtime.prepare(sql, alice), alice)
 
 
+def keyed_run(plan: BoundPlan, key_filter: KeyFilter, settings: Settings) -> KeyFilterRun:
+    """A key exchange for ``plan`` as if the planner had chosen only ``key_filter``."""
+    rebound = bound_plan(replace(plan.plan, key_filters=(key_filter,)), schema=plan.schema,
+                         result_schema=plan.result_schema, fragment_schemas=plan.fragment_schemas,
+                         principal=plan.principal, policies=plan.policies)
+    return KeyFilterRun(rebound.key_slots, settings, CancelScope())
+
+
 def run(runtime: MeshRuntime, plan: Plan, fragment: Fragment, column: str, keys: pa.Array,
         **settings: int) -> tuple[pa.Table, pa.Table, FragmentQuery]:
     """(filtered result, unfiltered result, the query sent) for ``fragment`` with ``keys``."""
     key_filter = KeyFilter(build="build", build_column="key", probe=fragment.name, probe_column=column)
-    plan = replace(plan, key_filters=(key_filter,))
-    run = KeyFilterRun(plan, replace(runtime.settings, **settings), CancelScope())
+    run = keyed_run(plan, key_filter, replace(runtime.settings, **settings))
     run.publish("build", pa.table({"key": keys}))
     schema = plan.fragment_schemas[fragment.name]
     query = run.query_for(fragment, schema, 30.0)
@@ -159,7 +169,7 @@ def test_weak_filters_are_guarded_on_index_driven_engines(demo_runtime: MeshRunt
     fragment = engine_fragment(plan, "sqlite")
     key_filter = KeyFilter(build="build", build_column="key", probe=fragment.name, probe_column="customer_id",
                            probe_distinct=distinct)
-    run = KeyFilterRun(replace(plan, key_filters=(key_filter,)), demo_runtime.settings, CancelScope())
+    run = keyed_run(plan, key_filter, demo_runtime.settings)
     run.publish("build", pa.table({"key": pa.array(range(1, keys + 1), pa.int64())}))
     query = run.query_for(fragment, plan.fragment_schemas[fragment.name], 30.0)
     assert ("COALESCE" in query.sql) == guarded

@@ -1,0 +1,147 @@
+"""A bound plan: a plan plus everything needed to run it, fixed once, never written to afterwards.
+
+The planner's ``Plan`` says what to run; binding adds what only the engines can tell and what the
+audit needs, so that executing a cached plan recomputes nothing (DESIGN.md §10):
+
+* the exact schemas: what the client receives (for EXPLAIN, the plan's rows), the query's own
+  result, each fragment's (asked of the engines once, over empty inputs);
+* the principal it was planned for and the audit labels of the policies the planner applied;
+* each probe fragment's dynamic-filter slots (the executor supplies only key arrays).
+
+``to_dict``/``from_dict`` give a JSON-ready form without connector objects: fragments name the
+product whose connector runs them, and the restoring runtime resolves them (signed tickets that
+any replica can serve carry this).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import pyarrow as pa
+
+from flightmesh.connectors import Connector
+from flightmesh.mesh import Principal
+from flightmesh.planner import Fragment, KeyFilter, Plan
+from flightmesh.planner.key_slots import KeySlots, prepare_key_slots
+from flightmesh.planner.serial import plan_from_dict, plan_to_dict, schema_from_text, schema_to_text
+
+__all__ = ["BoundPlan", "bound_plan"]
+
+
+@dataclass(frozen=True, eq=False)  # identity equality: the plan cache hands out the same object
+class BoundPlan:
+    plan: Plan
+    schema: pa.Schema                           # exactly what ``execute`` streams
+    result_schema: pa.Schema                    # the query's own result (EXPLAIN ANALYZE runs it)
+    fragment_schemas: Mapping[str, pa.Schema]   # read-only view
+    principal: Principal | None                 # who it was planned for (None: not known)
+    policies: tuple[str, ...]                   # audit labels of the policies the planner applied
+    key_slots: Mapping[str, KeySlots] = field(default_factory=lambda: MappingProxyType({}))
+
+    # What callers read of the plan, without reaching through ``.plan``.
+    @property
+    def sql(self) -> str:
+        value: str = self.plan.sql  # typed here: mypy sees planner's classes as Any
+        return value
+
+    @property
+    def fragments(self) -> tuple[Fragment, ...]:
+        value: tuple[Fragment, ...] = self.plan.fragments  # typed here: mypy sees planner's classes as Any
+        return value
+
+    @property
+    def residual(self) -> str | None:
+        value: str | None = self.plan.residual  # typed here: mypy sees planner's classes as Any
+        return value
+
+    @property
+    def key_filters(self) -> tuple[KeyFilter, ...]:
+        value: tuple[KeyFilter, ...] = self.plan.key_filters  # typed here: mypy sees planner's classes as Any
+        return value
+
+    @property
+    def materialize(self) -> frozenset[str]:
+        value: frozenset[str] = self.plan.materialize  # typed here: mypy sees planner's classes as Any
+        return value
+
+    @property
+    def explain(self) -> str | None:
+        value: str | None = self.plan.explain  # typed here: mypy sees planner's classes as Any
+        return value
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        value: tuple[str, ...] = self.plan.notes
+        return value
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        value: tuple[str, ...] = self.plan.output_names
+        return value
+
+    @property
+    def planning_ms(self) -> float:
+        value: float = self.plan.planning_ms
+        return value
+
+    @property
+    def shown_residual(self) -> str | None:
+        value: str | None = self.plan.shown_residual
+        return value
+
+    @property
+    def reveal_policies(self) -> bool:
+        value: bool = self.plan.reveal_policies
+        return value
+
+    def fragment(self, name: str) -> Fragment:
+        found: Fragment = self.plan.fragment(name)
+        return found
+
+    def explain_rows(self) -> list[dict[str, object]]:
+        rows: list[dict[str, object]] = self.plan.explain_rows()
+        return rows
+
+    # -- serialized form -------------------------------------------------------------------------
+
+    def to_dict(self, connectors: Mapping[str, Connector]) -> dict[str, Any]:
+        """JSON-ready; ``connectors`` (product -> connector) names each fragment's connector."""
+        return {
+            "plan": plan_to_dict(self.plan, connectors),
+            "schema": schema_to_text(self.schema),
+            "result_schema": schema_to_text(self.result_schema),
+            "fragment_schemas": {name: schema_to_text(s) for name, s in self.fragment_schemas.items()},
+            "principal": None if self.principal is None else {
+                "name": self.principal.name, "roles": sorted(self.principal.roles),
+                "attributes": dict(self.principal.attributes)},
+            "policies": list(self.policies),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], connectors: Mapping[str, Connector]) -> BoundPlan:
+        plan = plan_from_dict(data["plan"], connectors)
+        who = data["principal"]
+        principal = None if who is None else Principal(name=who["name"], roles=frozenset(who["roles"]),
+                                                       attributes=dict(who["attributes"]))
+        return bound_plan(plan, schema=schema_from_text(data["schema"]),
+                          result_schema=schema_from_text(data["result_schema"]),
+                          fragment_schemas={k: schema_from_text(v) for k, v in data["fragment_schemas"].items()},
+                          principal=principal, policies=tuple(data["policies"]))
+
+
+def bound_plan(plan: Plan, *, schema: pa.Schema, result_schema: pa.Schema, fragment_schemas: Mapping[str, pa.Schema],
+               principal: Principal | None, policies: tuple[str, ...]) -> BoundPlan:
+    """Assemble a BoundPlan; the dynamic-filter slots are derived from the plan here."""
+    filters: dict[str, list[KeyFilter]] = {}
+    for key_filter in plan.key_filters:
+        filters.setdefault(key_filter.probe, []).append(key_filter)
+    slots = {}
+    for name, probing in filters.items():
+        fragment = plan.fragment(name)
+        slots[name] = prepare_key_slots(fragment, probing, fragment.connector.capabilities)
+    return BoundPlan(plan=plan, schema=schema, result_schema=result_schema,
+                     fragment_schemas=MappingProxyType(dict(fragment_schemas)), principal=principal,
+                     policies=policies, key_slots=MappingProxyType(slots))
