@@ -1,7 +1,8 @@
 """The planning pipeline: SQL text + principal + catalog -> Plan.
 
     parse (client dialect) -> bind parameters -> resolve tables (catalog, grants)
-    -> lock down functions -> apply policies -> qualify columns -> split -> render fragments
+    -> lock down functions -> apply policies -> qualify columns -> the rules (``rules.RULES``:
+    placement and the rewrites around it) -> render fragments
 
 Each step is a small module of its own; this one only sequences them. It never runs a query:
 the connectors are asked only for their identity, capabilities and table names.
@@ -23,16 +24,16 @@ from flightmesh.connectors import Connector, KeyDelivery
 from flightmesh.governance import apply_policies, check_field_access, check_fragment, check_statement, lock_down
 from flightmesh.mesh import CancelScope, Catalog, CatalogTable, Principal, QueryTimeout, UnsupportedQuery
 
+from . import rules
 from .binding import bind_columns
 from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
 from .estimate import estimate_rows
 from .plan import Fragment, KeyFilter, Plan
-from .preagg import distinct_for_semi_joins, pre_aggregate
 from .render import engine_tree, render
 from .resolve import Resolution, qualify_query, resolve_tables
-from .rules import exists_select_one
-from .split import FRAGMENT_KEY, FragmentDraft, split_query
+from .rules import Cut, RuleContext, exists_select_one, scanned_rows
+from .split import FRAGMENT_KEY, FragmentDraft
 from .statement import Statement, bind_parameters, parse_statement
 
 __all__ = ["PlanningContext", "plan_query", "plan_statement"]
@@ -105,23 +106,24 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     tree = qualify_query(tree, resolution, context.dialect)
     check_field_access(tree, _column_types(tree, resolution))
     step()
-    names = written if written is not None and len(written) == len(output_names(tree)) \
+    result_names = written if written is not None and len(written) == len(output_names(tree)) \
         else catalog_spelling(output_names(tree), resolution)
 
     def connector_for(table: CatalogTable) -> Connector:
         return context.connectors[table.product]
 
     assert isinstance(tree, exp.Query)
-    split = split_query(tree, resolution, connector_for)
+    rule_context = RuleContext(resolution=resolution, connector_for=connector_for,
+                               pre_aggregate_min_rows=settings.pre_aggregate_min_rows,
+                               select_rules=rules.SELECT_RULES)
+    names = frozenset(node.name.lower() for node in tree.find_all(exp.Identifier))
+    cut = rules.run_rules(Cut(tree=tree, names=names), rule_context)
     step()
-    drafts = split.fragments if split.residual is None else _share_fragments(split.fragments, split.residual)
+    drafts = list(cut.fragments)
+    residual_tree = cut.tree
     # Rows each fragment reads before any pre-aggregation: what key filters act on.
-    scanned = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
-    notes: list[str] = []
-    if split.residual is not None:
-        by_name, min_rows = {d.name: d for d in drafts}, context.catalog.spec.settings.pre_aggregate_min_rows
-        notes = pre_aggregate(split.residual, by_name, scanned, min_rows)
-        notes += distinct_for_semi_joins(split.residual, by_name, scanned, min_rows)
+    scanned = scanned_rows(cut, rule_context)
+    notes = list(cut.notes)
     estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
     step()
     reveal = principal.has_any(context.catalog.spec.auth.admin_roles)
@@ -131,25 +133,25 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     residual = shown_residual = None
     key_filters: list[KeyFilter] = []
     materialize: frozenset[str] = frozenset()
-    if split.residual is not None:
-        check_fragment(split.residual, settings.max_generated_values)
+    if residual_tree is not None:
+        check_fragment(residual_tree, settings.max_generated_values)
         try:
-            residual = split.residual.sql(dialect="duckdb", identify=True, unsupported_level=ErrorLevel.RAISE)
+            residual = residual_tree.sql(dialect="duckdb", identify=True, unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError as error:
             raise UnsupportedQuery(f"cannot express the cross-product part of the query: {error}") from None
-        shown_residual = disclose(split.residual, residual, "duckdb", reveal=reveal).sql
+        shown_residual = disclose(residual_tree, residual, "duckdb", reveal=reveal).sql
         settings = context.catalog.spec.settings
         filtered = {draft.name for draft in drafts if _filters_rows(draft.tree)}
         literal_only = {d.name: settings.dynamic_filter_max_literal_keys for d in drafts
                         if d.connector.capabilities.key_delivery == KeyDelivery.LITERALS}
-        key_filters = choose_key_filters(key_edges(split.residual), scanned, settings.dynamic_filter_max_keys,
+        key_filters = choose_key_filters(key_edges(residual_tree), scanned, settings.dynamic_filter_max_keys,
                                          settings.dynamic_filter_min_probe_rows, filtered, literal_only)
         key_filters = [_with_distinct(k, next(d for d in drafts if d.name == k.probe), resolution)
                        for k in key_filters]
-        references = Counter(node.meta.get(FRAGMENT_KEY) for node in split.residual.find_all(exp.Table))
+        references = Counter(node.meta.get(FRAGMENT_KEY) for node in residual_tree.find_all(exp.Table))
         materialize = frozenset(name for name, count in references.items() if name and count > 1)
     return Plan(
-        sql=sql, fragments=fragments, residual=residual, output_names=names, explain=statement.explain,
+        sql=sql, fragments=fragments, residual=residual, output_names=result_names, explain=statement.explain,
         key_filters=tuple(key_filters), materialize=materialize, notes=tuple(notes),
         planning_ms=(time.perf_counter() - started) * 1000.0, shown_residual=shown_residual,
         reveal_policies=reveal,
@@ -252,69 +254,6 @@ def _with_distinct(key_filter: KeyFilter, probe: FragmentDraft, resolution: Reso
         if table is not None and field is not None:
             return replace(key_filter, probe_distinct=estimate(table.spec.source, field.name))
     return key_filter
-
-
-def _share_fragments(drafts: list[FragmentDraft], residual: exp.Expr) -> list[FragmentDraft]:
-    """Fragments that read the same rows from the same engine become one.
-
-    Identical fragments run once. Plain fragments (no grouping, DISTINCT, LIMIT or window) with
-    the same FROM and WHERE merge into one that projects the union of their columns: TPC-H Q11
-    reads partsupp joined with supplier for Germany twice, once with ps_partkey and once without.
-    The residual reads the survivor under every alias it used before.
-    """
-    kept: dict[tuple[str, str], FragmentDraft] = {}
-    renamed: dict[str, str] = {}
-    for draft in drafts:
-        key = (draft.connector.identity(), _body(draft.tree))
-        survivor = kept.get(key)
-        if survivor is None:
-            kept[key] = draft
-        elif _merge_projections(survivor.tree, draft.tree):
-            renamed[draft.name] = survivor.name
-        # else: the same rows but a column name meaning two things: both stay
-    if not renamed:
-        return drafts
-    for node in residual.find_all(exp.Table):
-        name = node.meta.get(FRAGMENT_KEY)
-        if name in renamed:
-            node.set("this", exp.to_identifier(renamed[name], quoted=True))
-            node.meta[FRAGMENT_KEY] = renamed[name]
-    return [draft for draft in drafts if draft.name not in renamed]
-
-
-def _body(tree: exp.Query) -> str:
-    """What decides a fragment's rows: everything but a plain SELECT's select list."""
-    if not _plain(tree):
-        return tree.sql(dialect="duckdb")
-    body = tree.copy()
-    body.set("expressions", [exp.Star()])
-    return body.sql(dialect="duckdb")
-
-
-def _plain(tree: exp.Query) -> bool:
-    return isinstance(tree, exp.Select) and not any(
-        tree.args.get(key) for key in ("group", "having", "distinct", "limit", "offset", "order", "qualify")
-    ) and not any(isinstance(node, (exp.AggFunc, exp.Window)) for p in tree.expressions for node in p.walk())
-
-
-def _merge_projections(survivor: exp.Query, other: exp.Query) -> bool:
-    """Add ``other``'s outputs to ``survivor``'s; False when a name means two different things."""
-    if survivor.sql(dialect="duckdb") == other.sql(dialect="duckdb"):
-        return True
-    if not (_plain(survivor) and _plain(other)):
-        return False
-    assert isinstance(survivor, exp.Select) and isinstance(other, exp.Select)
-    existing = {p.alias_or_name: p.sql(dialect="duckdb") for p in survivor.expressions}
-    additions = []
-    for projection in other.expressions:
-        known = existing.get(projection.alias_or_name)
-        if known is None:
-            additions.append(projection.copy())
-        elif known != projection.sql(dialect="duckdb"):
-            return False
-    for projection in additions:
-        survivor.append("expressions", projection)
-    return True
 
 
 def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, estimate: float,

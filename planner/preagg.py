@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from .split import FRAGMENT_KEY, FragmentDraft
 
-__all__ = ["distinct_for_semi_joins", "pre_aggregate"]
+__all__ = ["own_nodes", "pre_aggregate", "reads_of"]
 
 _DECOMPOSABLE = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
 
@@ -31,7 +31,7 @@ _DECOMPOSABLE = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
 def pre_aggregate(residual: exp.Query, drafts: Mapping[str, FragmentDraft], estimates: Mapping[str, float],
                   min_rows: float) -> list[str]:
     """Rewrite ``residual`` and the fragments it reads in place; return a note per rewrite."""
-    reads = _reads(residual)
+    reads = reads_of(residual)
     notes = []
     for select in list(residual.find_all(exp.Select)):
         note = _rewrite(select, drafts, estimates, reads, min_rows)
@@ -40,50 +40,8 @@ def pre_aggregate(residual: exp.Query, drafts: Mapping[str, FragmentDraft], esti
     return notes
 
 
-def distinct_for_semi_joins(residual: exp.Query, drafts: Mapping[str, FragmentDraft],
-                            estimates: Mapping[str, float], min_rows: float) -> list[str]:
-    """A fragment read only inside EXISTS or IN needs distinct values, not rows (in place).
-
-    ``NOT EXISTS (SELECT 1 FROM f1 WHERE f1.o_custkey = f0.c_custkey)`` asks only whether a
-    value occurs: ``f1`` becomes ``SELECT DISTINCT o_custkey FROM (f1)``, which its engine
-    reduces before shipping (TPC-H Q22: 190k order rows become the ~12k customers who ordered).
-    """
-    reads = _reads(residual)
-    notes = []
-    for select in list(residual.find_all(exp.Select)):
-        parent = select.parent.parent if isinstance(select.parent, exp.Subquery) else select.parent
-        if not isinstance(parent, (exp.Exists, exp.In)) or (isinstance(parent, exp.In) and \
-                parent.args.get("query") is None):
-            continue
-        if any(select.args.get(k) for k in ("joins", "group", "having", "limit", "offset", "distinct", "qualify")):
-            continue
-        if _own(select, exp.AggFunc) or _own(select, exp.Window):
-            continue
-        item = select.args["from_"].this if select.args.get("from_") else None
-        if not isinstance(item, exp.Table) or not item.meta.get(FRAGMENT_KEY):
-            continue
-        name = item.meta[FRAGMENT_KEY]
-        draft = drafts.get(name)
-        if draft is None or reads.get(name) != 1 or estimates.get(name, 0) < min_rows:
-            continue
-        if isinstance(draft.tree, exp.Select) and (draft.tree.args.get("group") or draft.tree.args.get("distinct")):
-            continue  # already one row per value
-        alias = item.alias_or_name
-        keys = sorted({c.name for c in select.find_all(exp.Column) if c.table == alias})
-        if any(isinstance(p, exp.Star) for p in select.expressions):  # IN (SELECT * FROM f): all its outputs
-            if not isinstance(draft.tree, exp.Select):
-                continue
-            keys = sorted({p.alias_or_name for p in draft.tree.expressions} | set(keys))
-        if not keys:
-            continue
-        pre = exp.Subquery(this=draft.tree, alias=exp.TableAlias(this=exp.to_identifier("pre", quoted=True)))
-        draft.tree = exp.select(*[exp.alias_(exp.column(k, table="pre", quoted=True), k, quoted=True)
-                                  for k in keys]).from_(pre).distinct()
-        notes.append(f"{name} ships distinct {', '.join(keys)}: it is only tested for existence")
-    return notes
-
-
-def _reads(residual: exp.Query) -> dict[str, int]:
+def reads_of(residual: exp.Query) -> dict[str, int]:
+    """How many times the residual reads each fragment."""
     reads: dict[str, int] = {}
     for node in residual.find_all(exp.Table):
         name = node.meta.get(FRAGMENT_KEY)
@@ -94,7 +52,7 @@ def _reads(residual: exp.Query) -> dict[str, int]:
 
 def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates: Mapping[str, float],
              reads: Mapping[str, int], min_rows: float) -> str | None:
-    aggregates = _own(select, exp.AggFunc)
+    aggregates = own_nodes(select, exp.AggFunc)
     if not aggregates or select.args.get("distinct") or _grouping_sets(select):
         return None
     joins = select.args.get("joins") or []
@@ -171,7 +129,7 @@ def _to_pre(expression: exp.Expr) -> exp.Expr:
     return copy
 
 
-def _own(select: exp.Select, kind: type[exp.Expr]) -> list[exp.Expr]:
+def own_nodes(select: exp.Select, kind: type[exp.Expr]) -> list[exp.Expr]:
     """Nodes of ``kind`` in ``select`` itself, not in its subqueries or derived tables."""
     return [node for node in select.walk(prune=lambda n: n is not select and isinstance(n, exp.Query))
             if isinstance(node, kind) and node is not select]

@@ -23,7 +23,7 @@ Example (orders in DuckDB, customer in PostgreSQL)::
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -31,16 +31,21 @@ from sqlglot import exp
 from flightmesh.connectors import Connector
 from flightmesh.mesh import CatalogTable, UnsupportedQuery
 
-from .binding import Binding, bind_columns
+from .binding import Binding
 from .capability import takes
 from .resolve import Resolution, table_key
-from .rules import factor_disjunctions
 
-__all__ = ["FRAGMENT_KEY", "FragmentDraft", "Split", "split_query"]
+__all__ = ["FRAGMENT_KEY", "IMPLIED_KEY", "Engines", "FragmentDraft", "Identity", "Placement", "SelectRule",
+           "SelectScope", "conjuncts", "fragment_reference", "fresh_name", "has_recursive_cte", "inline_ctes"]
 
 FRAGMENT_KEY = "flightmesh.fragment"  # meta on residual exp.Table nodes that read a fragment
+# meta on a conjunct a rule added only so that placement can push it into a fragment: implied
+# by the SELECT's own predicates, it is dropped rather than kept in the residual.
+IMPLIED_KEY = "flightmesh.implied"
 
 _OUTER_SIDES = ("LEFT", "RIGHT", "FULL")
+
+Identity = tuple[str, Connector]  # an engine's identity and its connector
 
 
 @dataclass
@@ -57,53 +62,96 @@ class FragmentDraft:
         return sorted({table.product for table in self.tables})
 
 
-@dataclass
-class Split:
-    fragments: list[FragmentDraft]
-    residual: exp.Query | None  # None: one fragment is the whole query
+@dataclass(frozen=True)
+class SelectScope:
+    """What a rule over one SELECT may know about it, just before placement cuts it."""
+
+    binding: Binding                            # column -> the FROM item it reads
+    core: tuple[exp.Expr, ...]                  # the inner-join prefix of the FROM items
+    leaf: Mapping[int, Identity | None]         # id(core item) -> its engine, when one takes it whole
+    owner: Mapping[int, exp.Expr]               # id(FROM item) -> the item
+    protect_where: bool                         # a RIGHT/FULL join follows: WHERE stays above the core
+
+    def pool(self, select: exp.Select) -> list[exp.Expr]:
+        """The predicates every row of the core satisfies (not those a rule implied)."""
+        joins = (select.args.get("joins") or [])[: len(self.core) - 1]
+        found = [] if self.protect_where else _conjuncts(select.args.get("where"))
+        found += [c for join in joins for c in _conjuncts(join.args.get("on"))]
+        return [c for c in found if not c.meta.get(IMPLIED_KEY)]
+
+    def references(self, conjunct: exp.Expr) -> list[exp.Expr]:
+        """The FROM items ``conjunct`` reads, in a stable order."""
+        found: dict[int, exp.Expr] = {}
+        for column in conjunct.find_all(exp.Column):
+            source = self.binding.source_of(column)
+            if source is not None and id(source) in self.owner:
+                found.setdefault(id(source), source)
+        return list(found.values())
+
+    def bound_copy(self, node: exp.Expr) -> exp.Expr:
+        """A copy of ``node`` whose columns read what the original's read.
+
+        The binding is an index of the run's tree; entries for new nodes only extend it.
+        """
+        copy = node.copy()
+        for original, column in zip(node.find_all(exp.Column), copy.find_all(exp.Column), strict=True):
+            source = self.binding.source_of(original)
+            if source is not None:
+                self.binding.bind(column, source)
+        return copy
+
+    def attach(self, select: exp.Select, conjuncts: list[exp.Expr]) -> exp.Select:
+        """Add implied ``conjuncts`` where the predicates they follow from stand; return ``select``."""
+        if not conjuncts:
+            return select
+        for conjunct in conjuncts:
+            conjunct.meta[IMPLIED_KEY] = True
+        wrapped = [exp.paren(c, copy=False) if isinstance(c, exp.Connector) else c for c in conjuncts]
+        if self.protect_where:
+            join = (select.args.get("joins") or [])[len(self.core) - 2]
+            join.set("on", exp.and_(_flat(join.args.get("on")), *wrapped, copy=False, wrap=False))
+            if (join.kind or "").upper() == "CROSS":
+                join.set("kind", None)
+        else:
+            where = select.args.get("where")
+            existing = _flat(where.this) if where is not None else None
+            select.set("where", exp.Where(this=exp.and_(existing, *wrapped, copy=False, wrap=False)))
+        return select
 
 
-def split_query(
-    tree: exp.Query, resolution: Resolution, connector_for: Callable[[CatalogTable], Connector]
-) -> Split:
-    """Split ``tree`` (resolved and qualified; modified in place)."""
-    return _Splitter(resolution, connector_for).run(tree)
+SelectRule = Callable[[exp.Select, SelectScope], exp.Select]
 
 
-class _Splitter:
-    def __init__(self, resolution: Resolution, connector_for: Callable[[CatalogTable], Connector]) -> None:
+def fresh_name(taken: set[str], start: int) -> str:
+    """The first ``f<n>`` from ``start`` not in ``taken`` (added to it)."""
+    for index in itertools.count(start):
+        name = f"f{index}"
+        if name not in taken:
+            taken.add(name)
+            return name
+    raise AssertionError("unreachable")
+
+
+def fragment_reference(name: str) -> exp.Table:
+    """How the residual reads fragment ``name``."""
+    node = exp.Table(this=exp.to_identifier(name, quoted=True),
+                     alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
+    node.meta[FRAGMENT_KEY] = name
+    return node
+
+
+class Engines:
+    """Which engine each subtree of one bound tree lives on, and what those engines take."""
+
+    def __init__(self, resolution: Resolution, connector_for: Callable[[CatalogTable], Connector],
+                 binding: Binding) -> None:
         self.resolution = resolution
         self.connector_for = connector_for
-        self.fragments: list[FragmentDraft] = []
-        self.binding = Binding()
-        # source node id -> (fragment name, {column name (lowercase) -> fragment output name})
-        self.moved: dict[int, tuple[str, dict[str, str]]] = {}
-        self.taken_names: set[str] = set()
-        self._pending: list[tuple[FragmentDraft, list[exp.Expr]]] = []
+        self.binding = binding
 
-    # -- entry ---------------------------------------------------------------------------------
-
-    def run(self, tree: exp.Query) -> Split:
-        self.taken_names = {node.name.lower() for node in tree.find_all(exp.Identifier)}
-        self.binding = bind_columns(tree)
-        if self.whole(tree):
-            self.fragments.append(self.draft(tree))
-            return Split(self.fragments, None)
-        if _has_recursive_cte(tree):
-            raise UnsupportedQuery("a recursive WITH across several engines is not supported")
-        self.share_ctes(tree)
-        _inline_ctes(tree)
-        self.binding = bind_columns(tree)  # inlining copied CTE bodies: bind again
-        residual = self.place(tree)
-        assert isinstance(residual, exp.Query)
-        self.rewrite_columns(residual)
-        return Split(self.fragments, residual)
-
-    # -- identities and pushability ------------------------------------------------------------
-
-    def identity(self, tree: exp.Expr) -> tuple[str, Connector] | None:
+    def identity(self, tree: exp.Expr) -> Identity | None:
         """The one engine behind every table of ``tree``, or None (several, or none at all)."""
-        found: tuple[str, Connector] | None = None
+        found: Identity | None = None
         for node in tree.find_all(exp.Table):
             table = self.resolution.of(node)
             if table is None:
@@ -132,253 +180,30 @@ class _Splitter:
                 outside.append(column)
         return outside
 
-    def share_ctes(self, tree: exp.Query) -> None:
-        """A CTE read more than once, that one engine takes whole, becomes one shared fragment.
-
-        Inlining would make the engine compute it once per reference (TPC-H Q15 reads its
-        ``revenue`` view twice); the residual reads the one fragment under each reference's alias.
-        A CTE read once is still inlined, so it can join other tables inside a bigger fragment.
-        """
-        for with_ in list(tree.find_all(exp.With)):
-            query = with_.parent
-            if query is None:
-                continue
-            for cte in list(with_.expressions):
-                name = cte.alias_or_name.lower()
-                references = [t for t in query.find_all(exp.Table)
-                              if not t.db and table_key(t) is None and t.name.lower() == name]
-                if len(references) < 2 or cte.args["alias"].args.get("columns") or not self.whole(cte.this):
-                    continue
-                body = cte.this
-                cte.pop()
-                draft = self.draft(body)
-                _orphan(body)
-                self.fragments.append(draft)
-                for table in references:
-                    shared = self.reference(draft.name)
-                    shared.set("alias", exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True)))
-                    table.replace(shared)
-            if not with_.expressions:
-                with_.pop()
-
-    # -- placing -------------------------------------------------------------------------------
-
-    def place(self, query: exp.Expr) -> exp.Expr:
-        """Turn ``query`` into its residual form in place, cutting fragments out of it.
-
-        Returns what now stands where ``query`` stood (``query`` itself unless it became a
-        whole fragment).
-        """
-        if isinstance(query, exp.Subquery):
-            self.place(query.this)
-            return query
-        if isinstance(query, exp.Query) and self.whole(query):
-            draft = self.draft(query)
-            replacement = exp.select("*").from_(self.reference(draft.name))
-            if query.parent is not None:
-                query.replace(replacement)
-            _orphan(query)
-            self.fragments.append(draft)
-            return replacement
-        if isinstance(query, exp.SetOperation):
-            self.place(query.this)
-            self.place(query.expression)
-            return query
-        if isinstance(query, exp.Select):
-            self.place_select(query)
-            return query
-        return query
-
-    def place_select(self, select: exp.Select) -> None:
-        where = select.args.get("where")
-        if where is not None:
-            factored = factor_disjunctions(where.this)
-            if factored is not where.this:
-                where.set("this", factored)
-                self.binding = bind_columns(_root(select))  # new nodes: bind again
-        items = _from_items(select)
-        if not items:
-            self.place_nested(select)
-            return
-        for item in items:
-            if isinstance(item, exp.Subquery) and isinstance(item.this, exp.Query) and not self.whole(item.this):
-                self.place(item.this)
-        joins: list[exp.Join] = list(select.args.get("joins") or [])
-        core_size = 1 + next((i for i, join in enumerate(joins) if not _is_inner(join)), len(joins))
-        core, tail = items[:core_size], joins[core_size - 1:]
-        protect_where = any((join.side or "").upper() in ("RIGHT", "FULL") for join in tail)
-
-        where_pool = _conjuncts(select.args.get("where"))
-        on_pool = [c for join in joins[: core_size - 1] for c in _conjuncts(join.args.get("on"))]
-        owner = {id(item): item for item in items}
-        leaf = {id(item): self.leaf_identity(item) for item in core}
-        # Under a RIGHT/FULL join the core is NULL-extended, so WHERE must stay above it.
-        pool = on_pool if protect_where else where_pool + on_pool
-        implied = self.implied_equalities(leaf, pool, owner) + self.implied_by_disjunctions(core, pool, owner)
-        components = self.components(core, leaf, where_pool + on_pool + implied, owner)
-        pushed: set[int] = set()
-        units: list[exp.Expr] = []
-        item_unit: dict[int, int] = {}
-        for component in components:
-            identity = leaf[id(component[0])]
-            if identity is None:
-                units.append(component[0])
-                item_unit[id(component[0])] = len(units) - 1
-                continue
-            candidates = on_pool + implied + ([] if protect_where else where_pool)
-            mine = [c for c in candidates if id(c) not in pushed and self.pushable_into(c, component, owner, identity)]
-            pushed.update(id(c) for c in mine)
-            units.append(self.component_fragment(component, mine, identity[1]))
-            for item in component:
-                item_unit[id(item)] = len(units) - 1
-
-        tail_units: list[exp.Expr] = []
-        tail_on: list[list[exp.Expr]] = []
-        for join in tail:
-            item = join.this
-            conditions = _conjuncts(join.args.get("on"))
-            identity = self.leaf_identity(item)
-            if identity is None:
-                tail_units.append(item)
-                tail_on.append(conditions)
-                continue
-            own: list[exp.Expr] = []
-            side = (join.side or "").upper()
-            if side in ("", "LEFT") and (join.kind or "").upper() not in ("SEMI", "ANTI"):
-                own = [c for c in conditions if self.pushable_into(c, [item], owner, identity)]
-            tail_units.append(self.component_fragment([item], own, identity[1]))
-            tail_on.append([c for c in conditions if not any(c is o for o in own)])
-
-        self.rebuild_from(select, units, item_unit, core, on_pool, where_pool, pushed, joins, core_size,
-                          tail_units, tail_on)
-        self.place_nested(select)
-
-    def leaf_identity(self, item: exp.Expr) -> tuple[str, Connector] | None:
+    def leaf_identity(self, item: exp.Expr) -> Identity | None:
         if isinstance(item, exp.Table) and table_key(item) is not None:
             return self.identity(item)
         if isinstance(item, exp.Subquery) and isinstance(item.this, exp.Query) and self.whole(item.this):
             return self.identity(item.this)
         return None
 
-    def components(self, core: list[exp.Expr], leaf: dict[int, tuple[str, Connector] | None],
-                   pool: list[exp.Expr], owner: dict[int, exp.Expr]) -> list[list[exp.Expr]]:
-        """Group core items that share an identity and are linked by a pushable predicate."""
-        parent = {id(item): id(item) for item in core}
+    def draft(self, query: exp.Query, name: str) -> FragmentDraft:
+        """A whole query for one engine; its projections are its output."""
+        found = self.identity(query)
+        assert found is not None
+        return FragmentDraft(name=name, connector=found[1], tree=query, tables=self.tables_in([query]))
 
-        def find(key: int) -> int:
-            while parent[key] != key:
-                parent[key] = parent[parent[key]]
-                key = parent[key]
-            return key
-
-        for conjunct in pool:
-            refs = self.references(conjunct, owner)
-            identities = [leaf.get(id(item)) for item in refs]
-            identity = identities[0] if identities else None
-            if len(refs) < 2 or identity is None or any(i is None or i[0] != identity[0] for i in identities):
-                continue
-            if not self.pushable_into(conjunct, refs, owner, identity):
-                continue
-            first = find(id(refs[0]))
-            for other in refs[1:]:
-                parent[find(id(other))] = first
-        groups: dict[int, list[exp.Expr]] = {}
-        for item in core:
-            groups.setdefault(find(id(item)), []).append(item)
-        return list(groups.values())
-
-    def implied_equalities(self, leaf: dict[int, tuple[str, Connector] | None],
-                           pool: list[exp.Expr], owner: dict[int, exp.Expr]) -> list[exp.Expr]:
-        """``a = b AND b = c`` implies ``a = c``: the new equalities linking two items of one identity.
-
-        They exist only to be pushed into the fragment they link; the original predicates stay
-        where they were, so nothing changes meaning.
-        """
-        classes: list[list[exp.Column]] = []
-        for conjunct in pool:
-            if not (isinstance(conjunct, exp.EQ) and isinstance(conjunct.left, exp.Column)
-                    and isinstance(conjunct.right, exp.Column)):
-                continue
-            left, right = conjunct.left, conjunct.right
-            if not all(self.binding.source_of(c) is not None and id(self.binding.source_of(c)) in owner
-                       for c in (left, right)):
-                continue
-            merged = [cls for cls in classes if any(_same_column(self.binding, left, c) or
-                                                    _same_column(self.binding, right, c) for c in cls)]
-            new = [left, right] + [c for cls in merged for c in cls]
-            classes = [cls for cls in classes if cls not in merged] + [new]
-        implied: list[exp.Expr] = []
-        for cls in classes:
-            for a, b in itertools.combinations(cls, 2):
-                source_a, source_b = self.binding.source_of(a), self.binding.source_of(b)
-                if source_a is source_b or source_a is None or source_b is None:
-                    continue
-                ia, ib = leaf.get(id(source_a)), leaf.get(id(source_b))
-                if ia is None or ib is None or ia[0] != ib[0]:
-                    continue
-                if any(self._links(c, source_a, source_b) for c in pool + implied):
-                    continue
-                left, right = a.copy(), b.copy()
-                self.binding.bind(left, source_a)
-                self.binding.bind(right, source_b)
-                implied.append(exp.EQ(this=left, expression=right))
-        return implied
-
-    def implied_by_disjunctions(self, core: list[exp.Expr], pool: list[exp.Expr],
-                                owner: dict[int, exp.Expr]) -> list[exp.Expr]:
-        """From ``(a1 AND b1) OR (a2 AND b2)``, where each ``a`` reads only item A: ``a1 OR a2``.
-
-        Every row the disjunction keeps satisfies one disjunct, hence that disjunct's A-part: the
-        OR of the A-parts is implied, and can filter A inside its own fragment (TPC-H Q19). The
-        disjunction itself stays in the residual.
-        """
-        implied: list[exp.Expr] = []
-        for conjunct in pool:
-            if not isinstance(conjunct, exp.Or) or len(self.references(conjunct, owner)) < 2:
-                continue
-            disjuncts = [d.unnest() if isinstance(d, exp.Paren) else d for d in conjunct.flatten()]
-            for item in core:
-                parts: list[exp.Expr] = []
-                for disjunct in disjuncts:
-                    mine = [c for c in _conjuncts(disjunct) if self._reads_only(c, item)]
-                    if not mine:
-                        break
-                    parts.append(exp.and_(*[self._bound_copy(c) for c in mine], copy=False))
-                else:
-                    implied.append(exp.or_(*[exp.paren(p, copy=False) for p in parts], copy=False))
-        return implied
-
-    def _reads_only(self, conjunct: exp.Expr, item: exp.Expr) -> bool:
-        columns = list(conjunct.find_all(exp.Column))
-        return bool(columns) and not any(conjunct.find_all(exp.Query)) and all(
-            self.binding.source_of(column) is item for column in columns)
-
-    def _bound_copy(self, node: exp.Expr) -> exp.Expr:
-        """A copy of ``node`` whose columns read what the original's read."""
-        copy = node.copy()
-        for original, column in zip(node.find_all(exp.Column), copy.find_all(exp.Column), strict=True):
-            source = self.binding.source_of(original)
-            if source is not None:
-                self.binding.bind(column, source)
-        return copy
-
-    def _links(self, conjunct: exp.Expr, a: exp.Expr, b: exp.Expr) -> bool:
-        if not isinstance(conjunct, exp.EQ):
-            return False
-        sources = {id(self.binding.source_of(c)) for c in conjunct.find_all(exp.Column)}
-        return sources == {id(a), id(b)}
-
-    def references(self, conjunct: exp.Expr, owner: dict[int, exp.Expr]) -> list[exp.Expr]:
-        """The FROM items of the current SELECT that ``conjunct`` reads, in a stable order."""
-        found: dict[int, exp.Expr] = {}
-        for column in conjunct.find_all(exp.Column):
-            source = self.binding.source_of(column)
-            if source is not None and id(source) in owner:
-                found.setdefault(id(source), source)
-        return list(found.values())
+    def tables_in(self, nodes: Iterable[exp.Expr]) -> list[CatalogTable]:
+        tables: list[CatalogTable] = []
+        for node in nodes:
+            for table_node in node.find_all(exp.Table):
+                table = self.resolution.of(table_node)
+                if table is not None and table not in tables:
+                    tables.append(table)
+        return tables
 
     def pushable_into(self, conjunct: exp.Expr, items: Iterable[exp.Expr],
-                      owner: dict[int, exp.Expr], identity: tuple[str, Connector]) -> bool:
+                      owner: Mapping[int, exp.Expr], identity: Identity) -> bool:
         """Can ``conjunct`` run inside a fragment made of ``items`` on ``identity``?"""
         allowed = {id(item) for item in items}
         for column in conjunct.find_all(exp.Column):
@@ -395,6 +220,177 @@ class _Splitter:
             if found is None or found[0] != identity[0]:
                 return False
         return takes(identity[1].capabilities, conjunct)
+
+
+@dataclass
+class _Shape:
+    """One SELECT being cut: its core, its tail of other joins, and the predicates of each."""
+
+    scope: SelectScope
+    joins: list[exp.Join]
+    where_pool: list[exp.Expr]
+    on_pool: list[exp.Expr]
+    implied: list[exp.Expr]
+
+    @property
+    def tail(self) -> list[exp.Join]:
+        return self.joins[len(self.scope.core) - 1:]
+
+
+class Placement(Engines):
+    """Cuts a query (CTEs already shared or inlined) into fragments and its residual, in place."""
+
+    def __init__(self, resolution: Resolution, connector_for: Callable[[CatalogTable], Connector],
+                 binding: Binding, fragments: list[FragmentDraft], names: set[str],
+                 select_rules: tuple[SelectRule, ...]) -> None:
+        super().__init__(resolution, connector_for, binding)
+        self.fragments = fragments
+        self.names = names
+        self.select_rules = select_rules
+        # source node id -> (fragment name, {column name (lowercase) -> fragment output name})
+        self.moved: dict[int, tuple[str, dict[str, str]]] = {}
+        self._pending: list[tuple[FragmentDraft, list[exp.Expr]]] = []
+
+    def run(self, tree: exp.Query) -> exp.Query:
+        residual = self.place(tree)
+        assert isinstance(residual, exp.Query)
+        self.rewrite_columns(residual)
+        return residual
+
+    def new_name(self) -> str:
+        return fresh_name(self.names, len(self.fragments))
+
+    def place(self, query: exp.Expr) -> exp.Expr:
+        """Turn ``query`` into its residual form in place, cutting fragments out of it.
+
+        Returns what now stands where ``query`` stood (``query`` itself unless it became a
+        whole fragment).
+        """
+        if isinstance(query, exp.Subquery):
+            self.place(query.this)
+            return query
+        if isinstance(query, exp.Query) and self.whole(query):
+            draft = self.draft(query, self.new_name())
+            replacement = exp.select("*").from_(fragment_reference(draft.name))
+            if query.parent is not None:
+                query.replace(replacement)
+            _orphan(query)
+            self.fragments.append(draft)
+            return replacement
+        if isinstance(query, exp.SetOperation):
+            self.place(query.this)
+            self.place(query.expression)
+            return query
+        if isinstance(query, exp.Select):
+            self.place_select(query)
+        return query
+
+    def place_select(self, select: exp.Select) -> None:
+        items = _from_items(select)
+        scope = self.scope_of(select, items)
+        for rule in self.select_rules:
+            select = rule(select, scope)
+        if not items:
+            self.place_nested(select)
+            return
+        for item in items:
+            if isinstance(item, exp.Subquery) and isinstance(item.this, exp.Query) and not self.whole(item.this):
+                self.place(item.this)
+        shape = self.shape_of(select, scope)
+        units, item_unit, pushed = self.core_units(shape)
+        tail_units, tail_on = self.tail_units(shape)
+        self.finish_projections(select)
+        self.rebuild_from(select, shape, units, item_unit, pushed, tail_units, tail_on)
+        self.place_nested(select)
+
+    def scope_of(self, select: exp.Select, items: list[exp.Expr]) -> SelectScope:
+        joins: list[exp.Join] = list(select.args.get("joins") or [])
+        core_size = 1 + next((i for i, join in enumerate(joins) if not _is_inner(join)), len(joins))
+        core = tuple(items[:core_size])
+        protect_where = any((join.side or "").upper() in ("RIGHT", "FULL") for join in joins[core_size - 1:])
+        return SelectScope(binding=self.binding, core=core, leaf={id(item): self.leaf_identity(item) for item in core},
+                           owner={id(item): item for item in items}, protect_where=protect_where)
+
+    def shape_of(self, select: exp.Select, scope: SelectScope) -> _Shape:
+        """The SELECT's predicates by where they stand; implied ones are taken out of the tree."""
+        joins: list[exp.Join] = list(select.args.get("joins") or [])
+        where = _conjuncts(select.args.get("where"))
+        on = [c for join in joins[: len(scope.core) - 1] for c in _conjuncts(join.args.get("on"))]
+        implied = [c for c in where + on if c.meta.get(IMPLIED_KEY)]
+        for conjunct in implied:
+            _detach(conjunct)
+        return _Shape(scope, joins, [c for c in where if not c.meta.get(IMPLIED_KEY)],
+                      [c for c in on if not c.meta.get(IMPLIED_KEY)], implied)
+
+    def core_units(self, shape: _Shape) -> tuple[list[exp.Expr], dict[int, int], set[int]]:
+        """One unit per component of the core: a fragment reference, or the item left as it is."""
+        scope = shape.scope
+        components = self.components(scope, shape.where_pool + shape.on_pool + shape.implied)
+        candidates = shape.on_pool + shape.implied + ([] if scope.protect_where else shape.where_pool)
+        pushed: set[int] = set()
+        units: list[exp.Expr] = []
+        item_unit: dict[int, int] = {}
+        for component in components:
+            identity = scope.leaf[id(component[0])]
+            if identity is None:
+                units.append(component[0])
+            else:
+                mine = [c for c in candidates
+                        if id(c) not in pushed and self.pushable_into(c, component, scope.owner, identity)]
+                pushed.update(id(c) for c in mine)
+                units.append(self.component_fragment(component, mine, identity[1]))
+            for item in component:
+                item_unit[id(item)] = len(units) - 1
+        return units, item_unit, pushed
+
+    def tail_units(self, shape: _Shape) -> tuple[list[exp.Expr], list[list[exp.Expr]]]:
+        """Each outer/semi join's item, cut into a fragment with what its ON lets it take."""
+        units: list[exp.Expr] = []
+        remaining: list[list[exp.Expr]] = []
+        for join in shape.tail:
+            item = join.this
+            conditions = _conjuncts(join.args.get("on"))
+            identity = self.leaf_identity(item)
+            if identity is None:
+                units.append(item)
+                remaining.append(conditions)
+                continue
+            own: list[exp.Expr] = []
+            side = (join.side or "").upper()
+            if side in ("", "LEFT") and (join.kind or "").upper() not in ("SEMI", "ANTI"):
+                own = [c for c in conditions if self.pushable_into(c, [item], shape.scope.owner, identity)]
+            units.append(self.component_fragment([item], own, identity[1]))
+            remaining.append([c for c in conditions if not any(c is o for o in own)])
+        return units, remaining
+
+    def components(self, scope: SelectScope, pool: list[exp.Expr]) -> list[list[exp.Expr]]:
+        """Group core items that share an identity and are linked by a pushable predicate."""
+        parent = {id(item): id(item) for item in scope.core}
+
+        def find(key: int) -> int:
+            while parent[key] != key:
+                parent[key] = parent[parent[key]]
+                key = parent[key]
+            return key
+
+        for conjunct in pool:
+            refs = scope.references(conjunct)
+            if len(refs) < 2 or not self._links_one_engine(conjunct, refs, scope):
+                continue
+            first = find(id(refs[0]))
+            for other in refs[1:]:
+                parent[find(id(other))] = first
+        groups: dict[int, list[exp.Expr]] = {}
+        for item in scope.core:
+            groups.setdefault(find(id(item)), []).append(item)
+        return list(groups.values())
+
+    def _links_one_engine(self, conjunct: exp.Expr, refs: list[exp.Expr], scope: SelectScope) -> bool:
+        identities = [scope.leaf.get(id(item)) for item in refs]
+        identity = identities[0]
+        if identity is None or any(i is None or i[0] != identity[0] for i in identities):
+            return False
+        return self.pushable_into(conjunct, refs, scope.owner, identity)
 
     # -- building fragments ----------------------------------------------------------------------
 
@@ -417,57 +413,36 @@ class _Splitter:
         self.fragments.append(draft)
         # Projection is settled once the rest of the query is known (finish_projections).
         self._pending.append((draft, items))
-        return self.reference(name)
-
-    def draft(self, query: exp.Query) -> FragmentDraft:
-        """A whole query for one engine; its projections are its output."""
-        found = self.identity(query)
-        assert found is not None
-        return FragmentDraft(name=self.new_name(), connector=found[1], tree=query, tables=self.tables_in([query]))
-
-    def tables_in(self, nodes: Iterable[exp.Expr]) -> list[CatalogTable]:
-        tables: list[CatalogTable] = []
-        for node in nodes:
-            for table_node in node.find_all(exp.Table):
-                table = self.resolution.of(table_node)
-                if table is not None and table not in tables:
-                    tables.append(table)
-        return tables
-
-    def new_name(self) -> str:
-        for index in itertools.count(len(self.fragments)):
-            name = f"f{index}"
-            if name not in self.taken_names:
-                self.taken_names.add(name)
-                return name
-        raise AssertionError("unreachable")
-
-    @staticmethod
-    def reference(name: str) -> exp.Table:
-        node = exp.Table(this=exp.to_identifier(name, quoted=True),
-                         alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
-        node.meta[FRAGMENT_KEY] = name
-        return node
+        return fragment_reference(name)
 
     # -- the residual SELECT -----------------------------------------------------------------------
 
-    def rebuild_from(self, select: exp.Select, units: list[exp.Expr], item_unit: dict[int, int],
-                     core: list[exp.Expr], on_pool: list[exp.Expr], where_pool: list[exp.Expr],
-                     pushed: set[int], joins: list[exp.Join], core_size: int,
-                     tail_units: list[exp.Expr], tail_on: list[list[exp.Expr]]) -> None:
-        self.finish_projections(select)
-        owner = {id(item): item for item in core}
-        leftover_on = [c for c in on_pool if id(c) not in pushed and _is_original(c, joins)]
-        leftover_where = [c for c in where_pool if id(c) not in pushed]
+    def rebuild_from(self, select: exp.Select, shape: _Shape, units: list[exp.Expr], item_unit: dict[int, int],
+                     pushed: set[int], tail_units: list[exp.Expr], tail_on: list[list[exp.Expr]]) -> None:
+        leftover_on = [c for c in shape.on_pool if id(c) not in pushed and _is_original(c, shape.joins)]
+        leftover_where = [c for c in shape.where_pool if id(c) not in pushed]
+        new_joins, remaining_on = self._core_joins(shape, units, item_unit, leftover_on)
+        if remaining_on and any((j.side or "").upper() in ("RIGHT", "FULL") for j in shape.tail):
+            raise UnsupportedQuery("this combination of joins across engines is not supported yet")
+        new_joins += [_tail_join(original, unit, conditions)
+                      for original, unit, conditions in zip(shape.tail, tail_units, tail_on, strict=True)]
+        select.set("from_", exp.From(this=units[0]))
+        select.set("joins", new_joins or None)
+        conditions = leftover_where + remaining_on
+        for conjunct in conditions:
+            _detach(conjunct)
+        select.set("where", exp.Where(this=exp.and_(*conditions, copy=False)) if conditions else None)
 
-        def units_of(conjunct: exp.Expr) -> set[int]:
-            return {item_unit[id(item)] for item in self.references(conjunct, owner)}
-
+    def _core_joins(self, shape: _Shape, units: list[exp.Expr], item_unit: dict[int, int],
+                    leftover_on: list[exp.Expr]) -> tuple[list[exp.Join], list[exp.Expr]]:
+        """Join the core's units in order, each ON holding the predicates its units complete."""
+        core = {id(item): item for item in shape.scope.core}
         new_joins: list[exp.Join] = []
         placed: set[int] = set()
         for index in range(1, len(units)):
             available = set(range(index + 1))
-            conditions = [c for c in leftover_on if id(c) not in placed and units_of(c) <= available]
+            conditions = [c for c in leftover_on if id(c) not in placed and
+                          {item_unit[id(i)] for i in self._reads(c, core)} <= available]
             placed.update(id(c) for c in conditions)
             for condition in conditions:
                 _detach(condition)
@@ -475,27 +450,15 @@ class _Splitter:
             if not conditions:
                 join.set("kind", "CROSS")
             new_joins.append(join)
-        remaining_on = [c for c in leftover_on if id(c) not in placed]
-        if remaining_on and any((j.side or "").upper() in ("RIGHT", "FULL") for j in joins[core_size - 1:]):
-            raise UnsupportedQuery("this combination of joins across engines is not supported yet")
-        for original, unit, conditions in zip(joins[core_size - 1:], tail_units, tail_on, strict=True):
-            for condition in conditions:
-                _detach(condition)
-            join = exp.Join(this=unit, on=exp.and_(*conditions, copy=False) if conditions else None)
-            for key in ("side", "kind", "method"):
-                if original.args.get(key):
-                    join.set(key, original.args[key])
-            if not conditions and not original.args.get("side"):
-                join.set("kind", "CROSS")
-            elif not conditions:
-                join.set("on", exp.true())
-            new_joins.append(join)
-        select.set("from_", exp.From(this=units[0]))
-        select.set("joins", new_joins or None)
-        for conjunct in leftover_where + remaining_on:
-            _detach(conjunct)
-        conditions = leftover_where + remaining_on
-        select.set("where", exp.Where(this=exp.and_(*conditions, copy=False)) if conditions else None)
+        return new_joins, [c for c in leftover_on if id(c) not in placed]
+
+    def _reads(self, conjunct: exp.Expr, owner: Mapping[int, exp.Expr]) -> list[exp.Expr]:
+        found: dict[int, exp.Expr] = {}
+        for column in conjunct.find_all(exp.Column):
+            source = self.binding.source_of(column)
+            if source is not None and id(source) in owner:
+                found.setdefault(id(source), source)
+        return list(found.values())
 
     def finish_projections(self, select: exp.Select) -> None:
         """Give each pending fragment the columns the rest of the query still reads."""
@@ -509,18 +472,23 @@ class _Splitter:
             used: set[str] = set()
             projections: list[exp.Expr] = []
             for item in items:
-                mapping: dict[str, str] = {}
-                for lowered, column in needed[id(item)].items():
-                    out = _unique(column.name, used, prefix=item.alias_or_name)
-                    mapping[lowered] = out
-                    ref = exp.column(column.name, table=item.alias_or_name, quoted=True)
-                    self.binding.bind(ref, item)
-                    projections.append(exp.alias_(ref, out, quoted=True))
-                self.moved[id(item)] = (draft.name, mapping)
+                projections += self._project(draft.name, item, needed[id(item)], used)
             if not projections:
                 # Nothing is read but the row count (count(*), EXISTS): one constant column.
                 projections.append(exp.alias_(exp.Literal.number(1), _unique("one", used, prefix="f"), quoted=True))
             draft.tree.set("expressions", projections)
+
+    def _project(self, name: str, item: exp.Expr, needed: dict[str, exp.Column], used: set[str]) -> list[exp.Expr]:
+        mapping: dict[str, str] = {}
+        projections: list[exp.Expr] = []
+        for lowered, column in needed.items():
+            out = _unique(column.name, used, prefix=item.alias_or_name)
+            mapping[lowered] = out
+            ref = exp.column(column.name, table=item.alias_or_name, quoted=True)
+            self.binding.bind(ref, item)
+            projections.append(exp.alias_(ref, out, quoted=True))
+        self.moved[id(item)] = (name, mapping)
+        return projections
 
     def place_nested(self, select: exp.Select) -> None:
         """Cut fragments out of subqueries the residual SELECT still holds (not derived tables)."""
@@ -543,6 +511,21 @@ class _Splitter:
             column.set("table", exp.to_identifier(name, quoted=True))
 
 
+def _tail_join(original: exp.Join, unit: exp.Expr, conditions: list[exp.Expr]) -> exp.Join:
+    """The residual's join for an outer/semi join of the query, keeping its side and kind."""
+    for condition in conditions:
+        _detach(condition)
+    join = exp.Join(this=unit, on=exp.and_(*conditions, copy=False) if conditions else None)
+    for key in ("side", "kind", "method"):
+        if original.args.get(key):
+            join.set(key, original.args[key])
+    if not conditions and not original.args.get("side"):
+        join.set("kind", "CROSS")
+    elif not conditions:
+        join.set("on", exp.true())
+    return join
+
+
 # -- helpers over sqlglot trees ----------------------------------------------------------------------
 
 
@@ -561,6 +544,18 @@ def _is_inner(join: exp.Join) -> bool:
     return not isinstance(join.this, (exp.Lateral, exp.Unnest)) and not join.args.get("using")
 
 
+def _flat(condition: exp.Expr | None) -> exp.Expr | None:
+    """``condition`` ready to be the left operand of a flat AND chain."""
+    if isinstance(condition, exp.Connector) and not isinstance(condition, exp.And):
+        return exp.paren(condition, copy=False)
+    return condition
+
+
+def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
+    """The top-level AND-ed parts of a condition (or WHERE/HAVING), parentheses removed."""
+    return _conjuncts(node)
+
+
 def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
     if node is None:
         return []
@@ -573,12 +568,6 @@ def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
 def _detach(node: exp.Expr) -> None:
     if node.parent is not None:
         node.pop()
-
-
-def _root(node: exp.Expr) -> exp.Expr:
-    while node.parent is not None:
-        node = node.parent
-    return node
 
 
 def _orphan(node: exp.Expr) -> None:
@@ -631,11 +620,11 @@ def _unique(name: str, used: set[str], *, prefix: str) -> str:
     return candidate
 
 
-def _has_recursive_cte(tree: exp.Expr) -> bool:
+def has_recursive_cte(tree: exp.Expr) -> bool:
     return any(with_.args.get("recursive") for with_ in tree.find_all(exp.With))
 
 
-def _inline_ctes(tree: exp.Expr) -> None:
+def inline_ctes(tree: exp.Expr) -> None:
     """Replace each reference to a (non-recursive) CTE by a copy of its body, as a derived table."""
     for with_ in list(tree.find_all(exp.With)):
         query = with_.parent

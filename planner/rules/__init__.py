@@ -1,0 +1,80 @@
+"""The planner's rewrite rules, in the order they run: ``RULES`` over the query, ``SELECT_RULES``
+on each SELECT placement cuts. Each rule is a small function in its own module with an example
+of what it does, and its own golden cases under ``tests/planner/golden/rules/``.
+
+    tree (resolved, qualified)
+      whole_query        one engine takes it all: one fragment, done
+      share_ctes         a CTE read twice becomes one fragment
+      inline_ctes        other CTEs become derived tables
+      place              cut fragments per engine component; before each SELECT is cut:
+          factor_where           (a AND x) OR (a AND y)  ->  a AND (x OR y)
+          implied_equalities     a = b AND b = c  ->  a = c, for a and c in one engine
+          or_implied_filters     (a1 AND b1) OR (a2 AND b2)  ->  a1 OR a2, for a's fragment
+      share_fragments    identical fragments run once
+      pre_aggregate      a fragment aggregates below a cross-engine join
+      reduce_semi_joins  a fragment read only by EXISTS / IN ships distinct keys
+
+``exists_select_one`` runs earlier, before names are resolved (see ``planner/planning.py``).
+"""
+
+from __future__ import annotations
+
+from .base import Cut, Rule, RuleContext, SelectRule, SelectScope, scanned_rows
+from .exists import exists_select_one
+from .factor import factor_disjunctions, factor_where
+from .implied_equalities import implied_equalities
+from .inline_ctes import inline_ctes
+from .or_implied import or_implied_filters
+from .placement import place
+from .pre_aggregate import pre_aggregate
+from .semi_joins import reduce_semi_joins
+from .share_ctes import share_ctes
+from .share_fragments import share_fragments
+from .whole import whole_query
+
+__all__ = [
+    "RULES",
+    "SELECT_RULES",
+    "Cut",
+    "Rule",
+    "RuleContext",
+    "SelectRule",
+    "SelectScope",
+    "exists_select_one",
+    "factor_disjunctions",
+    "factor_where",
+    "implied_equalities",
+    "inline_ctes",
+    "or_implied_filters",
+    "place",
+    "pre_aggregate",
+    "reduce_semi_joins",
+    "run_rules",
+    "scanned_rows",
+    "share_ctes",
+    "share_fragments",
+    "whole_query",
+]
+
+RULES: tuple[Rule, ...] = (
+    whole_query,
+    share_ctes,
+    inline_ctes,
+    place,
+    share_fragments,
+    pre_aggregate,
+    reduce_semi_joins,
+)
+
+SELECT_RULES: tuple[SelectRule, ...] = (
+    factor_where,
+    implied_equalities,
+    or_implied_filters,
+)
+
+
+def run_rules(cut: Cut, context: RuleContext, rules: tuple[Rule, ...] | None = None) -> Cut:
+    """Run ``rules`` (``RULES`` by default, read when called) over ``cut`` in order."""
+    for rule in RULES if rules is None else rules:
+        cut = rule(cut, context)
+    return cut

@@ -1,0 +1,83 @@
+"""Fragment sharing: fragments that read the same rows from the same engine become one.
+
+    f0 (sqlite): SELECT ps.partkey, ps.cost FROM partsupp ps JOIN supplier s ... WHERE n.name = 'GERMANY'
+    f1 (sqlite): SELECT ps.cost FROM partsupp ps JOIN supplier s ... WHERE n.name = 'GERMANY'
+    ->  f0 (sqlite): SELECT ps.partkey, ps.cost FROM ...;  the residual reads f0 where it read f1
+
+Identical fragments run once. Plain fragments (no grouping, DISTINCT, LIMIT or window) with the
+same FROM and WHERE merge into one that projects the union of their columns (TPC-H Q11 reads
+partsupp joined with supplier for Germany twice, once with ps_partkey and once without).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlglot import exp
+
+from ..split import FRAGMENT_KEY, FragmentDraft
+from .base import Cut, RuleContext
+
+__all__ = ["share_fragments"]
+
+
+def share_fragments(cut: Cut, context: RuleContext) -> Cut:
+    if not cut.placed or cut.tree is None:
+        return cut
+    kept: dict[tuple[str, str], FragmentDraft] = {}
+    renamed: dict[str, str] = {}
+    drafts: list[FragmentDraft] = []
+    for draft in cut.fragments:
+        key = (draft.connector.identity(), _body(draft.tree))
+        survivor = kept.get(key)
+        if survivor is None:
+            kept[key] = draft
+            drafts.append(draft)
+            continue
+        merged = _merge_projections(survivor.tree, draft.tree)
+        if merged is None:
+            drafts.append(draft)  # the same rows but a column name meaning two things: both stay
+            continue
+        survivor.tree.set("expressions", merged)
+        renamed[draft.name] = survivor.name
+    if not renamed:
+        return cut
+    for node in cut.tree.find_all(exp.Table):
+        name = node.meta.get(FRAGMENT_KEY)
+        if name in renamed:
+            node.set("this", exp.to_identifier(renamed[name], quoted=True))
+            node.meta[FRAGMENT_KEY] = renamed[name]
+    return replace(cut, fragments=tuple(drafts))
+
+
+def _body(tree: exp.Query) -> str:
+    """What decides a fragment's rows: everything but a plain SELECT's select list."""
+    if not _plain(tree):
+        return tree.sql(dialect="duckdb")
+    body = tree.copy()
+    body.set("expressions", [exp.Star()])
+    return body.sql(dialect="duckdb")
+
+
+def _plain(tree: exp.Query) -> bool:
+    return isinstance(tree, exp.Select) and not any(
+        tree.args.get(key) for key in ("group", "having", "distinct", "limit", "offset", "order", "qualify")
+    ) and not any(isinstance(node, (exp.AggFunc, exp.Window)) for p in tree.expressions for node in p.walk())
+
+
+def _merge_projections(survivor: exp.Query, other: exp.Query) -> list[exp.Expr] | None:
+    """``survivor``'s outputs plus ``other``'s; None when a name means two different things."""
+    if survivor.sql(dialect="duckdb") == other.sql(dialect="duckdb"):
+        return list(survivor.expressions)
+    if not (_plain(survivor) and _plain(other)):
+        return None
+    assert isinstance(survivor, exp.Select) and isinstance(other, exp.Select)
+    existing = {p.alias_or_name: p.sql(dialect="duckdb") for p in survivor.expressions}
+    additions = []
+    for projection in other.expressions:
+        known = existing.get(projection.alias_or_name)
+        if known is None:
+            additions.append(projection.copy())
+        elif known != projection.sql(dialect="duckdb"):
+            return None
+    return [*survivor.expressions, *additions]
