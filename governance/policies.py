@@ -79,6 +79,7 @@ from flightmesh.mesh import (
     Principal,
     UnsupportedQuery,
 )
+from flightmesh.mesh.sqltypes import portable_sql_type
 
 from .masks import Mask, most_restrictive
 from .principal_sql import PolicySqlError, bind_principal
@@ -357,26 +358,8 @@ def _bind(expression: exp.Expr, table: CatalogTable, alias: str, principal: Prin
 
 def _typed_null(data_type: pa.DataType) -> exp.Expr:
     """``CAST(NULL AS <the column's type>)``: a NULL mask keeps the column's type for clients."""
-    name = _sql_type(data_type)
+    name = portable_sql_type(data_type)
     return exp.cast(exp.Null(), name) if name is not None else exp.Null()
-
-
-def _sql_type(t: pa.DataType) -> str | None:
-    if pa.types.is_boolean(t):
-        return "BOOLEAN"
-    if pa.types.is_integer(t):
-        return {8: "SMALLINT", 16: "SMALLINT", 32: "INT", 64: "BIGINT"}[t.bit_width]
-    if pa.types.is_floating(t):
-        return "DOUBLE"
-    if pa.types.is_decimal(t):
-        return f"DECIMAL({t.precision}, {t.scale})"
-    if pa.types.is_date(t):
-        return "DATE"
-    if pa.types.is_timestamp(t):
-        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return "VARCHAR"
-    return None
 
 
 # -- the rewrite -------------------------------------------------------------------------------------------

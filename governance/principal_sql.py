@@ -22,14 +22,13 @@ attribute holding ``x' OR '1'='1`` is compared as that string, never pasted into
 
 from __future__ import annotations
 
-import datetime
-import decimal
 from collections.abc import Mapping
 from typing import Any
 
 from sqlglot import exp
 
 from flightmesh.mesh import Principal
+from flightmesh.mesh.sqltypes import UnsupportedLiteral, sql_literal
 
 __all__ = ["PRINCIPAL_FUNCTIONS", "PolicySqlError", "bind_principal", "literal_of"]
 
@@ -79,19 +78,8 @@ def _attribute(attributes: Mapping[str, Any], key: str) -> Any:
 
 
 def literal_of(value: Any) -> exp.Expr:
-    """The SQL literal for an attribute value (str, number, bool, date, None)."""
-    if value is None:
-        return exp.Null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, (int, decimal.Decimal)):
-        return exp.Literal.number(str(value))
-    if isinstance(value, float):
-        return exp.Literal.number(repr(value))
-    if isinstance(value, str):
-        return exp.Literal.string(value)
-    if isinstance(value, datetime.datetime):
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP)
-    if isinstance(value, datetime.date):
-        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
-    raise PolicySqlError(f"an attribute of type {type(value).__name__} cannot be used in SQL")
+    """The SQL literal for an attribute value (``flightmesh.mesh.sqltypes.sql_literal``)."""
+    try:
+        return sql_literal(value)
+    except UnsupportedLiteral:
+        raise PolicySqlError(f"an attribute of type {type(value).__name__} cannot be used in SQL") from None

@@ -12,7 +12,7 @@ table, unknown columns refused) against a schema holding only the tables this qu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -30,6 +30,7 @@ from flightmesh.mesh import (
     UnknownTable,
     UnsupportedQuery,
 )
+from flightmesh.mesh.sqltypes import sql_type
 
 __all__ = ["TABLE_KEY", "Resolution", "arrow_to_sql_type", "qualify_query", "resolve_tables", "table_key"]
 
@@ -167,37 +168,6 @@ def _column_error(message: str) -> Exception:
     return UnsupportedQuery(f"cannot resolve the query's names: {text}")
 
 
-_ARROW_SQL: list[tuple[Callable[[pa.DataType], bool], Callable[[pa.DataType], str]]] = [
-    (pa.types.is_boolean, lambda t: "BOOLEAN"),
-    (pa.types.is_int8, lambda t: "TINYINT"),
-    (pa.types.is_int16, lambda t: "SMALLINT"),
-    (pa.types.is_int32, lambda t: "INT"),
-    (pa.types.is_int64, lambda t: "BIGINT"),
-    (pa.types.is_uint8, lambda t: "UTINYINT"),
-    (pa.types.is_uint16, lambda t: "USMALLINT"),
-    (pa.types.is_uint32, lambda t: "UINT"),
-    (pa.types.is_uint64, lambda t: "UBIGINT"),
-    (pa.types.is_float32, lambda t: "FLOAT"),
-    (pa.types.is_float64, lambda t: "DOUBLE"),
-    (pa.types.is_decimal, lambda t: f"DECIMAL({t.precision}, {t.scale})"),
-    (pa.types.is_date, lambda t: "DATE"),
-    (pa.types.is_time, lambda t: "TIME"),
-    (pa.types.is_timestamp, lambda t: "TIMESTAMPTZ" if t.tz else "TIMESTAMP"),
-    (pa.types.is_interval, lambda t: "INTERVAL"),
-    (pa.types.is_duration, lambda t: "INTERVAL"),
-    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t),
-     lambda t: "VARCHAR"),
-    (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t),
-     lambda t: "BLOB"),
-]
-
-
 def arrow_to_sql_type(data_type: pa.DataType) -> str:
     """A SQL type name (DuckDB's spelling) for an Arrow type; "UNKNOWN" when there is none."""
-    for matches, name in _ARROW_SQL:
-        if matches(data_type):
-            return name(data_type)
-    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
-        inner = arrow_to_sql_type(data_type.value_type)
-        return f"{inner}[]" if inner != "UNKNOWN" else "UNKNOWN"
-    return "UNKNOWN"
+    return sql_type(data_type) or "UNKNOWN"

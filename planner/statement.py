@@ -8,8 +8,6 @@ USE ...) likewise, and several statements in one text with a syntax error at the
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType  # type: ignore[attr-defined]
 
 from flightmesh.mesh import ParameterError, ReadOnlyViolation, SqlSyntaxError, UnsupportedQuery
+from flightmesh.mesh.sqltypes import UnsupportedLiteral, sql_literal
 
 __all__ = ["Statement", "bind_parameters", "count_parameters", "parse_statement"]
 
@@ -213,28 +212,8 @@ def _in_text_order(tree: exp.Expr) -> list[exp.Expr]:
 
 
 def literal(value: Any) -> exp.Expr:
-    """The SQL literal for a Python value, typed so every dialect reads it back the same."""
-    if value is None:
-        return exp.Null()
-    if isinstance(value, bool):
-        return exp.Boolean(this=value)
-    if isinstance(value, int):
-        return exp.Literal.number(value)
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return exp.cast(exp.Literal.string(repr(value)), exp.DataType.Type.DOUBLE)
-        return exp.cast(exp.Literal.number(repr(value)), exp.DataType.Type.DOUBLE)
-    if isinstance(value, decimal.Decimal):
-        return exp.Literal.number(str(value))
-    if isinstance(value, str):
-        return exp.Literal.string(value)
-    if isinstance(value, datetime.datetime):
-        kind = exp.DataType.Type.TIMESTAMPTZ if value.tzinfo else exp.DataType.Type.TIMESTAMP
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ")), kind)
-    if isinstance(value, datetime.date):
-        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
-    if isinstance(value, datetime.time):
-        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.TIME)
-    if isinstance(value, bytes):
-        return exp.HexString(this=value.hex())
-    raise ParameterError(f"parameters of type {type(value).__name__} are not supported")
+    """The SQL literal for a bound parameter (``flightmesh.mesh.sqltypes.sql_literal``)."""
+    try:
+        return sql_literal(value)
+    except UnsupportedLiteral:
+        raise ParameterError(f"parameters of type {type(value).__name__} are not supported") from None

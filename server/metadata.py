@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from flightmesh.governance import visible_schema
 from flightmesh.mesh import Catalog, CatalogTable, Principal
+from flightmesh.mesh.sqltypes import type_name
 
 from . import schemas
 from .proto import FlightSql_pb2 as sql
@@ -127,44 +128,7 @@ def described_schema(catalog_name: str, table: CatalogTable, schema: pa.Schema |
 
 def sql_type_name(type_: pa.DataType) -> str:
     """A SQL spelling of an Arrow type, for column listings (``ARROW:FLIGHT:SQL:TYPE_NAME``)."""
-    if pa.types.is_dictionary(type_):
-        return sql_type_name(type_.value_type)
-    if isinstance(type_, pa.Decimal128Type | pa.Decimal256Type):
-        return f"DECIMAL({type_.precision},{type_.scale})"
-    if pa.types.is_timestamp(type_):
-        return "TIMESTAMP WITH TIME ZONE" if type_.tz else "TIMESTAMP"
-    if pa.types.is_list(type_) or pa.types.is_large_list(type_) or pa.types.is_fixed_size_list(type_):
-        return f"{sql_type_name(type_.value_type)}[]"
-    for check, name in _TYPE_NAMES:
-        if check(type_):
-            return name
-    return str(type_).upper()
-
-
-_TYPE_NAMES = (
-    (pa.types.is_boolean, "BOOLEAN"),
-    (pa.types.is_int8, "TINYINT"),
-    (pa.types.is_int16, "SMALLINT"),
-    (pa.types.is_int32, "INTEGER"),
-    (pa.types.is_int64, "BIGINT"),
-    (pa.types.is_uint8, "UTINYINT"),
-    (pa.types.is_uint16, "USMALLINT"),
-    (pa.types.is_uint32, "UINTEGER"),
-    (pa.types.is_uint64, "UBIGINT"),
-    (pa.types.is_float16, "REAL"),
-    (pa.types.is_float32, "REAL"),
-    (pa.types.is_float64, "DOUBLE"),
-    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t), "VARCHAR"),
-    (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t), "BLOB"),
-    (pa.types.is_fixed_size_binary, "BLOB"),
-    (pa.types.is_date, "DATE"),
-    (pa.types.is_time, "TIME"),
-    (pa.types.is_duration, "INTERVAL"),
-    (pa.types.is_interval, "INTERVAL"),
-    (pa.types.is_struct, "STRUCT"),
-    (pa.types.is_map, "MAP"),
-    (pa.types.is_null, "NULL"),
-)
+    return type_name(type_)
 
 
 def _is_text(type_: pa.DataType) -> bool:
