@@ -6,6 +6,12 @@ A connector talks to one product's engine. It never sees a client's SQL: the pla
 What an engine can and cannot do is class data (``Capabilities``), asked through one method,
 ``supports`` — in the spirit of Ibis' backend capabilities and Trino's pushdown negotiation: the
 planner offers a piece of a query, and what the engine does not declare stays in the residual.
+
+Features only some engines have are declared protocols too, checked with ``isinstance``, never
+looked up by name: ``HasDistinctEstimates`` (SQLite's ``sqlite_stat1``), ``RefreshableStatistics``
+(cached row estimates: PostgreSQL, MariaDB/MySQL), ``EngineAccount`` (engines read under an
+account whose privileges are reviewed at open: PostgreSQL, MariaDB/MySQL). ``estimate_rows`` is
+part of ``Connector`` itself: every engine answers, None when it cannot tell.
 """
 
 from __future__ import annotations
@@ -18,14 +24,18 @@ from typing import ClassVar, Protocol, runtime_checkable
 import pyarrow as pa
 from sqlglot import exp
 
-from flightmesh.mesh import CancelScope, QueryError
+from flightmesh.mesh import CancelScope, ProductSpec, QueryError, Settings
 
 __all__ = [
     "Capabilities",
     "Connector",
+    "ConnectorKind",
+    "EngineAccount",
     "FragmentQuery",
+    "HasDistinctEstimates",
     "KeyDelivery",
     "Pushdown",
+    "RefreshableStatistics",
     "cast_batches",
 ]
 
@@ -143,6 +153,50 @@ class Connector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ConnectorKind(Protocol):
+    """A connector class: how ``connectors.open_connector`` builds every engine kind."""
+
+    capabilities: Capabilities
+
+    def from_spec(self, product: ProductSpec, settings: Settings) -> Connector:
+        """The connector for ``product``'s ``engine:`` block; its options, else ``settings``."""
+        ...
+
+
+# -- optional features: declared, checked with isinstance ------------------------------------
+
+
+@runtime_checkable
+class HasDistinctEstimates(Protocol):
+    """An engine that can estimate a column's distinct values (for weak-key-filter decisions)."""
+
+    def distinct_estimate(self, source: str, column: str) -> int | None:
+        """Distinct values of ``column`` of ``source``, from the engine's statistics; else None."""
+        ...
+
+
+@runtime_checkable
+class RefreshableStatistics(Protocol):
+    """An engine whose row estimates are cached; ``refresh_statistics`` forgets them."""
+
+    def refresh_statistics(self, source: str | None = None) -> None:
+        """Forget the cached estimates of ``source``, or of every table (None)."""
+        ...
+
+
+@runtime_checkable
+class EngineAccount(Protocol):
+    """A connector that reads its engine under an account (postgresql, mysql)."""
+
+    def excess_privileges(self) -> list[str]:
+        """What the account may do beyond reading tables; empty when it may do nothing more.
+
+        Raises EngineUnavailable when the engine cannot be asked, EngineError when it refuses.
+        ``connectors.privileges`` holds the reviews.
+        """
+        ...
 
 
 def cast_batches(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:

@@ -16,9 +16,18 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from flightmesh.mesh import CancelScope, EngineError, EngineUnavailable, QueryCancelled, UnknownTable
+from flightmesh.mesh import (
+    CancelScope,
+    EngineError,
+    EngineUnavailable,
+    ProductSpec,
+    QueryCancelled,
+    Settings,
+    UnknownTable,
+)
 
 from .base import Capabilities, FragmentQuery, KeyDelivery, cast_batches
+from .pool import engine_timeout
 
 __all__ = ["DuckDBConnector", "lock_down"]
 
@@ -49,6 +58,12 @@ class DuckDBConnector:
         self.path = Path(path).resolve()
         self.timeout_seconds = timeout_seconds
         self._connection: duckdb.DuckDBPyConnection | None = None
+
+    @classmethod
+    def from_spec(cls, product: ProductSpec, settings: Settings) -> DuckDBConnector:
+        engine = product.engine
+        assert engine.path is not None
+        return cls(product.name, engine.path, timeout_seconds=engine_timeout(engine.options, settings))
 
     # -- connection ------------------------------------------------------------------------------
 

@@ -44,7 +44,8 @@ from flightmesh.mesh import (
 from .adbc_stream import cursor_batches
 from .address import quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
-from .pool import ConnectionPool, PoolTimeout, pooled_engine_options
+from .pool import pooled_engine_options
+from .pooled import PooledConnector
 
 __all__ = ["FlightSQLConnector"]
 
@@ -52,7 +53,8 @@ _OPTIONS = adbc_driver_flightsql.DatabaseOptions
 _DRIVER_ERRORS = (adbc_driver_manager.Error, pa.ArrowException, OSError)
 
 
-class FlightSQLConnector:
+class FlightSQLConnector(PooledConnector[Any]):
+    driver_errors = _DRIVER_ERRORS
     capabilities: ClassVar[Capabilities] = Capabilities(
         dialect="duckdb",
         pushdown=frozenset(Pushdown),
@@ -69,9 +71,8 @@ class FlightSQLConnector:
         parts = urlsplit(uri)
         if parts.scheme not in ("grpc", "grpc+tcp", "grpc+tls") or not parts.hostname:
             raise ValueError("expected grpc://host:port or grpc+tls://host:port")
-        self.product = product
+        super().__init__(product, pool_size=pool_size, timeout_seconds=timeout_seconds)
         self.uri = uri
-        self.timeout_seconds = timeout_seconds
         self._username = username
         self._password = password
         self._token = token
@@ -80,7 +81,6 @@ class FlightSQLConnector:
         token_id = f"token:{hashlib.sha256(token.encode()).hexdigest()[:12]}" if token else "anonymous"
         who = username or token_id
         self._identity = f"flightsql://{who}@{parts.hostname}:{parts.port}"
-        self._pool: ConnectionPool[Any] = ConnectionPool(self._open, self._close, pool_size)
 
     @classmethod
     def from_spec(cls, product: ProductSpec, settings: Settings) -> FlightSQLConnector:
@@ -127,28 +127,14 @@ class FlightSQLConnector:
                                     internal=str(error)) from None
         return connection
 
-    @staticmethod
-    def _close(connection: Any) -> None:
+    def _close(self, connection: Any) -> None:
         connection.close()
-
-    def _lease(self, timeout: float | None, cancel: CancelScope | None = None) -> Any:
-        try:
-            return self._pool.acquire(timeout, should_stop=cancel.check if cancel is not None else None)
-        except PoolTimeout:
-            raise QueryTimeout(f"product {self.product}: no free engine connection in time") from None
 
     # -- metadata --------------------------------------------------------------------------------
 
     def table_names(self) -> list[str]:
-        connection = self._lease(self.timeout_seconds)
-        broken = True
-        try:
+        with self._lease() as connection:
             objects = connection.adbc_get_objects(depth="tables").read_all().to_pylist()
-            broken = False
-        except _DRIVER_ERRORS as error:
-            raise self._error(error) from None
-        finally:
-            self._pool.release(connection, broken=broken)
         names = []
         for catalog in objects:
             for schema in catalog.get("catalog_db_schemas") or []:
@@ -162,18 +148,15 @@ class FlightSQLConnector:
 
     def describe(self, source: str) -> pa.Schema:
         table = exp.to_table(source, dialect="duckdb")
-        connection = self._lease(self.timeout_seconds)
-        broken = True
-        try:
-            schema = connection.adbc_get_table_schema(table.name, db_schema_filter=table.db or None)
-            broken = False
-        except _DRIVER_ERRORS as error:
-            if _status(error) == "NOT_FOUND":
-                broken = False
-                raise UnknownTable(source) from None
-            raise self._error(error) from None
-        finally:
-            self._pool.release(connection, broken=broken)
+        with self._lease() as connection:
+            try:
+                schema = connection.adbc_get_table_schema(table.name, db_schema_filter=table.db or None)
+            except _DRIVER_ERRORS as error:
+                if _status(error) != "NOT_FOUND":
+                    raise
+                schema = None  # a clean answer: the connection stays in the pool
+        if schema is None:
+            raise UnknownTable(source)
         return _plain(schema)
 
     def estimate_rows(self, source: str) -> int | None:
@@ -184,25 +167,18 @@ class FlightSQLConnector:
     def result_schema(self, query: FragmentQuery) -> pa.Schema:
         if query.expected_schema is not None:
             return query.expected_schema
-        connection = self._lease(self.timeout_seconds)
-        broken = True
-        try:
+        with self._lease() as connection:
             cursor = connection.cursor()
             try:
                 schema = cursor.adbc_execute_schema(query.sql)
             finally:
                 cursor.close()
-            broken = False
-        except _DRIVER_ERRORS as error:
-            raise self._error(error) from None
-        finally:
-            self._pool.release(connection, broken=broken)
         return _plain(schema)
 
     def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
         cancel.check()
-        timeout = query.timeout_seconds if query.timeout_seconds is not None else self.timeout_seconds
-        connection = self._lease(timeout, cancel)
+        timeout = self._fragment_timeout(query)
+        connection = self._acquire(timeout, cancel)
         cursor = None
         unregister = None
         try:
@@ -219,14 +195,14 @@ class FlightSQLConnector:
             if cursor is not None:
                 with contextlib.suppress(Exception):
                     cursor.close()
-            self._pool.release(connection, broken=not isinstance(error, _DRIVER_ERRORS) or _lost(error))
+            self._release(connection, broken=not isinstance(error, _DRIVER_ERRORS) or _lost(error))
             if isinstance(error, _DRIVER_ERRORS):
                 raise self._query_error(error, cancel) from None
             raise
         schema = query.expected_schema or _plain(reader.schema)
         batches = cursor_batches(
             reader, cursor, driver_errors=_DRIVER_ERRORS, translate=lambda e: self._query_error(e, cancel),
-            unregister=unregister, release=lambda broken: self._pool.release(connection, broken=broken),
+            unregister=unregister, release=lambda broken: self._release(connection, broken=broken),
         )
         return pa.RecordBatchReader.from_batches(schema, cast_batches(batches, schema))
 
@@ -257,8 +233,6 @@ class FlightSQLConnector:
                                internal=text)
         return EngineError(self.product, "the remote rejected the fragment", internal=text)
 
-    def close(self) -> None:
-        self._pool.close()
 
 
 def _status(error: BaseException) -> str:

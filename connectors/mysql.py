@@ -72,8 +72,9 @@ from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batch
 from .mysql_statement import StatementEnd, StatementKiller
 from .mysql_stream import FragmentStream, WorkerError, WorkerLost, WorkerPool
 from .mysql_types import UnknownMySQLType, mysql_arrow_type, normalize_result_type
-from .pool import ConnectionPool, PoolTimeout, pooled_engine_options
-from .stats import RowEstimates
+from .pool import pooled_engine_options
+from .pooled import PooledConnector
+from .stats import CachedRowEstimates, RowEstimates
 
 __all__ = ["MySQLConnector"]
 
@@ -102,7 +103,8 @@ _MYSQL_MISSING: frozenset[type[exp.Expression]] = frozenset({
 })
 
 
-class MySQLConnector:
+class MySQLConnector(PooledConnector[Any], CachedRowEstimates):
+    driver_errors = (pymysql.MySQLError,)  # of the control connections; the workers report their own
     capabilities: ClassVar[Capabilities] = Capabilities(
         dialect="mysql",
         # Window functions and CTEs since MariaDB 10.2, INTERSECT / EXCEPT since 10.3. There is no
@@ -118,10 +120,8 @@ class MySQLConnector:
 
     def __init__(self, product: str, uri: str, *, password: str | None = None, pool_size: int = 4,
                  timeout_seconds: float | None = None, statistics_ttl_seconds: float = 300.0) -> None:
-        self.product = product
+        super().__init__(product, pool_size=pool_size, timeout_seconds=timeout_seconds)
         self.address = EngineAddress.parse(uri, default_port=3306, password=password, default_user="root")
-        self.timeout_seconds = timeout_seconds
-        self._pool: ConnectionPool[Any] = ConnectionPool(self._open, self._close, pool_size)
         self._flavor: str | None = None   # "mariadb" or "mysql", learnt on first contact
         self._workers = WorkerPool()       # reader processes, started on the first fragment
         self.statistics = RowEstimates(statistics_ttl_seconds)
@@ -153,45 +153,17 @@ class MySQLConnector:
             self._flavor = "mariadb" if "mariadb" in connection.get_server_info().lower() else "mysql"
         return connection
 
-    @staticmethod
-    def _close(connection: Any) -> None:
+    def _close(self, connection: Any) -> None:
         connection.close()
 
-    def _lease(self, timeout: float | None, cancel: CancelScope | None = None) -> Any:
-        """A live control connection: pinged, so a dead engine fails here, fast and clearly."""
-        try:
-            connection = self._pool.acquire(timeout, should_stop=cancel.check if cancel is not None else None)
-        except PoolTimeout:
-            raise QueryTimeout(f"product {self.product}: no free engine connection in time") from None
-        try:
-            connection.ping(reconnect=False)
-            return connection
-        except pymysql.MySQLError:
-            self._pool.release(connection, broken=True)   # went stale (engine restarted): one fresh try
-        try:
-            connection = self._pool.acquire(timeout, should_stop=cancel.check if cancel is not None else None)
-        except PoolTimeout:
-            raise QueryTimeout(f"product {self.product}: no free engine connection in time") from None
-        try:
-            connection.ping(reconnect=False)
-        except pymysql.MySQLError as error:
-            self._pool.release(connection, broken=True)
-            raise self._error(error) from None
-        return connection
+    def _check(self, connection: Any) -> None:
+        # A live control connection: pinged, so a dead engine fails here, fast and clearly.
+        connection.ping(reconnect=False)
 
     def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        connection = self._lease(self.timeout_seconds)
-        broken = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, parameters)
-                rows = list(cursor.fetchall())
-            broken = False
-            return rows
-        except pymysql.MySQLError as error:
-            raise self._error(error) from None
-        finally:
-            self._pool.release(connection, broken=broken)
+        with self._lease() as connection, connection.cursor() as cursor:
+            cursor.execute(sql, parameters)
+            return list(cursor.fetchall())
 
     def flavor(self) -> str:
         """"mariadb" or "mysql": they spell the statement timeout differently."""
@@ -254,12 +226,6 @@ class MySQLConnector:
             fields.append(pa.field(name, arrow_type, nullable=nullable == "YES"))
         return pa.schema(fields)
 
-    def estimate_rows(self, source: str) -> int | None:
-        return self.statistics.get(source, lambda: self._estimate(source))
-
-    def refresh_statistics(self, source: str | None = None) -> None:
-        self.statistics.refresh(source)
-
     def _estimate(self, source: str) -> int | None:
         # InnoDB's TABLE_ROWS is a sampled estimate, the kind of hint a planner wants; views have none.
         where, parameters = self._where_table(source)
@@ -274,7 +240,9 @@ class MySQLConnector:
     def result_schema(self, query: FragmentQuery) -> pa.Schema:
         if query.expected_schema is not None:
             return query.expected_schema
-        connection = self._lease(self.timeout_seconds)
+        # The control connection only bounds the statements running; the probe does not use it,
+        # so it goes back to the pool even when the probe fails.
+        connection = self._acquire(self.timeout_seconds)
         try:
             # LIMIT 0 in connectorx's "arrow" mode: in-process (it releases the GIL), no rows
             probe = cx.read_sql(self.address.uri("mysql"), f"SELECT * FROM ({query.sql}) AS fragment LIMIT 0",
@@ -282,22 +250,22 @@ class MySQLConnector:
         except BaseException as error:
             raise self._error(error) from None
         finally:
-            self._pool.release(connection)
+            self._release(connection)
         return pa.schema([pa.field(f.name, normalize_result_type(f.type)) for f in probe.schema])
 
     def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
         cancel.check()
-        timeout = query.timeout_seconds if query.timeout_seconds is not None else self.timeout_seconds
+        timeout = self._fragment_timeout(query)
         # The control connection stays leased while the stream lasts: it bounds the statements
         # running per product, and it is where a cancel's KILL QUERY runs.
-        connection = self._lease(timeout, cancel)
+        connection = self._acquire(timeout, cancel)
         killer = StatementKiller(connection, uuid.uuid4().hex)
         unregister = cancel.on_cancel(killer.start)
 
         def release() -> None:
             unregister()
             killer.finish()
-            self._pool.release(connection)
+            self._release(connection)
 
         try:
             stream = self._workers.open(self.address.uri("mysql"), f"/* flightmesh:{killer.token} */ {query.sql}",
@@ -368,20 +336,15 @@ class MySQLConnector:
 
     def close(self) -> None:
         self._workers.close()
-        self._pool.close()
+        super().close()
 
     def excess_privileges(self) -> list[str]:
         """What the engine account may do beyond reading tables (``connectors.privileges``)."""
         from .privileges import mysql_excess_privileges
 
-        connection = self._lease(self.timeout_seconds)
-        try:
-            with connection.cursor() as cursor:
-                return mysql_excess_privileges(cursor)
-        except pymysql.MySQLError as error:
-            raise self._error(error) from None
-        finally:
-            self._pool.release(connection, broken=True)  # the review switched the session's role
+        # reuse=False: the review switched the session's role, so the connection is not reused
+        with self._lease(reuse=False) as connection, connection.cursor() as cursor:
+            return mysql_excess_privileges(cursor)
 
 
 def _batch_rows(schema: pa.Schema | None) -> int:

@@ -17,10 +17,11 @@ import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from flightmesh.mesh import EngineUnavailable, UnknownTable
+from flightmesh.mesh import EngineUnavailable, ProductSpec, Settings, UnknownTable
 
 from .base import Capabilities, KeyDelivery
 from .duckdb import DuckDBConnector, lock_down
+from .pool import engine_timeout
 
 __all__ = ["ParquetConnector"]
 
@@ -36,6 +37,13 @@ class ParquetConnector(DuckDBConnector):
         self._views = {source: f"t{index}_{re.sub(r'[^A-Za-z0-9_]', '_', source)[:40]}"
                        for index, source in enumerate(self.sources)}
         self._missing: set[str] = set()
+
+    @classmethod
+    def from_spec(cls, product: ProductSpec, settings: Settings) -> ParquetConnector:
+        engine = product.engine
+        assert engine.path is not None
+        return cls(product.name, engine.path, [table.source for table in product.tables.values()],
+                   timeout_seconds=engine_timeout(engine.options, settings))
 
     def identity(self) -> str:
         # Views are per product, so two Parquet products never share one statement.

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from flightmesh.mesh import Settings
 
-__all__ = ["ConnectionPool", "PoolTimeout", "pooled_engine_options"]
+__all__ = ["ConnectionPool", "PoolTimeout", "engine_timeout", "pooled_engine_options"]
 
 C = TypeVar("C")
 
@@ -104,9 +104,12 @@ def _quietly(close: Callable[[C], None], connection: C) -> None:
         close(connection)
 
 
+def engine_timeout(options: Mapping[str, Any], settings: Settings) -> float:
+    """An engine's fragment timeout: its descriptor's ``timeout_seconds``, else the mesh setting."""
+    return float(options.get("timeout_seconds", settings.fragment_timeout_seconds))
+
+
 def pooled_engine_options(options: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
     """``pool_size`` and ``timeout_seconds`` of a server engine: its descriptor keys, else the mesh settings."""
-    return {
-        "pool_size": int(options.get("pool_size", settings.pool_size)),
-        "timeout_seconds": float(options.get("timeout_seconds", settings.fragment_timeout_seconds)),
-    }
+    return {"pool_size": int(options.get("pool_size", settings.pool_size)),
+            "timeout_seconds": engine_timeout(options, settings)}

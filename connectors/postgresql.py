@@ -47,8 +47,9 @@ from .adbc_stream import cursor_batches
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown
 from .pg_types import UnknownPgType, convert_batch, pg_arrow_type, result_schema
-from .pool import ConnectionPool, PoolTimeout, pooled_engine_options
-from .stats import RowEstimates
+from .pool import pooled_engine_options
+from .pooled import PooledConnector
+from .stats import CachedRowEstimates, RowEstimates
 
 __all__ = ["PostgreSQLConnector"]
 
@@ -79,7 +80,8 @@ class _Session:
     timeout_ms: int | None = None
 
 
-class PostgreSQLConnector:
+class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
+    driver_errors = _DRIVER_ERRORS
     capabilities: ClassVar[Capabilities] = Capabilities(
         dialect="postgres",
         pushdown=frozenset(Pushdown),
@@ -90,10 +92,8 @@ class PostgreSQLConnector:
 
     def __init__(self, product: str, uri: str, *, password: str | None = None, pool_size: int = 4,
                  timeout_seconds: float | None = None, statistics_ttl_seconds: float = 300.0) -> None:
-        self.product = product
+        super().__init__(product, pool_size=pool_size, timeout_seconds=timeout_seconds)
         self.address = EngineAddress.parse(uri, default_port=5432, password=password, default_user="postgres")
-        self.timeout_seconds = timeout_seconds
-        self._pool: ConnectionPool[_Session] = ConnectionPool(self._open, self._close, pool_size)
         self.statistics = RowEstimates(statistics_ttl_seconds)
 
     @classmethod
@@ -128,33 +128,18 @@ class PostgreSQLConnector:
                                     internal=str(error)) from None
         return _Session(connection)
 
-    @staticmethod
-    def _close(session: _Session) -> None:
+    def _close(self, session: _Session) -> None:
         session.connection.close()
-
-    def _lease(self, timeout: float | None, cancel: CancelScope | None = None) -> _Session:
-        try:
-            return self._pool.acquire(timeout, should_stop=cancel.check if cancel is not None else None)
-        except PoolTimeout:
-            raise QueryTimeout(f"product {self.product}: no free engine connection in time") from None
 
     def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """A small catalog query on a pooled connection."""
-        session = self._lease(self.timeout_seconds)
-        broken = True
-        try:
+        with self._lease() as session:
             cursor = session.connection.cursor()
             try:
                 cursor.execute(sql, parameters or None)
-                rows = list(cursor.fetchall())
+                return list(cursor.fetchall())
             finally:
                 cursor.close()
-            broken = False
-            return rows
-        except _DRIVER_ERRORS as error:
-            raise self._error(error) from None
-        finally:
-            self._pool.release(session, broken=broken)
 
     # -- metadata --------------------------------------------------------------------------------
 
@@ -200,12 +185,6 @@ class PostgreSQLConnector:
             fields.append(pa.field(name, arrow_type, nullable=not not_null))
         return pa.schema(fields)
 
-    def estimate_rows(self, source: str) -> int | None:
-        return self.statistics.get(source, lambda: self._estimate(source))
-
-    def refresh_statistics(self, source: str | None = None) -> None:
-        self.statistics.refresh(source)
-
     def _estimate(self, source: str) -> int | None:
         rows = self._rows("SELECT c.reltuples::bigint, c.relkind FROM pg_class c "
                           "WHERE c.oid = to_regclass($1)", (self._regclass(source),))
@@ -226,19 +205,12 @@ class PostgreSQLConnector:
     def result_schema(self, query: FragmentQuery) -> pa.Schema:
         if query.expected_schema is not None:
             return query.expected_schema
-        session = self._lease(self.timeout_seconds)
-        broken = True
-        try:
+        with self._lease() as session:
             cursor = session.connection.cursor()
             try:
                 raw = cursor.adbc_execute_schema(query.sql)
             finally:
                 cursor.close()
-            broken = False
-        except _DRIVER_ERRORS as error:
-            raise self._error(error) from None
-        finally:
-            self._pool.release(session, broken=broken)
         return self._mapped(raw)
 
     def _mapped(self, raw: pa.Schema) -> pa.Schema:
@@ -251,8 +223,8 @@ class PostgreSQLConnector:
 
     def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
         cancel.check()
-        timeout = query.timeout_seconds if query.timeout_seconds is not None else self.timeout_seconds
-        session = self._lease(timeout, cancel)
+        timeout = self._fragment_timeout(query)
+        session = self._acquire(timeout, cancel)
         cursor = None
         unregister = None
         try:
@@ -273,13 +245,13 @@ class PostgreSQLConnector:
                 unregister()
             if cursor is not None:
                 _close_quietly(cursor)
-            self._pool.release(session, broken=True)
+            self._release(session, broken=True)
             if isinstance(error, _DRIVER_ERRORS):
                 raise self._query_error(error, cancel) from None
             raise
         batches = cursor_batches(
             reader, cursor, driver_errors=_DRIVER_ERRORS, translate=lambda e: self._query_error(e, cancel),
-            unregister=unregister, release=lambda broken: self._pool.release(session, broken=broken),
+            unregister=unregister, release=lambda broken: self._release(session, broken=broken),
             convert=lambda batch: convert_batch(batch, schema),
         )
         return pa.RecordBatchReader.from_batches(schema, batches)
@@ -297,7 +269,7 @@ class PostgreSQLConnector:
 
     # -- errors ----------------------------------------------------------------------------------
 
-    def _query_error(self, error: BaseException, cancel: CancelScope) -> Exception:
+    def _query_error(self, error: BaseException, cancel: CancelScope) -> BaseException:
         if getattr(error, "sqlstate", None) == "57014" or "canceling statement" in str(error):
             if cancel.cancelled:
                 try:
@@ -310,7 +282,7 @@ class PostgreSQLConnector:
             return QueryCancelled("the query was cancelled")
         return self._error(error)
 
-    def _error(self, error: BaseException) -> Exception:
+    def _error(self, error: BaseException) -> BaseException:
         state = getattr(error, "sqlstate", None) or ""
         text = str(error)
         if state.startswith("08") or state in ("57P01", "57P02", "57P03") or _is_connection_loss(text):
@@ -321,9 +293,6 @@ class PostgreSQLConnector:
         if state.startswith("28"):
             return EngineUnavailable(self.product, "the engine refused the credentials", internal=text)
         return EngineError(self.product, "the engine rejected the fragment", internal=text)
-
-    def close(self) -> None:
-        self._pool.close()
 
     def excess_privileges(self) -> list[str]:
         """What the engine account may do beyond reading tables (``connectors.privileges``)."""

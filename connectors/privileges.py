@@ -35,7 +35,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
+
+from .base import EngineAccount  # declared with the other optional features; kept importable here
 
 __all__ = ["EngineAccount", "mysql_excess_privileges", "postgresql_excess_privileges"]
 
@@ -43,18 +45,6 @@ README_SECTION = 'README, "Engine accounts: least privilege"'
 
 # Tables named in one finding before "(and N more)".
 _LISTED = 5
-
-
-@runtime_checkable
-class EngineAccount(Protocol):
-    """A connector that reads its engine under an account (postgresql, mysql)."""
-
-    def excess_privileges(self) -> list[str]:
-        """What the account may do beyond reading tables; empty when it may do nothing more.
-
-        Raises EngineUnavailable when the engine cannot be asked, EngineError when it refuses.
-        """
-        ...
 
 
 def _listed(names: Sequence[str]) -> str:

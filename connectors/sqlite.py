@@ -35,14 +35,16 @@ from flightmesh.mesh import (
     EngineError,
     EngineUnavailable,
     FlightmeshError,
+    ProductSpec,
     QueryCancelled,
     QueryError,
     QueryTimeout,
+    Settings,
     UnknownTable,
 )
 
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
-from .pool import ConnectionPool, PoolTimeout
+from .pool import ConnectionPool, PoolTimeout, engine_timeout
 from .sqlite_interrupt import RunningStatement, Watch, interrupt_library
 
 __all__ = ["SQLiteConnector", "sqlite_type"]
@@ -112,6 +114,12 @@ class SQLiteConnector:
         self.timeout_seconds = timeout_seconds
         self._pool: ConnectionPool[_Session] = ConnectionPool(self._open, self._close, _MAX_CONNECTIONS)
         self._distinct: dict[tuple[str, str], int | None] = {}
+
+    @classmethod
+    def from_spec(cls, product: ProductSpec, settings: Settings) -> SQLiteConnector:
+        engine = product.engine
+        assert engine.path is not None
+        return cls(product.name, engine.path, timeout_seconds=engine_timeout(engine.options, settings))
 
     def identity(self) -> str:
         return f"sqlite:{self.path}"

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["RowEstimates"]
+__all__ = ["CachedRowEstimates", "RowEstimates"]
 
 
 class RowEstimates:
@@ -37,3 +37,22 @@ class RowEstimates:
                 self._entries.clear()
             else:
                 self._entries.pop(source, None)
+
+
+class CachedRowEstimates:
+    """``estimate_rows`` and ``refresh_statistics`` over a ``RowEstimates`` cache.
+
+    Mixed into connectors whose engine keeps statistics (PostgreSQL, MariaDB/MySQL); the
+    connector supplies ``_estimate``, one uncached round trip.
+    """
+
+    statistics: RowEstimates
+
+    def _estimate(self, source: str) -> int | None:
+        raise NotImplementedError
+
+    def estimate_rows(self, source: str) -> int | None:
+        return self.statistics.get(source, lambda: self._estimate(source))
+
+    def refresh_statistics(self, source: str | None = None) -> None:
+        self.statistics.refresh(source)
