@@ -37,7 +37,9 @@ class MergeEngine:
                 cursor.register(name, schema.empty_table())
             return cursor.sql(f"SELECT * FROM ({sql}) AS typed LIMIT 0").to_arrow_table().schema
         except (duckdb.BinderException, duckdb.TypeMismatchException, duckdb.ConversionException,
-                duckdb.CatalogException) as error:
+                duckdb.CatalogException, duckdb.ParserException) as error:
+            # ParserException: sqlglot accepted a malformed call (EXISTS(-2)) and printed SQL that
+            # DuckDB cannot read; still the client's statement, not an incident.
             # Typing runs over empty tables: its messages speak of types and of the client's own
             # literals, never of rows. Reported as the query's mistake, not an internal error.
             message = str(error).split("\n")[0].split(": ", 1)[-1]
