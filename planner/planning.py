@@ -20,7 +20,7 @@ import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
-from flightmesh.connectors import Connector, KeyDelivery
+from flightmesh.connectors import Connector, HasDistinctEstimates, KeyDelivery
 from flightmesh.governance import apply_policies, check_field_access, check_fragment, check_statement, lock_down
 from flightmesh.mesh import CancelScope, Catalog, CatalogTable, Principal, QueryTimeout, UnsupportedQuery
 
@@ -240,7 +240,7 @@ def _filters_rows(tree: exp.Expr) -> bool:
 
 def _with_distinct(key_filter: KeyFilter, probe: FragmentDraft, resolution: Resolution) -> KeyFilter:
     """Attach the probe column's distinct count, for engines that report one (``distinct_estimate``)."""
-    estimate = getattr(probe.connector, "distinct_estimate", None)
+    estimate = probe.connector.distinct_estimate if isinstance(probe.connector, HasDistinctEstimates) else None
     if estimate is None or not probe.connector.capabilities.index_driven or not isinstance(probe.tree, exp.Select):
         return key_filter
     binding = bind_columns(probe.tree)
