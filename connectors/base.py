@@ -23,6 +23,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 
 from flightmesh.mesh import CancelScope, ProductSpec, QueryError, Settings
 
@@ -83,11 +84,17 @@ class Capabilities:
     # SQLite, MySQL). A weak key filter (a few keys on a low-cardinality column) can then steer
     # it onto a much worse plan, so such filters are sent in a form no index can serve.
     index_driven: bool = False
+    # mesh data types the engine's dialect has no type for: sqlglot prints their names as they
+    # are (``CAST(x AS UTINYINT)``), which the engine refuses or, SQLite, reads by its affinity
+    # rules. A fragment casting to one keeps the cast in the residual.
+    missing_types: frozenset[DType] = frozenset()
 
     def supports(self, feature: Pushdown | exp.Expr | type[exp.Expr]) -> bool:
         """Can this engine take ``feature``: a kind of pushdown, or an expression (class or node)?"""
         if isinstance(feature, Pushdown):
             return feature in self.pushdown
+        if isinstance(feature, exp.DataType) and feature.this in self.missing_types:
+            return False
         cls = feature if isinstance(feature, type) else type(feature)
         return not any(issubclass(cls, missing) for missing in self.missing)
 

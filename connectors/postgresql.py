@@ -31,6 +31,7 @@ import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_pg
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 
 from flightmesh.mesh import (
     CancelScope,
@@ -86,6 +87,11 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
         dialect="postgres",
         pushdown=frozenset(Pushdown),
         missing=_PG_MISSING,
+        # Found by rendering a CAST to every mesh type for the engine (tests/connectors/test_cast_types.py).
+        missing_types=frozenset({
+            DType.INT128, DType.UTINYINT, DType.USMALLINT, DType.UINT, DType.UBIGINT, DType.TIMESTAMP_S,
+            DType.TIMESTAMP_MS, DType.TIMESTAMP_NS
+        }),
         key_delivery=KeyDelivery.LITERALS,
         typed_results=True,
     )

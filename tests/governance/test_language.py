@@ -265,3 +265,16 @@ def test_indexing_stays_out_of_sqlite(gov_runtime: MeshRuntime, gov_mesh: GovMes
     oracle = duckdb.sql("SELECT customer_id, region[1] AS r FROM raw WHERE status <> 'deleted' "
                         "ORDER BY customer_id").to_arrow_table().to_pylist()
     assert got == oracle and len(got) > 10 and raw.num_rows > len(got)
+
+
+def test_a_cast_sqlite_has_no_type_for_runs_in_the_merge(gov_runtime: MeshRuntime, gov_mesh: GovMesh) -> None:
+    ann = gov_runtime.principal_for("ann")
+    assert ann is not None
+    sql = "SELECT CAST(customer_id AS USMALLINT) AS c FROM crm.customers WHERE CAST(customer_id AS USMALLINT) < 5"
+    plan = gov_runtime.bind(gov_runtime.prepare(sql, ann), ann)
+    assert all("USMALLINT" not in fragment.sql.upper() for fragment in plan.fragments)
+    got = sorted(row["c"] for row in gov_runtime.query(sql, ann).read_all().to_pylist())
+    raw = gov_mesh.raw["crm.customers"]
+    expected = sorted(row[0] for row in duckdb.sql(
+        "SELECT CAST(customer_id AS USMALLINT) FROM raw WHERE status <> 'deleted' AND customer_id < 5").fetchall())
+    assert got == expected and len(got) > 0 and raw.num_rows > 0
