@@ -27,10 +27,11 @@ from sqlglot import exp
 from flightmesh.governance import POLICY_KEY
 from flightmesh.governance.policies import POLICY_DISPLAY_KEY
 
+from .plan import governed_table
+
 __all__ = ["Disclosure", "disclose"]
 
 
-_TABLE_KEY = "flightmesh.table"                     # planner.resolve.TABLE_KEY
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,7 @@ def disclose(tree: exp.Expr, sql: str, dialect: str, *, reveal: bool) -> Disclos
     shown = tree.copy()
     for node in list(shown.find_all(exp.Subquery)):
         if node.meta.get(POLICY_KEY):
-            node.replace(exp.Table(this=exp.to_identifier(f"governed {_table_of(node)}", quoted=True),
+            node.replace(exp.Table(this=exp.to_identifier(f"governed {governed_table(node) or 'table'}", quoted=True),
                                    alias=node.args.get("alias")))
     return Disclosure(shown.sql(dialect=dialect, identify=True), tuple(policies), row_filtered)
 
-
-def _table_of(subquery: exp.Subquery) -> str:
-    for table in subquery.find_all(exp.Table):
-        key = table.meta.get(_TABLE_KEY)
-        if isinstance(key, str):
-            return key
-    return "table"

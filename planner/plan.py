@@ -95,7 +95,7 @@ class Plan:
             for node in fragment.tree.find_all(exp.Subquery):
                 labels = node.meta.get(POLICY_KEY)
                 if labels:
-                    by_table.setdefault(_governed_table(node), tuple(labels))
+                    by_table.setdefault(governed_table(node), tuple(labels))
         ordered: list[str] = []
         for table in sorted(by_table):
             ordered += [label for label in by_table[table] if label not in ordered]
@@ -135,7 +135,8 @@ class Plan:
         return rows
 
 
-def _governed_table(subquery: exp.Subquery) -> str:
+def governed_table(subquery: exp.Subquery) -> str:
+    """The catalog key ("crm.customers") of the table a policy subquery stands for ("" if unknown)."""
     for table in subquery.find_all(exp.Table):
         key = table.meta.get(_TABLE_KEY)
         if isinstance(key, str):
