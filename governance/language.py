@@ -24,8 +24,10 @@ Three checks, three moments:
 
 * ``check_statement`` — the client's tree, right after parsing and binding parameters;
 * ``check_field_access`` — after qualification, when column types are known (struct fields);
-* ``check_fragment`` — every tree the planner renders for an engine, policies and dynamic
-  filters included: nothing reaches an engine that was not vetted, whoever built it.
+* ``check_fragment`` — every tree the planner renders for an engine, policies included:
+  nothing reaches an engine that was not vetted, whoever built it. (Dynamic filters add to a
+  checked fragment only an IN-list or BETWEEN of key literals, or a join of a key table:
+  ``planner/key_slots.py``.)
 """
 
 from __future__ import annotations
