@@ -10,7 +10,9 @@ planner offers a piece of a query, and what the engine does not declare stays in
 Features only some engines have are declared protocols too, checked with ``isinstance``, never
 looked up by name: ``HasDistinctEstimates`` (SQLite's ``sqlite_stat1``), ``RefreshableStatistics``
 (cached row estimates: PostgreSQL, MariaDB/MySQL), ``EngineAccount`` (engines read under an
-account whose privileges are reviewed at open: PostgreSQL, MariaDB/MySQL). ``estimate_rows`` is
+account whose privileges are reviewed at open: PostgreSQL, MariaDB/MySQL), ``HasConstraints``
+(primary and foreign keys the engine declares, read once when the catalog is built: DuckDB,
+SQLite, PostgreSQL, MariaDB/MySQL). ``estimate_rows`` is
 part of ``Connector`` itself: every engine answers, None when it cannot tell.
 """
 
@@ -26,6 +28,7 @@ from sqlglot import exp
 from sqlglot.expressions.datatypes import DType
 
 from flightmesh.mesh import CancelScope, ProductSpec, QueryError, Settings
+from flightmesh.mesh.constraints import EngineConstraints
 
 __all__ = [
     "Capabilities",
@@ -33,6 +36,7 @@ __all__ = [
     "ConnectorKind",
     "EngineAccount",
     "FragmentQuery",
+    "HasConstraints",
     "HasDistinctEstimates",
     "KeyDelivery",
     "Pushdown",
@@ -181,6 +185,18 @@ class HasDistinctEstimates(Protocol):
 
     def distinct_estimate(self, source: str, column: str) -> int | None:
         """Distinct values of ``column`` of ``source``, from the engine's statistics; else None."""
+        ...
+
+
+@runtime_checkable
+class HasConstraints(Protocol):
+    """An engine that declares primary and foreign keys flightmesh can report as the tables' keys."""
+
+    def constraints(self, source: str) -> EngineConstraints:
+        """The keys of ``source``; its foreign keys name referenced tables as the engine does.
+
+        Asked once per table when the catalog is built, never while answering a client.
+        """
         ...
 
 

@@ -25,8 +25,10 @@ from flightmesh.mesh import (
     Settings,
     UnknownTable,
 )
+from flightmesh.mesh.constraints import EngineConstraints
 
 from .base import Capabilities, FragmentQuery, KeyDelivery, cast_batches
+from .constraints import assemble, duckdb_rows
 from .pool import engine_timeout
 
 __all__ = ["DuckDBConnector", "lock_down"]
@@ -125,6 +127,11 @@ class DuckDBConnector:
             raise UnknownTable(source) from None
         except duckdb.Error as error:
             raise EngineError(self.product, "cannot describe a table", internal=str(error)) from None
+
+    def constraints(self, source: str) -> EngineConstraints:
+        table = self.table_expression(source)
+        return assemble(duckdb_rows(lambda sql, params: self._cursor().execute(sql, params).fetchall(),
+                                    table.db or "main", table.name))
 
     def estimate_rows(self, source: str) -> int | None:
         table = self.table_expression(source)

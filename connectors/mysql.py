@@ -67,9 +67,11 @@ from flightmesh.mesh import (
     Settings,
     UnknownTable,
 )
+from flightmesh.mesh.constraints import EngineConstraints
 
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
+from .constraints import assemble, mysql_rows
 from .mysql_statement import StatementEnd, StatementKiller
 from .mysql_stream import FragmentStream, WorkerError, WorkerLost, WorkerPool
 from .mysql_types import UnknownMySQLType, mysql_arrow_type, normalize_result_type
@@ -214,6 +216,9 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates):
         if schema is None:
             return "TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s", (name,)
         return "TABLE_SCHEMA = %s AND TABLE_NAME = %s", (schema, name)
+
+    def constraints(self, source: str) -> EngineConstraints:
+        return assemble(mysql_rows(self._rows, *self._where_table(source)))
 
     def describe(self, source: str) -> pa.Schema:
         where, parameters = self._where_table(source)

@@ -43,10 +43,12 @@ from flightmesh.mesh import (
     Settings,
     UnknownTable,
 )
+from flightmesh.mesh.constraints import EngineConstraints
 
 from .adbc_stream import cursor_batches
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown
+from .constraints import assemble, postgresql_rows
 from .pg_types import UnknownPgType, convert_batch, pg_arrow_type, result_schema
 from .pool import pooled_engine_options
 from .pooled import PooledConnector
@@ -164,6 +166,9 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
 
     def _regclass(self, source: str) -> str:
         return self.table_expression(source).sql("postgres")
+
+    def constraints(self, source: str) -> EngineConstraints:
+        return assemble(postgresql_rows(self._rows, self._regclass(source)))
 
     def describe(self, source: str) -> pa.Schema:
         # Domains are read as their base type; arrays as a list of their element type.

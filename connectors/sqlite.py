@@ -43,8 +43,10 @@ from flightmesh.mesh import (
     Settings,
     UnknownTable,
 )
+from flightmesh.mesh.constraints import EngineConstraints
 
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
+from .constraints import assemble, sqlite_rows
 from .pool import ConnectionPool, PoolTimeout, engine_timeout
 from .sqlite_interrupt import RunningStatement, Watch, interrupt_library
 
@@ -190,6 +192,9 @@ class SQLiteConnector:
             raise UnknownTable(source)
         return pa.schema([pa.field(name, sqlite_type(declared or ""), nullable=not notnull)
                           for name, declared, notnull in rows])
+
+    def constraints(self, source: str) -> EngineConstraints:
+        return assemble(sqlite_rows(self._rows, source))
 
     def estimate_rows(self, source: str) -> int | None:
         # sqlite_stat1 exists only after ANALYZE; a count on a rowid table is cheap enough here.

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flightmesh.connectors import Connector
+from flightmesh.connectors.base import HasConstraints
 from flightmesh.connectors.privileges import README_SECTION, EngineAccount
 from flightmesh.mesh import (
     Catalog,
@@ -21,8 +22,10 @@ from flightmesh.mesh import (
     EngineUnavailable,
     MeshSpec,
     ProductSpec,
+    TableSpec,
     UnknownTable,
 )
+from flightmesh.mesh.constraints import EngineConstraints, check_keys, resolve_keys
 
 __all__ = ["AccountReview", "build_catalog", "describe_product", "review_engine_account"]
 
@@ -49,8 +52,22 @@ def describe_product(product: ProductSpec, connector: Connector) -> tuple[dict[s
         tables[name] = CatalogTable(
             product=product.name, name=name, spec=spec, schema=schema, row_estimate=estimate,
             columns=dict(product.columns.get(name, {})),
+            keys=resolve_keys(product, spec, _engine_keys(product, spec, connector)),
         )
     return tables, problems
+
+
+def _engine_keys(product: ProductSpec, spec: TableSpec, connector: Connector) -> EngineConstraints | None:
+    """The engine's own keys of the table when the descriptor leaves some undeclared; read here,
+    once per catalog build, so metadata calls never reach the engine."""
+    declared = spec.primary_key is not None and spec.foreign_keys is not None
+    if declared or not isinstance(connector, HasConstraints):
+        return None
+    try:
+        return connector.constraints(spec.source)
+    except Exception as error:  # keys are documentation: not knowing them never blocks a product
+        log.warning("product %s: reading the keys of %s failed: %s", product.name, spec.source, error)
+        return None
 
 
 def build_catalog(spec: MeshSpec, connectors: Mapping[str, Connector]) -> Catalog:
@@ -75,9 +92,18 @@ def build_catalog(spec: MeshSpec, connectors: Mapping[str, Connector]) -> Catalo
         else:
             problems.extend(product_problems)
         tables[name] = product_tables
+    problems.extend(_key_problems(tables))
     if problems:
         raise DescriptorError(problems)
     return Catalog(spec, tables, unavailable)
+
+
+def _key_problems(tables: Mapping[str, Mapping[str, CatalogTable]]) -> list[str]:
+    """Declared keys naming columns the engines' tables do not have."""
+    schemas = {(table.product.lower(), table.name.lower()): table.schema
+               for by_name in tables.values() for table in by_name.values()}
+    return check_keys(((table.spec, table.schema, table.keys) for by_name in tables.values()
+                       for table in by_name.values()), schemas)
 
 
 @dataclass(frozen=True)

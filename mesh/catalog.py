@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from .constraints import TableKeys
 from .descriptor import ColumnSpec, MeshSpec, ProductSpec, TableSpec
 from .errors import EngineUnavailable, UnknownTable
 from .principal import Principal
@@ -32,6 +33,7 @@ class CatalogTable:
     schema: pa.Schema                # field names exactly as the engine spells them
     row_estimate: int | None = None
     columns: Mapping[str, ColumnSpec] = field(default_factory=dict)  # descriptor column specs (tags)
+    keys: TableKeys = field(default_factory=TableKeys)  # declared, else the engine's (mesh.constraints)
 
     @property
     def qualified_name(self) -> str:

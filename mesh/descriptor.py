@@ -19,6 +19,7 @@ from typing import Any
 import sqlglot
 
 from .descriptor_access import AccessReader
+from .descriptor_keys import KeysReader
 from .errors import DescriptorError
 from .settings import Settings
 from .specs import (
@@ -28,6 +29,7 @@ from .specs import (
     ColumnSpec,
     DenyColumnSpec,
     EngineSpec,
+    ForeignKeySpec,
     JwtSpec,
     MaskSpec,
     MeshSpec,
@@ -50,6 +52,7 @@ __all__ = [
     "ColumnSpec",
     "DenyColumnSpec",
     "EngineSpec",
+    "ForeignKeySpec",
     "JwtSpec",
     "MaskSpec",
     "MeshSpec",
@@ -98,7 +101,7 @@ def load_descriptor(path: str | os.PathLike[str], env: Mapping[str, str] | None 
     return spec
 
 
-class _Reader(AccessReader):
+class _Reader(AccessReader, KeysReader):
     """Walks the parsed YAML, collecting problems instead of stopping at the first one."""
 
     # -- the document ------------------------------------------------------------------------
@@ -120,6 +123,7 @@ class _Reader(AccessReader):
         self.dialect = dialect
 
         products = self.products(root)
+        self.check_references(products)
         users = self.users(root)
         tag_masks, audit = self.governance(root)
         settings = self.settings(root)
@@ -268,13 +272,14 @@ class _Reader(AccessReader):
             if not isinstance(table, LocatedDict):
                 self.problem(where, f"expected a mapping (or nothing), got {kind_of(table)}")
                 continue
-            self.only_keys(table, {"source", "description"}, tpath)
+            self.only_keys(table, {"source", "description", "primary_key", "foreign_keys"}, tpath)
+            primary_key, foreign_keys = self.table_keys(table, tpath)
             source = self.string(table, "source", f"{tpath}.source")
             if source is None:
                 source = f"{name}.parquet" if engine is not None and engine.kind == "parquet" else name
             result[name] = TableSpec(
                 name=name, source=source, description=self.string(table, "description", f"{tpath}.description") or "",
-                origin=where,
+                origin=where, primary_key=primary_key, foreign_keys=foreign_keys,
             )
         return result
 

@@ -20,6 +20,7 @@ __all__ = [
     "ColumnSpec",
     "DenyColumnSpec",
     "EngineSpec",
+    "ForeignKeySpec",
     "JwtSpec",
     "MaskSpec",
     "MeshSpec",
@@ -48,11 +49,26 @@ class EngineSpec:
 
 
 @dataclass(frozen=True)
+class ForeignKeySpec:
+    """One ``foreign_keys`` entry: ``columns`` of this table reference ``columns`` of another."""
+
+    columns: tuple[str, ...]
+    product: str                      # the referenced table's product (this one when unqualified)
+    table: str                        # the referenced table, as the descriptor names it
+    references: tuple[str, ...]       # the referenced columns, in the same order as ``columns``
+    origin: str = ""
+
+
+@dataclass(frozen=True)
 class TableSpec:
     name: str
     source: str                       # the engine's name for it (or a file/glob for parquet)
     description: str = ""
     origin: str = ""
+    # Keys the Flight SQL key commands report. None: not declared, so the engine's own
+    # constraints are read (when its connector HasConstraints); () declares that there are none.
+    primary_key: tuple[str, ...] | None = None
+    foreign_keys: tuple[ForeignKeySpec, ...] | None = None
 
 
 @dataclass(frozen=True)

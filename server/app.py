@@ -6,7 +6,8 @@ RPC / command               answered by
 ==========================  ============================================================
 Handshake                   ``auth`` (middleware: Basic -> Bearer token)
 GetFlightInfo / GetSchema   statements -> ``queries``; catalog commands -> ``metadata``,
-                            GetSqlInfo -> ``sqlinfo``
+                            key commands -> ``keys``, GetSqlInfo -> ``sqlinfo``,
+                            GetXdbcTypeInfo -> ``type_info``
 DoGet                       statement tickets -> ``streams``; catalog tickets (the command
                             itself, as the C++ server does) -> ``metadata`` / ``sqlinfo``
 DoPut                       parameters of a prepared statement -> ``queries``; updates and
@@ -46,6 +47,7 @@ from .auth import (
 )
 from .auth import caller_of as _caller_of
 from .errors import BadRequest, flight_errors
+from .keys import KeyService
 from .messages import pack, parse_bare, session, sql, unpack_command
 from .metadata import MetadataService
 from .queries import READ_ONLY, QueryService
@@ -54,6 +56,7 @@ from .sessions import Sessions
 from .sqlinfo import SQL_INFO_SCHEMA, server_info, sql_info_batch
 from .statements import PreparedStatements, Tickets
 from .streams import CancelWatcher
+from .type_info import XDBC_TYPE_INFO, type_info_batch
 
 __all__ = ["FlightMeshServer"]
 
@@ -103,6 +106,7 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         self.watcher = CancelWatcher()
         self.queries = QueryService(runtime, self.statements, self.tickets, self.sessions, self.watcher)
         self.metadata = MetadataService(settings.table_type_case)
+        self.keys = KeyService()
         self.info = server_info(settings, server_name)
         # Last: the server accepts calls as soon as the base class has bound the port.
         super().__init__(
@@ -251,8 +255,10 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
             return self.metadata.tables(catalog, caller.principal, command)
         if isinstance(command, sql.CommandGetTableTypes):
             return self.metadata.table_types()
-        # The key commands: the mesh declares no constraints.
-        return MetadataService.empty(self._catalog_schema(command))
+        if isinstance(command, sql.CommandGetXdbcTypeInfo):
+            return type_info_batch(command.data_type if command.HasField("data_type") else None)
+        # The key commands (the only others _catalog_schema accepts).
+        return self.keys.answer(catalog, caller.principal, command)
 
     def _cancel(
         self, request: session.CancelFlightInfoRequest, caller: Caller
@@ -284,6 +290,7 @@ _CATALOG_SCHEMAS: dict[type[Message], pa.Schema] = {
     sql.CommandGetImportedKeys: schemas.IMPORTED_KEYS,
     sql.CommandGetExportedKeys: schemas.EXPORTED_KEYS,
     sql.CommandGetCrossReference: schemas.CROSS_REFERENCE,
+    sql.CommandGetXdbcTypeInfo: XDBC_TYPE_INFO,
 }
 
 

@@ -188,11 +188,28 @@ def test_a_catalog_ticket_answers_for_whoever_redeems_it(server: FlightMeshServe
     assert seen_by_bob.column("table_name").to_pylist() == ["orders"]
 
 
-def test_xdbc_type_info_is_unimplemented(server: FlightMeshServer) -> None:
-    client, options = flight_client(server)
-    with pytest.raises(pa.ArrowNotImplementedError, match="CommandGetXdbcTypeInfo is not supported"):
-        descriptor = flight.FlightDescriptor.for_command(pack(sql.CommandGetXdbcTypeInfo()))
-        client.get_flight_info(descriptor, options)
+XDBC_TYPE_INFO = pa.schema([
+    pa.field("type_name", U, NN), pa.field("data_type", pa.int32(), NN), pa.field("column_size", pa.int32()),
+    pa.field("literal_prefix", U), pa.field("literal_suffix", U),
+    pa.field("create_params", pa.list_(pa.field("item", U, NN))), pa.field("nullable", pa.int32(), NN),
+    pa.field("case_sensitive", pa.bool_(), NN), pa.field("searchable", pa.int32(), NN),
+    pa.field("unsigned_attribute", pa.bool_()), pa.field("fixed_prec_scale", pa.bool_(), NN),
+    pa.field("auto_increment", pa.bool_()), pa.field("local_type_name", U), pa.field("minimum_scale", pa.int32()),
+    pa.field("maximum_scale", pa.int32()), pa.field("sql_data_type", pa.int32(), NN),
+    pa.field("datetime_subcode", pa.int32()), pa.field("num_prec_radix", pa.int32()),
+    pa.field("interval_precision", pa.int32())])
+
+
+def test_xdbc_type_info(server: FlightMeshServer) -> None:
+    schema, batches = _fetch(server, sql.CommandGetXdbcTypeInfo())
+    assert schema.equals(XDBC_TYPE_INFO, check_metadata=True) and len(batches) == 1
+    rows = batches[0].to_pylist()
+    assert [(row["data_type"], row["type_name"]) for row in rows] == sorted(
+        (row["data_type"], row["type_name"]) for row in rows)  # the spec's order
+    names = {row["type_name"] for row in rows}
+    assert {"BIGINT", "DOUBLE", "DECIMAL", "VARCHAR", "DATE", "TIMESTAMP", "BOOLEAN"} <= names
+    _, only = _fetch(server, sql.CommandGetXdbcTypeInfo(data_type=sql.XDBC_VARCHAR))
+    assert [row["type_name"] for row in only[0].to_pylist()] == ["VARCHAR"]
 
 
 def test_lowercase_table_types(mesh: Mesh, serve) -> None:  # type: ignore[no-untyped-def]
