@@ -9,7 +9,8 @@ This is the embedded mode (a notebook needs no server) and what the Flight SQL s
 Prepared statements: ``prepare`` checks the SQL and announces the result schema (computed with
 NULL parameters); ``bind`` plans for concrete parameter values; ``execute`` streams. Plans are
 cached under (SQL, dialect, session schema, the principal's policy context, catalog version,
-parameters), so a statement executed again skips planning.
+parameters), so a statement executed again skips planning. ``dialect`` is what the client writes
+(a session's ``sql_dialect``); None means the mesh's ``mesh.sql_dialect``.
 
 Every query and every refusal (including failed authentication) is written to the audit log
 (``flightmesh.governance.audit``) when its stream ends, so embedded use is audited like the server.
@@ -66,6 +67,7 @@ class Prepared:
     parameter_schema: pa.Schema
     schema: pa.Schema                   # the result schema (with NULL parameters, if any)
     default_schema: str | None = None
+    dialect: str | None = None          # what the SQL is written in; None: the mesh's default
 
 
 class MeshRuntime:
@@ -137,24 +139,26 @@ class MeshRuntime:
 
     # -- queries -----------------------------------------------------------------------------------
 
-    def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None) -> Prepared:
+    def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None,
+                dialect: str | None = None) -> Prepared:
         started = time.perf_counter()
+        dialect = dialect or self.spec.sql_dialect
         try:
-            statement = self._parse(sql)
+            statement = self._parse(sql, dialect)
             nulls = [None] * statement.parameter_count
-            bound = self._bound(statement, sql, principal, nulls, default_schema)
+            bound = self._bound(statement, sql, principal, nulls, default_schema, dialect)
         except FlightmeshError as error:
             refused(self.audit, sql, principal, error, started)
             raise
         parameters = pa.schema([pa.field(str(index), pa.null()) for index in range(statement.parameter_count)])
         return Prepared(sql=sql, statement=statement, parameter_schema=parameters, schema=bound.schema,
-                        default_schema=default_schema)
+                        default_schema=default_schema, dialect=dialect)
 
     def bind(self, prepared: Prepared, principal: Principal, parameters: Sequence[Any] = ()) -> BoundPlan:
         started = time.perf_counter()
         try:
             return self._bound(prepared.statement, prepared.sql, principal, list(parameters),
-                               prepared.default_schema)
+                               prepared.default_schema, prepared.dialect or self.spec.sql_dialect)
         except FlightmeshError as error:
             refused(self.audit, prepared.sql, principal, error, started)
             raise
@@ -164,17 +168,19 @@ class MeshRuntime:
                        lambda: self.executor.execute(plan, cancel))
 
     def query(self, sql: str, principal: Principal, parameters: Sequence[Any] = (), *,
-              cancel: CancelScope | None = None, default_schema: str | None = None) -> pa.RecordBatchReader:
+              cancel: CancelScope | None = None, default_schema: str | None = None,
+              dialect: str | None = None) -> pa.RecordBatchReader:
         """Plan and run one statement (no prepare round trip)."""
         started = time.perf_counter()
+        dialect = dialect or self.spec.sql_dialect
         cancel = cancel or CancelScope()
         if cancel.deadline is None:  # planning counts in the query's time limit
             cancel.deadline = time.monotonic() + self.settings.query_timeout_seconds
         try:
-            statement = self._parse(sql)
-            key, found = self._cached(sql, principal, list(parameters), default_schema)
+            statement = self._parse(sql, dialect)
+            key, found = self._cached(sql, principal, list(parameters), default_schema, dialect)
             plan = found.plan if found is not None else \
-                self._plan(statement, sql, principal, list(parameters), default_schema, cancel)
+                self._plan(statement, sql, principal, list(parameters), default_schema, dialect, cancel)
         except FlightmeshError as error:
             refused(self.audit, sql, principal, error, started)
             raise
@@ -187,23 +193,25 @@ class MeshRuntime:
 
         return audited(self.audit, plan, principal, plan.policy_labels(), bind_and_run)
 
-    def _parse(self, sql: str) -> Statement:
-        return parse_statement(sql, self.spec.sql_dialect, max_chars=self.settings.max_statement_chars,
+    def _parse(self, sql: str, dialect: str) -> Statement:
+        return parse_statement(sql, dialect, max_chars=self.settings.max_statement_chars,
                                max_nodes=self.settings.max_statement_nodes)
 
     def _cached(self, sql: str, principal: Principal, parameters: list[Any],
-                default_schema: str | None) -> tuple[Any, BoundPlan | None]:
+                default_schema: str | None, dialect: str) -> tuple[Any, BoundPlan | None]:
         catalog = self.catalogs.retry_unavailable()  # the explicit retry: queries pay for it, reads never
-        key = plan_key(sql, self.spec.sql_dialect, default_schema, principal.policy_key(), catalog.version,
+        # The same text means different things in different dialects (`||`, quotes): both key it.
+        key = plan_key(sql, dialect, default_schema, principal.policy_key(), catalog.version,
                        parameters)
         return key, self.plans.get(key)
 
     def _bound(self, statement: Statement, sql: str, principal: Principal, parameters: list[Any],
-               default_schema: str | None) -> BoundPlan:
-        key, found = self._cached(sql, principal, parameters, default_schema)
+               default_schema: str | None, dialect: str) -> BoundPlan:
+        key, found = self._cached(sql, principal, parameters, default_schema, dialect)
         if found is not None:
             return found
-        return self._bind_plan(key, self._plan(statement, sql, principal, parameters, default_schema), principal)
+        plan = self._plan(statement, sql, principal, parameters, default_schema, dialect)
+        return self._bind_plan(key, plan, principal)
 
     def _bind_plan(self, key: Any, plan: Plan, principal: Principal) -> BoundPlan:
         # Plans are cached per policy context, which includes the name: one principal per plan.
@@ -212,8 +220,8 @@ class MeshRuntime:
         return bound
 
     def _plan(self, statement: Statement, sql: str, principal: Principal, parameters: list[Any],
-              default_schema: str | None, cancel: CancelScope | None = None) -> Plan:
-        context = PlanningContext(catalog=self.catalog, connectors=self.connectors, dialect=self.spec.sql_dialect,
+              default_schema: str | None, dialect: str, cancel: CancelScope | None = None) -> Plan:
+        context = PlanningContext(catalog=self.catalog, connectors=self.connectors, dialect=dialect,
                                   default_schema=default_schema, cancel=cancel,
                                   deadline=cancel.deadline if cancel is not None else None)
         return plan_statement(statement, sql, principal, context, parameters)

@@ -56,6 +56,10 @@ __all__ = [
 
 T = DType  # exp.DataType.Type, named so mypy sees a type
 
+# meta key on function nodes: the name as the client wrote it (set by ``parse_statement``), so a
+# refusal names ``approx_percentile`` rather than the class sqlglot's dialect mapped it to.
+WRITTEN_NAME = "flightmesh.written_name"
+
 # Clauses, references, literals and operators.
 SYNTAX: frozenset[type[exp.Expr]] = frozenset({
     # statements and clauses
@@ -296,6 +300,9 @@ def _integer(node: exp.Expr | None) -> int | None:
 
 def _function_name(node: exp.Func) -> str:
     try:
+        written = node.meta.get(WRITTEN_NAME)  # abstract classes have no meta: they raise too
+        if isinstance(written, str) and written:
+            return written.lower()
         return node.sql_name().lower()
     except Exception:  # sql_name() raises for some generated classes: the class says enough
         return type(node).__name__.lower()

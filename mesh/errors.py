@@ -115,17 +115,19 @@ class NotFound(QueryError):
 
 
 class UnknownTable(NotFound):
-    def __init__(self, name: str) -> None:
+    """``hint`` (e.g. "did you mean crm.customers?") may name only what the principal can see."""
+
+    def __init__(self, name: str, hint: str = "") -> None:
         self.name = name
-        super().__init__(f"table {name} does not exist")
+        super().__init__(f"table {name} does not exist" + (f"; {hint}" if hint else ""))
 
 
 class UnknownColumn(NotFound):
-    def __init__(self, name: str, table: str | None = None) -> None:
+    def __init__(self, name: str, table: str | None = None, hint: str = "") -> None:
         self.name = name
         self.table = table
         where = f" in {table}" if table else ""
-        super().__init__(f"column {name} does not exist{where}")
+        super().__init__(f"column {name} does not exist{where}" + (f"; {hint}" if hint else ""))
 
 
 class EngineError(FlightmeshError):

@@ -8,11 +8,19 @@ written, so the two cases cannot be told apart. Table functions (``read_csv(...)
 
 ``qualify_query`` then runs sqlglot's qualification (stars expanded, every column bound to a
 table, unknown columns refused) against a schema holding only the tables this query names.
+Names are case-insensitive in the mesh whatever dialect the client writes: qualification
+normalizes them the DuckDB way (quoted or not, backticks or double quotes), so ``"Orders"``,
+`` `orders` `` and ``ORDERS`` are the same table in every dialect.
+
+Errors help without telling more than the principal may know: an unknown table or column comes
+with the closest visible names (``planner/suggest.py``: granted tables, columns not denied), and
+a column two tables have is reported as ambiguous, naming them, not as missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -21,6 +29,7 @@ from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
 
+from flightmesh.governance.policies import denied_columns
 from flightmesh.mesh import (
     Catalog,
     CatalogTable,
@@ -31,6 +40,8 @@ from flightmesh.mesh import (
     UnsupportedQuery,
 )
 from flightmesh.mesh.sqltypes import sql_type
+
+from .suggest import MAX_SUGGESTIONS, closest, did_you_mean, phrase
 
 __all__ = ["TABLE_KEY", "Resolution", "arrow_to_sql_type", "qualify_query", "resolve_tables", "table_key"]
 
@@ -50,6 +61,10 @@ class Resolution:
     """The catalog tables a query names, by key."""
 
     tables: dict[str, CatalogTable] = field(default_factory=dict)
+    # For error messages only: the columns the principal may see per key (denied ones left
+    # out), and which key each alias (lower-cased) stands for.
+    visible: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def of(self, node: exp.Expr) -> CatalogTable | None:
         key = table_key(node)
@@ -67,6 +82,12 @@ def resolve_tables(
     resolution = Resolution()
 
     def lookup(node: exp.Table) -> CatalogTable:
+        try:
+            return _lookup(node)
+        except UnknownTable as error:
+            raise UnknownTable(error.name, _table_hint(error.name, catalog, principal)) from None
+
+    def _lookup(node: exp.Table) -> CatalogTable:
         parts = [part.name for part in node.parts]
         written = ".".join(parts)
         if len(parts) == 3:
@@ -125,7 +146,11 @@ def resolve_tables(
         table = lookup(node)
         key = f"{table.product}.{table.name}"
         resolution.tables[key] = table
+        if key not in resolution.visible:
+            denied = denied_columns(table, principal, catalog.spec)
+            resolution.visible[key] = tuple(f.name for f in table.schema if f.name.lower() not in denied)
         alias = node.alias or node.name
+        resolution.aliases[alias.lower()] = key
         node.set("catalog", None)
         node.set("db", exp.to_identifier(table.product, quoted=True))
         node.set("this", exp.to_identifier(table.name, quoted=True))
@@ -137,9 +162,29 @@ def resolve_tables(
     return resolution
 
 
+def _table_hint(written: str, catalog: Catalog, principal: Principal) -> str:
+    """Visible tables close to ``written``: by qualified name, or by table name if unqualified."""
+    visible = list(catalog.tables_for(principal))
+    if written.count(".") == 2:
+        return did_you_mean(written, [f"{catalog.name}.{t.qualified_name}" for t in visible])
+    if "." in written:
+        return did_you_mean(written, [t.qualified_name for t in visible])
+    # Unqualified: compare table names, and show them qualified so the client can write them so.
+    close = {name.lower() for name in closest(written, [t.name for t in visible])}
+    return phrase([t.qualified_name for t in visible if t.name.lower() in close][:MAX_SUGGESTIONS])
+
+
+# Client dialects differ in how they fold names (Snowflake upper-cases, PostgreSQL folds only
+# unquoted ones); the mesh does not: every identifier is case-insensitive, as in DuckDB.
+_MESH_NAMES = "duckdb"
+
+
 def qualify_query(tree: exp.Expr, resolution: Resolution, dialect: str,
                   extra: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None) -> exp.Expr:
-    """sqlglot qualification against only the resolved tables; unknown columns raise UnknownColumn."""
+    """sqlglot qualification against only the resolved tables; unknown columns raise UnknownColumn.
+
+    ``dialect`` is the client's; names are normalized the mesh's way whatever it is.
+    """
     mapping: dict[str, dict[str, dict[str, str]]] = {}
     for table in resolution.tables.values():
         columns = {item.name: arrow_to_sql_type(item.type) for item in table.schema}
@@ -147,25 +192,53 @@ def qualify_query(tree: exp.Expr, resolution: Resolution, dialect: str,
     for product, tables in (extra or {}).items():
         for name, extra_columns in tables.items():
             mapping.setdefault(product, {})[name] = dict(extra_columns)
-    schema = MappingSchema(dict(mapping), dialect=dialect, normalize=True)
+    schema = MappingSchema(dict(mapping), dialect=_MESH_NAMES, normalize=True)
     try:
         return qualify(
-            tree, schema=schema, dialect=dialect, validate_qualify_columns=True, quote_identifiers=True,
+            tree, schema=schema, dialect=_MESH_NAMES, validate_qualify_columns=True, quote_identifiers=True,
             identify=True, expand_stars=True, isolate_tables=False,
         )
     except OptimizeError as error:
-        raise _column_error(str(error)) from None
+        others = [name for tables in (extra or {}).values() for columns in tables.values() for name in columns]
+        raise _column_error(str(error), resolution, others) from None
 
 
-def _column_error(message: str) -> Exception:
-    # sqlglot's messages: Column '"x"' could not be resolved[ for table: '"t"'] / Unknown column ...
-    text = message.replace('"', "")
-    if "could not be resolved" in text or "Unknown column" in text or "Ambiguous column" in text:
-        name = text.split("'")[1] if "'" in text else text
-        if "Ambiguous" in text:
-            return UnsupportedQuery(f"column {name} is ambiguous; qualify it with a table name")
-        return UnknownColumn(name)
-    return UnsupportedQuery(f"cannot resolve the query's names: {text}")
+# sqlglot's messages: Column '"x"' could not be resolved[ for table: '"t"'] / Unknown column: x /
+# Ambiguous column ...; names arrive normalized (lower-case) and maybe quoted.
+_UNRESOLVED = re.compile(r"Column '([^']+)' could not be resolved(?: for table: '([^']+)')?")
+_UNKNOWN = re.compile(r"Unknown column: (\S+)")
+_AMBIGUOUS = re.compile(r"Ambiguous column '?([^'\s.]+)")
+
+
+def _column_error(message: str, resolution: Resolution, extra_columns: Sequence[str] = ()) -> Exception:
+    text = message.replace('"', "").split(". Line")[0]
+    table: str | None = None
+    if match := _UNRESOLVED.search(text):
+        name, table = match.group(1), match.group(2)
+    elif match := _UNKNOWN.search(text) or _AMBIGUOUS.search(text):
+        name = match.group(1)
+    else:
+        return UnsupportedQuery(f"cannot resolve the query's names: {text}")
+    if table is None:
+        holders = _holders(name, resolution)
+        if len(holders) > 1:
+            both = "both have it" if len(holders) == 2 else "all have it"
+            listed = ", ".join(holders[:-1]) + f" and {holders[-1]}"
+            return UnsupportedQuery(f"column {name} is ambiguous: {listed} {both}; qualify it with a table name")
+        candidates = [column for columns in resolution.visible.values() for column in columns]
+        return UnknownColumn(name, hint=did_you_mean(name, [*candidates, *extra_columns]))
+    key = resolution.aliases.get(table.lower())
+    return UnknownColumn(name, table, hint=did_you_mean(name, resolution.visible.get(key, ()) if key else ()))
+
+
+def _holders(name: str, resolution: Resolution) -> list[str]:
+    """The query's tables that have a visible column ``name``, as the client would write them."""
+    by_alias = sorted((alias, key) for alias, key in resolution.aliases.items()
+                      if name.lower() in (column.lower() for column in resolution.visible.get(key, ())))
+    keys = sorted({key for _, key in by_alias})
+    if len(keys) == len(by_alias):
+        return keys
+    return [f"{key} ({alias})" for alias, key in by_alias]  # a self-join: the aliases tell them apart
 
 
 def arrow_to_sql_type(data_type: pa.DataType) -> str:

@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType  # type: ignore[attr-defined]
 
+from flightmesh.governance.language import WRITTEN_NAME
 from flightmesh.mesh import ParameterError, ReadOnlyViolation, SqlSyntaxError, UnsupportedQuery
 from flightmesh.mesh.sqltypes import UnsupportedLiteral, sql_literal
 
@@ -87,9 +88,22 @@ def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
         # Comments are client text the generator would print into engines' statements.
         node.comments = None
         nodes += 1
+        if isinstance(node, exp.Func):
+            _keep_written_name(node, sql)
     if max_nodes is not None and nodes > max_nodes:
         raise UnsupportedQuery(f"the statement has {nodes} syntax nodes, more than max_statement_nodes ({max_nodes})")
     return Statement(tree=tree, explain=explain, parameter_count=count_parameters(tree))
+
+
+def _keep_written_name(node: exp.Func, sql: str) -> None:
+    """Remember the function name as written: each dialect maps its own names onto sqlglot's
+    classes (Trino's approx_percentile is ApproxQuantile), and a refusal must name what the
+    client wrote. The parser records the name token's offsets in ``meta``."""
+    start, end = node.meta.get("start"), node.meta.get("end")
+    if isinstance(start, int) and isinstance(end, int) and 0 <= start <= end < len(sql):
+        written = sql[start:end + 1]
+        if written.replace("_", "").replace("$", "").isalnum():  # a name, not a keyword-shaped node
+            node.meta[WRITTEN_NAME] = written
 
 
 def _tokenize(sql: str, dialect: str) -> list[Token]:

@@ -139,9 +139,11 @@ class QueryService:
     # -- helpers -------------------------------------------------------------------------------
 
     def _prepare(self, query: str, caller: Caller) -> Any:
-        # Unqualified table names resolve in the session's current schema (a product), if set.
+        # Unqualified table names resolve in the session's current schema (a product), if set;
+        # the text is parsed in the session's SQL dialect, if it chose one.
         default_schema = self.sessions.current_schema(caller.session)
-        return self.runtime.prepare(query, caller.principal, default_schema=default_schema)
+        dialect = self.sessions.current_dialect(caller.session)
+        return self.runtime.prepare(query, caller.principal, default_schema=default_schema, dialect=dialect)
 
     def _bind_all(self, statement: PreparedStatement, caller: Caller) -> list[Any]:
         """One plan per bound parameter row; one plan without parameters if none were bound.

@@ -69,10 +69,12 @@ class Runtime(Protocol):
         """Record a refused authentication the runtime did not see itself."""
         ...
 
-    def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None) -> PreparedQuery:
+    def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None,
+                dialect: str | None = None) -> PreparedQuery:
         """Raises QueryError subclasses, NotFound, ReadOnlyViolation, ...
 
-        ``default_schema`` is the product unqualified table names resolve in (the session's).
+        ``default_schema`` is the product unqualified table names resolve in (the session's);
+        ``dialect`` the SQL dialect ``sql`` is written in (the session's; None: the mesh's).
         """
         ...
 

@@ -1,9 +1,13 @@
-"""Sessions: the current catalog and schema of a connection, and closing it.
+"""Sessions: the current catalog, schema and SQL dialect of a connection, and closing it.
 
 A session is keyed by the caller's bearer token (``Caller.session``): ADBC and JDBC keep one
 token per connection. The options clients set are ``catalog`` (the mesh; JDBC's ``catalog`` URL
-property) and ``schema`` (a product, through ADBC's ``adbc_current_db_schema``); anything else is
-answered INVALID_NAME per option, as the protocol asks, instead of failing the call.
+property), ``schema`` (a product, through ADBC's ``adbc_current_db_schema``) and ``sql_dialect``
+(what the client writes, ``mesh.dialects.CLIENT_DIALECTS``; ADBC sends it for the connection
+option ``adbc.flight.sql.session.option.sql_dialect``); anything else is answered INVALID_NAME per
+option, as the protocol asks, instead of failing the call. A value that is not one of the
+option's is INVALID_VALUE. GetSessionOptions always reports ``catalog`` and ``sql_dialect``
+(the mesh's default until the session sets one), so a client can read what its SQL is parsed as.
 
 The session actions carry bare Flight.proto messages (not ``Any``), in both directions.
 """
@@ -13,12 +17,13 @@ from __future__ import annotations
 import threading
 
 from flightmesh.mesh import Catalog, Principal
+from flightmesh.mesh.dialects import client_dialect
 
 from .messages import session as messages
 
 __all__ = ["Sessions"]
 
-CATALOG, SCHEMA = "catalog", "schema"
+CATALOG, SCHEMA, SQL_DIALECT = "catalog", "schema", "sql_dialect"
 _Error = messages.SetSessionOptionsResult
 
 
@@ -31,6 +36,11 @@ class Sessions:
         with self._lock:
             return self._options.get(session, {}).get(SCHEMA)
 
+    def current_dialect(self, session: str) -> str | None:
+        """The dialect the session chose; None means the mesh's default."""
+        with self._lock:
+            return self._options.get(session, {}).get(SQL_DIALECT)
+
     def set_options(
         self, session: str, request: messages.SetSessionOptionsRequest, catalog: Catalog, principal: Principal
     ) -> messages.SetSessionOptionsResult:
@@ -38,7 +48,7 @@ class Sessions:
         changes: dict[str, str | None] = {}
         for name, value in request.session_options.items():
             kind = value.WhichOneof("option_value")
-            if name not in (CATALOG, SCHEMA):
+            if name not in (CATALOG, SCHEMA, SQL_DIALECT):
                 result.errors[name].value = _Error.INVALID_NAME
             elif kind is None:
                 changes[name] = None  # a valueless option unsets it
@@ -49,6 +59,12 @@ class Sessions:
                     changes[name] = catalog.name
                 else:
                     result.errors[name].value = _Error.INVALID_VALUE
+            elif name == SQL_DIALECT:
+                dialect = client_dialect(value.string_value, catalog.spec.sql_dialect)
+                if dialect is None:
+                    result.errors[name].value = _Error.INVALID_VALUE
+                else:
+                    changes[name] = dialect
             else:
                 # A product the principal may not read is refused exactly like a missing one.
                 product = catalog.product(value.string_value, principal)
@@ -69,6 +85,7 @@ class Sessions:
         with self._lock:
             options = dict(self._options.get(session, {}))
         options.setdefault(CATALOG, catalog.name)
+        options.setdefault(SQL_DIALECT, catalog.spec.sql_dialect)
         result = messages.GetSessionOptionsResult()
         for name, value in options.items():
             result.session_options[name].string_value = value

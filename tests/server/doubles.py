@@ -93,7 +93,8 @@ class CatalogRuntime:
     def audit_refusal(self, user: str | None, reason: str) -> None:
         self.refusals.append((user, reason))
 
-    def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None) -> _Prepared:
+    def prepare(self, sql: str, principal: Principal, *, default_schema: str | None = None,
+                dialect: str | None = None) -> _Prepared:
         if self.prepare_error is not None:
             raise self.prepare_error
         if self.canned is None:

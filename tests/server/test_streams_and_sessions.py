@@ -152,12 +152,12 @@ def test_session_options_over_raw_flight(server: FlightMeshServer) -> None:
     (current,) = _action(client, options, "GetSessionOptions", get)
     values = {name: value.string_value
               for name, value in session.GetSessionOptionsResult.FromString(current).session_options.items()}
-    assert values == {"catalog": "acme", "schema": "crm"}
+    assert values == {"catalog": "acme", "schema": "crm", "sql_dialect": "duckdb"}  # the mesh's default
     unset = session.SetSessionOptionsRequest()
     unset.session_options["schema"].SetInParent()  # a valueless option unsets it
     _action(client, options, "SetSessionOptions", unset.SerializeToString())
     (current,) = _action(client, options, "GetSessionOptions", b"")
-    assert set(session.GetSessionOptionsResult.FromString(current).session_options) == {"catalog"}
+    assert set(session.GetSessionOptionsResult.FromString(current).session_options) == {"catalog", "sql_dialect"}
 
 
 def test_close_session_forgets_statements_tickets_and_options(server: FlightMeshServer) -> None:
