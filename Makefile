@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# flightsql-dbapi (a client the tests drive) pins sqlalchemy<2, which sqlalchemy-adbc's >=2
+	# excludes; its DB-API works on SQLAlchemy 2, so it comes without its dependencies.
+	$(BIN)/python -m pip install --quiet --no-deps 'flightsql-dbapi==0.2.2'
 	touch $(STAMP)
 
 install: $(STAMP)
