@@ -9,6 +9,13 @@ role gets the same "table does not exist" as for any other::
 
     audit = VirtualConnector("flightmesh", {"audit": audit_log.table})
     audit.execute(FragmentQuery('SELECT count(*) FROM "audit"'), CancelScope())
+
+Only the tables a fragment names are produced for it, so a table that is costly to compute
+(``mesh.columns`` over a large mesh) is not built for a query that reads another one.
+
+``with_tables`` gives a connector serving other snapshot functions from the same private DuckDB:
+the discovery schemas (``mesh``, ``information_schema``) bind one per principal and plan, whose
+functions compute that principal's rows (``executor.system_schemas``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from typing import ClassVar
 
 import duckdb
 import pyarrow as pa
+import sqlglot
+import sqlglot.errors
 from sqlglot import exp
 
 from flightmesh.mesh import CancelScope, EngineError, QueryCancelled, UnknownTable
@@ -39,14 +48,22 @@ class VirtualConnector:
         self.tables = dict(tables)
         self._lock = threading.Lock()
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self._home = self  # whose DuckDB the cursors come from (with_tables shares it)
+
+    def with_tables(self, tables: Mapping[str, Callable[[], pa.Table]]) -> VirtualConnector:
+        """A connector for the same product serving ``tables``, on this connector's DuckDB."""
+        other = VirtualConnector(self.product, tables)
+        other._home = self._home
+        return other
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
-        with self._lock:
-            if self._connection is None:
+        home = self._home
+        with home._lock:
+            if home._connection is None:
                 connection = duckdb.connect()
                 lock_down(connection, threads=1, memory_limit="256MB")
-                self._connection = connection
-            return self._connection.cursor()
+                home._connection = connection
+            return home._connection.cursor()
 
     def identity(self) -> str:
         # Never merged with another engine's fragments: the snapshots exist only on this cursor.
@@ -73,7 +90,7 @@ class VirtualConnector:
 
     def _prepared(self, query: FragmentQuery, *, empty: bool) -> duckdb.DuckDBPyConnection:
         cursor = self._cursor()
-        for name in self.tables:
+        for name in _named_tables(query.sql) & set(self.tables):
             snapshot = self._snapshot(name)
             cursor.register(name, snapshot.slice(0, 0) if empty else snapshot)
         for name, keys in query.key_tables.items():
@@ -120,7 +137,18 @@ class VirtualConnector:
                            internal=str(error))
 
     def close(self) -> None:
+        if self._home is not self:
+            return  # the home connector owns the DuckDB
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+
+def _named_tables(sql: str) -> set[str]:
+    """The table names ``sql`` reads (fragments are rendered by sqlglot in DuckDB's dialect)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError:
+        return set()  # DuckDB reports the error itself
+    return {table.name for table in tree.find_all(exp.Table)}

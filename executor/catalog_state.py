@@ -43,10 +43,13 @@ class MeshState:
 
 
 def open_connectors(spec: MeshSpec, system: ProductSpec | None, audit: AuditLog) -> dict[str, Connector]:
-    """One connector per product; ``system`` (flightmesh.audit) is answered from the audit log itself."""
+    """One connector per product; ``system`` (flightmesh.audit) is answered from the audit log itself.
+
+    Other virtual products (the discovery schemas) get theirs from the runtime.
+    """
     connectors: dict[str, Connector] = {
         name: open_connector(product, spec.settings) for name, product in spec.products.items()
-        if product is not system
+        if product is not system and product.engine.kind != "virtual"
     }
     if system is not None:
         connectors[system.name] = VirtualConnector(system.name, {"audit": audit.table})

@@ -52,6 +52,7 @@ from .catalog_state import CatalogState, open_connectors
 from .execute import Executor
 from .identities import Identities
 from .plan_cache import PlanCache, plan_key
+from .system_schemas import SystemSchemas
 
 __all__ = ["MeshRuntime", "Prepared"]
 
@@ -76,9 +77,13 @@ class MeshRuntime:
         system = audit_product(spec)
         if system is not None:  # flightmesh.audit, for the roles of governance.audit.read
             spec = replace(spec, products={**spec.products, system.name: system})
+        # mesh and information_schema: readable by every principal, rows computed per plan's principal
+        self.system_schemas = SystemSchemas()
+        spec = replace(spec, products={**spec.products, **{p.name: p for p in self.system_schemas.products}})
         self.spec = spec
         self.settings: Settings = spec.settings
         connectors = open_connectors(spec, system, self.audit)
+        connectors.update(self.system_schemas.connectors)
         try:
             self.catalogs = CatalogState(spec, connectors)
         except BaseException:
@@ -224,6 +229,7 @@ class MeshRuntime:
         context = PlanningContext(catalog=self.catalog, connectors=self.connectors, dialect=dialect,
                                   default_schema=default_schema, cancel=cancel,
                                   deadline=cancel.deadline if cancel is not None else None)
+        context = self.system_schemas.bind(context, principal)  # this principal's discovery rows
         return plan_statement(statement, sql, principal, context, parameters)
 
     # -- lifecycle ---------------------------------------------------------------------------------

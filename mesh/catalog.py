@@ -5,7 +5,11 @@ engines reported; when an engine comes back or a table changes, a new catalog wi
 ``version`` replaces the old one (plans are cached per version).
 
 Visibility is deny-by-default: a product is visible to a principal only through one of its
-``access.read`` roles, and an invisible table is reported exactly like a missing one.
+``access.read`` roles, and an invisible table is reported exactly like a missing one. The
+exception is flightmesh's discovery schemas (``mesh``, ``information_schema``: ``access.public``),
+which every principal may name; they are not data products, so ``products_for`` and
+``tables_for`` (what a principal may read, and unqualified names) leave them out, and their rows
+are filtered per principal where they are produced (``governance.discovery``).
 """
 
 from __future__ import annotations
@@ -73,13 +77,13 @@ class Catalog:
     # -- products ------------------------------------------------------------------------------
 
     def products_for(self, principal: Principal) -> list[ProductSpec]:
-        """Products the principal may read, in descriptor order."""
+        """Data products the principal may read, in descriptor order (public schemas excluded)."""
         return [p for p in self.spec.products.values() if principal.has_any(p.access.read)]
 
     def product(self, name: str, principal: Principal) -> ProductSpec | None:
         """The product called ``name`` (case-insensitive) if the principal may read it."""
         product = self._products_by_lower.get(name.lower())
-        if product is None or not principal.has_any(product.access.read):
+        if product is None or not (product.access.public or principal.has_any(product.access.read)):
             return None
         return product
 

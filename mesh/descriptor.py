@@ -19,6 +19,7 @@ from typing import Any
 import sqlglot
 
 from .descriptor_access import AccessReader
+from .descriptor_discovery import DISCOVERY_SCHEMAS, read_freshness
 from .descriptor_keys import KeysReader
 from .errors import DescriptorError
 from .settings import Settings
@@ -88,7 +89,7 @@ _BOOLEAN_ENGINE_KEYS = frozenset({"allow_privileged"})
 _REQUIRED = {"duckdb": "path", "sqlite": "path", "parquet": "path", "postgresql": "uri", "mysql": "uri",
              "flightsql": "uri"}
 
-_RESERVED_SCHEMAS = frozenset({"information_schema", "pg_catalog", "system", "flightmesh"})
+_RESERVED_SCHEMAS = frozenset({"information_schema", "pg_catalog", "system", "flightmesh"}) | DISCOVERY_SCHEMAS
 
 
 def load_descriptor(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> MeshSpec:
@@ -191,7 +192,8 @@ class _Reader(AccessReader, KeysReader):
 
     def product(self, name: str, node: LocatedDict, path: str, where: str) -> ProductSpec | None:
         self.only_keys(
-            node, {"domain", "owner", "description", "engine", "tables", "access", "columns", "policies"}, path
+            node, {"domain", "owner", "description", "engine", "tables", "access", "columns", "policies", "tags",
+                   "freshness"}, path
         )
         engine = self.engine(node, f"{path}.engine")
         tables = self.tables(node, path, engine)
@@ -210,6 +212,7 @@ class _Reader(AccessReader, KeysReader):
             owner=self.string(node, "owner", f"{path}.owner") or "",
             description=self.string(node, "description", f"{path}.description") or "",
             access=AccessSpec(read=read), columns=columns, policies=policies, origin=where,
+            tags=self.names(node, "tags", f"{path}.tags") or (), freshness=read_freshness(self, node, path),
         )
 
     def engine(self, product: LocatedDict, path: str) -> EngineSpec | None:
@@ -272,13 +275,14 @@ class _Reader(AccessReader, KeysReader):
             if not isinstance(table, LocatedDict):
                 self.problem(where, f"expected a mapping (or nothing), got {kind_of(table)}")
                 continue
-            self.only_keys(table, {"source", "description", "primary_key", "foreign_keys"}, tpath)
+            self.only_keys(table, {"source", "description", "tags", "primary_key", "foreign_keys"}, tpath)
             primary_key, foreign_keys = self.table_keys(table, tpath)
             source = self.string(table, "source", f"{tpath}.source")
             if source is None:
                 source = f"{name}.parquet" if engine is not None and engine.kind == "parquet" else name
             result[name] = TableSpec(
                 name=name, source=source, description=self.string(table, "description", f"{tpath}.description") or "",
+                tags=self.names(table, "tags", f"{tpath}.tags") or (),
                 origin=where, primary_key=primary_key, foreign_keys=foreign_keys,
             )
         return result

@@ -21,6 +21,7 @@ __all__ = [
     "DenyColumnSpec",
     "EngineSpec",
     "ForeignKeySpec",
+    "FreshnessSpec",
     "JwtSpec",
     "MaskSpec",
     "MeshSpec",
@@ -64,6 +65,7 @@ class TableSpec:
     name: str
     source: str                       # the engine's name for it (or a file/glob for parquet)
     description: str = ""
+    tags: tuple[str, ...] = ()        # free labels for discovery (mesh.tables); no policy reads them
     origin: str = ""
     # Keys the Flight SQL key commands report. None: not declared, so the engine's own
     # constraints are read (when its connector HasConstraints); () declares that there are none.
@@ -80,6 +82,21 @@ class ColumnSpec:
 @dataclass(frozen=True)
 class AccessSpec:
     read: tuple[str, ...] = ()
+    # Every principal may read, roles or not. Not a descriptor key: only flightmesh's own
+    # discovery schemas (mesh, information_schema) are public, and they filter their rows.
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class FreshnessSpec:
+    """A product's declared freshness promise (``freshness: 24h`` or ``{max_age: 24h, note: ...}``).
+
+    Declared, not measured: discovery shows it so consumers know what the owner promises.
+    """
+
+    max_age: str = ""                 # as written: "90m", "24h", "7d"
+    max_age_seconds: int | None = None
+    note: str = ""                    # free text, e.g. "loaded nightly at 02:00 UTC"
 
 
 # The three policy entries. ``name`` is the entry's optional ``name:`` key, an identifier unique
@@ -135,6 +152,8 @@ class ProductSpec:
     columns: Mapping[str, Mapping[str, ColumnSpec]] = field(default_factory=dict)
     policies: PoliciesSpec = PoliciesSpec()
     origin: str = ""
+    tags: tuple[str, ...] = ()        # free labels for discovery (mesh.products)
+    freshness: FreshnessSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from flightmesh.governance.language import WRITTEN_NAME
 from flightmesh.mesh import ParameterError, ReadOnlyViolation, SqlSyntaxError, UnsupportedQuery
 from flightmesh.mesh.sqltypes import UnsupportedLiteral, sql_literal
 
+from .show import show_as_query
+
 __all__ = ["Statement", "bind_parameters", "count_parameters", "parse_statement"]
 
 _QUERY_TYPES = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
@@ -60,6 +62,7 @@ def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
         raise UnsupportedQuery(f"the statement is {len(sql)} characters long, more than max_statement_chars "
                                f"({max_chars})")
     explain, sql = _strip_explain(sql)
+    sql = show_as_query(sql)  # SHOW / DESCRIBE: queries over information_schema (planner/show.py)
     tokens = _tokenize(sql, dialect)
     statements = _split(tokens)
     if len(statements) != 1:
@@ -161,7 +164,7 @@ def _check_kind(tree: exp.Expr) -> None:
                 )
         return
     if isinstance(tree, exp.Describe):
-        raise UnsupportedQuery("DESCRIBE is not supported; query information_schema or use GetTables")
+        raise UnsupportedQuery("only DESCRIBE product.table is supported; query information_schema.columns")
     for kind, name in _WRITES.items():
         if isinstance(tree, kind):
             raise ReadOnlyViolation(f"flightmesh is read-only: {name} statements are refused")

@@ -161,8 +161,8 @@ def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None) ->
             catalog = runtime.catalog
             for product, reason in catalog.unavailable.items():
                 print(f"warning: product {product} is unavailable: {reason}", file=sys.stderr)
-            tables = sum(1 for _ in catalog.all_tables())
-            print(f"flightmesh: serving mesh {catalog.name!r} ({len(runtime.spec.products)} products, "
+            tables = sum(1 for _ in _published_tables(runtime))
+            print(f"flightmesh: serving mesh {catalog.name!r} ({len(_published(runtime))} products, "
                   f"{tables} tables) on grpc://{host}:{server.port}; Ctrl-C stops", file=out, flush=True)
             # pyarrow stops serving on SIGINT/SIGTERM, then hands the signal back to Python; make
             # both a KeyboardInterrupt, so the runtime is closed either way.
@@ -190,10 +190,10 @@ def _check_command(args: argparse.Namespace) -> int:
     _require_file(args.descriptor)
     with MeshRuntime.open(args.descriptor) as runtime:
         catalog = runtime.catalog
-        tables = list(catalog.all_tables())
-        print(f"mesh {catalog.name!r}: {len(runtime.spec.products)} products, {len(tables)} tables, "
+        tables = list(_published_tables(runtime))
+        print(f"mesh {catalog.name!r}: {len(_published(runtime))} products, {len(tables)} tables, "
               f"{len(runtime.spec.users)} users")
-        for product in runtime.spec.products.values():
+        for product in _published(runtime):
             print(f"  {product.name} ({product.engine.kind})")
             if product.name in catalog.unavailable:
                 print(f"    UNAVAILABLE: {catalog.unavailable[product.name]}")
@@ -301,6 +301,16 @@ def _client_message(error: Exception) -> str:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "unknown error"
+
+
+def _published(runtime: Any) -> list[Any]:
+    """The products the mesh serves, without the discovery schemas every mesh has (mesh, information_schema)."""
+    return [product for product in runtime.spec.products.values() if not product.access.public]
+
+
+def _published_tables(runtime: Any) -> list[Any]:
+    names = {product.name for product in _published(runtime)}
+    return [table for table in runtime.catalog.all_tables() if table.product in names]
 
 
 def _require_file(descriptor: Path) -> None:

@@ -251,8 +251,6 @@ ESCAPES = [
     "SELECT * FROM dblink('host=x', 'SELECT 1') AS t(a int)",
     "SELECT pg_sleep(5)",
     "SELECT * FROM pg_catalog.pg_user",
-    "SELECT * FROM information_schema.tables",
-    "SELECT * FROM information_schema.columns WHERE table_name = 'customers'",
     "SELECT load_extension('/tmp/x.so')",
     "SELECT * FROM sqlite_master",
     "SELECT sqlite_version()",
@@ -272,14 +270,33 @@ ESCAPES = [
     "SELECT 1; DROP TABLE customers",
     "SELECT * FROM crm.customers; SELECT * FROM hr.employees",
     "SELECT * FROM crm.customers /* ; */ WHERE 1 = 1; SELECT 2",
-    "DESCRIBE crm.customers",
-    "SHOW TABLES",
     'SELECT * FROM "crm"."customers"" WHERE 1=1 --"',
     "SELECT * FROM flightmesh.audit",
     "SELECT * FROM hr.employees",
     "SELECT version()",
     "SELECT current_database()",
 ]
+
+
+# Metadata probes flightmesh answers itself (the discovery schemas): from the catalog, filtered for
+# the principal, so sam sees neither hr (not granted) nor the ssn column (denied to him).
+DISCOVERY_PROBES = [
+    "SELECT * FROM information_schema.tables",
+    "SELECT * FROM information_schema.columns WHERE table_name = 'customers'",
+    "SELECT * FROM mesh.columns",
+    "SELECT * FROM mesh.my_access",
+    "DESCRIBE crm.customers",
+    "SHOW TABLES",
+]
+
+
+@pytest.mark.parametrize("sql", DISCOVERY_PROBES)
+def test_discovery_probes_answer_only_what_the_principal_may_see(gov_runtime: MeshRuntime, gov_mesh: GovMesh,
+                                                                 sql: str) -> None:
+    outcome = _assert_no_leak(gov_mesh, _run(gov_runtime, "sam", sql))
+    assert isinstance(outcome, pa.Table), (sql, outcome)
+    names = {str(value).lower() for column in outcome.columns for value in column.to_pylist()}
+    assert not names & {"hr", "employees", "ssn", "salary", "finance", "payments"}, sql
 
 
 @pytest.mark.parametrize("sql", ESCAPES)

@@ -6,6 +6,7 @@ import datetime
 import decimal
 
 import pytest
+from sqlglot import exp
 
 from flightmesh.mesh import ParameterError, ReadOnlyViolation, SqlSyntaxError, UnsupportedQuery
 from flightmesh.planner import bind_parameters, parse_statement
@@ -67,9 +68,16 @@ def test_anything_but_a_query_is_refused_as_read_only(sql: str) -> None:
         parse(sql)
 
 
-def test_describe_is_refused_with_a_pointer() -> None:
+def test_describe_of_a_query_is_refused_with_a_pointer() -> None:
     with pytest.raises(UnsupportedQuery, match="information_schema"):
-        parse("DESCRIBE sales.orders")
+        parse("DESCRIBE SELECT * FROM sales.orders")
+
+
+def test_describe_and_show_are_queries_over_information_schema() -> None:
+    tree = parse("DESCRIBE sales.orders").tree
+    assert [t.sql() for t in tree.find_all(exp.Table)] == ["information_schema.columns"]
+    assert "LOWER(table_schema) = 'sales'" in tree.sql()
+    assert [t.sql() for t in parse("SHOW TABLES FROM crm").tree.find_all(exp.Table)] == ["information_schema.tables"]
 
 
 @pytest.mark.parametrize(
