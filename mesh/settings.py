@@ -32,7 +32,7 @@ class Settings:
     plan_cache_size: int = 512
     pool_size: int = 4
     token_ttl_seconds: float = 8 * 3600.0
-    table_type_case: str = "upper"
+    table_type_case: str = "lower"
     batch_rows: int = 65_536
     login_max_failures: int = 10
     login_failure_window_seconds: float = 300.0
@@ -92,8 +92,8 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "pool_size": ("Connections kept per product engine (server engines).", 1),
     "token_ttl_seconds": ("Lifetime of a bearer token issued at handshake.", 1.0),
     "table_type_case": (
-        "How GetTables spells table types: 'upper' (TABLE: JDBC, DBeaver, Tableau) or 'lower' "
-        "(table: sqlalchemy-adbc, Superset). Filters match either case.", None),
+        "How GetTables spells table types: 'lower' (table), which sqlalchemy-adbc (Superset) needs "
+        "and JDBC clients accept, or 'upper' (TABLE). Filters match either case.", None),
     "batch_rows": ("Rows per record batch produced by the merge engine.", 1),
     "login_max_failures": (
         "Failed logins (passwords, identity-provider tokens) of one user, or from one client address, "

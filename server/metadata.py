@@ -30,6 +30,9 @@ __all__ = [
     "sql_type_name",
 ]
 
+# sqlalchemy-adbc keeps only table_type == "table" (exactly, lower case) in get_table_names; the
+# JDBC driver passes types through to GetTables, where they match either case, and JDBC tools
+# take the type as free text. So lower case by default serves both (settings.table_type_case).
 _TABLE = "TABLE"
 _FLIGHT_SQL = "ARROW:FLIGHT:SQL:"
 
@@ -37,7 +40,7 @@ _FLIGHT_SQL = "ARROW:FLIGHT:SQL:"
 class MetadataService:
     """Answers the catalog commands against the runtime's current catalog."""
 
-    def __init__(self, table_type_case: str = "upper") -> None:
+    def __init__(self, table_type_case: str = "lower") -> None:
         self.table_type = _TABLE if table_type_case == "upper" else _TABLE.lower()
         self._schema_cache: dict[tuple[object, ...], bytes] = {}
         self._cache_lock = threading.Lock()
@@ -74,11 +77,6 @@ class MetadataService:
 
     def table_types(self) -> pa.RecordBatch:
         return _batch(schemas.TABLE_TYPES, [[self.table_type]])
-
-    @staticmethod
-    def empty(schema: pa.Schema) -> pa.RecordBatch:
-        """The (empty) answer of the key commands: the mesh declares no constraints."""
-        return _batch(schema, [])
 
     # -- table schemas -------------------------------------------------------------------------
 
@@ -126,9 +124,16 @@ def described_schema(catalog_name: str, table: CatalogTable, schema: pa.Schema |
     return pa.schema(fields)
 
 
+# Unsigned integers are listed as the smallest standard type that holds every value: clients
+# reflect TYPE_NAME through a fixed table of standard names (sqlalchemy-adbc turns DuckDB's
+# UTINYINT/USMALLINT/UINTEGER/UBIGINT into NullType, which SQLAlchemy cannot bind or compare).
+_UNSIGNED_NAMES = {pa.uint8(): "SMALLINT", pa.uint16(): "INTEGER", pa.uint32(): "BIGINT",
+                   pa.uint64(): "DECIMAL(20,0)"}
+
+
 def sql_type_name(type_: pa.DataType) -> str:
     """A SQL spelling of an Arrow type, for column listings (``ARROW:FLIGHT:SQL:TYPE_NAME``)."""
-    return type_name(type_)
+    return _UNSIGNED_NAMES.get(type_) or type_name(type_)
 
 
 def _is_text(type_: pa.DataType) -> bool:

@@ -90,7 +90,7 @@ def test_adbc_get_objects_all_for_alice(server: FlightMeshServer) -> None:
     }
     assert sorted(listed) == ALL_TABLES
     orders = listed[("sales", "orders")]
-    assert orders["table_type"] == "TABLE"
+    assert orders["table_type"] == "table"  # the default, settings.table_type_case: lower
     columns = [(column["column_name"], column["ordinal_position"], column["xdbc_type_name"])
                for column in orders["table_columns"]]
     assert columns == [("order_id", 1, "BIGINT"), ("customer_id", 2, "BIGINT"), ("product_id", 3, "BIGINT"),
@@ -148,7 +148,7 @@ def test_adbc_get_table_schema_of_an_ungranted_table_is_not_found(server: Flight
 
 def test_adbc_get_table_types(server: FlightMeshServer) -> None:
     with adbc_connect(server) as connection:
-        assert connection.adbc_get_table_types() == ["TABLE"]
+        assert connection.adbc_get_table_types() == ["table"]
 
 
 def test_get_tables_filters(server: FlightMeshServer) -> None:
@@ -212,17 +212,17 @@ def test_xdbc_type_info(server: FlightMeshServer) -> None:
     assert [row["type_name"] for row in only[0].to_pylist()] == ["VARCHAR"]
 
 
-def test_lowercase_table_types(mesh: Mesh, serve) -> None:  # type: ignore[no-untyped-def]
-    """settings.table_type_case: lower, for sqlalchemy-adbc / Superset."""
-    descriptor = mesh.directory / "mesh_lower.yaml"
-    descriptor.write_text(mesh.descriptor.read_text() + "\nsettings:\n  table_type_case: lower\n")
+def test_uppercase_table_types(mesh: Mesh, serve) -> None:  # type: ignore[no-untyped-def]
+    """settings.table_type_case: upper, for clients that compare with TABLE exactly."""
+    descriptor = mesh.directory / "mesh_upper.yaml"
+    descriptor.write_text(mesh.descriptor.read_text() + "\nsettings:\n  table_type_case: upper\n")
     server = serve(CatalogRuntime(descriptor))
     with adbc_connect(server) as connection:
-        assert connection.adbc_get_table_types() == ["table"]
-        objects = connection.adbc_get_objects(depth="tables", table_types_filter=["TABLE"]).read_all()
+        assert connection.adbc_get_table_types() == ["TABLE"]
+        objects = connection.adbc_get_objects(depth="tables", table_types_filter=["table"]).read_all()
     objects = objects.to_pylist()
     types = {t["table_type"] for s in objects[0]["catalog_db_schemas"] for t in s["db_schema_tables"]}
-    assert types == {"table"}
+    assert types == {"TABLE"}
 
 
 @pytest.mark.parametrize(("pattern", "name", "matches"), [
