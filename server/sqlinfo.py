@@ -104,6 +104,10 @@ def server_info(settings: Settings, server_name: str = "flightmesh") -> dict[int
         sql.SQL_DDL_TABLE: InfoValue(B, False),
         sql.SQL_IDENTIFIER_CASE: InfoValue(I32, sql.SQL_CASE_SENSITIVITY_CASE_INSENSITIVE),
         sql.SQL_IDENTIFIER_QUOTE_CHAR: InfoValue(S, '"'),
+        # The mesh dialect is DuckDB's: quoted names resolve without case too, and NULLs sort last
+        # in both directions unless NULLS FIRST is written.
+        sql.SQL_QUOTED_IDENTIFIER_CASE: InfoValue(I32, sql.SQL_CASE_SENSITIVITY_CASE_INSENSITIVE),
+        sql.SQL_NULL_ORDERING: InfoValue(I32, sql.SQL_NULLS_SORTED_AT_END),
         sql.SQL_ALL_TABLES_ARE_SELECTABLE: InfoValue(B, True),  # metadata lists readable tables only
         sql.SQL_SEARCH_STRING_ESCAPE: InfoValue(S, "\\"),  # metadata LIKE patterns honour \% and \_
         sql.SQL_EXTRA_NAME_CHARACTERS: InfoValue(S, ""),

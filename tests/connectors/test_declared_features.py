@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flightmesh.connectors import Connector, HasDistinctEstimates, RefreshableStatistics, connector_class
-from flightmesh.connectors.base import EngineAccount
+from flightmesh.connectors.base import EngineAccount, HasConstraints
 from flightmesh.connectors.flightsql import FlightSQLConnector
 from flightmesh.connectors.mysql import MySQLConnector
 from flightmesh.connectors.postgresql import PostgreSQLConnector
@@ -21,9 +21,9 @@ _CONNECTORS = {
     "flightsql": lambda tmp: FlightSQLConnector("p", "grpc://127.0.0.1:1"),
 }
 _DECLARED = {
-    "sqlite": {HasDistinctEstimates},
-    "postgresql": {RefreshableStatistics, EngineAccount},
-    "mysql": {RefreshableStatistics, EngineAccount},
+    "sqlite": {HasDistinctEstimates, HasConstraints},
+    "postgresql": {RefreshableStatistics, EngineAccount, HasConstraints},
+    "mysql": {RefreshableStatistics, EngineAccount, HasConstraints},
     "flightsql": set(),
 }
 
@@ -32,7 +32,7 @@ _DECLARED = {
 def test_optional_features_are_declared(kind: str, tmp_path: Path) -> None:
     connector = _CONNECTORS[kind](tmp_path)
     assert isinstance(connector, Connector)
-    found = {feature for feature in (HasDistinctEstimates, RefreshableStatistics, EngineAccount)
+    found = {feature for feature in (HasDistinctEstimates, RefreshableStatistics, EngineAccount, HasConstraints)
              if isinstance(connector, feature)}
     assert found == _DECLARED[kind]
     connector.close()
