@@ -32,6 +32,7 @@ Three checks, three moments:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
@@ -44,14 +45,18 @@ from flightmesh.mesh import ForbiddenFunction, UnsupportedQuery
 __all__ = [
     "ALLOWED_ANONYMOUS",
     "CAST_TYPES",
+    "DATETIME_FUNCTIONS",
     "FUNCTIONS",
+    "NUMERIC_FUNCTIONS",
     "PRINCIPAL_FUNCTIONS",
+    "STRING_FUNCTIONS",
     "SYNTAX",
     "UNIT_WORDS",
     "VETTED",
     "check_field_access",
     "check_fragment",
     "check_statement",
+    "function_names",
 ]
 
 T = DType  # exp.DataType.Type, named so mypy sees a type
@@ -97,35 +102,66 @@ WINDOW_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset({
     exp.RowNumber, exp.Rank, exp.DenseRank, exp.PercentRank, exp.CumeDist, exp.Ntile, exp.Lag,
     exp.Lead, exp.FirstValue, exp.LastValue, exp.NthValue,
 })
-SCALARS: frozenset[type[exp.Expr]] = frozenset({
-    # conditional
+CONDITIONAL_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset({
     exp.Coalesce, exp.Nullif, exp.Greatest, exp.Least, exp.Nvl2,
-    # numbers
+})
+NUMERIC_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset({
     exp.Abs, exp.Ceil, exp.Floor, exp.Round, exp.Trunc, exp.Sign, exp.Sqrt, exp.Cbrt, exp.Exp,
     exp.Ln, exp.Log, exp.Pi, exp.Degrees, exp.Radians, exp.Sin, exp.Cos, exp.Tan, exp.Asin,
     exp.Acos, exp.Atan, exp.Atan2, exp.Cot, exp.Sinh, exp.Cosh, exp.Tanh, exp.IsNan, exp.IsInf,
     exp.Rand,
-    # strings
+})
+STRING_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset({
     exp.Lower, exp.Upper, exp.Length, exp.BitLength, exp.ByteLength, exp.Substring, exp.Trim,
     exp.Left, exp.Right, exp.Concat, exp.ConcatWs, exp.Replace, exp.Reverse, exp.StrPosition,
     exp.Initcap, exp.Ascii, exp.Chr, exp.SplitPart, exp.StartsWith, exp.Contains, exp.Levenshtein,
     exp.JarowinklerSimilarity, exp.RegexpLike, exp.RegexpExtract, exp.RegexpReplace, exp.MD5,
     exp.SHA, exp.SHA2, exp.Hex, exp.Unhex, exp.Translate, exp.Unicode, exp.Split,
-    # dates and times
+})
+DATETIME_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset({
     exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime, exp.Extract, exp.DateTrunc,
     exp.TimestampTrunc, exp.DateDiff, exp.DateAdd, exp.DateSub, exp.DateFromParts,
     exp.TimeToStr, exp.StrToTime, exp.StrToDate, exp.Year, exp.Quarter, exp.Month, exp.Week,
     exp.Day, exp.DayOfWeek, exp.DayOfWeekIso, exp.DayOfMonth, exp.DayOfYear, exp.Hour,
     exp.Minute, exp.Second, exp.LastDay, exp.Dayname, exp.Monthname, exp.UnixToTime,
     exp.TimeToUnix, exp.Date,
-    # lists
-    exp.ArraySize, exp.ArrayContains, exp.Explode,
 })
+LIST_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset({exp.ArraySize, exp.ArrayContains, exp.Explode})
+SCALARS: frozenset[type[exp.Expr]] = (CONDITIONAL_FUNCTIONS | NUMERIC_FUNCTIONS | STRING_FUNCTIONS
+                                      | DATETIME_FUNCTIONS | LIST_FUNCTIONS)
 # Functions whose result size is an argument: vetted only when that argument is bounded.
 SIZED: frozenset[type[exp.Expr]] = frozenset({exp.Repeat, exp.Pad, exp.Space, exp.GenerateSeries})
+STRING_FUNCTIONS |= {exp.Repeat, exp.Pad, exp.Space}
 
 FUNCTIONS: frozenset[type[exp.Expr]] = AGGREGATES | WINDOW_FUNCTIONS | SCALARS | SIZED
 VETTED: frozenset[type[exp.Expr]] = SYNTAX | FUNCTIONS
+
+def function_names(classes: frozenset[type[exp.Expr]]) -> list[str]:
+    """The names a client may write in the mesh dialect (DuckDB) for ``classes``, upper case.
+
+    Found by parsing a call of every name in DuckDB's parser registry: aliases included
+    (``strpos`` and ``instr`` are both StrPosition), names of other dialects excluded. For
+    GetSqlInfo's function lists (JDBC ``getNumericFunctions`` ...).
+    """
+    return sorted(name for name, cls in _duckdb_function_classes().items() if cls in classes)
+
+
+@functools.lru_cache(maxsize=1)
+def _duckdb_function_classes() -> dict[str, type[exp.Expr]]:
+    import sqlglot
+
+    found: dict[str, type[exp.Expr]] = {}
+    for name in sqlglot.Dialect.get_or_raise("duckdb").parser_class.FUNCTIONS:
+        for arguments in ("a", "a, b", "a, b, c", ""):
+            try:
+                select = sqlglot.parse_one(f"SELECT {name}({arguments})", read="duckdb")
+            except Exception:  # not every arity parses: try the next
+                continue
+            if isinstance(select, exp.Select) and select.expressions:
+                found[name.upper()] = type(select.expressions[0])
+            break
+    return found
+
 
 # The mesh's data types: what CAST / TRY_CAST / typed literals may name. No object-identifier
 # types (regclass, regrole, oid ...), no table row types, no domains: sqlglot parses those as

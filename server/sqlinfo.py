@@ -23,6 +23,7 @@ from importlib import metadata
 
 import pyarrow as pa
 
+from flightmesh.governance.language import DATETIME_FUNCTIONS, NUMERIC_FUNCTIONS, STRING_FUNCTIONS, function_names
 from flightmesh.mesh import Settings
 
 from .proto import FlightSql_pb2 as sql
@@ -159,6 +160,14 @@ def server_info(settings: Settings, server_name: str = "flightmesh") -> dict[int
         sql.SQL_LOCATORS_UPDATE_COPY: InfoValue(B, False),
         sql.SQL_STORED_FUNCTIONS_USING_CALL_SYNTAX_SUPPORTED: InfoValue(B, False),
     }
+    # The names the closed language accepts (governance/language.py), per JDBC's categories.
+    L = Kind.STRING_LIST
+    values[sql.SQL_KEYWORDS] = InfoValue(L, list(_KEYWORDS))
+    values[sql.SQL_NUMERIC_FUNCTIONS] = InfoValue(L, function_names(NUMERIC_FUNCTIONS))
+    values[sql.SQL_STRING_FUNCTIONS] = InfoValue(L, function_names(STRING_FUNCTIONS))
+    values[sql.SQL_SYSTEM_FUNCTIONS] = InfoValue(L, ["CURRENT_USER", "SESSION_USER"])
+    values[sql.SQL_DATETIME_FUNCTIONS] = InfoValue(L, function_names(DATETIME_FUNCTIONS))
+    values[sql.SQL_SUPPORTS_CONVERT] = InfoValue(Kind.INT32_LIST_MAP, _conversions())
     # SQL_MAX_*: 0 means "no known limit".
     for limit in range(sql.SQL_MAX_BINARY_LITERAL_LENGTH, sql.SQL_MAX_USERNAME_LENGTH + 1):
         if limit != sql.SQL_MAX_ROW_SIZE_INCLUDES_BLOBS:
@@ -167,6 +176,35 @@ def server_info(settings: Settings, server_name: str = "flightmesh") -> dict[int
     unknown = set(values) - set(sql.SqlInfo.values())
     assert not unknown, f"SqlInfo ids outside the enum: {sorted(unknown)}"
     return values
+
+
+# Keywords of the mesh dialect beyond SQL:2003 that a vetted statement may use (JDBC getSQLKeywords).
+_KEYWORDS = ("ILIKE", "QUALIFY", "TRY_CAST", "NULLS")
+
+
+def _conversions() -> list[tuple[int, list[int]]]:
+    """SQL_SUPPORTS_CONVERT: CAST between these JDBC type classes (the mesh's CAST_TYPES allow them).
+
+    Numbers convert to numbers and text; text converts to and from everything; dates and
+    timestamps to each other and to text; binary to binary and text.
+    """
+    numbers = [sql.SQL_CONVERT_BIGINT, sql.SQL_CONVERT_DECIMAL, sql.SQL_CONVERT_FLOAT, sql.SQL_CONVERT_INTEGER,
+               sql.SQL_CONVERT_NUMERIC, sql.SQL_CONVERT_REAL, sql.SQL_CONVERT_SMALLINT, sql.SQL_CONVERT_TINYINT,
+               sql.SQL_CONVERT_BIT]
+    text = [sql.SQL_CONVERT_CHAR, sql.SQL_CONVERT_VARCHAR, sql.SQL_CONVERT_LONGVARCHAR]
+    times = [sql.SQL_CONVERT_DATE, sql.SQL_CONVERT_TIME, sql.SQL_CONVERT_TIMESTAMP]
+    binary = [sql.SQL_CONVERT_BINARY, sql.SQL_CONVERT_VARBINARY, sql.SQL_CONVERT_LONGVARBINARY]
+    everything = numbers + text + times + binary
+    table: dict[int, list[int]] = {}
+    for kind in numbers:
+        table[kind] = numbers + text
+    for kind in text:
+        table[kind] = everything
+    for kind in times:
+        table[kind] = times + text
+    for kind in binary:
+        table[kind] = binary + text
+    return sorted((kind, sorted(targets)) for kind, targets in table.items())
 
 
 def sql_info_batch(values: Mapping[int, InfoValue], requested: Iterable[int]) -> pa.RecordBatch:

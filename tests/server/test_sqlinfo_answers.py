@@ -109,3 +109,25 @@ def test_encoding_of_every_child_kind() -> None:
     assert batch.num_rows == len(values)
     empty = sql_info_batch(values, [12345])
     assert empty.num_rows == 0 and empty.schema.equals(SPEC_SCHEMA)
+
+
+def test_jdbc_function_lists_and_conversions(server: FlightMeshServer) -> None:
+    """JDBC's getSQLKeywords/getNumericFunctions/getStringFunctions/getSystemFunctions/
+    getTimeDateFunctions read 508-512 as string lists, supportsConvert reads 517 as a map.
+    The names listed are ones the server runs; escape hatches are not listed."""
+    answers = _as_dict(_sql_info(server, [508, 509, 510, 511, 512, 517]))
+    assert {code for code, _ in answers.values()} == {4, 5}
+    numeric, string, datetime = answers[509][1], answers[510][1], answers[512][1]
+    assert {"ABS", "ROUND", "SQRT"} <= set(numeric)
+    assert {"UPPER", "SUBSTRING", "REPLACE"} <= set(string)
+    assert {"DATE_TRUNC", "EXTRACT", "YEAR"} <= set(datetime)
+    listed = set(numeric) | set(string) | set(datetime)
+    assert not listed & {"PG_READ_FILE", "READ_CSV", "GETENV", "AI_CLASSIFY", "LOAD_EXTENSION"}
+    conversions = dict(answers[517][1])
+    assert sql.SQL_CONVERT_DATE in conversions[sql.SQL_CONVERT_VARCHAR]
+    assert sql.SQL_CONVERT_DATE not in conversions[sql.SQL_CONVERT_INTEGER]
+    with adbc_connect(server) as connection, connection.cursor() as cursor:
+        for name in ("ABS", "SQRT", "UPPER", "REVERSE", "YEAR"):
+            argument = "'abc'" if name in ("UPPER", "REVERSE") else "DATE '2024-05-01'" if name == "YEAR" else "4"
+            cursor.execute(f"SELECT {name}({argument}) FROM sales.orders LIMIT 1")
+            assert cursor.fetchall()
