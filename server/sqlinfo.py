@@ -188,12 +188,12 @@ def _conversions() -> list[tuple[int, list[int]]]:
     Numbers convert to numbers and text; text converts to and from everything; dates and
     timestamps to each other and to text; binary to binary and text.
     """
-    numbers = [sql.SQL_CONVERT_BIGINT, sql.SQL_CONVERT_DECIMAL, sql.SQL_CONVERT_FLOAT, sql.SQL_CONVERT_INTEGER,
+    numbers: list[int] = [sql.SQL_CONVERT_BIGINT, sql.SQL_CONVERT_DECIMAL, sql.SQL_CONVERT_FLOAT, sql.SQL_CONVERT_INTEGER,
                sql.SQL_CONVERT_NUMERIC, sql.SQL_CONVERT_REAL, sql.SQL_CONVERT_SMALLINT, sql.SQL_CONVERT_TINYINT,
                sql.SQL_CONVERT_BIT]
-    text = [sql.SQL_CONVERT_CHAR, sql.SQL_CONVERT_VARCHAR, sql.SQL_CONVERT_LONGVARCHAR]
-    times = [sql.SQL_CONVERT_DATE, sql.SQL_CONVERT_TIME, sql.SQL_CONVERT_TIMESTAMP]
-    binary = [sql.SQL_CONVERT_BINARY, sql.SQL_CONVERT_VARBINARY, sql.SQL_CONVERT_LONGVARBINARY]
+    text: list[int] = [sql.SQL_CONVERT_CHAR, sql.SQL_CONVERT_VARCHAR, sql.SQL_CONVERT_LONGVARCHAR]
+    times: list[int] = [sql.SQL_CONVERT_DATE, sql.SQL_CONVERT_TIME, sql.SQL_CONVERT_TIMESTAMP]
+    binary: list[int] = [sql.SQL_CONVERT_BINARY, sql.SQL_CONVERT_VARBINARY, sql.SQL_CONVERT_LONGVARBINARY]
     everything = numbers + text + times + binary
     table: dict[int, list[int]] = {}
     for kind in numbers:
