@@ -188,9 +188,11 @@ def _conversions() -> list[tuple[int, list[int]]]:
     Numbers convert to numbers and text; text converts to and from everything; dates and
     timestamps to each other and to text; binary to binary and text.
     """
-    numbers: list[int] = [sql.SQL_CONVERT_BIGINT, sql.SQL_CONVERT_DECIMAL, sql.SQL_CONVERT_FLOAT, sql.SQL_CONVERT_INTEGER,
-               sql.SQL_CONVERT_NUMERIC, sql.SQL_CONVERT_REAL, sql.SQL_CONVERT_SMALLINT, sql.SQL_CONVERT_TINYINT,
-               sql.SQL_CONVERT_BIT]
+    numbers: list[int] = [
+        sql.SQL_CONVERT_BIGINT, sql.SQL_CONVERT_DECIMAL, sql.SQL_CONVERT_FLOAT, sql.SQL_CONVERT_INTEGER,
+        sql.SQL_CONVERT_NUMERIC, sql.SQL_CONVERT_REAL, sql.SQL_CONVERT_SMALLINT, sql.SQL_CONVERT_TINYINT,
+        sql.SQL_CONVERT_BIT,
+    ]
     text: list[int] = [sql.SQL_CONVERT_CHAR, sql.SQL_CONVERT_VARCHAR, sql.SQL_CONVERT_LONGVARCHAR]
     times: list[int] = [sql.SQL_CONVERT_DATE, sql.SQL_CONVERT_TIME, sql.SQL_CONVERT_TIMESTAMP]
     binary: list[int] = [sql.SQL_CONVERT_BINARY, sql.SQL_CONVERT_VARBINARY, sql.SQL_CONVERT_LONGVARBINARY]
