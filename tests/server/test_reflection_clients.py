@@ -127,3 +127,16 @@ def test_adbc_get_objects_at_every_depth(reflected: FlightMeshServer, depth: str
     assert schema.field("reading").metadata[b"ARROW:FLIGHT:SQL:REMARKS"] == b"last reading, in kWh"
     assert b"ARROW:FLIGHT:SQL:REMARKS" not in schema.field("label").metadata
     assert orders.field("amount").metadata[b"ARROW:FLIGHT:SQL:REMARKS"] == b"order value in EUR"
+
+
+
+def test_pandas_reads_through_sqlalchemy(reflected: FlightMeshServer, engines: list[sa.Engine],
+                                         mesh: Mesh) -> None:
+    """pandas.read_sql over the sqlalchemy-adbc engine (Superset's path), against DuckDB over the same rows."""
+    import pandas as pd
+
+    sql = "SELECT customer_id, count(*) AS n FROM {orders} GROUP BY 1 ORDER BY 1"
+    frame = pd.read_sql(sql.format(orders="sales.orders"), _engine(reflected, engines))
+    expected = mesh.oracle(sql.format(orders="orders")).to_pylist()
+    assert len(expected) > 0
+    assert frame.to_dict("records") == expected
