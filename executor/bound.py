@@ -44,58 +44,47 @@ class BoundPlan:
     # What callers read of the plan, without reaching through ``.plan``.
     @property
     def sql(self) -> str:
-        value: str = self.plan.sql  # typed here: mypy sees planner's classes as Any
-        return value
+        return self.plan.sql
 
     @property
     def fragments(self) -> tuple[Fragment, ...]:
-        value: tuple[Fragment, ...] = self.plan.fragments  # typed here: mypy sees planner's classes as Any
-        return value
+        return self.plan.fragments
 
     @property
     def residual(self) -> str | None:
-        value: str | None = self.plan.residual  # typed here: mypy sees planner's classes as Any
-        return value
+        return self.plan.residual
 
     @property
     def key_filters(self) -> tuple[KeyFilter, ...]:
-        value: tuple[KeyFilter, ...] = self.plan.key_filters  # typed here: mypy sees planner's classes as Any
-        return value
+        return self.plan.key_filters
 
     @property
     def materialize(self) -> frozenset[str]:
-        value: frozenset[str] = self.plan.materialize  # typed here: mypy sees planner's classes as Any
-        return value
+        return self.plan.materialize
 
     @property
     def explain(self) -> str | None:
-        value: str | None = self.plan.explain  # typed here: mypy sees planner's classes as Any
-        return value
+        return self.plan.explain
 
     @property
     def notes(self) -> tuple[str, ...]:
-        value: tuple[str, ...] = self.plan.notes
-        return value
+        return self.plan.notes
 
     @property
     def output_names(self) -> tuple[str, ...]:
-        value: tuple[str, ...] = self.plan.output_names
-        return value
+        return self.plan.output_names
 
     @property
     def planning_ms(self) -> float:
-        value: float = self.plan.planning_ms
-        return value
+        return self.plan.planning_ms
 
     @property
     def shown_residual(self) -> str | None:
-        value: str | None = self.plan.shown_residual
-        return value
+        return self.plan.shown_residual
 
     @property
     def reveal_policies(self) -> bool:
-        value: bool = self.plan.reveal_policies
-        return value
+        return self.plan.reveal_policies
 
     def fragment(self, name: str) -> Fragment:
         found: Fragment = self.plan.fragment(name)
