@@ -9,6 +9,8 @@
     flightmesh explain --user U [--password P] [--uri URI] "SQL"   show how flightmesh would run it
     flightmesh demo [DIR] [--host 127.0.0.1] [--port 8815]         write the demo mesh and serve it
     flightmesh revoke --user ADMIN [--password P] [--uri URI] USER  refuse every token USER holds
+    flightmesh introspect --kind KIND (--uri URI | --path PATH) --product NAME [--tables GLOB] [-o FILE]
+                                                                   write a product descriptor from an engine
 
 ``query``, ``explain`` and ``revoke`` take the password from ``--password``, else
 ``FLIGHTMESH_PASSWORD``, else a prompt when a terminal is attached. Every failure prints one
@@ -101,6 +103,21 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
     revoke.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
     revoke.set_defaults(run=_revoke_command)
+
+    introspect = commands.add_parser("introspect", help="write a product descriptor from an engine's tables")
+    introspect.add_argument("--kind", required=True,
+                            choices=("duckdb", "sqlite", "parquet", "postgresql", "mysql", "flightsql"))
+    where = introspect.add_mutually_exclusive_group(required=True)
+    where.add_argument("--uri", help="a server engine: postgresql://, mysql://, grpc:// or grpc+tls://")
+    where.add_argument("--path", type=Path, help="a file engine: a DuckDB or SQLite file, a Parquet folder")
+    introspect.add_argument("--product", required=True, metavar="NAME", help="the product's name")
+    introspect.add_argument("--tables", action="append", default=[], metavar="GLOB",
+                            help="only tables matching GLOB (engine or exposed name; repeatable)")
+    introspect.add_argument("--username", help="flightsql: the remote user")
+    introspect.add_argument("--password", help="the engine's password (written as ${NAME_PASSWORD})")
+    introspect.add_argument("-o", "--output", type=Path, metavar="FILE",
+                            help="where to write it, e.g. products/NAME.yaml (default: stdout)")
+    introspect.set_defaults(run=_introspect_command)
 
     demo = commands.add_parser("demo", help="write the demo mesh and serve it")
     demo.add_argument("directory", metavar="DIR", type=Path, nargs="?", default=Path("flightmesh-demo"),
@@ -316,6 +333,37 @@ def _published_tables(runtime: Any) -> list[Any]:
 def _require_file(descriptor: Path) -> None:
     if not descriptor.is_file():
         raise CommandError(f"no such mesh descriptor: {descriptor}")
+
+
+# -- introspect ------------------------------------------------------------------------------------
+
+
+def _introspect_command(args: argparse.Namespace) -> int:
+    from flightmesh.connectors.introspect import descriptor_yaml, introspect
+
+    try:
+        product = introspect(args.kind, args.product, uri=args.uri, path=args.path, tables=args.tables,
+                             username=args.username, password=args.password)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    if not product.tables:
+        raise CommandError(f"the {args.kind} engine has no tables" + (" matching --tables" if args.tables else ""))
+    command = ["flightmesh", "introspect", "--kind", args.kind, "--product", args.product]
+    command += ["--uri", product.engine["uri"]] if args.uri else ["--path", str(args.path)]
+    command += [part for glob in args.tables for part in ("--tables", glob)]
+    text = descriptor_yaml(product, command=" ".join(command))
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text)
+        except OSError as error:
+            raise CommandError(f"cannot write {args.output}: {error}") from None
+        print(f"product {args.product}: {len(product.tables)} table(s) written to {args.output}")
+    for note in product.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
