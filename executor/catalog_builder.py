@@ -1,8 +1,11 @@
 """Building the catalog: ask each product's engine for its tables' schemas and sizes.
 
-File engines that lack a declared table make the descriptor invalid (the server refuses to
-start). A server engine that cannot be reached makes only its product unavailable: the mesh
-serves the rest, and the product is retried later (``refresh_product``).
+An engine that lacks a declared table (or a column declared under ``columns:``) makes the
+descriptor invalid: the server refuses to start, and ``flightmesh check`` fails. A server engine
+that cannot be reached does too, unless the mesh is opened with ``allow_unavailable``
+(``--allow-unavailable``): then only its product is unavailable, the mesh serves the rest, and the
+product is retried later (``CatalogState.refresh``). A file engine that cannot be read is always
+a problem (a restart would not fix it).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from flightmesh.mesh import (
 )
 from flightmesh.mesh.constraints import EngineConstraints, check_keys, resolve_keys
 
-__all__ = ["AccountReview", "build_catalog", "describe_product", "review_engine_account"]
+__all__ = ["AccountReview", "build_catalog", "describe_product", "review_engine_account", "unreachable_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,8 @@ _FILE_ENGINES = ("duckdb", "sqlite", "parquet")
 
 
 def describe_product(product: ProductSpec, connector: Connector) -> tuple[dict[str, CatalogTable], list[str]]:
-    """The product's tables as the engine reports them, and the problems found (missing tables)."""
+    """The product's tables as the engine reports them, and the problems found (missing tables,
+    columns declared under ``columns:`` that the engine's table lacks)."""
     tables: dict[str, CatalogTable] = {}
     problems: list[str] = []
     for name, spec in product.tables.items():
@@ -49,6 +53,12 @@ def describe_product(product: ProductSpec, connector: Connector) -> tuple[dict[s
             estimate = connector.estimate_rows(spec.source)
         except EngineError:
             estimate = None
+        names = {field.lower() for field in schema.names}
+        # (a tagged column is reported by the policy check: its tags would protect nothing)
+        problems.extend(f"{column.origin or spec.origin}: table {spec.source!r} of product {product.name} "
+                        f"has no column {declared!r}"
+                        for declared, column in product.columns.get(name, {}).items()
+                        if declared.lower() not in names and not column.tags)
         tables[name] = CatalogTable(
             product=product.name, name=name, spec=spec, schema=schema, row_estimate=estimate,
             columns=dict(product.columns.get(name, {})),
@@ -70,8 +80,11 @@ def _engine_keys(product: ProductSpec, spec: TableSpec, connector: Connector) ->
         return None
 
 
-def build_catalog(spec: MeshSpec, connectors: Mapping[str, Connector]) -> Catalog:
-    """Describe every product. Raises DescriptorError for problems a restart would not fix."""
+def build_catalog(spec: MeshSpec, connectors: Mapping[str, Connector], *,
+                  allow_unavailable: bool = False) -> Catalog:
+    """Describe every product. Raises DescriptorError for every declared table or column an engine
+    lacks, and for every engine that cannot be reached unless ``allow_unavailable`` (then a
+    server engine's product is only marked unavailable)."""
     tables: dict[str, dict[str, CatalogTable]] = {}
     unavailable: dict[str, str] = {}
     problems: list[str] = []
@@ -81,21 +94,25 @@ def build_catalog(spec: MeshSpec, connectors: Mapping[str, Connector]) -> Catalo
         except EngineUnavailable as error:
             if product.engine.kind in _FILE_ENGINES:
                 problems.append(f"{product.engine.origin}: {error.detail}")
-            else:
+            elif allow_unavailable:
                 log.warning("product %s is unavailable at start: %s", name, error.internal or error.detail)
                 unavailable[name] = error.detail
+            else:
+                problems.append(unreachable_problem(product, error))
             continue
-        if product_problems and product.engine.kind not in _FILE_ENGINES:
-            # A server engine may be mid-migration; serve what exists and say what does not.
-            for problem in product_problems:
-                log.warning("%s", problem)
-        else:
-            problems.extend(product_problems)
+        problems.extend(product_problems)
         tables[name] = product_tables
     problems.extend(_key_problems(tables))
     if problems:
         raise DescriptorError(problems)
     return Catalog(spec, tables, unavailable)
+
+
+def unreachable_problem(product: ProductSpec, error: EngineUnavailable) -> str:
+    """The descriptor problem of a server engine that cannot be reached at open."""
+    log.warning("product %s cannot be reached: %s", product.name, error.internal or error.detail)
+    return (f"{product.engine.origin}: {error.detail}; to start with product {product.name} unavailable, "
+            f"pass --allow-unavailable (MeshRuntime.open(..., allow_unavailable=True))")
 
 
 def _key_problems(tables: Mapping[str, Mapping[str, CatalogTable]]) -> list[str]:

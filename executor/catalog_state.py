@@ -25,7 +25,7 @@ from flightmesh.governance import check_policies
 from flightmesh.governance.audit import AuditLog
 from flightmesh.mesh import Catalog, DescriptorError, EngineUnavailable, MeshSpec, ProductSpec
 
-from .catalog_builder import build_catalog, describe_product, review_engine_account
+from .catalog_builder import build_catalog, describe_product, review_engine_account, unreachable_problem
 
 __all__ = ["CatalogState", "MeshState", "open_connectors"]
 
@@ -59,8 +59,11 @@ def open_connectors(spec: MeshSpec, system: ProductSpec | None, audit: AuditLog)
 class CatalogState:
     """Owns the current ``MeshState``; raises DescriptorError at build when policies do not bind."""
 
-    def __init__(self, spec: MeshSpec, connectors: dict[str, Connector]) -> None:
+    def __init__(self, spec: MeshSpec, connectors: dict[str, Connector], *, allow_unavailable: bool = False) -> None:
+        """``allow_unavailable``: a server engine that cannot be reached leaves its product
+        unavailable (retried later) instead of refusing the mesh."""
         self.spec = spec
+        self.allow_unavailable = allow_unavailable
         # Problems the descriptor's owner should see but that do not stop the mesh (flightmesh check prints them).
         self.warnings: list[str] = []
         self._connectors = connectors
@@ -68,11 +71,12 @@ class CatalogState:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[MeshState], None]] = []
         self._last_retry = time.monotonic()
-        self._state = MeshState(build_catalog(spec, connectors), MappingProxyType(connectors))
+        self._state = MeshState(build_catalog(spec, connectors, allow_unavailable=allow_unavailable),
+                                MappingProxyType(connectors))
         problems = check_policies(self._state.catalog)
         for name in spec.products:
             if name not in self._state.catalog.unavailable:
-                problem = self._review_account(name)
+                problem = self._review_account(name, at_open=not allow_unavailable)
                 if problem is not None:
                     problems.append(problem)
         if problems:
@@ -147,15 +151,18 @@ class CatalogState:
                 replaced = self._state.catalog.replaced(product, None, unavailable=detail)
                 self._state = MeshState(replaced, MappingProxyType(self._connectors))
 
-    def _review_account(self, product: str) -> str | None:
+    def _review_account(self, product: str, *, at_open: bool = False) -> str | None:
         """Review ``product``'s engine account once; the refusal as a descriptor problem, if any.
 
         ``engine.allow_privileged`` makes a refusal a warning. An engine that cannot be asked
-        leaves the product unavailable and unreviewed: it is reviewed when it comes back.
+        leaves the product unavailable and unreviewed: it is reviewed when it comes back
+        (``at_open``, a strict open: it is a problem instead).
         """
         try:
             review = review_engine_account(self.spec.products[product], self._connectors[product])
         except EngineUnavailable as error:
+            if at_open:
+                return unreachable_problem(self.spec.products[product], error)
             log.warning("product %s is unavailable: %s", product, error.internal or error.detail)
             self._mark_unavailable(product, error.detail)
             return None

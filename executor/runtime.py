@@ -72,7 +72,7 @@ class Prepared:
 
 
 class MeshRuntime:
-    def __init__(self, spec: MeshSpec) -> None:
+    def __init__(self, spec: MeshSpec, *, allow_unavailable: bool = False) -> None:
         self.audit = AuditLog.from_spec(spec.audit, spec.settings)
         system = audit_product(spec)
         if system is not None:  # flightmesh.audit, for the roles of governance.audit.read
@@ -85,7 +85,7 @@ class MeshRuntime:
         connectors = open_connectors(spec, system, self.audit)
         connectors.update(self.system_schemas.connectors)
         try:
-            self.catalogs = CatalogState(spec, connectors)
+            self.catalogs = CatalogState(spec, connectors, allow_unavailable=allow_unavailable)
         except BaseException:
             _close_all(connectors)
             raise
@@ -96,9 +96,15 @@ class MeshRuntime:
         self.catalogs.on_change(lambda state: self.plans.clear())
 
     @classmethod
-    def open(cls, descriptor: str | Path | MeshSpec) -> MeshRuntime:
+    def open(cls, descriptor: str | Path | MeshSpec, *, allow_unavailable: bool = False) -> MeshRuntime:
+        """Load the descriptor and reach every engine; DescriptorError if anything is missing.
+
+        A declared table or column an engine lacks always refuses the mesh. An engine that
+        cannot be reached refuses it too, unless ``allow_unavailable``: then its product is
+        marked unavailable (``catalog.unavailable``, metadata) and retried by later queries.
+        """
         spec = descriptor if isinstance(descriptor, MeshSpec) else load_descriptor(descriptor)
-        return cls(spec)
+        return cls(spec, allow_unavailable=allow_unavailable)
 
     # -- catalog -----------------------------------------------------------------------------------
 

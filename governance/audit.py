@@ -44,6 +44,7 @@ import pyarrow as pa
 from flightmesh.mesh import (
     AccessSpec,
     AuditSpec,
+    DescriptorError,
     EngineSpec,
     MeshSpec,
     Principal,
@@ -132,7 +133,15 @@ class AuditLog:
 
     @classmethod
     def from_spec(cls, spec: AuditSpec, settings: Settings | None = None) -> AuditLog:
+        """The mesh's audit log; a missing folder for ``governance.audit.file`` is created here
+        (DescriptorError if it cannot be)."""
         max_chars = settings.audit_statement_max_chars if settings is not None else DEFAULT_MAX_CHARS
+        if spec.file is not None:
+            try:
+                spec.file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise DescriptorError([f"governance.audit.file: cannot create folder {spec.file.parent}: "
+                                       f"{error.strerror or error}"]) from None
         return cls(spec.file, spec.keep, max_chars)
 
     def write(self, record: AuditRecord) -> None:

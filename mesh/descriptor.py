@@ -6,7 +6,8 @@ keys, duplicate keys, unset ``${ENV_VAR}``s, files that do not exist and SQL tha
 are all errors, so a server never starts half-configured.
 
 Products may also live one per file in ``products/<name>.yaml`` beside the descriptor; such a
-file holds the product's keys directly and its name is the file's stem.
+file holds the product's keys directly, its name is the file's stem, and the paths in it are
+relative to it (to ``products/``).
 """
 
 from __future__ import annotations
@@ -155,8 +156,10 @@ class _Reader(AccessReader, KeysReader):
         seen: dict[str, str] = {}
         top_file = self.file
         section = self.mapping(root, "products", "products") or LocatedDict()
-        sources: list[tuple[str, LocatedDict, LocatedDict, str]] = [
-            (top_file, section, node, name) for name, node in section.items()
+        main_base = self.base
+        # (file, parent, node, name, the folder the product's paths are relative to)
+        sources: list[tuple[str, LocatedDict, LocatedDict, str, Path]] = [
+            (top_file, section, node, name, main_base) for name, node in section.items()
         ]
         folder = self.base / "products"
         if folder.is_dir():
@@ -165,9 +168,10 @@ class _Reader(AccessReader, KeysReader):
                 if node is not None:
                     holder = LocatedDict({product_file.stem: node})
                     holder.key_lines = {product_file.stem: 1}
-                    sources.append((self.file, holder, node, product_file.stem))
-        for file, parent, node, name in sources:
+                    sources.append((self.file, holder, node, product_file.stem, product_file.parent))
+        for file, parent, node, name, base in sources:
             self.file = file
+            self.base = base  # paths in products/<name>.yaml are relative to that file
             path = f"products.{name}"
             where = self.at(parent, name, path)
             if not self.identifier(name, where, "product"):
@@ -186,6 +190,7 @@ class _Reader(AccessReader, KeysReader):
             if product is not None:
                 result[name] = product
         self.file = top_file
+        self.base = main_base
         if not result and not self.problems:
             self.problem(f"{self.file}: products", "the mesh has no products; expected at least one")
         return result
@@ -312,6 +317,7 @@ class _Reader(AccessReader, KeysReader):
                 result[table][column] = ColumnSpec(
                     tags=self.names(spec, "tags", f"{cpath}.tags") or (),
                     description=self.string(spec, "description", f"{cpath}.description") or "",
+                    origin=self.at(columns, column, cpath),
                 )
         return result
 

@@ -76,9 +76,13 @@ class AccessReader(YamlReader):
         resolved = None
         if file is not None:
             resolved = (self.base / file).resolve()
-            if not resolved.parent.is_dir():
+            # A missing folder is created when the mesh opens; a file in the way cannot be.
+            existing = next(folder for folder in resolved.parents if folder.exists())
+            if resolved.is_dir():
+                self.problem(self.at(node, "file", f"{path}.file"), f"{resolved} is a folder; expected a file")
+            elif not existing.is_dir():
                 self.problem(self.at(node, "file", f"{path}.file"),
-                             f"folder {resolved.parent} does not exist")
+                             f"{existing} is not a folder (resolved to {resolved})")
         return AuditSpec(file=resolved, read=self.names(node, "read", f"{path}.read") or (), keep=keep)
 
     def auth(self, root: LocatedDict) -> AuthSpec:

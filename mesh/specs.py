@@ -77,6 +77,7 @@ class TableSpec:
 class ColumnSpec:
     tags: tuple[str, ...] = ()
     description: str = ""
+    origin: str = ""                  # "mesh.yaml:30: products.crm.columns.customers.email"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@
 
     flightmesh serve MESH.yaml [--host 127.0.0.1] [--port 8815]   serve a mesh over Flight SQL
     flightmesh check MESH.yaml                                     validate a descriptor and its engines
+    (both take --allow-unavailable: an engine that cannot be reached leaves its product unavailable
+    instead of refusing the mesh)
     flightmesh check --settings                                    the settings a descriptor may set
     flightmesh query --user U [--password P] [--uri URI] "SQL"     run one statement, print the result
     flightmesh explain --user U [--password P] [--uri URI] "SQL"   show how flightmesh would run it
@@ -79,11 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve a mesh over Flight SQL")
     serve.add_argument("descriptor", metavar="MESH.yaml", type=Path)
     _listen_options(serve)
+    _allow_unavailable_option(serve)
     serve.set_defaults(run=_serve_command)
 
     check = commands.add_parser("check", help="validate a mesh descriptor and reach its engines")
     check.add_argument("descriptor", metavar="MESH.yaml", type=Path, nargs="?")
     check.add_argument("--settings", action="store_true", help="list the settings a descriptor may set")
+    _allow_unavailable_option(check)
     check.set_defaults(run=_check_command)
 
     for name, explain in (("query", False), ("explain", True)):
@@ -127,6 +131,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _allow_unavailable_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-unavailable", action="store_true",
+                        help="an engine that cannot be reached leaves its product unavailable (retried "
+                             "by later queries) instead of refusing the mesh")
+
+
 def _listen_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8815, help="port to listen on; 0 picks a free one")
@@ -136,7 +146,7 @@ def _listen_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve_command(args: argparse.Namespace) -> int:
-    _serve(args.descriptor, args.host, args.port)
+    _serve(args.descriptor, args.host, args.port, allow_unavailable=args.allow_unavailable)
     return 0
 
 
@@ -161,7 +171,8 @@ def _demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None) -> None:
+def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None, *,
+           allow_unavailable: bool = False) -> None:
     from flightmesh.executor import MeshRuntime
 
     from .app import FlightMeshServer
@@ -169,7 +180,7 @@ def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None) ->
     out = out or sys.stdout
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _require_file(descriptor)
-    with MeshRuntime.open(descriptor) as runtime:
+    with MeshRuntime.open(descriptor, allow_unavailable=allow_unavailable) as runtime:
         try:
             server = FlightMeshServer(runtime, f"grpc://{host}:{port}")
         except Exception as error:
@@ -205,7 +216,7 @@ def _check_command(args: argparse.Namespace) -> int:
     from flightmesh.executor import MeshRuntime
 
     _require_file(args.descriptor)
-    with MeshRuntime.open(args.descriptor) as runtime:
+    with MeshRuntime.open(args.descriptor, allow_unavailable=args.allow_unavailable) as runtime:
         catalog = runtime.catalog
         tables = list(_published_tables(runtime))
         print(f"mesh {catalog.name!r}: {len(_published(runtime))} products, {len(tables)} tables, "
@@ -220,7 +231,9 @@ def _check_command(args: argparse.Namespace) -> int:
                     print(f"    {table.name} ({len(table.schema)} columns)")
         for warning in runtime.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        if catalog.unavailable:
+        for product, reason in catalog.unavailable.items():
+            print(f"warning: product {product} is unavailable: {reason}", file=sys.stderr)
+        if catalog.unavailable and not args.allow_unavailable:
             raise CommandError(f"{len(catalog.unavailable)} product(s) unavailable: "
                                f"{', '.join(sorted(catalog.unavailable))}")
     print("OK")

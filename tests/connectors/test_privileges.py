@@ -222,7 +222,8 @@ def test_pg_allow_privileged_opens_with_a_warning(tmp_path: Path, postgres_datab
 def test_pg_engine_down_at_start_is_reviewed_when_it_comes_back(tmp_path: Path, postgres_database: str,
                                                                 pg_reader: Callable[..., str],
                                                                 pg_table: str) -> None:
-    """Down at start: the mesh opens without it; back up, a privileged account keeps it unavailable."""
+    """Down at start: the mesh refuses to open, or opens without it with allow_unavailable; back up,
+    a privileged account keeps it unavailable."""
     proxy = Proxy(PG_PORT)
     privileged = postgres_database.replace(f":{PG_PORT}/", f":{proxy.port}/")
     reader = pg_reader().replace(f":{PG_PORT}/", f":{proxy.port}/")
@@ -230,7 +231,10 @@ def test_pg_engine_down_at_start_is_reviewed_when_it_comes_back(tmp_path: Path, 
         for uri, refused in ((privileged, True), (reader, False)):
             folder = tmp_path / ("privileged" if refused else "reader")
             folder.mkdir()
-            with MeshRuntime.open(write_mesh(folder, "postgresql", uri, source=pg_table)) as runtime:
+            descriptor = write_mesh(folder, "postgresql", uri, source=pg_table)
+            with pytest.raises(DescriptorError, match=r"products\.crm\.engine: engine unavailable"):
+                MeshRuntime.open(descriptor)               # strict by default
+            with MeshRuntime.open(descriptor, allow_unavailable=True) as runtime:
                 assert "crm" in runtime.catalog.unavailable
                 proxy.start()
                 try:

@@ -319,7 +319,9 @@ def test_a_product_unreachable_at_open_is_checked_when_described(tmp_path: Path,
         f"      deny_columns:\n{policy}" + USERS
     )
     try:
-        with MeshRuntime.open(descriptor) as runtime:  # opens: f's columns cannot be known yet
+        with pytest.raises(DescriptorError, match=r"products\.f\.engine: engine unavailable"):
+            MeshRuntime.open(descriptor)  # strict by default: an unreachable engine refuses the mesh
+        with MeshRuntime.open(descriptor, allow_unavailable=True) as runtime:  # f's columns cannot be known yet
             assert "f" in runtime.catalog.unavailable
             proxy.start()
             runtime.refresh("f")
