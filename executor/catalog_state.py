@@ -23,7 +23,7 @@ from flightmesh.connectors import Connector, open_connector
 from flightmesh.connectors.virtual import VirtualConnector
 from flightmesh.governance import check_policies
 from flightmesh.governance.audit import AuditLog
-from flightmesh.mesh import Catalog, DescriptorError, EngineUnavailable, MeshSpec, ProductSpec
+from flightmesh.mesh import Catalog, CatalogTable, DescriptorError, EngineUnavailable, MeshSpec, ProductSpec
 
 from .catalog_builder import build_catalog, describe_product, review_engine_account, unreachable_problem
 
@@ -68,6 +68,8 @@ class CatalogState:
         self.warnings: list[str] = []
         self._connectors = connectors
         self._reviewed: set[str] = set()   # products whose engine account was reviewed
+        # (product, table) lowered -> column lowered -> what became of it, for the errors of queries reading it
+        self._vanished: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
         self._listeners: list[Callable[[MeshState], None]] = []
         self._last_retry = time.monotonic()
@@ -141,9 +143,61 @@ class CatalogState:
                 self._mark_unavailable(product, REFUSED_ACCOUNT)
                 return self._state.catalog
         with self._lock:
-            catalog = self._state.catalog.replaced(product, tables)
+            current = self._state.catalog
+            if product not in current.unavailable and _same_tables(_product_tables(current, product), tables):
+                return current  # nothing changed: no swap, cached plans stay
+            self._note_vanished(product, _product_tables(current, product), tables)
+            catalog = current.replaced(product, tables)
         self.swap(catalog)
         return self._state.catalog
+
+    def refresh_all(self) -> list[str]:
+        """Describe every product with an engine again; the products whose tables changed."""
+        changed = []
+        for product, spec in self.spec.products.items():
+            if spec.engine.kind == "virtual" or product not in self._connectors:
+                continue
+            before = self._state.catalog
+            try:
+                after = self.refresh(product)
+            except Exception:  # one product's failure never stops the others' refresh
+                log.exception("refreshing the schema of product %s failed", product)
+                continue
+            if after is not before:
+                changed.append(product)
+        return changed
+
+    def vanished_column(self, product: str, table: str, column: str) -> str | None:
+        """What became of ``column`` of ``product.table`` if an engine refresh no longer found it."""
+        return self._vanished.get((product.lower(), table.lower()), {}).get(column.lower())
+
+    def vanished_tables(self, column: str) -> list[tuple[str, str, str]]:
+        """(product, table, what became of it) of every table that lost ``column`` at a refresh."""
+        return [(product, table, fate) for (product, table), columns in self._vanished.items()
+                if (fate := columns.get(column.lower())) is not None]
+
+    def _note_vanished(self, product: str, old: Mapping[str, CatalogTable], new: Mapping[str, CatalogTable]) -> None:
+        for name, table in new.items():
+            key = (product.lower(), name.lower())
+            known = dict(self._vanished.get(key, {}))
+            now = {field.lower() for field in table.schema.names}
+            for column in list(known):
+                if column in now:  # back again
+                    del known[column]
+            previous = old.get(name)
+            if previous is not None:
+                before = {field.lower(): field for field in previous.schema.names}
+                lost = [field for lower, field in before.items() if lower not in now]
+                added = [field for field in table.schema.names if field.lower() not in before]
+                for field in lost:
+                    known[field.lower()] = (f"renamed to {added[0]}" if len(lost) == 1 and len(added) == 1
+                                            else "dropped or renamed")
+                    log.warning("product %s: table %s no longer has column %s (%s)", product, name, field,
+                                known[field.lower()])
+            if known:
+                self._vanished[key] = known
+            else:
+                self._vanished.pop(key, None)
 
     def _mark_unavailable(self, product: str, detail: str) -> None:
         with self._lock:
@@ -174,3 +228,15 @@ class CatalogState:
             self.warnings.append(review.problem)
             return None
         return review.problem
+
+
+def _product_tables(catalog: Catalog, product: str) -> Mapping[str, CatalogTable]:
+    return {table.name: table for table in catalog.all_tables() if table.product == product}
+
+
+def _same_tables(old: Mapping[str, CatalogTable], new: Mapping[str, CatalogTable]) -> bool:
+    """The same tables with the same schemas (names, types, nullability) and keys."""
+    if set(old) != set(new):
+        return False
+    return all(old[name].schema.equals(new[name].schema) and old[name].keys == new[name].keys
+               for name in new)

@@ -42,6 +42,7 @@ from flightmesh.mesh import (
     MeshSpec,
     Principal,
     Settings,
+    UnknownColumn,
     load_descriptor,
 )
 from flightmesh.planner import Plan, PlanningContext, Statement, parse_statement, plan_statement
@@ -52,6 +53,7 @@ from .catalog_state import CatalogState, open_connectors
 from .execute import Executor
 from .identities import Identities
 from .plan_cache import PlanCache, plan_key
+from .schema_refresh import SchemaRefresher
 from .system_schemas import SystemSchemas
 
 __all__ = ["MeshRuntime", "Prepared"]
@@ -94,6 +96,10 @@ class MeshRuntime:
         self.plans = PlanCache(self.settings.plan_cache_size)
         # Memory hygiene only: plans are keyed by catalog version, so older ones are unreachable.
         self.catalogs.on_change(lambda state: self.plans.clear())
+        # Engine schema changes are picked up every settings.schema_refresh_seconds (0: only on demand).
+        self.schema_refresher = SchemaRefresher(lambda: self.catalogs.refresh_all(),
+                                                self.settings.schema_refresh_seconds)
+        self.schema_refresher.start()
 
     @classmethod
     def open(cls, descriptor: str | Path | MeshSpec, *, allow_unavailable: bool = False) -> MeshRuntime:
@@ -122,9 +128,25 @@ class MeshRuntime:
         """Problems the descriptor's owner should see but that do not stop the mesh."""
         return self.catalogs.warnings
 
-    def refresh(self, product: str) -> Catalog:
-        """Ask ``product``'s engine again for its tables (after an outage or a schema change)."""
+    def refresh(self, product: str | None = None) -> Catalog:
+        """Ask ``product``'s engine (None: every product's) again for its tables, after an outage or a
+        schema change; the catalog is swapped (and cached plans dropped) only if something changed."""
+        if product is None:
+            self.catalogs.refresh_all()
+            return self.catalog
         return self.catalogs.refresh(product)
+
+    def refresh_schemas(self, product: str | None = None) -> list[str]:
+        """``refresh``, answering the products whose tables changed (the admin action ``refresh``).
+        KeyError for a product the mesh does not have."""
+        catalogs = self.catalogs
+        if product is None:
+            return catalogs.refresh_all()
+        named = next((name for name in catalogs.spec.products if name.lower() == product.lower()), None)
+        if named is None:
+            raise KeyError(product)
+        before = catalogs.catalog
+        return [named] if catalogs.refresh(named) is not before else []
 
     def retry_unavailable(self) -> Catalog:
         """Ask unreachable products again (at most every few seconds); every query calls this."""
@@ -236,11 +258,28 @@ class MeshRuntime:
                                   default_schema=default_schema, cancel=cancel,
                                   deadline=cancel.deadline if cancel is not None else None)
         context = self.system_schemas.bind(context, principal)  # this principal's discovery rows
-        return plan_statement(statement, sql, principal, context, parameters)
+        try:
+            return plan_statement(statement, sql, principal, context, parameters)
+        except UnknownColumn as error:
+            raise self._vanished(error) from None
+
+    def _vanished(self, error: UnknownColumn) -> UnknownColumn:
+        """``error``, naming the product, table and column when an engine refresh lost that column."""
+        found = self.catalogs.vanished_tables(error.name)
+        if not found:
+            return error
+        product, table, fate = found[0]
+        named = next((t for t in self.catalog.all_tables()
+                      if t.product.lower() == product and t.name.lower() == table), None)
+        where = named.qualified_name if named is not None else f"{product}.{table}"
+        return UnknownColumn(error.name, where, hint=f"the engine of product {where.split('.')[0]} no longer has "
+                             f"column {error.name} in table {where} ({fate})")
+
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.schema_refresher.stop()
         self.executor.close()
         _close_all(self.connectors)
         self.audit.close()

@@ -43,6 +43,7 @@ class Settings:
     max_parameter_rows: int = 1_000
     max_generated_values: int = 1_000_000
     planning_timeout_seconds: float = 10.0
+    schema_refresh_seconds: float = 60.0
 
     @staticmethod
     def check(name: str, value: Any) -> str | None:
@@ -117,6 +118,11 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "sizes must be literals. Bounds memory that no engine accounts for.", 1),
     "planning_timeout_seconds": (
         "Limit for planning one statement; counted in query_timeout_seconds too.", 0.001),
+    "schema_refresh_seconds": (
+        "How often the products' engines are asked again for their tables' schemas, on a background "
+        "thread (a changed type or a new column is then announced; a query reading a dropped or renamed "
+        "column gets an error naming it). The admin action refresh (flightmesh refresh) asks at once. "
+        "0 turns the periodic refresh off.", 0),
 }
 
 _FIELDS = {field.name: field for field in fields(Settings)}

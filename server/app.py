@@ -71,6 +71,8 @@ ACTIONS = {
     "CloseSession": "Forget the session's options, prepared statements and pending results; revoke its token.",
     "CancelFlightInfo": "Cancel the query behind a FlightInfo.",
     "revoke_tokens": 'Administrators (auth.admin_roles): refuse every token a user holds. Body: {"user": "name"}.',
+    "refresh": ('Administrators (auth.admin_roles): ask the engines again for their tables\' schemas. '
+                'Body: {"product": "name"} or empty for every product.'),
 }
 
 log = logging.getLogger("flightmesh.server")
@@ -122,6 +124,9 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
     def shutdown(self) -> None:
         super().shutdown()
         self.watcher.close()
+        refresher = getattr(self.runtime, "schema_refresher", None)  # (test doubles have none)
+        if refresher is not None:
+            refresher.stop()  # no engine is asked again once the server is down
 
     # -- RPCs ----------------------------------------------------------------------------------
 
@@ -206,6 +211,8 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
             return [flight.Result(self.sessions.close(caller.session).SerializeToString())]
         if kind == "revoke_tokens":
             return [flight.Result(self._revoke_tokens(body, caller))]
+        if kind == "refresh":
+            return [flight.Result(self._refresh(body, caller))]
         if kind == "CancelFlightInfo":
             cancel = parse_bare(session.CancelFlightInfoRequest, body)
             return [flight.Result(self._cancel(cancel, caller).SerializeToString())]
@@ -233,6 +240,26 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         self.tokens.revoke_user(user)
         log.warning("%s revoked every token of %s", caller.principal.name, user)
         return json.dumps({"user": user, "revoked": True}).encode()
+
+    def _refresh(self, body: bytes, caller: Caller) -> bytes:
+        """``refresh [{"product": name}]``: the engines are described again; answers what changed."""
+        admins = set(self.runtime.spec.auth.admin_roles)
+        if not admins & caller.principal.roles:
+            raise AccessDenied("refresh is reserved to the mesh's administrators (auth.admin_roles)")
+        try:
+            request = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest('refresh expects an empty body or a JSON body {"product": "name"}') from None
+        product = request.get("product") if isinstance(request, dict) else None
+        if product is not None and not isinstance(product, str):
+            raise BadRequest('refresh expects an empty body or a JSON body {"product": "name"}')
+        try:
+            changed = self.runtime.refresh_schemas(product)
+        except KeyError:
+            raise BadRequest(f"refresh: there is no product {product!r}") from None
+        log.warning("%s refreshed the engines' schemas (%s): changed %s", caller.principal.name,
+                    product or "every product", ", ".join(changed) or "nothing")
+        return json.dumps({"changed": changed, "unavailable": sorted(self.runtime.catalog.unavailable)}).encode()
 
     def _catalog_schema(self, command: Message) -> pa.Schema:
         """The result schema of a catalog command; UNIMPLEMENTED for commands flightmesh lacks."""

@@ -11,6 +11,7 @@
     flightmesh explain --user U [--password P] [--uri URI] "SQL"   show how flightmesh would run it
     flightmesh demo [DIR] [--host 127.0.0.1] [--port 8815]         write the demo mesh and serve it
     flightmesh revoke --user ADMIN [--password P] [--uri URI] USER  refuse every token USER holds
+    flightmesh refresh --user ADMIN [--password P] [--uri URI] [PRODUCT]  describe the engines again
     flightmesh introspect --kind KIND (--uri URI | --path PATH) --product NAME [--tables GLOB] [-o FILE]
                                                                    write a product descriptor from an engine
 
@@ -107,6 +108,16 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
     revoke.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
     revoke.set_defaults(run=_revoke_command)
+
+    refresh = commands.add_parser("refresh",
+                                  help="ask the engines again for their tables' schemas (an administrator's action)")
+    refresh.add_argument("product", metavar="PRODUCT", nargs="?",
+                         help="only this product (default: every product)")
+    refresh.add_argument("--user", "-u", dest="admin", required=True, metavar="ADMIN",
+                         help="who runs it: a user holding one of auth.admin_roles")
+    refresh.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
+    refresh.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
+    refresh.set_defaults(run=_refresh_command)
 
     introspect = commands.add_parser("introspect", help="write a product descriptor from an engine's tables")
     introspect.add_argument("--kind", required=True,
@@ -279,6 +290,29 @@ def _revoke_command(args: argparse.Namespace) -> int:
     finally:
         client.close()
     print(f"every token of {args.target} issued until now is refused; logging in again gives a new one")
+    return 0
+
+
+def _refresh_command(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    password = _password(args.admin, args.password)
+    client = flight.connect(args.uri)
+    try:
+        header = client.authenticate_basic_token(args.admin, password)
+        options = flight.FlightCallOptions(headers=[header])
+        body = json.dumps({"product": args.product}).encode() if args.product else b""
+        results = list(client.do_action(flight.Action("refresh", body), options))
+    except pa.ArrowException as error:
+        raise CommandError(f"cannot refresh {args.product or 'the products'}: {_flight_message(error)}") from None
+    finally:
+        client.close()
+    reply = json.loads(results[0].body.to_pybytes()) if results else {}
+    changed = reply.get("changed") or []
+    print(f"schemas changed: {', '.join(changed)}" if changed else "no schema changed")
+    for product in reply.get("unavailable") or []:
+        print(f"unavailable: {product}")
     return 0
 
 

@@ -55,6 +55,11 @@ class Runtime(Protocol):
         """The current catalog; replaced (not mutated) when products change."""
         ...
 
+    def refresh_schemas(self, product: str | None = None) -> list[str]:
+        """Describe ``product``'s (None: every product's) tables again; the products that changed.
+        KeyError for a product the mesh does not have."""
+        ...
+
     def authenticate(self, username: str, password: str) -> Principal:
         """Raises AuthenticationError."""
         ...
