@@ -25,6 +25,7 @@ is cached and never written to.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -34,10 +35,11 @@ from typing import Any
 import pyarrow as pa
 
 from flightmesh.connectors import Connector
-from flightmesh.governance.audit import AuditLog, audit_product
+from flightmesh.governance.audit import AuditLog, AuditRecord, audit_product
 from flightmesh.mesh import (
     CancelScope,
     Catalog,
+    DescriptorError,
     FlightmeshError,
     MeshSpec,
     Principal,
@@ -53,6 +55,7 @@ from .catalog_state import CatalogState, open_connectors
 from .execute import Executor
 from .identities import Identities
 from .plan_cache import PlanCache, plan_key
+from .reload import Reload, changes_between
 from .schema_refresh import SchemaRefresher
 from .system_schemas import SystemSchemas
 
@@ -74,24 +77,17 @@ class Prepared:
 
 
 class MeshRuntime:
-    def __init__(self, spec: MeshSpec, *, allow_unavailable: bool = False) -> None:
+    def __init__(self, spec: MeshSpec, *, allow_unavailable: bool = False,
+                 descriptor: Path | None = None) -> None:
+        self.descriptor = descriptor          # what ``reload`` reads again (None: built from a MeshSpec)
+        self.allow_unavailable = allow_unavailable
+        self._reload_lock = threading.Lock()
+        # Connectors of meshes replaced by a reload: queries that started on them may still be
+        # streaming (their plans hold them), so they are closed with the runtime, not at the swap.
+        self._retired: list[dict[str, Connector]] = []
         self.audit = AuditLog.from_spec(spec.audit, spec.settings)
-        system = audit_product(spec)
-        if system is not None:  # flightmesh.audit, for the roles of governance.audit.read
-            spec = replace(spec, products={**spec.products, system.name: system})
-        # mesh and information_schema: readable by every principal, rows computed per plan's principal
         self.system_schemas = SystemSchemas()
-        spec = replace(spec, products={**spec.products, **{p.name: p for p in self.system_schemas.products}})
-        self.spec = spec
-        self.settings: Settings = spec.settings
-        connectors = open_connectors(spec, system, self.audit)
-        connectors.update(self.system_schemas.connectors)
-        try:
-            self.catalogs = CatalogState(spec, connectors, allow_unavailable=allow_unavailable)
-        except BaseException:
-            _close_all(connectors)
-            raise
-        self.identities = Identities(spec, self.audit)
+        self.spec, self.catalogs, self.settings, self.identities = self._assemble(spec, allow_unavailable)
         self.executor = Executor(self.settings)
         self.plans = PlanCache(self.settings.plan_cache_size)
         # Memory hygiene only: plans are keyed by catalog version, so older ones are unreachable.
@@ -101,6 +97,23 @@ class MeshRuntime:
                                                 self.settings.schema_refresh_seconds)
         self.schema_refresher.start()
 
+    def _assemble(self, spec: MeshSpec, allow_unavailable: bool) -> tuple[MeshSpec, CatalogState, Settings,
+                                                                            Identities]:
+        """The spec with its system products, its connectors and catalog (validated), its identities."""
+        system = audit_product(spec)
+        if system is not None:  # flightmesh.audit, for the roles of governance.audit.read
+            spec = replace(spec, products={**spec.products, system.name: system})
+        # mesh and information_schema: readable by every principal, rows computed per plan's principal
+        spec = replace(spec, products={**spec.products, **{p.name: p for p in self.system_schemas.products}})
+        connectors = open_connectors(spec, system, self.audit)
+        connectors.update(self.system_schemas.connectors)
+        try:
+            catalogs = CatalogState(spec, connectors, allow_unavailable=allow_unavailable)
+        except BaseException:
+            self._close_engines(connectors)
+            raise
+        return spec, catalogs, spec.settings, Identities(spec, self.audit)
+
     @classmethod
     def open(cls, descriptor: str | Path | MeshSpec, *, allow_unavailable: bool = False) -> MeshRuntime:
         """Load the descriptor and reach every engine; DescriptorError if anything is missing.
@@ -109,8 +122,58 @@ class MeshRuntime:
         cannot be reached refuses it too, unless ``allow_unavailable``: then its product is
         marked unavailable (``catalog.unavailable``, metadata) and retried by later queries.
         """
-        spec = descriptor if isinstance(descriptor, MeshSpec) else load_descriptor(descriptor)
-        return cls(spec, allow_unavailable=allow_unavailable)
+        if isinstance(descriptor, MeshSpec):
+            return cls(descriptor, allow_unavailable=allow_unavailable)
+        return cls(load_descriptor(descriptor), allow_unavailable=allow_unavailable, descriptor=Path(descriptor))
+
+    # -- reload ------------------------------------------------------------------------------------
+
+    def reload(self, by: Principal | None = None) -> Reload:
+        """Read the descriptor again and swap the new mesh in, or refuse it and keep the running one.
+
+        The new mesh is validated as at open (descriptor, engines, catalog, policies); a broken one
+        is refused with the same report (``Reload.problems``). A good one replaces spec, settings,
+        identities, catalog and connectors together; queries already planned finish on the
+        connectors and policies they were planned with. Every reload is audited with what changed.
+        """
+        started = time.perf_counter()
+        with self._reload_lock:
+            if self.descriptor is None:
+                outcome = Reload(False, problems=["this mesh was not opened from a descriptor file"])
+            else:
+                try:
+                    spec, catalogs, settings, identities = self._assemble(load_descriptor(self.descriptor),
+                                                                          self.allow_unavailable)
+                except DescriptorError as error:
+                    outcome = Reload(False, problems=error.problems)
+                else:
+                    outcome = Reload(True, changes=changes_between(self.spec, self.catalog, spec, catalogs.catalog))
+                    # Plans are cached per catalog version: the new one continues the numbering.
+                    catalogs.catalog.version = self.catalog.version + 1
+                    catalogs.on_change(lambda state: self.plans.clear())
+                    retired = self.catalogs
+                    # One attribute each; queries read the catalog and its connectors as one state.
+                    self.identities = identities
+                    self.spec, self.settings = spec, settings
+                    self.catalogs = catalogs
+                    self.plans.clear()
+                    self._retired.append({name: connector for name, connector in retired.connectors.items()
+                                          if name not in self.system_schemas.connectors})
+        elapsed = (time.perf_counter() - started) * 1000.0
+        if outcome.applied:  # what changed, in words and as the products and tables touched
+            record = AuditRecord.for_principal(by, kind="reload", outcome="ok", statement=outcome.summary(),
+                                               products=outcome.changed("products"),
+                                               tables=outcome.changed("tables"), duration_ms=elapsed)
+        else:
+            record = AuditRecord.for_principal(by, kind="reload", outcome="refused", error=outcome.summary(),
+                                               duration_ms=elapsed)
+        self.audit.write(record)
+        if outcome.applied:
+            log.warning("mesh reloaded from %s: %s", self.descriptor, outcome.summary())
+        else:
+            log.error("reload of %s refused, the running mesh is unchanged:\n  %s", self.descriptor,
+                      "\n  ".join(outcome.problems))
+        return outcome
 
     # -- catalog -----------------------------------------------------------------------------------
 
@@ -254,7 +317,8 @@ class MeshRuntime:
 
     def _plan(self, statement: Statement, sql: str, principal: Principal, parameters: list[Any],
               default_schema: str | None, dialect: str, cancel: CancelScope | None = None) -> Plan:
-        context = PlanningContext(catalog=self.catalog, connectors=self.connectors, dialect=dialect,
+        state = self.catalogs.state  # one load: a reload swaps catalog and connectors together
+        context = PlanningContext(catalog=state.catalog, connectors=state.connectors, dialect=dialect,
                                   default_schema=default_schema, cancel=cancel,
                                   deadline=cancel.deadline if cancel is not None else None)
         context = self.system_schemas.bind(context, principal)  # this principal's discovery rows
@@ -275,14 +339,20 @@ class MeshRuntime:
         return UnknownColumn(error.name, where, hint=f"the engine of product {where.split('.')[0]} no longer has "
                              f"column {error.name} in table {where} ({fate})")
 
-
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def close(self) -> None:
         self.schema_refresher.stop()
         self.executor.close()
+        for retired in self._retired:
+            _close_all(retired)
         _close_all(self.connectors)
         self.audit.close()
+
+    def _close_engines(self, connectors: dict[str, Connector]) -> None:
+        """Close the connectors of a mesh that was not opened (the shared system schemas stay)."""
+        _close_all({name: connector for name, connector in connectors.items()
+                    if connector is not self.system_schemas.connectors.get(name)})
 
     def __enter__(self) -> MeshRuntime:
         return self

@@ -71,6 +71,9 @@ ACTIONS = {
     "CloseSession": "Forget the session's options, prepared statements and pending results; revoke its token.",
     "CancelFlightInfo": "Cancel the query behind a FlightInfo.",
     "revoke_tokens": 'Administrators (auth.admin_roles): refuse every token a user holds. Body: {"user": "name"}.',
+    "reload": ("Administrators (auth.admin_roles): read the descriptor again and swap the new mesh in, or refuse "
+               'it and keep the running one. Reply: {"reloaded": true, "changes": ...} or '
+               '{"reloaded": false, "problems": [...]}.'),
     "refresh": ('Administrators (auth.admin_roles): ask the engines again for their tables\' schemas. '
                 'Body: {"product": "name"} or empty for every product.'),
 }
@@ -211,6 +214,8 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
             return [flight.Result(self.sessions.close(caller.session).SerializeToString())]
         if kind == "revoke_tokens":
             return [flight.Result(self._revoke_tokens(body, caller))]
+        if kind == "reload":
+            return [flight.Result(self._reload(caller))]
         if kind == "refresh":
             return [flight.Result(self._refresh(body, caller))]
         if kind == "CancelFlightInfo":
@@ -260,6 +265,13 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         log.warning("%s refreshed the engines' schemas (%s): changed %s", caller.principal.name,
                     product or "every product", ", ".join(changed) or "nothing")
         return json.dumps({"changed": changed, "unavailable": sorted(self.runtime.catalog.unavailable)}).encode()
+
+    def _reload(self, caller: Caller) -> bytes:
+        """``reload``: the runtime reads its descriptor again; the outcome (changes or report) as JSON."""
+        if not set(self.runtime.spec.auth.admin_roles) & caller.principal.roles:
+            raise AccessDenied("reload is reserved to the mesh's administrators (auth.admin_roles)")
+        outcome = self.runtime.reload(caller.principal)
+        return json.dumps(outcome.as_json()).encode()
 
     def _catalog_schema(self, command: Message) -> pa.Schema:
         """The result schema of a catalog command; UNIMPLEMENTED for commands flightmesh lacks."""

@@ -11,11 +11,12 @@
     flightmesh explain --user U [--password P] [--uri URI] "SQL"   show how flightmesh would run it
     flightmesh demo [DIR] [--host 127.0.0.1] [--port 8815]         write the demo mesh and serve it
     flightmesh revoke --user ADMIN [--password P] [--uri URI] USER  refuse every token USER holds
+    flightmesh reload --user ADMIN [--password P] [--uri URI]       re-read the served descriptor (or: kill -HUP)
     flightmesh refresh --user ADMIN [--password P] [--uri URI] [PRODUCT]  describe the engines again
     flightmesh introspect --kind KIND (--uri URI | --path PATH) --product NAME [--tables GLOB] [-o FILE]
                                                                    write a product descriptor from an engine
 
-``query``, ``explain`` and ``revoke`` take the password from ``--password``, else
+``query``, ``explain``, ``revoke`` and ``reload`` take the password from ``--password``, else
 ``FLIGHTMESH_PASSWORD``, else a prompt when a terminal is attached. Every failure prints one
 line (a descriptor's problems one per line) on stderr and exits with status 1; usage mistakes
 exit with 2.
@@ -32,6 +33,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -108,6 +110,14 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
     revoke.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
     revoke.set_defaults(run=_revoke_command)
+
+    reload = commands.add_parser("reload",
+                                 help="re-read the served descriptor and products (an administrator's action)")
+    reload.add_argument("--user", "-u", dest="admin", required=True, metavar="ADMIN",
+                        help="who runs it: a user holding one of auth.admin_roles")
+    reload.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
+    reload.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
+    reload.set_defaults(run=_reload_command)
 
     refresh = commands.add_parser("refresh",
                                   help="ask the engines again for their tables' schemas (an administrator's action)")
@@ -197,6 +207,12 @@ def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None, *,
         except Exception as error:
             raise CommandError(f"cannot listen on {host}:{port}: {_first_line(str(error))}") from None
         with server:
+            # kill -HUP: reload the descriptor (a refusal is logged, the mesh stays); set before the
+            # banner, so a signal sent once the server is announced never finds the default (exit).
+            reloads = hasattr(signal, "SIGHUP") and hasattr(signal, "pause")
+            if reloads:
+                signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+                    target=runtime.reload, name="flightmesh-reload", daemon=True).start())
             catalog = runtime.catalog
             for product, reason in catalog.unavailable.items():
                 print(f"warning: product {product} is unavailable: {reason}", file=sys.stderr)
@@ -207,7 +223,13 @@ def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None, *,
             # both a KeyboardInterrupt, so the runtime is closed either way.
             signal.signal(signal.SIGTERM, signal.default_int_handler)
             with contextlib.suppress(KeyboardInterrupt):
-                server.serve()
+                if reloads:
+                    # The server serves from its own threads; the main thread waits here, in Python,
+                    # so that the signal handlers run.
+                    while True:
+                        signal.pause()
+                else:
+                    server.serve()
     print("flightmesh: stopped", file=out, flush=True)
 
 
@@ -313,6 +335,28 @@ def _refresh_command(args: argparse.Namespace) -> int:
     print(f"schemas changed: {', '.join(changed)}" if changed else "no schema changed")
     for product in reply.get("unavailable") or []:
         print(f"unavailable: {product}")
+    return 0
+
+
+def _reload_command(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.flight as flight
+
+    password = _password(args.admin, args.password)
+    client = flight.connect(args.uri)
+    try:
+        header = client.authenticate_basic_token(args.admin, password)
+        options = flight.FlightCallOptions(headers=[header])
+        (result,) = list(client.do_action(flight.Action("reload", b""), options))
+    except pa.ArrowException as error:
+        raise CommandError(f"cannot reload the mesh: {_flight_message(error)}") from None
+    finally:
+        client.close()
+    reply = json.loads(result.body.to_pybytes())
+    if not reply.get("reloaded"):
+        print("flightmesh: reload refused, the running mesh is unchanged", file=sys.stderr)
+        raise DescriptorError(reply.get("problems") or ["the server gave no reason"])
+    print(f"mesh reloaded: {reply.get('summary', '')}")
     return 0
 
 
