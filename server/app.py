@@ -230,34 +230,39 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _revoke_tokens(self, body: bytes, caller: Caller) -> bytes:
-        """``revoke_tokens {"user": name}``: every token of that user issued so far is refused."""
-        admins = set(self.runtime.spec.auth.admin_roles)
-        if not admins & caller.principal.roles:
-            raise AccessDenied("revoke_tokens is reserved to the mesh's administrators (auth.admin_roles)")
+    def _require_admin(self, action: str, caller: Caller) -> None:
+        if not set(self.runtime.spec.auth.admin_roles) & caller.principal.roles:
+            raise AccessDenied(f"{action} is reserved to the mesh's administrators (auth.admin_roles)")
+
+    @staticmethod
+    def _json_field(body: bytes, field: str, usage: str) -> object:
+        """``body``'s JSON object's ``field`` (None when absent or the body is empty); BadRequest with ``usage``."""
         try:
             request = json.loads(body or b"{}")
         except (ValueError, UnicodeDecodeError):
-            raise BadRequest('revoke_tokens expects a JSON body {"user": "name"}') from None
-        user = request.get("user") if isinstance(request, dict) else None
+            raise BadRequest(usage) from None
+        if not isinstance(request, dict):
+            raise BadRequest(usage)
+        return request.get(field)
+
+    def _revoke_tokens(self, body: bytes, caller: Caller) -> bytes:
+        """``revoke_tokens {"user": name}``: every token of that user issued so far is refused."""
+        self._require_admin("revoke_tokens", caller)
+        usage = 'revoke_tokens expects a JSON body {"user": "name"}'
+        user = self._json_field(body, "user", usage)
         if not isinstance(user, str) or not user:
-            raise BadRequest('revoke_tokens expects a JSON body {"user": "name"}')
+            raise BadRequest(usage)
         self.tokens.revoke_user(user)
         log.warning("%s revoked every token of %s", caller.principal.name, user)
         return json.dumps({"user": user, "revoked": True}).encode()
 
     def _refresh(self, body: bytes, caller: Caller) -> bytes:
         """``refresh [{"product": name}]``: the engines are described again; answers what changed."""
-        admins = set(self.runtime.spec.auth.admin_roles)
-        if not admins & caller.principal.roles:
-            raise AccessDenied("refresh is reserved to the mesh's administrators (auth.admin_roles)")
-        try:
-            request = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest('refresh expects an empty body or a JSON body {"product": "name"}') from None
-        product = request.get("product") if isinstance(request, dict) else None
+        self._require_admin("refresh", caller)
+        usage = 'refresh expects an empty body or a JSON body {"product": "name"}'
+        product = self._json_field(body, "product", usage)
         if product is not None and not isinstance(product, str):
-            raise BadRequest('refresh expects an empty body or a JSON body {"product": "name"}')
+            raise BadRequest(usage)
         try:
             changed = self.runtime.refresh_schemas(product)
         except KeyError:
@@ -268,8 +273,7 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
 
     def _reload(self, caller: Caller) -> bytes:
         """``reload``: the runtime reads its descriptor again; the outcome (changes or report) as JSON."""
-        if not set(self.runtime.spec.auth.admin_roles) & caller.principal.roles:
-            raise AccessDenied("reload is reserved to the mesh's administrators (auth.admin_roles)")
+        self._require_admin("reload", caller)
         outcome = self.runtime.reload(caller.principal)
         return json.dumps(outcome.as_json()).encode()
 

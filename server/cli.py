@@ -296,7 +296,8 @@ def _query_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _revoke_command(args: argparse.Namespace) -> int:
+def _admin_action(args: argparse.Namespace, action: str, body: bytes, failure: str) -> list[bytes]:
+    """Log in as ``args.admin`` at ``args.uri``, run the admin ``action``; its result bodies."""
     import pyarrow as pa
     import pyarrow.flight as flight
 
@@ -305,32 +306,24 @@ def _revoke_command(args: argparse.Namespace) -> int:
     try:
         header = client.authenticate_basic_token(args.admin, password)
         options = flight.FlightCallOptions(headers=[header])
-        body = json.dumps({"user": args.target}).encode()
-        list(client.do_action(flight.Action("revoke_tokens", body), options))
+        return [result.body.to_pybytes() for result in client.do_action(flight.Action(action, body), options)]
     except pa.ArrowException as error:  # Flight statuses, and INVALID_ARGUMENT as ArrowInvalid
-        raise CommandError(f"cannot revoke the tokens of {args.target}: {_flight_message(error)}") from None
+        raise CommandError(f"{failure}: {_flight_message(error)}") from None
     finally:
         client.close()
+
+
+def _revoke_command(args: argparse.Namespace) -> int:
+    _admin_action(args, "revoke_tokens", json.dumps({"user": args.target}).encode(),
+                  f"cannot revoke the tokens of {args.target}")
     print(f"every token of {args.target} issued until now is refused; logging in again gives a new one")
     return 0
 
 
 def _refresh_command(args: argparse.Namespace) -> int:
-    import pyarrow as pa
-    import pyarrow.flight as flight
-
-    password = _password(args.admin, args.password)
-    client = flight.connect(args.uri)
-    try:
-        header = client.authenticate_basic_token(args.admin, password)
-        options = flight.FlightCallOptions(headers=[header])
-        body = json.dumps({"product": args.product}).encode() if args.product else b""
-        results = list(client.do_action(flight.Action("refresh", body), options))
-    except pa.ArrowException as error:
-        raise CommandError(f"cannot refresh {args.product or 'the products'}: {_flight_message(error)}") from None
-    finally:
-        client.close()
-    reply = json.loads(results[0].body.to_pybytes()) if results else {}
+    body = json.dumps({"product": args.product}).encode() if args.product else b""
+    results = _admin_action(args, "refresh", body, f"cannot refresh {args.product or 'the products'}")
+    reply = json.loads(results[0]) if results else {}
     changed = reply.get("changed") or []
     print(f"schemas changed: {', '.join(changed)}" if changed else "no schema changed")
     for product in reply.get("unavailable") or []:
@@ -339,20 +332,8 @@ def _refresh_command(args: argparse.Namespace) -> int:
 
 
 def _reload_command(args: argparse.Namespace) -> int:
-    import pyarrow as pa
-    import pyarrow.flight as flight
-
-    password = _password(args.admin, args.password)
-    client = flight.connect(args.uri)
-    try:
-        header = client.authenticate_basic_token(args.admin, password)
-        options = flight.FlightCallOptions(headers=[header])
-        (result,) = list(client.do_action(flight.Action("reload", b""), options))
-    except pa.ArrowException as error:
-        raise CommandError(f"cannot reload the mesh: {_flight_message(error)}") from None
-    finally:
-        client.close()
-    reply = json.loads(result.body.to_pybytes())
+    results = _admin_action(args, "reload", b"", "cannot reload the mesh")
+    reply = json.loads(results[0]) if results else {}
     if not reply.get("reloaded"):
         print("flightmesh: reload refused, the running mesh is unchanged", file=sys.stderr)
         raise DescriptorError(reply.get("problems") or ["the server gave no reason"])
