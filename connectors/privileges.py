@@ -37,6 +37,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flightmesh.mesh.like import like_regex
+
 from .base import EngineAccount  # declared with the other optional features; kept importable here
 
 __all__ = ["EngineAccount", "mysql_excess_privileges", "postgresql_excess_privileges"]
@@ -365,18 +367,4 @@ def _quote(name: str) -> str:
 
 def _like(pattern: str, name: str) -> bool:
     """Does a database-level grant's name (``%`` and ``_`` are wildcards, ``\\`` escapes) cover ``name``?"""
-    regex = []
-    escaped = False
-    for char in pattern:
-        if escaped:
-            regex.append(re.escape(char))
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == "%":
-            regex.append(".*")
-        elif char == "_":
-            regex.append(".")
-        else:
-            regex.append(re.escape(char))
-    return re.fullmatch("".join(regex), name, flags=re.IGNORECASE) is not None
+    return re.fullmatch(like_regex(pattern), name, flags=re.IGNORECASE | re.DOTALL) is not None

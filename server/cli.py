@@ -34,7 +34,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -103,31 +103,13 @@ def _parser() -> argparse.ArgumentParser:
         client.add_argument("--max-rows", type=int, default=1000, help="rows to print (default 1000)")
         client.set_defaults(run=_query_command, explain=explain)
 
-    revoke = commands.add_parser("revoke", help="refuse every token a user holds (an administrator's action)")
+    revoke = _admin_command(commands, "revoke", "refuse every token a user holds", _revoke_command)
     revoke.add_argument("target", metavar="USER", help="whose tokens to revoke")
-    revoke.add_argument("--user", "-u", dest="admin", required=True, metavar="ADMIN",
-                        help="who runs it: a user holding one of auth.admin_roles")
-    revoke.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
-    revoke.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
-    revoke.set_defaults(run=_revoke_command)
-
-    reload = commands.add_parser("reload",
-                                 help="re-read the served descriptor and products (an administrator's action)")
-    reload.add_argument("--user", "-u", dest="admin", required=True, metavar="ADMIN",
-                        help="who runs it: a user holding one of auth.admin_roles")
-    reload.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
-    reload.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
-    reload.set_defaults(run=_reload_command)
-
-    refresh = commands.add_parser("refresh",
-                                  help="ask the engines again for their tables' schemas (an administrator's action)")
+    _admin_command(commands, "reload", "re-read the served descriptor and products", _reload_command)
+    refresh = _admin_command(commands, "refresh", "ask the engines again for their tables' schemas",
+                             _refresh_command)
     refresh.add_argument("product", metavar="PRODUCT", nargs="?",
                          help="only this product (default: every product)")
-    refresh.add_argument("--user", "-u", dest="admin", required=True, metavar="ADMIN",
-                         help="who runs it: a user holding one of auth.admin_roles")
-    refresh.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
-    refresh.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
-    refresh.set_defaults(run=_refresh_command)
 
     introspect = commands.add_parser("introspect", help="write a product descriptor from an engine's tables")
     introspect.add_argument("--kind", required=True,
@@ -294,6 +276,17 @@ def _query_command(args: argparse.Namespace) -> int:
         raise CommandError(_client_message(error)) from None
     print(format_explain(table) if args.explain else format_table(table, max_rows=args.max_rows))
     return 0
+
+
+def _admin_command(commands: Any, name: str, what: str, run: Callable[[argparse.Namespace], int]) -> Any:
+    """A subcommand that runs an administrator's action on a server: ``--user``, ``--password``, ``--uri``."""
+    command = commands.add_parser(name, help=f"{what} (an administrator's action)")
+    command.add_argument("--user", "-u", dest="admin", required=True, metavar="ADMIN",
+                         help="who runs it: a user holding one of auth.admin_roles")
+    command.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
+    command.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
+    command.set_defaults(run=run)
+    return command
 
 
 def _admin_action(args: argparse.Namespace, action: str, body: bytes, failure: str) -> list[bytes]:

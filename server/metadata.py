@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from flightmesh.governance import visible_schema
 from flightmesh.mesh import Catalog, CatalogTable, Principal
+from flightmesh.mesh.like import like_regex
 from flightmesh.mesh.sqltypes import type_name
 
 from . import schemas
@@ -147,18 +148,7 @@ def like_matcher(pattern: str) -> re.Pattern[str]:
 
     Case-sensitive, as SQL LIKE is; clients pass back names exactly as listings spelled them.
     """
-    parts: list[str] = []
-    characters = iter(pattern)
-    for character in characters:
-        if character == "\\":
-            parts.append(re.escape(next(characters, "\\")))
-        elif character == "%":
-            parts.append(".*")
-        elif character == "_":
-            parts.append(".")
-        else:
-            parts.append(re.escape(character))
-    return re.compile("".join(parts), re.DOTALL)
+    return re.compile(like_regex(pattern), re.DOTALL)
 
 
 def _optional_pattern(command: object, field: str) -> _Matcher:
