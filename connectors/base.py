@@ -19,7 +19,7 @@ part of ``Connector`` itself: every engine answers, None when it cannot tell.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -34,6 +34,7 @@ __all__ = [
     "Capabilities",
     "Connector",
     "ConnectorKind",
+    "Difference",
     "EngineAccount",
     "FragmentQuery",
     "HasConstraints",
@@ -72,6 +73,26 @@ class KeyDelivery(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Difference:
+    """One place where an engine computes something other than what the mesh dialect means.
+
+    ``kind`` is the sqlglot class it concerns; ``when`` tells, for one node of that class whose
+    types the planner annotated (``node.type``, mesh types; ``connectors.typed`` reads them), whether
+    this node is affected (None: every node of the class). ``reason`` says what the engine does
+    instead, for EXPLAIN notes and the tests that verify each declared difference on the engine.
+    A fragment containing an affected node keeps that node in the residual (DuckDB, the mesh's
+    own semantics), unless the engine's ``faithful`` rendering already made it mean the same.
+    """
+
+    kind: type[exp.Expr]
+    reason: str
+    when: Callable[[exp.Expr], bool] | None = None
+
+    def affects(self, node: exp.Expr) -> bool:
+        return isinstance(node, self.kind) and (self.when is None or self.when(node))
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What one kind of engine can run. Declared per connector class, never discovered by trial."""
 
@@ -92,15 +113,34 @@ class Capabilities:
     # are (``CAST(x AS UTINYINT)``), which the engine refuses or, SQLite, reads by its affinity
     # rules. A fragment casting to one keeps the cast in the residual.
     missing_types: frozenset[DType] = frozenset()
+    # Semantic differences on typed nodes (``Difference``): the engine can evaluate the node but
+    # would answer differently from the mesh dialect. Verified on the real engine, one test each.
+    differences: tuple[Difference, ...] = ()
+    # A rewrite of a fragment's engine tree (engine names, annotated types) applied just before
+    # rendering, that makes the engine compute what the mesh dialect means where a plain rendering
+    # would not (MariaDB: a binary, no-pad collation on string comparisons). None: no rewrite.
+    faithful: Callable[[exp.Expr], exp.Expr] | None = None
 
     def supports(self, feature: Pushdown | exp.Expr | type[exp.Expr]) -> bool:
-        """Can this engine take ``feature``: a kind of pushdown, or an expression (class or node)?"""
+        """Can this engine take ``feature``: a kind of pushdown, or an expression (class or node)?
+
+        A node (not a class) is also checked against the declared ``differences``, which read the
+        types the planner annotated on it.
+        """
         if isinstance(feature, Pushdown):
             return feature in self.pushdown
         if isinstance(feature, exp.DataType) and feature.this in self.missing_types:
             return False
         cls = feature if isinstance(feature, type) else type(feature)
-        return not any(issubclass(cls, missing) for missing in self.missing)
+        if any(issubclass(cls, missing) for missing in self.missing):
+            return False
+        if isinstance(feature, exp.Expr):
+            return not any(difference.affects(feature) for difference in self.differences)
+        return True
+
+    def difference(self, node: exp.Expr) -> Difference | None:
+        """The first declared difference affecting ``node``, or None."""
+        return next((difference for difference in self.differences if difference.affects(node)), None)
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,7 @@ from flightmesh.mesh import (
 )
 from flightmesh.mesh.constraints import EngineConstraints
 
+from . import mysql_semantics
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
 from .constraints import assemble, mysql_rows
@@ -115,6 +116,8 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates):
         # anti-joined RIGHT JOIN (the conformance suite checks the result), so OUTER_JOIN stays.
         pushdown=frozenset(Pushdown),
         missing=_MYSQL_MISSING,
+        differences=mysql_semantics.DIFFERENCES,
+        faithful=mysql_semantics.faithful,
         # Found by running a CAST to every mesh type on MariaDB (tests/connectors/test_cast_types.py).
         missing_types=frozenset({
             DType.INT128, DType.INTERVAL, DType.TIMESTAMPTZ, DType.UUID, DType.TIMESTAMP_S, DType.TIMESTAMP_MS,

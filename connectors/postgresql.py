@@ -45,6 +45,7 @@ from flightmesh.mesh import (
 )
 from flightmesh.mesh.constraints import EngineConstraints
 
+from . import postgresql_semantics
 from .adbc_stream import cursor_batches
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown
@@ -89,6 +90,8 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
         dialect="postgres",
         pushdown=frozenset(Pushdown),
         missing=_PG_MISSING,
+        differences=postgresql_semantics.DIFFERENCES,
+        faithful=postgresql_semantics.faithful,
         # Found by rendering a CAST to every mesh type for the engine (tests/connectors/test_cast_types.py).
         missing_types=frozenset({
             DType.INT128, DType.UTINYINT, DType.USMALLINT, DType.UINT, DType.UBIGINT, DType.TIMESTAMP_S,

@@ -45,6 +45,7 @@ from flightmesh.mesh import (
 )
 from flightmesh.mesh.constraints import EngineConstraints
 
+from . import sqlite_semantics
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
 from .constraints import assemble, sqlite_rows
 from .pool import ConnectionPool, PoolTimeout, engine_timeout
@@ -111,6 +112,8 @@ class SQLiteConnector:
             DType.INT128, DType.UTINYINT, DType.USMALLINT, DType.UINT, DType.UBIGINT, DType.TIMESTAMP_S,
             DType.TIMESTAMP_MS, DType.TIMESTAMP_NS, DType.INTERVAL, DType.TIMESTAMPTZ, DType.UUID
         }),
+        differences=sqlite_semantics.DIFFERENCES,
+        faithful=sqlite_semantics.faithful,
         key_delivery=KeyDelivery.LITERALS,
         typed_results=False,
         index_driven=True,

@@ -63,6 +63,7 @@ def takes(capabilities: Capabilities, tree: exp.Expr) -> bool:
     """Does an engine with ``capabilities`` take ``tree`` whole?"""
     if not all(capabilities.supports(feature) for feature in features_of(tree)):
         return False
-    if capabilities.missing and any(not capabilities.supports(node) for node in tree.walk()):
+    if (capabilities.missing or capabilities.differences) and \
+            any(not capabilities.supports(node) for node in tree.walk()):
         return False
     return render_check(tree, capabilities.dialect)

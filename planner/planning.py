@@ -33,6 +33,7 @@ from flightmesh.mesh import (
 )
 
 from . import rules
+from .annotate import annotate
 from .binding import bind_columns
 from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
@@ -112,6 +113,7 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     tree = apply_policies(tree, resolution.tables, principal, context.catalog.spec)
     step()
     tree = qualify_query(tree, resolution, context.dialect)
+    annotate(tree, resolution)  # mesh types on the nodes: engines' declared differences read them
     check_field_access(tree, _column_types(tree, resolution))
     step()
     result_names = written if written is not None and len(written) == len(output_names(tree)) \
@@ -281,6 +283,10 @@ def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, esti
     tree = engine_tree(draft.tree, connector, resolution)
     # Nothing reaches an engine unvetted, whoever added it (policies, rewrites, key filters).
     check_fragment(tree, catalog.spec.settings.max_generated_values)
+    if capabilities.faithful is not None:
+        # The engine's own rendering of the mesh's meaning (after the check: what it adds, such
+        # as a MariaDB collation, is engine SQL, not the mesh language).
+        tree = capabilities.faithful(tree)
     sql = render(tree, capabilities.dialect)
     typing_sql = None
     typing_tables: tuple[tuple[str, Any], ...] = ()

@@ -1,0 +1,33 @@
+"""Mesh types on every node of the qualified query, for the engines' declared ``Difference``s.
+
+Whether an engine computes what the mesh dialect means often depends on the types involved
+(MariaDB compares strings under a case-insensitive collation but numbers exactly; PostgreSQL's
+``//`` differs on doubles only). sqlglot infers the types once, in the mesh dialect, from the
+catalog's column types; the annotation stays on the nodes through the rules (they rewrite in
+place, and copies keep it) until each fragment is checked and rendered.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.schema import MappingSchema
+
+from .resolve import Resolution, arrow_to_sql_type
+
+__all__ = ["annotate"]
+
+
+def annotate(tree: exp.Expr, resolution: Resolution) -> exp.Expr:
+    """``tree`` (qualified) with ``node.type`` set where sqlglot can infer it; rewritten in place."""
+    mapping: dict[str, dict[str, dict[str, str]]] = {}
+    for table in resolution.tables.values():
+        mapping.setdefault(table.product, {})[table.name] = {
+            item.name: arrow_to_sql_type(item.type) for item in table.schema}
+    schema = MappingSchema(mapping, dialect="duckdb", normalize=True)
+    try:
+        return annotate_types(tree, schema=schema, dialect="duckdb")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        # sqlglot's inference failing on an odd tree leaves types unknown, which every
+        # ``Difference`` treats as possibly affected: fewer pushdowns, never a wrong answer.
+        return tree
