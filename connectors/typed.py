@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 STRINGS = frozenset({DType.VARCHAR, DType.CHAR, DType.TEXT, DType.NVARCHAR, DType.NCHAR, DType.NAME})
-INTEGERS = frozenset({DType.TINYINT, DType.SMALLINT, DType.INT, DType.BIGINT, DType.HUGEINT, DType.INT128,
+INTEGERS = frozenset({DType.TINYINT, DType.SMALLINT, DType.INT, DType.BIGINT, DType.INT128,
                       DType.UTINYINT, DType.USMALLINT, DType.UINT, DType.UBIGINT})
 FLOATS = frozenset({DType.FLOAT, DType.DOUBLE})
 NUMBERS = INTEGERS | FLOATS | {DType.DECIMAL}
