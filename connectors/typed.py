@@ -33,8 +33,9 @@ INTEGERS = frozenset({DType.TINYINT, DType.SMALLINT, DType.INT, DType.BIGINT, DT
 FLOATS = frozenset({DType.FLOAT, DType.DOUBLE})
 NUMBERS = INTEGERS | FLOATS | {DType.DECIMAL}
 BOOLEAN = frozenset({DType.BOOLEAN})
+# TIMESTAMPNTZ: what DuckDB's parser gives a ``TIMESTAMP '...'`` literal's cast.
 TEMPORALS = frozenset({DType.DATE, DType.TIMESTAMP, DType.TIMESTAMPTZ, DType.TIMESTAMP_S, DType.TIMESTAMP_MS,
-                       DType.TIMESTAMP_NS, DType.TIME, DType.DATETIME})
+                       DType.TIMESTAMP_NS, DType.TIMESTAMPNTZ, DType.TIMESTAMPLTZ, DType.TIME, DType.DATETIME})
 
 
 def kind_of(node: exp.Expr | None) -> DType | None:
