@@ -49,6 +49,7 @@ __all__ = [
     "FUNCTIONS",
     "NUMERIC_FUNCTIONS",
     "PRINCIPAL_FUNCTIONS",
+    "SAMPLE_METHODS",
     "STRING_FUNCTIONS",
     "SYNTAX",
     "UNIT_WORDS",
@@ -183,6 +184,9 @@ UNIT_WORDS: frozenset[str] = frozenset({
     "timezone_minute", "ms", "us",
 })
 
+# The methods of DuckDB's TABLESAMPLE / USING SAMPLE (sampling always runs in the merge DuckDB).
+SAMPLE_METHODS: frozenset[str] = frozenset({"reservoir", "bernoulli", "system"})
+
 # Functions sqlglot does not model that are pure computations in every engine we push to.
 ALLOWED_ANONYMOUS: frozenset[str] = frozenset({"now"})
 
@@ -196,6 +200,8 @@ PRINCIPAL_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset({exp.CurrentUser, exp
 def check_statement(tree: exp.Expr, max_generated_values: int = DEFAULT_MAX_GENERATED_VALUES) -> None:
     """Refuse ``tree`` unless every node is vetted. Raises ForbiddenFunction / UnsupportedQuery."""
     for node in tree.walk():
+        if _is_order_by_all(node):
+            continue  # the planner spells it out (planner/rules/expand_all.py) before any engine sees it
         if type(node) not in PRINCIPAL_FUNCTIONS:
             _check_node(node, max_generated_values)
 
@@ -246,18 +252,27 @@ def _check_node(node: exp.Expr, max_generated_values: int) -> None:
     if kind in VETTED:
         if kind in SIZED:
             _check_size(node, max_generated_values)
+        elif kind is exp.TableSample:
+            _check_sample(node)
     elif kind is exp.DataType:
         _check_type(node)
     elif kind is exp.ColumnDef and isinstance(node.parent, exp.DataType):
         pass  # a STRUCT field inside a cast's type; the type itself is checked
     elif kind is exp.Var:
-        if node.name.lower() not in UNIT_WORDS:
+        if isinstance(node.parent, exp.TableSample) and node.arg_key == "method":
+            if node.name.lower() not in SAMPLE_METHODS:
+                raise UnsupportedQuery(f"sampling method {node.name!r} is not supported; use "
+                                       "reservoir, bernoulli or system")
+        elif node.name.lower() not in UNIT_WORDS:
             raise UnsupportedQuery(f"{node.name!r} is not supported here")
     elif kind is exp.Anonymous:
         if node.name.lower() not in ALLOWED_ANONYMOUS:
             raise ForbiddenFunction(f"function {node.name.lower()} is not allowed")
     elif kind is exp.Dot:
         _check_dot_shape(node)
+    elif kind is exp.Unnest:
+        raise UnsupportedQuery("UNNEST in FROM is not supported by flightmesh; unnest a list in the SELECT "
+                               "list instead (SELECT unnest(list) AS x ...)")
     elif isinstance(node, exp.Func):
         raise ForbiddenFunction(f"function {_function_name(node)} is not supported by flightmesh")
     else:
@@ -308,6 +323,41 @@ def _check_size(node: exp.Expr, limit: int) -> None:
         if start is not None and end is not None and step:
             count = max(0, (end - start) // step + 1)
         _bounded(count, limit, "generate_series/range need integer literal bounds and step")
+
+
+def _check_sample(node: exp.Expr) -> None:
+    """A sample's size is a literal: a row count, or a percentage from 0 to 100; its seed an integer."""
+    size, percent, seed = node.args.get("size"), node.args.get("percent"), node.args.get("seed")
+    if size is not None and (_integer(size) is None or (_integer(size) or 0) < 0):
+        raise UnsupportedQuery("TABLESAMPLE n ROWS needs a non-negative integer literal n")
+    if percent is not None:
+        value = _number(percent)
+        if value is None or not 0 <= value <= 100:
+            raise UnsupportedQuery("TABLESAMPLE n% needs a literal percentage from 0 to 100")
+    if size is None and percent is None:
+        raise UnsupportedQuery("TABLESAMPLE needs a size: n ROWS or n%")
+    if seed is not None and _integer(seed) is None:
+        raise UnsupportedQuery("REPEATABLE (seed) needs an integer literal seed")
+    for key in ("expressions", "bucket_numerator", "bucket_denominator", "bucket_field"):
+        if node.args.get(key):
+            raise UnsupportedQuery("this form of TABLESAMPLE is not supported; use TABLESAMPLE n ROWS or n%")
+
+
+def _number(node: exp.Expr | None) -> Decimal | None:
+    if not isinstance(node, exp.Literal) or node.is_string:
+        return None
+    try:
+        return Decimal(node.this)
+    except InvalidOperation:
+        return None
+
+
+def _is_order_by_all(node: exp.Expr) -> bool:
+    """DuckDB's ``ORDER BY ALL [DESC]``: the word ALL as the whole of the one ORDER BY term."""
+    parent = node.parent
+    return (type(node) is exp.Var and node.name.upper() == "ALL" and isinstance(parent, exp.Ordered)
+            and node.arg_key == "this" and isinstance(parent.parent, exp.Order)
+            and len(parent.parent.expressions) == 1)
 
 
 def _bounded(size: int | None, limit: int, shape: str) -> None:

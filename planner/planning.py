@@ -154,11 +154,15 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         filtered = {draft.name for draft in drafts if _filters_rows(draft.tree)}
         literal_only = {d.name: settings.dynamic_filter_max_literal_keys for d in drafts
                         if d.connector.capabilities.key_delivery == KeyDelivery.LITERALS}
-        key_filters = choose_key_filters(key_edges(residual_tree), scanned, settings.dynamic_filter_max_keys,
+        sampled = _sampled_reads(residual_tree)
+        edges = [edge for edge in key_edges(residual_tree) if edge[2] not in sampled]
+        key_filters = choose_key_filters(edges, scanned, settings.dynamic_filter_max_keys,
                                          settings.dynamic_filter_min_probe_rows, filtered, literal_only)
         key_filters = [_with_distinct(k, next(d for d in drafts if d.name == k.probe), resolution)
                        for k in key_filters]
         references = Counter(node.meta.get(FRAGMENT_KEY) for node in residual_tree.find_all(exp.Table))
+        # A fragment read inside a recursive WITH is scanned once per iteration: kept, like one read twice.
+        references.update({name: 2 for name in _recursive_reads(residual_tree)})
         materialize = frozenset(name for name, count in references.items() if name and count > 1)
     return Plan(
         sql=sql, fragments=fragments, residual=residual, output_names=result_names, explain=statement.explain,
@@ -166,6 +170,23 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         planning_ms=(time.perf_counter() - started) * 1000.0, shown_residual=shown_residual,
         reveal_policies=reveal,
     )
+
+
+def _sampled_reads(tree: exp.Expr) -> set[str]:
+    """Fragments the residual samples (TABLESAMPLE on the reference, USING SAMPLE on its SELECT):
+    a key filter would change the rows the sample draws from, so they are never probed."""
+    found = {node.meta[FRAGMENT_KEY] for node in tree.find_all(exp.Table)
+             if node.meta.get(FRAGMENT_KEY) and node.args.get("sample") is not None}
+    for select in tree.find_all(exp.Select):
+        if select.args.get("sample") is not None:
+            found |= {node.meta[FRAGMENT_KEY] for node in select.find_all(exp.Table) if node.meta.get(FRAGMENT_KEY)}
+    return found
+
+
+def _recursive_reads(tree: exp.Expr) -> set[str]:
+    """Fragments read inside a recursive WITH of ``tree``."""
+    return {node.meta[FRAGMENT_KEY] for with_ in tree.find_all(exp.With) if with_.args.get("recursive")
+            for node in with_.find_all(exp.Table) if node.meta.get(FRAGMENT_KEY)}
 
 
 def _check_language(tree: exp.Expr, max_generated_values: int, dialect: str) -> None:

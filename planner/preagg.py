@@ -12,7 +12,11 @@ The residual then combines the partial aggregates::
 
 Correct whatever the join's multiplicity: a joined row repeats a partial exactly as often as it
 would have repeated each raw row. Only decomposable aggregates qualify (SUM, COUNT, MIN, MAX, AVG,
-without DISTINCT), only under inner joins, and only fragments read once.
+without DISTINCT or FILTER), only under inner joins, only fragments read once, and only when the
+fragment's engine takes the partial aggregates (they are offered like any other piece). Window
+functions are not aggregates of the group: ``count(*) OVER ()`` is left to the residual, while
+an aggregate inside a window (``sum(avg(x)) OVER ()``) is combined like any other. Grouping
+sets, ROLLUP and CUBE are fine: the partials group by every column any set needs.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from collections.abc import Mapping
 
 from sqlglot import exp
 
+from .capability import takes
 from .split import FRAGMENT_KEY, FragmentDraft
 
-__all__ = ["own_nodes", "pre_aggregate", "reads_of"]
+__all__ = ["grouped_aggregates", "own_nodes", "pre_aggregate", "reads_of"]
 
 _DECOMPOSABLE = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
 
@@ -52,8 +57,8 @@ def reads_of(residual: exp.Query) -> dict[str, int]:
 
 def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates: Mapping[str, float],
              reads: Mapping[str, int], min_rows: float) -> str | None:
-    aggregates = own_nodes(select, exp.AggFunc)
-    if not aggregates or select.args.get("distinct") or _grouping_sets(select):
+    aggregates = grouped_aggregates(select)
+    if not aggregates or select.args.get("distinct") or select.args.get("sample"):
         return None
     joins = select.args.get("joins") or []
     if any((j.side or "") or (j.kind or "").upper() in ("SEMI", "ANTI") for j in joins):
@@ -73,7 +78,8 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
         return None
     alias = readers.pop()
     item = next((i for i in fragments if i.alias_or_name == alias), None)
-    if item is None or not item.meta.get(FRAGMENT_KEY):
+    # A sampled fragment's rows are drawn in the residual: partials would change what is drawn.
+    if item is None or not item.meta.get(FRAGMENT_KEY) or item.args.get("sample"):
         return None
     name = item.meta[FRAGMENT_KEY]
     draft = drafts.get(name)
@@ -92,15 +98,37 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
             partials.append(exp.alias_(over_pre, named[text], quoted=True))
         return exp.column(named[text], table=alias, quoted=True)
 
-    for aggregate in aggregates:
-        aggregate.replace(_combine(aggregate, partial))
+    combined = [_combine(aggregate, partial) for aggregate in aggregates]
     pre = exp.Subquery(this=draft.tree, alias=exp.TableAlias(this=exp.to_identifier("pre", quoted=True)))
     grouped = exp.select(*[exp.alias_(exp.column(key, table="pre", quoted=True), key, quoted=True) for key in keys],
                          *partials).from_(pre)
     if keys:
         grouped = grouped.group_by(*[exp.column(key, table="pre", quoted=True) for key in keys])
+    # The partials now run in the fragment's engine (SUM(ROUND(x)) where the residual computed
+    # ROUND): offered like any other piece, and left alone when the engine does not take them.
+    if not takes(draft.connector.capabilities, grouped):
+        draft.tree.parent, draft.tree.arg_key, draft.tree.index = None, None, None
+        return None
+    for aggregate, replacement in zip(aggregates, combined, strict=True):
+        aggregate.replace(replacement)
     draft.tree = grouped
     return f"{name} aggregates before the join, grouped by {', '.join(keys) or 'nothing'}"
+
+
+def grouped_aggregates(select: exp.Select) -> list[exp.Expr]:
+    """The aggregates ``select`` computes per group: not window functions (``count(*) OVER ()``
+    runs over the grouped rows, it does not group them), but aggregates inside a window's
+    argument or ordering (``sum(avg(x)) OVER ()``: ``avg`` is per group)."""
+    return [node for node in own_nodes(select, exp.AggFunc) if not _windowed(node)]
+
+
+def _windowed(node: exp.Expr) -> bool:
+    """Is ``node`` the function of a window (``f(...) [FILTER (...)] OVER (...)``)?"""
+    current = node
+    while isinstance(current.parent, (exp.Filter, exp.IgnoreNulls, exp.RespectNulls)) \
+            and current.parent.this is current:
+        current = current.parent
+    return isinstance(current.parent, exp.Window) and current.parent.this is current
 
 
 def _combine(aggregate: exp.Expr, partial: object) -> exp.Expr:
@@ -145,8 +173,3 @@ def _alias(aggregate: exp.Expr) -> str | None:
 def _from_items(select: exp.Select) -> list[exp.Expr]:
     from_ = select.args.get("from_")
     return ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
-
-
-def _grouping_sets(select: exp.Select) -> bool:
-    group = select.args.get("group")
-    return group is not None and any(group.args.get(k) for k in ("grouping_sets", "cube", "rollup"))

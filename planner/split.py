@@ -33,10 +33,12 @@ from flightmesh.mesh import CatalogTable, UnsupportedQuery
 
 from .binding import Binding
 from .capability import takes
+from .constructs import held_back, is_sampled
 from .resolve import Resolution, table_key
 
 __all__ = ["FRAGMENT_KEY", "IMPLIED_KEY", "Engines", "FragmentDraft", "Identity", "Placement", "SelectRule",
-           "SelectScope", "conjuncts", "fragment_reference", "fresh_name", "has_recursive_cte", "inline_ctes"]
+           "SelectScope", "conjuncts", "fragment_reference", "fresh_name", "has_recursive_cte", "inline_ctes",
+           "offered"]
 
 FRAGMENT_KEY = "flightmesh.fragment"  # meta on residual exp.Table nodes that read a fragment
 # meta on a conjunct a rule added only so that placement can push it into a fragment: implied
@@ -150,10 +152,17 @@ class Engines:
         self.binding = binding
 
     def identity(self, tree: exp.Expr) -> Identity | None:
-        """The one engine behind every table of ``tree``, or None (several, or none at all)."""
+        """The one engine behind every table of ``tree``, or None (several, or none at all).
+
+        A recursive CTE's references to itself read no engine: they go wherever its definition,
+        inside ``tree``, goes.
+        """
         found: Identity | None = None
+        recursive = _recursive_names(tree)
         for node in tree.find_all(exp.Table):
             table = self.resolution.of(node)
+            if table is None and not node.db and node.name.lower() in recursive:
+                continue
             if table is None:
                 return None
             connector = self.connector_for(table)
@@ -169,7 +178,7 @@ class Engines:
         found = self.identity(tree)
         if found is None or self.external_columns(tree):
             return False
-        return takes(found[1].capabilities, tree)
+        return offered(found[1], tree)
 
     def external_columns(self, tree: exp.Expr) -> list[exp.Column]:
         """Columns inside ``tree`` that read a source outside it (correlation)."""
@@ -219,7 +228,7 @@ class Engines:
             found = self.identity(table)
             if found is None or found[0] != identity[0]:
                 return False
-        return takes(identity[1].capabilities, conjunct)
+        return offered(identity[1], conjunct)
 
 
 @dataclass
@@ -308,6 +317,8 @@ class Placement(Engines):
         core_size = 1 + next((i for i, join in enumerate(joins) if not _is_inner(join)), len(joins))
         core = tuple(items[:core_size])
         protect_where = any((join.side or "").upper() in ("RIGHT", "FULL") for join in joins[core_size - 1:])
+        # USING SAMPLE draws from the joined rows before WHERE filters them: WHERE stays above.
+        protect_where = protect_where or is_sampled(select)
         return SelectScope(binding=self.binding, core=core, leaf={id(item): self.leaf_identity(item) for item in core},
                            owner={id(item): item for item in items}, protect_where=protect_where)
 
@@ -335,8 +346,10 @@ class Placement(Engines):
             if identity is None:
                 units.append(component[0])
             else:
-                mine = [c for c in candidates
-                        if id(c) not in pushed and self.pushable_into(c, component, scope.owner, identity)]
+                # A sampled item draws its rows before any predicate of the query filters them.
+                mine = [] if is_sampled(component[0]) else \
+                    [c for c in candidates
+                     if id(c) not in pushed and self.pushable_into(c, component, scope.owner, identity)]
                 pushed.update(id(c) for c in mine)
                 units.append(self.component_fragment(component, mine, identity[1]))
             for item in component:
@@ -357,7 +370,7 @@ class Placement(Engines):
                 continue
             own: list[exp.Expr] = []
             side = (join.side or "").upper()
-            if side in ("", "LEFT") and (join.kind or "").upper() not in ("SEMI", "ANTI"):
+            if side in ("", "LEFT") and (join.kind or "").upper() not in ("SEMI", "ANTI") and not is_sampled(item):
                 own = [c for c in conditions if self.pushable_into(c, [item], shape.scope.owner, identity)]
             units.append(self.component_fragment([item], own, identity[1]))
             remaining.append([c for c in conditions if not any(c is o for o in own)])
@@ -386,6 +399,8 @@ class Placement(Engines):
         return list(groups.values())
 
     def _links_one_engine(self, conjunct: exp.Expr, refs: list[exp.Expr], scope: SelectScope) -> bool:
+        if any(is_sampled(item) for item in refs):
+            return False  # a sampled item is a fragment of its own: the residual draws from it
         identities = [scope.leaf.get(id(item)) for item in refs]
         identity = identities[0]
         if identity is None or any(i is None or i[0] != identity[0] for i in identities):
@@ -399,6 +414,9 @@ class Placement(Engines):
         """Detach ``items`` and ``conjuncts`` into one fragment; return the residual's reference."""
         name = self.new_name()
         select = exp.Select()
+        sample = items[0].args.get("sample") if len(items) == 1 else None
+        if sample is not None:
+            sample.pop()  # drawn in the residual, from the fragment's rows (planner/constructs.py)
         for index, item in enumerate(items):
             _detach(item)
             if index == 0:
@@ -413,7 +431,10 @@ class Placement(Engines):
         self.fragments.append(draft)
         # Projection is settled once the rest of the query is known (finish_projections).
         self._pending.append((draft, items))
-        return fragment_reference(name)
+        reference = fragment_reference(name)
+        if sample is not None:
+            reference.set("sample", sample)
+        return reference
 
     # -- the residual SELECT -----------------------------------------------------------------------
 
@@ -620,13 +641,29 @@ def _unique(name: str, used: set[str], *, prefix: str) -> str:
     return candidate
 
 
+def offered(connector: Connector, tree: exp.Expr) -> bool:
+    """Does ``connector``'s engine take ``tree``, and compute its constructs as the mesh does?"""
+    return takes(connector.capabilities, tree) and held_back(tree, connector.capabilities.dialect) is None
+
+
 def has_recursive_cte(tree: exp.Expr) -> bool:
     return any(with_.args.get("recursive") for with_ in tree.find_all(exp.With))
 
 
+def _recursive_names(tree: exp.Expr) -> set[str]:
+    """Names of the CTEs that recursive WITHs inside ``tree`` define."""
+    return {cte.alias_or_name.lower() for with_ in tree.find_all(exp.With) if with_.args.get("recursive")
+            for cte in with_.expressions}
+
+
 def inline_ctes(tree: exp.Expr) -> None:
-    """Replace each reference to a (non-recursive) CTE by a copy of its body, as a derived table."""
+    """Replace each reference to a (non-recursive) CTE by a copy of its body, as a derived table.
+
+    A recursive WITH stays where it is: the residual runs it, reading fragments for its tables.
+    """
     for with_ in list(tree.find_all(exp.With)):
+        if with_.args.get("recursive"):
+            continue
         query = with_.parent
         bodies: dict[str, exp.CTE] = {}
         for cte in with_.expressions:

@@ -3,6 +3,7 @@ on each SELECT placement cuts. Each rule is a small function in its own module w
 of what it does, and its own golden cases under ``tests/planner/golden/rules/``.
 
     tree (resolved, qualified)
+      expand_all         GROUP BY ALL / ORDER BY ALL spelled out for every engine
       whole_query        one engine takes it all: one fragment, done
       share_ctes         a CTE read twice becomes one fragment
       inline_ctes        other CTEs become derived tables
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from .base import Cut, Rule, RuleContext, SelectRule, SelectScope, scanned_rows
 from .exists import exists_select_one
+from .expand_all import expand_all
 from .factor import factor_disjunctions, factor_where
 from .implied_equalities import implied_equalities
 from .inline_ctes import inline_ctes
@@ -41,6 +43,7 @@ __all__ = [
     "SelectRule",
     "SelectScope",
     "exists_select_one",
+    "expand_all",
     "factor_disjunctions",
     "factor_where",
     "implied_equalities",
@@ -57,6 +60,7 @@ __all__ = [
 ]
 
 RULES: tuple[Rule, ...] = (
+    expand_all,
     whole_query,
     share_ctes,
     inline_ctes,

@@ -20,7 +20,7 @@ from .base import Cut, RuleContext, scanned_rows
 
 __all__ = ["reduce_semi_joins"]
 
-_NOT_PLAIN = ("joins", "group", "having", "limit", "offset", "distinct", "qualify")
+_NOT_PLAIN = ("joins", "group", "having", "limit", "offset", "distinct", "qualify", "sample")
 
 
 def reduce_semi_joins(cut: Cut, context: RuleContext) -> Cut:
@@ -56,6 +56,8 @@ def _semi_join_fragment(select: exp.Select) -> exp.Table | None:
             own_nodes(select, exp.Window):
         return None
     item = select.args["from_"].this if select.args.get("from_") else None
+    if isinstance(item, exp.Table) and item.args.get("sample") is not None:
+        return None  # a sample draws from the rows: distinct keys would change what it draws
     return item if isinstance(item, exp.Table) and item.meta.get(FRAGMENT_KEY) else None
 
 

@@ -34,8 +34,8 @@ def share_ctes(cut: Cut, context: RuleContext) -> Cut:
     fragments = list(cut.fragments)
     for with_ in list(cut.tree.find_all(exp.With)):
         query = with_.parent
-        if query is None:
-            continue
+        if query is None or with_.args.get("recursive"):
+            continue  # a recursive CTE's parts read the CTE itself: it stays whole in the residual
         for cte in list(with_.expressions):
             draft = _shared(cte, query, engines, names, len(fragments))
             if draft is not None:

@@ -3,16 +3,17 @@
     -- orders and order_items both in DuckDB
     SELECT o.id, count(*) FROM sales.orders o JOIN sales.order_items i ON i.order_id = o.id GROUP BY o.id
     ->  fragment f0 (duckdb): the same query;  no residual
+
+A recursive WITH over one engine's tables goes there whole too; over several engines (or none)
+the residual runs the recursion, reading a fragment for each table its parts name.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from flightmesh.mesh import UnsupportedQuery
-
 from ..binding import bind_columns
-from ..split import Engines, fresh_name, has_recursive_cte
+from ..split import Engines, fresh_name
 from .base import Cut, RuleContext
 
 __all__ = ["whole_query"]
@@ -27,6 +28,4 @@ def whole_query(cut: Cut, context: RuleContext) -> Cut:
         names = set(cut.names)
         draft = engines.draft(cut.tree, fresh_name(names, len(cut.fragments)))
         return replace(cut, tree=None, fragments=(*cut.fragments, draft), placed=True, names=frozenset(names))
-    if has_recursive_cte(cut.tree):
-        raise UnsupportedQuery("a recursive WITH across several engines is not supported")
     return replace(cut, binding=binding)
