@@ -26,6 +26,7 @@ from flightmesh.governance.audit import AuditLog
 from flightmesh.mesh import Catalog, CatalogTable, DescriptorError, EngineUnavailable, MeshSpec, ProductSpec
 
 from .catalog_builder import build_catalog, describe_product, review_engine_account, unreachable_problem
+from .contracts import contract_problems, with_contract_columns
 
 __all__ = ["CatalogState", "MeshState", "open_connectors"]
 
@@ -73,9 +74,12 @@ class CatalogState:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[MeshState], None]] = []
         self._last_retry = time.monotonic()
-        self._state = MeshState(build_catalog(spec, connectors, allow_unavailable=allow_unavailable),
-                                MappingProxyType(connectors))
-        problems = check_policies(self._state.catalog)
+        built = build_catalog(spec, connectors, allow_unavailable=allow_unavailable)
+        # The data contracts' column descriptions, tags and classifications join the descriptor's.
+        built = Catalog(spec, {name: with_contract_columns(spec, name, _product_tables(built, name))
+                               for name in spec.products if name not in built.unavailable}, built.unavailable)
+        self._state = MeshState(built, MappingProxyType(connectors))
+        problems = check_policies(self._state.catalog) + contract_problems(spec, connectors)
         for name in spec.products:
             if name not in self._state.catalog.unavailable:
                 problem = self._review_account(name, at_open=not allow_unavailable)
@@ -132,6 +136,7 @@ class CatalogState:
             return self._state.catalog
         for problem in problems:
             log.warning("%s", problem)
+        tables = with_contract_columns(self.spec, product, tables)
         if product not in self._reviewed:  # unreachable at start (or refused): its account is reviewed now
             refused = self._review_account(product)
             if product not in self._reviewed:  # gone again while being asked: left unavailable

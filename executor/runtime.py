@@ -52,6 +52,7 @@ from flightmesh.planner import Plan, PlanningContext, Statement, parse_statement
 from .audited import audited, refused
 from .bound import BoundPlan
 from .catalog_state import CatalogState, open_connectors
+from .contracts import ContractMonitor
 from .execute import Executor
 from .identities import Identities
 from .plan_cache import PlanCache, plan_key
@@ -93,8 +94,12 @@ class MeshRuntime:
         # Memory hygiene only: plans are keyed by catalog version, so older ones are unreachable.
         self.catalogs.on_change(lambda state: self.plans.clear())
         # Engine schema changes are picked up every settings.schema_refresh_seconds (0: only on demand).
+        # Data contracts: drift checked against each catalog, rules run every settings.contract_check_seconds.
+        self.contracts = ContractMonitor(lambda: self.catalogs.catalog, lambda: self.catalogs.connectors,
+                                         self.settings.contract_check_seconds)
+        self.system_schemas.contract_reports = self.contracts.reports
         self.schema_refresher = SchemaRefresher(lambda: self.catalogs.refresh_all(),
-                                                self.settings.schema_refresh_seconds)
+                                                self.settings.schema_refresh_seconds, after=self.contracts.drift)
         self.schema_refresher.start()
 
     def _assemble(self, spec: MeshSpec, allow_unavailable: bool) -> tuple[MeshSpec, CatalogState, Settings,
@@ -189,7 +194,7 @@ class MeshRuntime:
     @property
     def warnings(self) -> list[str]:
         """Problems the descriptor's owner should see but that do not stop the mesh."""
-        return self.catalogs.warnings
+        return self.catalogs.warnings + self.contracts.warnings()
 
     def refresh(self, product: str | None = None) -> Catalog:
         """Ask ``product``'s engine (None: every product's) again for its tables, after an outage or a
@@ -201,15 +206,22 @@ class MeshRuntime:
 
     def refresh_schemas(self, product: str | None = None) -> list[str]:
         """``refresh``, answering the products whose tables changed (the admin action ``refresh``).
-        KeyError for a product the mesh does not have."""
+        KeyError for a product the mesh does not have.
+
+        The refreshed products' data contracts are checked again too, against the schemas just
+        described: one verb for "look at the engines again", whether for a schema or for the data."""
         catalogs = self.catalogs
         if product is None:
-            return catalogs.refresh_all()
+            changed = catalogs.refresh_all()
+            self.contracts.check_all()
+            return changed
         named = next((name for name in catalogs.spec.products if name.lower() == product.lower()), None)
         if named is None:
             raise KeyError(product)
         before = catalogs.catalog
-        return [named] if catalogs.refresh(named) is not before else []
+        changed = [named] if catalogs.refresh(named) is not before else []
+        self.contracts.check(named)
+        return changed
 
     def retry_unavailable(self) -> Catalog:
         """Ask unreachable products again (at most every few seconds); every query calls this."""
@@ -323,9 +335,11 @@ class MeshRuntime:
                                   deadline=cancel.deadline if cancel is not None else None)
         context = self.system_schemas.bind(context, principal)  # this principal's discovery rows
         try:
-            return plan_statement(statement, sql, principal, context, parameters)
+            plan = plan_statement(statement, sql, principal, context, parameters)
         except UnknownColumn as error:
             raise self._vanished(error) from None
+        self.contracts.check_plan(plan)  # an enforced contract's drifting table is refused, not served
+        return plan
 
     def _vanished(self, error: UnknownColumn) -> UnknownColumn:
         """``error``, naming the product, table and column when an engine refresh lost that column."""
@@ -343,6 +357,7 @@ class MeshRuntime:
 
     def close(self) -> None:
         self.schema_refresher.stop()
+        self.contracts.stop()
         self.executor.close()
         for retired in self._retired:
             _close_all(retired)

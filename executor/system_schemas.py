@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from flightmesh.connectors import Connector, FragmentQuery
 from flightmesh.connectors.virtual import VirtualConnector
+from flightmesh.governance.contract_tables import ContractReport
 from flightmesh.governance.discovery import MESH_TABLES, discovery_tables, system_products
 from flightmesh.governance.information_schema import INFORMATION_SCHEMA_TABLES
 from flightmesh.mesh import CancelScope, Catalog, Principal, ProductSpec, QueryError
@@ -47,10 +48,12 @@ class SystemSchemas:
         self.connectors: dict[str, VirtualConnector] = {
             name: _Unbound(name, {t.name: _empty(t.schema) for t in tables}) for name, tables in shapes.items()
         }
+        # The data contracts' outcome (mesh.contracts, mesh.quality); the runtime sets its monitor's.
+        self.contract_reports: Callable[[], list[ContractReport]] = list
 
     def bound(self, catalog: Catalog, principal: Principal) -> dict[str, Connector]:
         """Connectors serving ``principal``'s rows of ``catalog``, on the shared private DuckDB."""
-        return {name: connector.with_tables(discovery_tables(name, catalog, principal))
+        return {name: connector.with_tables(discovery_tables(name, catalog, principal, self.contract_reports))
                 for name, connector in self.connectors.items()}
 
     def bind(self, context: PlanningContext, principal: Principal) -> PlanningContext:

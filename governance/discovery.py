@@ -24,6 +24,7 @@ Lists (tags) are flat strings joined by ", ", like ``flightmesh.audit``, so ever
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
 import pyarrow as pa
@@ -32,6 +33,7 @@ from flightmesh.mesh import AccessSpec, Catalog, ColumnSpec, EngineSpec, Princip
 from flightmesh.mesh.descriptor_discovery import DISCOVERY_SCHEMAS
 from flightmesh.mesh.sqltypes import type_name
 
+from .contract_tables import CONTRACT_TABLES, ContractReport, contract_rows
 from .information_schema import INFORMATION_SCHEMA_TABLES, information_schema_rows
 from .system_tables import Readable, Rows, SystemTable, column_description, joined, readable_tables
 
@@ -78,6 +80,7 @@ MESH_TABLES = (
         ("masked_columns", _S, "the columns masked for you (NULL: none)"),
         ("summary", _S, "everything above as one sentence"),
     )),
+    *CONTRACT_TABLES,   # mesh.contracts, mesh.quality: governance.contract_tables
 )
 
 FULL_READ = "full read"
@@ -105,10 +108,15 @@ def system_products() -> list[ProductSpec]:
     ]
 
 
-def discovery_tables(schema: str, catalog: Catalog, principal: Principal) -> dict[str, Callable[[], pa.Table]]:
-    """Per table of ``schema``: a function producing ``principal``'s rows from ``catalog``."""
+def discovery_tables(schema: str, catalog: Catalog, principal: Principal,
+                     contracts: Callable[[], list[ContractReport]] = list) -> dict[str, Callable[[], pa.Table]]:
+    """Per table of ``schema``: a function producing ``principal``'s rows from ``catalog`` (and, for
+    mesh.contracts and mesh.quality, from the data contracts' last ``contracts()`` reports)."""
     if schema == "mesh":
-        producers = {"products": _products, "tables": _tables, "columns": _columns, "my_access": _my_access}
+        producers: dict[str, Rows] = {"products": _products, "tables": _tables, "columns": _columns,
+                                      "my_access": _my_access}
+        for table in CONTRACT_TABLES:
+            producers[table.name] = functools.partial(contract_rows, table.name, reports=contracts)
         return {t.name: _producer(t, producers[t.name], catalog, principal) for t in MESH_TABLES}
     if schema == "information_schema":
         return {t.name: _producer(t, information_schema_rows[t.name], catalog, principal)

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlglot
 
+from .contracts import enrich, read_contract
 from .descriptor_access import AccessReader
 from .descriptor_discovery import DISCOVERY_SCHEMAS, read_freshness
 from .descriptor_keys import KeysReader
@@ -198,7 +199,7 @@ class _Reader(AccessReader, KeysReader):
     def product(self, name: str, node: LocatedDict, path: str, where: str) -> ProductSpec | None:
         self.only_keys(
             node, {"domain", "owner", "description", "engine", "tables", "access", "columns", "policies", "tags",
-                   "freshness"}, path
+                   "freshness", "contract"}, path
         )
         engine = self.engine(node, f"{path}.engine")
         tables = self.tables(node, path, engine)
@@ -211,14 +212,16 @@ class _Reader(AccessReader, KeysReader):
         policies = self.policies(node, path, tables)
         if engine is None:
             return None
-        return ProductSpec(
+        contract = read_contract(self, node, path, tables)
+        return enrich(ProductSpec(
             name=name, engine=engine, tables=tables,
             domain=self.string(node, "domain", f"{path}.domain") or "",
             owner=self.string(node, "owner", f"{path}.owner") or "",
             description=self.string(node, "description", f"{path}.description") or "",
             access=AccessSpec(read=read), columns=columns, policies=policies, origin=where,
             tags=self.names(node, "tags", f"{path}.tags") or (), freshness=read_freshness(self, node, path),
-        )
+            contract=contract,
+        ))
 
     def engine(self, product: LocatedDict, path: str) -> EngineSpec | None:
         node = self.mapping(product, "engine", path, required=True)

@@ -44,6 +44,7 @@ class Settings:
     max_generated_values: int = 1_000_000
     planning_timeout_seconds: float = 10.0
     schema_refresh_seconds: float = 60.0
+    contract_check_seconds: float = 300.0
 
     @staticmethod
     def check(name: str, value: Any) -> str | None:
@@ -123,6 +124,10 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "thread (a changed type or a new column is then announced; a query reading a dropped or renamed "
         "column gets an error naming it). The admin action refresh (flightmesh refresh) asks at once. "
         "0 turns the periodic refresh off.", 0),
+    "contract_check_seconds": (
+        "How often the data contracts' quality rules and latency SLAs (products' contract:) run inside the "
+        "products' engines, on a background thread; results in mesh.quality. The admin action refresh "
+        "(flightmesh refresh) checks at once. 0 turns the periodic checks off.", 0),
 }
 
 _FIELDS = {field.name: field for field in fields(Settings)}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contract_model import ContractSpec
 from .settings import Settings
 
 __all__ = [
@@ -155,6 +156,7 @@ class ProductSpec:
     origin: str = ""
     tags: tuple[str, ...] = ()        # free labels for discovery (mesh.products)
     freshness: FreshnessSpec | None = None
+    contract: ContractSpec | None = None  # ``contract:``, an ODCS v3 document (mesh.contracts)
 
 
 @dataclass(frozen=True)
