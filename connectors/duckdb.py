@@ -29,6 +29,7 @@ from flightmesh.mesh.constraints import EngineConstraints
 
 from .base import Capabilities, FragmentQuery, KeyDelivery, cast_batches
 from .constraints import assemble, duckdb_rows
+from .engine_errors import duckdb_failure, mesh_error
 from .pool import engine_timeout
 
 __all__ = ["DuckDBConnector", "lock_down"]
@@ -193,8 +194,7 @@ class DuckDBConnector:
     def _error(self, error: BaseException) -> Exception:
         if isinstance(error, duckdb.InterruptException):
             return QueryCancelled("the query was cancelled")
-        return EngineError(self.product, f"the engine rejected the fragment ({type(error).__name__})",
-                           internal=str(error))
+        return mesh_error(self.product, duckdb_failure(error), str(error))
 
     def close(self) -> None:
         self._connection = None

@@ -44,6 +44,7 @@ from flightmesh.mesh import (
 from .adbc_stream import cursor_batches
 from .address import quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
+from .engine_errors import mesh_error, remote_failure
 from .pool import pooled_engine_options
 from .pooled import PooledConnector
 
@@ -228,6 +229,9 @@ class FlightSQLConnector(PooledConnector[Any]):
                                 "and was stopped")
         if status == "CANCELLED":
             return QueryCancelled("the query was cancelled")
+        failure = remote_failure(status, text.split(". Detail:", 1)[0])
+        if failure is not None:
+            return mesh_error(self.product, failure, text)
         if status == "NOT_FOUND":
             return EngineError(self.product, "a table this product serves no longer exists on the remote",
                                internal=text)

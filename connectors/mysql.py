@@ -73,6 +73,7 @@ from . import mysql_semantics
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
 from .constraints import assemble, mysql_rows
+from .engine_errors import mesh_error, mysql_failure
 from .mysql_statement import StatementEnd, StatementKiller
 from .mysql_stream import FragmentStream, WorkerError, WorkerLost, WorkerPool
 from .mysql_types import UnknownMySQLType, mysql_arrow_type, normalize_result_type
@@ -343,6 +344,9 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates):
                                internal=text)
         if code in (2002, 2003, 2006, 2013, 1053, 1927) or (code is None and _looks_unreachable(text)):
             return EngineUnavailable(self.product, "cannot connect to the engine", internal=text)
+        failure = mysql_failure(code, text)
+        if failure is not None:
+            return mesh_error(self.product, failure, text)
         if kind == "PanicException":
             return EngineError(self.product, "the engine returned a value the MySQL reader cannot convert "
                                "(e.g. a TIME outside 00:00-24:00)", internal=text)

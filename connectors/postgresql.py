@@ -50,6 +50,7 @@ from .adbc_stream import cursor_batches
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown
 from .constraints import assemble, postgresql_rows
+from .engine_errors import mesh_error, postgresql_failure
 from .pg_types import UnknownPgType, convert_batch, pg_arrow_type, result_schema
 from .pool import pooled_engine_options
 from .pooled import PooledConnector
@@ -67,7 +68,6 @@ _PG_MISSING: frozenset[type[exp.Expression]] = frozenset({
     exp.ApproxDistinct, exp.ArgMax, exp.ArgMin, exp.First, exp.Mode,
     exp.RegexpExtract, exp.Levenshtein, exp.Contains, exp.IsNan, exp.DateFromParts, exp.DayOfWeek,
     exp.SHA2, exp.Encode, exp.Struct, exp.JSONExtract,
-    exp.Round,              # round(double precision, int) does not exist (only numeric)
     exp.Log,                # log(b, x) exists only for numeric
     exp.TryCast,            # rendered as CAST, which raises where TRY_CAST gives NULL
 })
@@ -306,6 +306,11 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
                                internal=text)
         if state.startswith("28"):
             return EngineUnavailable(self.product, "the engine refused the credentials", internal=text)
+        diagnostics = _diagnostics(error)
+        failure = postgresql_failure(state, diagnostics.get("PG_DIAG_MESSAGE_PRIMARY", ""),
+                                     at_statement_position="PG_DIAG_STATEMENT_POSITION" in diagnostics)
+        if failure is not None:
+            return mesh_error(self.product, failure, text)
         return EngineError(self.product, "the engine rejected the fragment", internal=text)
 
     def excess_privileges(self) -> list[str]:
@@ -313,6 +318,14 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
         from .privileges import postgresql_excess_privileges
 
         return postgresql_excess_privileges(self._rows)
+
+
+def _diagnostics(error: BaseException) -> dict[str, str]:
+    """libpq's error fields, which the ADBC driver passes on as ``details`` (name -> value)."""
+    def text(item: object) -> str:
+        return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+
+    return {text(name): text(value) for name, value in getattr(error, "details", None) or ()}
 
 
 def _connect_problem(message: str) -> str:

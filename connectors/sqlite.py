@@ -48,6 +48,7 @@ from flightmesh.mesh.constraints import EngineConstraints
 from . import sqlite_semantics
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
 from .constraints import assemble, sqlite_rows
+from .engine_errors import Problem, mesh_error, sqlite_failure
 from .pool import ConnectionPool, PoolTimeout, engine_timeout
 from .sqlite_interrupt import RunningStatement, Watch, interrupt_library
 
@@ -311,7 +312,10 @@ class SQLiteConnector:
             return stopped
         if statement.expired():
             return self._timed_out()
-        return EngineError(self.product, detail, internal=str(error))
+        failure = sqlite_failure(str(error))
+        if failure.problem is Problem.ENGINE:
+            return EngineError(self.product, detail, internal=str(error))
+        return mesh_error(self.product, failure, str(error))
 
     def _timed_out(self) -> QueryTimeout:
         return QueryTimeout(f"product {self.product}: the fragment ran past its time limit and was stopped")

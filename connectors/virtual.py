@@ -30,10 +30,11 @@ import sqlglot
 import sqlglot.errors
 from sqlglot import exp
 
-from flightmesh.mesh import CancelScope, EngineError, QueryCancelled, UnknownTable
+from flightmesh.mesh import CancelScope, QueryCancelled, UnknownTable
 
 from .base import Capabilities, FragmentQuery, KeyDelivery, cast_batches
 from .duckdb import lock_down
+from .engine_errors import duckdb_failure, mesh_error
 
 __all__ = ["VirtualConnector"]
 
@@ -133,8 +134,7 @@ class VirtualConnector:
     def _error(self, error: BaseException) -> Exception:
         if isinstance(error, duckdb.InterruptException):
             return QueryCancelled("the query was cancelled")
-        return EngineError(self.product, f"the engine rejected the fragment ({type(error).__name__})",
-                           internal=str(error))
+        return mesh_error(self.product, duckdb_failure(error), str(error))
 
     def close(self) -> None:
         if self._home is not self:

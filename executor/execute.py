@@ -18,7 +18,8 @@ import duckdb
 import pyarrow as pa
 
 from flightmesh.connectors import FragmentQuery, cast_batches
-from flightmesh.mesh import CancelScope, FlightmeshError, Principal, QueryCancelled, QueryError, Settings
+from flightmesh.connectors.engine_errors import duckdb_failure, mesh_error, with_client_value
+from flightmesh.mesh import CancelScope, DataError, FlightmeshError, Principal, QueryCancelled, QueryError, Settings
 from flightmesh.planner import EXPLAIN_SCHEMA, Fragment, Plan
 
 from .bound import BoundPlan, bound_plan
@@ -81,6 +82,12 @@ class Executor:
         Asks the engines (and the merge engine) for types over empty inputs: done once per plan,
         the result cached by the runtime; nothing is written to ``plan``.
         """
+        try:
+            return self._bind(plan, principal)
+        except DataError as error:  # an engine's literal failed: quoted if the client wrote it
+            raise with_client_value(error, plan.sql) from None
+
+    def _bind(self, plan: Plan, principal: Principal | None) -> BoundPlan:
         policies = plan.policy_labels()
         if plan.explain == "plan":
             return bound_plan(plan, schema=EXPLAIN_SCHEMA, result_schema=EXPLAIN_SCHEMA, fragment_schemas={},
@@ -124,10 +131,13 @@ class Executor:
                 analyzed = _explain_batch(plan, run.stats, total, elapsed)
                 run.close()
                 return pa.RecordBatchReader.from_batches(schema, iter([analyzed]))
+        except DataError as error:
+            run.close()
+            raise with_client_value(error, plan.sql) from None
         except BaseException:
             run.close()
             raise
-        return pa.RecordBatchReader.from_batches(schema, _guarded(batches, run, schema))
+        return pa.RecordBatchReader.from_batches(schema, _guarded(batches, run, schema, plan.sql))
 
     def _batches(self, bound: BoundPlan, run: _Run) -> Iterator[pa.RecordBatch]:
         plan, fragment_schemas = bound.plan, bound.fragment_schemas
@@ -199,13 +209,16 @@ def _read(reader: pa.RecordBatchReader, run: _Run) -> Iterator[pa.RecordBatch]:
         yield batch
 
 
-def _guarded(batches: Iterator[pa.RecordBatch], run: _Run, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _guarded(batches: Iterator[pa.RecordBatch], run: _Run, schema: pa.Schema,
+             client_sql: str) -> Iterator[pa.RecordBatch]:
     """Rename to the announced schema, check cancellation, and always clean up."""
     try:
         for batch in batches:
             run.cancel.check()
             yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
         run.cancel.check()
+    except DataError as error:
+        raise with_client_value(error, client_sql) from None
     except FlightmeshError:
         raise
     except (duckdb.Error, pa.ArrowException) as error:
@@ -227,6 +240,9 @@ def _merge_error(error: BaseException, run: _Run) -> BaseException:
     # INT32"), and those values may come from rows or columns a policy hides: the client gets the
     # kind of failure, the log the message.
     log.warning("merge engine failed: %s", str(error).split("\n")[0])
+    classified = duckdb_failure(error)
+    if classified.is_data:
+        return mesh_error(None, classified, str(error))
     return QueryError(f"the query failed while combining products: {_merge_reason(error)}")
 
 

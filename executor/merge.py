@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from flightmesh.connectors.duckdb import lock_down
+from flightmesh.connectors.engine_errors import duckdb_failure, mesh_error
 from flightmesh.mesh import QueryError, Settings
 
 __all__ = ["MergeEngine"]
@@ -36,8 +37,12 @@ class MergeEngine:
             for name, schema in inputs.items():
                 cursor.register(name, schema.empty_table())
             return cursor.sql(f"SELECT * FROM ({sql}) AS typed LIMIT 0").to_arrow_table().schema
-        except (duckdb.BinderException, duckdb.TypeMismatchException, duckdb.ConversionException,
-                duckdb.CatalogException, duckdb.ParserException) as error:
+        except (duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.InvalidInputException) as error:
+            # Over empty tables only literals can fail: the client's or a policy's. The message
+            # names the reason class; the executor quotes the value only if it is the client's.
+            raise mesh_error(None, duckdb_failure(error), str(error), scope="the query does not type-check") from None
+        except (duckdb.BinderException, duckdb.TypeMismatchException, duckdb.CatalogException,
+                duckdb.ParserException) as error:
             # ParserException: sqlglot accepted a malformed call (EXISTS(-2)) and printed SQL that
             # DuckDB cannot read; still the client's statement, not an incident.
             # Typing runs over empty tables: its messages speak of types and of the client's own

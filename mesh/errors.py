@@ -14,6 +14,10 @@ gRPC. The tree::
     │   ├── UnsupportedQuery     parses, but flightmesh cannot plan it
     │   ├── ForbiddenFunction    a function that is not on the allow-list (read_csv, pg_read_file...)
     │   ├── ParameterError       wrong number or type of bound parameters
+    │   ├── DataError            an engine or the merge failed on a value: conversion, overflow,
+    │   │                        division by zero, invalid date/time, string too long; names the
+    │   │                        product and the reason class, quotes a value only when it is the
+    │   │                        client's own literal (``connectors.engine_errors`` decides)
     │   └── NotFound             an object the principal cannot see               -> NOT_FOUND
     │       ├── UnknownTable     does not exist *or* is not granted: same message either way
     │       └── UnknownColumn    does not exist *or* is denied: same message either way
@@ -32,6 +36,7 @@ from __future__ import annotations
 __all__ = [
     "AccessDenied",
     "AuthenticationError",
+    "DataError",
     "DescriptorError",
     "EngineError",
     "EngineUnavailable",
@@ -108,6 +113,35 @@ class ForbiddenFunction(QueryError):
 
 class ParameterError(QueryError):
     """Bound parameters do not fit the statement."""
+
+
+class DataError(QueryError):
+    """A value made the engine (or the merge engine) fail: the query asked for something its data
+    cannot give, e.g. ``WHERE order_id = 'abc'`` on an integer column.
+
+    ``reason`` names the reason class and the type ("a value could not be converted to
+    INTEGER"); ``scope`` says where ("product sales", or the merge). ``quoted`` is the same reason
+    quoting the failing value, and ``candidate`` that value: the engine showed it is a literal of
+    the statement it ran, but that statement also holds policy literals, so the executor shows
+    ``quoted`` only after matching ``candidate`` against the client's own literals
+    (``with_client_value``). ``internal`` keeps the engine's message for the server log only.
+    """
+
+    def __init__(self, scope: str, reason: str, *, product: str | None = None, quoted: str | None = None,
+                 candidate: str | None = None, internal: str | None = None) -> None:
+        self.scope = scope
+        self.reason = reason
+        self.product = product
+        self.quoted = quoted
+        self.candidate = candidate
+        self.internal = internal
+        super().__init__(f"{scope}: {reason}")
+
+    def with_client_value(self, client_literals: frozenset[str]) -> DataError:
+        """This error quoting its value when the value is one of ``client_literals``; else itself."""
+        if self.quoted is None or self.candidate is None or self.candidate not in client_literals:
+            return self
+        return DataError(self.scope, self.quoted, product=self.product, internal=self.internal)
 
 
 class NotFound(QueryError):

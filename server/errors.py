@@ -3,6 +3,7 @@
 The error tree lives in ``flightmesh.mesh.errors``; this module maps it (DESIGN.md §6)::
 
     QueryError (SqlSyntaxError, UnsupportedQuery, ...)  -> INVALID_ARGUMENT  (pyarrow.ArrowInvalid)
+    DataError (conversion, overflow, division by zero)  -> INVALID_ARGUMENT, str(error); error.internal is logged
     NotFound (UnknownTable, UnknownColumn)               -> NOT_FOUND         (pyarrow.ArrowKeyError)
     AuthenticationError                                 -> UNAUTHENTICATED
     AccessDenied, ReadOnlyViolation,
@@ -23,6 +24,15 @@ An engine's own message may hold row values a principal must not see, so each ha
 by ``flight_errors`` (or ``guarded`` for streams), which converts the error and raises the
 converted one *outside* the ``except`` block with ``from None``: the client then sees the message
 and one frame of this module, nothing chained.
+
+That one frame still names a server file, and pyarrow sends it too: for a Python exception it
+raises INVALID_ARGUMENT, NOT_FOUND or UNIMPLEMENTED with a ``PythonErrorDetail``, whose text
+(``traceback.format_exception`` of the exception, looked up on the ``traceback`` module at each
+call) becomes the status *Detail*. FlightError statuses carry only their code name. So every
+exception this module hands to pyarrow is marked (``_CLIENT_FACING``), and ``format_exception``
+is wrapped once at import: for a marked exception it answers the status name alone, for anything
+else it is the standard function, unchanged. The server log keeps the full error: it is written
+before conversion, with ``traceback.print_exception`` (logging), which the wrapper does not touch.
 """
 
 from __future__ import annotations
@@ -30,8 +40,9 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import traceback
 from collections.abc import Callable, Iterator
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -39,6 +50,7 @@ import pyarrow.flight as flight
 from flightmesh.mesh import (
     AccessDenied,
     AuthenticationError,
+    DataError,
     EngineError,
     EngineUnavailable,
     FlightmeshError,
@@ -80,14 +92,50 @@ _STATUS_OF: tuple[tuple[type[Exception], type[Exception]], ...] = (
 )
 
 
+_CLIENT_FACING = "_flightmesh_client_facing"  # attribute marking an exception raised to pyarrow
+
+
+def _client_facing(error: BaseException) -> BaseException:
+    setattr(error, _CLIENT_FACING, True)
+    return error
+
+
+def _status_only(original: Callable[..., list[str]]) -> Callable[..., list[str]]:
+    """``traceback.format_exception``, answering only the status name for a marked exception."""
+
+    @functools.wraps(original)
+    def format_exception(exc: Any, /, *args: Any, **kwargs: Any) -> list[str]:
+        error = args[0] if args and isinstance(args[0], BaseException) else kwargs.get("value", exc)
+        if isinstance(error, BaseException) and getattr(error, _CLIENT_FACING, False):
+            return [_STATUS_NAMES.get(type(error), type(error).__name__)]
+        return original(exc, *args, **kwargs)
+
+    setattr(format_exception, _CLIENT_FACING, True)
+    return format_exception
+
+
+_STATUS_NAMES: dict[type[BaseException], str] = {
+    pa.ArrowInvalid: "InvalidArgument", pa.ArrowKeyError: "NotFound", NotImplementedError: "NotImplemented",
+}
+
+if not getattr(traceback.format_exception, _CLIENT_FACING, False):  # once, also if imported twice
+    traceback.format_exception = _status_only(traceback.format_exception)
+
+
 def to_flight_error(error: BaseException) -> BaseException:
     """The exception to raise to the client for ``error``; logs what the client must not see."""
+    return _client_facing(_converted(error))
+
+
+def _converted(error: BaseException) -> BaseException:
     if isinstance(error, flight.FlightError):
         return error  # type: ignore[no-any-return]
     if isinstance(error, NotImplementedError):
         return NotImplementedError(str(error) or "not implemented by flightmesh")
     if isinstance(error, EngineError) and error.internal:
         log.warning("product %s: %s (engine said: %s)", error.product, error.detail, error.internal)
+    if isinstance(error, DataError) and error.internal:
+        log.warning("%s (engine said: %s)", error, error.internal)
     for kind, status in _STATUS_OF:
         if isinstance(error, kind):
             return status(str(error))
