@@ -2,20 +2,209 @@
 
 ``DIFFERENCES`` are the typed nodes a fragment for MariaDB/MySQL must leave to the residual;
 ``faithful`` rewrites a fragment so MariaDB/MySQL computes the mesh's meaning where a plain rendering
-would not. Each entry is verified on the real engine (tests/connectors/test_semantics_mysql.py).
+would not. Each entry is verified on the real engine (tests/connectors/test_semantics_mysql.py):
+a test runs the plain rendering on MariaDB and shows DuckDB answers otherwise.
+
+Found on MariaDB 10.11 against DuckDB 2.0:
+
+- string comparisons follow the column's collation: ``mysql_collation`` makes them exact;
+- LIKE treats ``\\`` as an escape character even without ESCAPE (DuckDB has none): doubled;
+- ``GREATEST``/``LEAST`` answer NULL when any argument is NULL (DuckDB skips NULLs): each argument
+  becomes ``COALESCE(itself, the others...)``, NULL only when all are;
+- ``CAST(x AS DATETIME)`` drops the fraction of a second: cast to ``DATETIME(6)``;
+- ``CAST(boolean AS CHAR)`` gives '1'/'0' (DuckDB 'true'/'false'): a CASE;
+- ``x / y`` on exact numbers is a DECIMAL rounded to ``div_precision_increment`` digits (DuckDB: a
+  DOUBLE): the dividend is cast to DOUBLE.
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 
 from .base import Difference
+from .mysql_collation import exact, exact_strings, unsure_comparison
+from .typed import BOOLEAN, FLOATS, INTEGERS, STRINGS, TEMPORALS, is_kind, kind_of, may_be
 
 __all__ = ["DIFFERENCES", "faithful"]
 
-DIFFERENCES: tuple[Difference, ...] = ()
+# EXTRACT fields MariaDB computes as DuckDB does. EPOCH becomes UNIX_TIMESTAMP (NULL before 1970,
+# the session's zone), DOW/ISODOW/DOY do not exist, WEEK counts from Sunday (mode 0), MICROSECOND
+# and MILLISECOND are only the fraction (DuckDB counts the seconds in).
+_SAME_EXTRACT_FIELDS = frozenset({"YEAR", "QUARTER", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"})
+_INTERVALS = frozenset({DType.INTERVAL})
+# What sqlglot renders as DATETIME for MariaDB (whole seconds unless given a precision).
+_TIMESTAMPS = frozenset({DType.TIMESTAMP, DType.TIMESTAMPNTZ, DType.DATETIME})
+
+
+def _nonzero_number(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Neg):
+        return _nonzero_number(node.this)
+    if isinstance(node, exp.Paren):
+        return _nonzero_number(node.this)
+    return isinstance(node, exp.Literal) and not node.is_string and float(node.name) != 0
+
+
+def _division_may_differ(node: exp.Expr) -> bool:
+    # x / 0 is +-inf or NaN in DuckDB (a DOUBLE division); MariaDB has no such values: NULL.
+    return not _nonzero_number(node.expression)
+
+
+def _float_remainder_may_differ(node: exp.Expr) -> bool:
+    # x % 0.0 is NaN in DuckDB, NULL in MariaDB (integers and decimals raise in DuckDB).
+    return not _nonzero_number(node.expression) and \
+        any(may_be(side, FLOATS) for side in (node.this, node.expression))
+
+
+def _integer_division_may_differ(node: exp.Expr) -> bool:
+    # DuckDB's // is a truncating integer division on integers only; on DOUBLE and DECIMAL it is
+    # a plain division (7.5 // 2 = 3.75), where MariaDB's DIV still truncates.
+    return not all(is_kind(side, INTEGERS) for side in (node.this, node.expression))
+
+
+def _extract_may_differ(node: exp.Expr) -> bool:
+    return node.this.name.upper() not in _SAME_EXTRACT_FIELDS
+
+
+def _round_may_differ(node: exp.Expr) -> bool:
+    # MariaDB rounds a DOUBLE half to even (round(2.5e0) = 2), DuckDB half away from zero (3).
+    return may_be(node.this, FLOATS)
+
+
+def _substring_may_differ(node: exp.Expr) -> bool:
+    # A start <= 0 counts from the end in MariaDB and gives '' when it passes the beginning;
+    # DuckDB clamps it (substr('ab', -3) = 'ab'). A negative length: '' in MariaDB, the
+    # characters before the start in DuckDB.
+    start, length = node.args.get("start"), node.args.get("length")
+    start_ok = isinstance(start, exp.Literal) and start.is_int and int(start.name) >= 1
+    length_ok = length is None or (isinstance(length, exp.Literal) and length.is_int and int(length.name) >= 0)
+    return not (start_ok and length_ok)
+
+
+def _date_arithmetic(node: exp.Expr) -> bool:
+    # date - 1 is a number in MariaDB (20240228), a DATE in DuckDB; date - date a number of days
+    # in DuckDB, a difference of YYYYMMDD numbers in MariaDB.
+    return any(is_kind(side, TEMPORALS | _INTERVALS) or
+               (kind_of(side) is None and not isinstance(side, exp.Literal))
+               for side in (node.this, node.expression))
+
+
+def _target(node: exp.Expr) -> DType | None:
+    """The type a CAST converts to."""
+    to = node.args.get("to")
+    return to.this if isinstance(to, exp.DataType) else None
+
+
+def _text_cast_may_differ(node: exp.Expr) -> bool:
+    # To text, MariaDB spells DOUBLEs its own way ('3' for 3.0, '1e20' for 1e+20, '0' for -0.0)
+    # and TIMESTAMPs with six fraction digits ('...59.500000' for DuckDB's '...59.5').
+    if _target(node) not in STRINGS:
+        return False
+    source = node.this
+    return kind_of(source) is None or is_kind(source, FLOATS | (TEMPORALS - {DType.DATE}))
+
+
+def _concat_may_differ(node: exp.Expr) -> bool:
+    # Concatenation turns its arguments into text as a cast would: booleans give '1', doubles '3'.
+    return any(kind_of(part) is None or is_kind(part, FLOATS | BOOLEAN | (TEMPORALS - {DType.DATE}))
+               for part in node.iter_expressions() if not isinstance(part, exp.Literal))
+
+
+def _full_join(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Join) and (node.side or "").upper() == "FULL"
+
+
+DIFFERENCES: tuple[Difference, ...] = (
+    Difference(exp.Join, "no FULL JOIN: sqlglot's LEFT JOIN UNION ALL rewrite repeats a global aggregate "
+               "and a projection over it", _full_join),
+    Difference(exp.EQ, "a string compared with a value of unknown type", unsure_comparison),
+    Difference(exp.NEQ, "a string compared with a value of unknown type", unsure_comparison),
+    Difference(exp.GT, "a string compared with a value of unknown type", unsure_comparison),
+    Difference(exp.GTE, "a string compared with a value of unknown type", unsure_comparison),
+    Difference(exp.LT, "a string compared with a value of unknown type", unsure_comparison),
+    Difference(exp.LTE, "a string compared with a value of unknown type", unsure_comparison),
+    Difference(exp.Div, "division by zero is NULL, not +-inf or NaN", _division_may_differ),
+    Difference(exp.Mod, "a DOUBLE remainder by zero is NULL, not NaN", _float_remainder_may_differ),
+    Difference(exp.IntDiv, "DIV truncates DOUBLE and DECIMAL operands; DuckDB's // divides them",
+               _integer_division_may_differ),
+    Difference(exp.Extract, "EPOCH, DOW, DOY, WEEK, MICROSECOND... differ or do not exist", _extract_may_differ),
+    Difference(exp.Round, "a DOUBLE is rounded half to even", _round_may_differ),
+    Difference(exp.Substring, "a start before the first character is not clamped", _substring_may_differ),
+    Difference(exp.Sub, "date arithmetic on YYYYMMDD numbers", _date_arithmetic),
+    Difference(exp.Add, "date arithmetic on YYYYMMDD numbers", _date_arithmetic),
+    Difference(exp.Cast, "DOUBLE and TIMESTAMP values spelt differently as text", _text_cast_may_differ),
+    Difference(exp.DPipe, "booleans, DOUBLEs and TIMESTAMPs spelt differently as text", _concat_may_differ),
+    Difference(exp.Concat, "booleans, DOUBLEs and TIMESTAMPs spelt differently as text", _concat_may_differ),
+    Difference(exp.Upper, "case mapping of some letters (upper('ß') is 'ẞ' in DuckDB)"),
+    Difference(exp.Lower, "case mapping of some letters (lower('ẞ') is 'ß' in DuckDB)"),
+    Difference(exp.ILike, "case folding through LOWER differs for some letters"),
+)
+
+
+def _like_pattern(node: exp.Like) -> None:
+    """A backslash in the pattern is a plain character, as in DuckDB (MariaDB: an escape)."""
+    if isinstance(node.parent, exp.Escape):
+        return  # an explicit ESCAPE replaces the backslash in MariaDB too
+    pattern = node.expression
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        if "\\" in pattern.name:
+            node.set("expression", exp.Literal.string(pattern.name.replace("\\", "\\\\")))
+    elif not isinstance(pattern, exp.Null):
+        node.set("expression", exp.Replace(this=pattern, expression=exp.Literal.string("\\"),
+                                           replacement=exp.Literal.string("\\\\")))
+
+
+def _ignoring_nulls(node: exp.Greatest | exp.Least) -> None:
+    """GREATEST(a, b, c) skipping NULLs: GREATEST(COALESCE(a, b, c), COALESCE(b, a, c), ...)."""
+    arguments = [node.this, *node.expressions]
+    strings = any(is_kind(argument, STRINGS) for argument in arguments)
+    rewritten = []
+    for index, argument in enumerate(arguments):
+        others = [other.copy() for position, other in enumerate(arguments) if position != index]
+        value: exp.Expr = exp.Coalesce(this=argument, expressions=others) if others else argument
+        value.type = argument.type
+        rewritten.append(exact(value) if strings else value)
+    node.set("this", rewritten[0])
+    node.set("expressions", rewritten[1:])
+    node.set("ignore_nulls", None)
+
+
+def _boolean_text(node: exp.Cast) -> None:
+    """CAST(b AS VARCHAR) spelt 'true'/'false', as DuckDB does (MariaDB: '1'/'0')."""
+    value = node.this
+    case = exp.Case(ifs=[exp.If(this=value.copy(), true=exp.Literal.string("true")),
+                         exp.If(this=exp.Not(this=value.copy()), true=exp.Literal.string("false"))])
+    case.type = node.type
+    node.replace(case)
+
+
+def _timestamp_cast(node: exp.Cast) -> None:
+    """CAST(x AS TIMESTAMP) keeps microseconds: DATETIME(6), not DATETIME (whole seconds)."""
+    node.set("to", exp.DataType(this=DType.DATETIME, expressions=[exp.DataTypeParam(this=exp.Literal.number(6))]))
+
+
+def _double_division(node: exp.Div) -> None:
+    """Exact operands divided as DOUBLEs: DuckDB's / on integers and decimals yields a DOUBLE."""
+    if not any(is_kind(side, FLOATS) for side in (node.this, node.expression)):
+        dividend = node.this
+        cast = exp.Cast(this=dividend, to=exp.DataType(this=DType.DOUBLE))
+        cast.type = exp.DataType(this=DType.DOUBLE)
+        node.set("this", cast)
 
 
 def faithful(tree: exp.Expr) -> exp.Expr:
     """``tree`` rendered to mean in MariaDB/MySQL what it means in the mesh dialect."""
-    return tree
+    for node in reversed(list(tree.walk())):
+        if isinstance(node, exp.Like):
+            _like_pattern(node)
+        elif isinstance(node, (exp.Greatest, exp.Least)) and node.args.get("ignore_nulls"):
+            _ignoring_nulls(node)
+        elif isinstance(node, exp.Cast):
+            target = _target(node)
+            if target in STRINGS and is_kind(node.this, BOOLEAN):
+                _boolean_text(node)
+            elif target in _TIMESTAMPS:
+                _timestamp_cast(node)
+        elif isinstance(node, exp.Div):
+            _double_division(node)
+    return exact_strings(tree)

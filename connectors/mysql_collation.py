@@ -1,0 +1,218 @@
+"""String comparisons in MariaDB/MySQL the way the mesh dialect (DuckDB) makes them: by code point.
+
+DuckDB compares VARCHARs byte by byte (UTF-8 byte order is code-point order), so 'a' <> 'A',
+'é' <> 'e' and 'a' <> 'a '. A MariaDB column compares under its collation, by default
+``utf8mb4_general_ci``: case- and accent-insensitive and PAD SPACE (trailing spaces ignored). That
+leaks into every comparison, grouping, DISTINCT, ordering, min/max, LIKE and join pushed there.
+
+The rewrite gives each string operand of those constructs an explicit collation,
+``CAST(x AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_nopad_bin`` ("exact" below): binary over
+code points and NO PAD (``utf8mb4_bin`` is PAD SPACE: 'a' = 'a ' there). The cast first makes
+latin1 and utf8mb3 columns utf8mb4, for which alone that collation is valid. An explicit COLLATE
+has the strongest coercibility, so one exact operand decides the comparison, and functions of it
+(UPPER, CONCAT) keep it. Output values are unchanged: a collation changes how values compare, not
+what they are (outputs are aliased to their old names).
+
+Cost: a wrapped column can no longer be read through its index. Equality is kept index-friendly:
+``col = 'x'`` becomes ``col = 'x' AND exact(col) = exact('x')`` -- exact equality implies equality
+under any collation, so the first conjunct (served by the index, case-insensitively) only narrows
+and the second decides. The same for ``IN (...)`` lists and for equality joins (``a.s = b.s`` keeps
+its index lookups). Ranges, ORDER BY and GROUP BY on strings give up the index (a filesort or a
+temporary table instead), which the planner accepts as the price of the right answer.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
+
+from .typed import STRINGS, is_kind, kind_of
+
+__all__ = ["EXACT_COLLATION", "exact", "exact_strings", "unsure_comparison"]
+
+EXACT_COLLATION = "utf8mb4_nopad_bin"
+
+# Two-operand comparisons: both operands wrapped when either is a string.
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ)
+# Equality-like comparisons an index can serve: narrowed by the raw comparison first.
+_INDEXABLE = (exp.EQ, exp.NullSafeEQ)
+
+
+def is_exact(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Collate) and node.expression.name == EXACT_COLLATION
+
+
+def exact(node: exp.Expr) -> exp.Expr:
+    """``node`` compared by code point, no padding: cast to utf8mb4, collated utf8mb4_nopad_bin."""
+    if is_exact(node) or isinstance(node, exp.Null):
+        return node
+    cast = exp.Cast(this=node, to=exp.DataType(this=DType.CHARACTER_SET, kind=exp.Var(this="utf8mb4")))
+    wrapped = exp.Collate(this=cast, expression=exp.Var(this=EXACT_COLLATION))
+    wrapped.type = node.type
+    return wrapped
+
+
+def _string(node: exp.Expr | None) -> bool:
+    return node is not None and is_kind(node, STRINGS)
+
+
+def _wrappable(node: exp.Expr) -> bool:
+    # ANY (...) / ALL (...) are not values: the other operand's collation decides for them.
+    return not isinstance(node, (exp.Any, exp.All, exp.Null))
+
+
+def unsure_comparison(node: exp.Expr) -> bool:
+    """A comparison of a string with an operand of unknown type: which rendering is right is unsure.
+
+    Wrapping a number as a string would compare '10' < '9'; not wrapping a string would compare it
+    under the column's collation. Such a node stays in the residual (see ``DIFFERENCES``).
+    """
+    if not isinstance(node, _COMPARISONS):
+        return False
+    left, right = node.this, node.expression
+    sides = [side for side in (left, right) if _wrappable(side)]
+    return any(_string(side) for side in sides) and \
+        any(kind_of(side) is None for side in sides)
+
+
+def _aliased(projection: exp.Expr) -> exp.Expr:
+    """``projection`` made exact, keeping its output name."""
+    if isinstance(projection, exp.Alias):
+        projection.set("this", exact(projection.this))
+        return projection
+    name = projection.alias_or_name
+    wrapped = exact(projection)
+    return exp.alias_(wrapped, name, quoted=True) if name else wrapped
+
+
+def _compare(node: exp.Expr) -> exp.Expr:
+    left, right = node.this, node.expression
+    if not (_string(left) or _string(right)) or not (_wrappable(left) or _wrappable(right)):
+        return node
+    plain = node.copy() if isinstance(node, _INDEXABLE) and \
+        (isinstance(left, exp.Column) or isinstance(right, exp.Column)) else None
+    for key, side in (("this", left), ("expression", right)):
+        if _wrappable(side):
+            node.set(key, exact(side))
+    if plain is None:
+        return node
+    return _narrowed(node, plain)
+
+
+def _narrowed(exact_node: exp.Expr, plain: exp.Expr) -> exp.Expr:
+    """``plain AND exact_node``: the raw comparison lets an index narrow, the exact one decides."""
+    replacement = exp.Paren(this=exp.And(this=plain, expression=exact_node.copy()))
+    replacement.type = exp.DataType.build("boolean")
+    exact_node.replace(replacement)
+    return replacement
+
+
+def _in(node: exp.In) -> exp.Expr:
+    subject = node.this
+    values = node.expressions
+    if not (_string(subject) or any(_string(value) for value in values)):
+        return node
+    plain = node.copy() if values and isinstance(subject, exp.Column) and \
+        all(isinstance(value, exp.Literal) for value in values) else None
+    node.set("this", exact(subject))
+    if values:
+        node.set("expressions", [exact(value) for value in values])
+    return node if plain is None else _narrowed(node, plain)
+
+
+def _between(node: exp.Between) -> None:
+    if any(_string(node.args.get(key)) for key in ("this", "low", "high")):
+        for key in ("this", "low", "high"):
+            node.set(key, exact(node.args[key]))
+
+
+def _like(node: exp.Like | exp.ILike) -> None:
+    if _string(node.this) or _string(node.expression):
+        node.set("this", exact(node.this))
+
+
+def _select(select: exp.Select) -> None:
+    """GROUP BY keys, DISTINCT outputs and ORDER BY aliases of one SELECT made exact."""
+    projections = select.expressions
+    group = select.args.get("group")
+    if group is not None:
+        keys = [key for key in group.expressions if _string(key) and not is_exact(key)]
+        for key in keys:
+            # The same expression in the outputs (MySQL's ONLY_FULL_GROUP_BY wants it spelt alike).
+            for index, projection in enumerate(projections):
+                if projection.unalias() == key and not is_exact(projection.unalias()):
+                    projections[index] = _aliased(projection)
+            key.replace(exact(key.copy()))
+    if select.args.get("distinct") is not None:
+        for index, projection in enumerate(projections):
+            if _string(projection.unalias()):
+                projections[index] = _aliased(projection)
+    order = select.args.get("order")
+    if order is not None:
+        aliases = {projection.alias: index for index, projection in enumerate(projections)
+                   if isinstance(projection, exp.Alias)}
+        for term in order.expressions:
+            this = term.this
+            if not _string(this) or is_exact(this):
+                continue
+            if isinstance(this, exp.Column) and not this.table and this.name in aliases:
+                # An output's alias: MySQL reads a name inside an ORDER BY expression as a
+                # column, so the output itself gets the collation (ordering by it follows).
+                index = aliases[this.name]
+                projections[index] = _aliased(projections[index])
+            else:
+                term.set("this", exact(this))
+    select.set("expressions", projections)
+
+
+def _set_operation(node: exp.SetOperation) -> None:
+    """UNION / INTERSECT / EXCEPT compare whole rows (ALL too, for INTERSECT and EXCEPT)."""
+    if isinstance(node, exp.Union) and not node.args.get("distinct"):
+        return
+    for side in (node.this, node.expression):
+        while isinstance(side, exp.Subquery):
+            side = side.this
+        if isinstance(side, exp.SetOperation):
+            _set_operation(side)
+        elif isinstance(side, exp.Select):
+            side.set("expressions", [_aliased(projection) if _string(projection.unalias()) else projection
+                                     for projection in side.expressions])
+
+
+def exact_strings(tree: exp.Expr) -> exp.Expr:
+    """``tree`` with every string comparison, grouping, ordering and DISTINCT made exact (in place)."""
+    # Children before parents: a comparison copied for narrowing carries its rewritten insides.
+    for node in reversed(list(tree.walk())):
+        if isinstance(node, _COMPARISONS):
+            replaced = _compare(node)
+            if node is tree:
+                tree = replaced
+        elif isinstance(node, exp.In):
+            replaced = _in(node)
+            if node is tree:
+                tree = replaced
+        elif isinstance(node, exp.Between):
+            _between(node)
+        elif isinstance(node, (exp.Like, exp.ILike)):
+            _like(node)
+        elif isinstance(node, (exp.Min, exp.Max)) and _string(node.this):
+            node.set("this", exact(node.this))
+        elif isinstance(node, exp.Distinct) and isinstance(node.parent, exp.AggFunc):
+            node.set("expressions", [exact(value) if _string(value) else value for value in node.expressions])
+        elif isinstance(node, exp.Window):
+            partition = node.args.get("partition_by") or []
+            node.set("partition_by", [exact(key) if _string(key) else key for key in partition])
+            order = node.args.get("order")
+            for term in order.expressions if order is not None else []:
+                if _string(term.this):
+                    term.set("this", exact(term.this))
+        elif isinstance(node, exp.Nullif) and (_string(node.this) or _string(node.expression)):
+            node.set("this", exact(node.this))
+            node.set("expression", exact(node.expression))
+        elif isinstance(node, exp.Case) and _string(node.this):
+            node.set("this", exact(node.this))
+    for select in list(tree.find_all(exp.Select)):
+        _select(select)
+    for operation in list(tree.find_all(exp.SetOperation)):
+        _set_operation(operation)
+    return tree
