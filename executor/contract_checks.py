@@ -32,6 +32,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pyarrow as pa
 from sqlglot import exp
 
 from flightmesh.connectors import Connector, FragmentQuery
@@ -165,11 +166,15 @@ def _sql_rule(rule: QualityRule, product: ProductSpec, tables: Mapping[str, Cata
     return tree
 
 
-def _run(tree: exp.Query, connector: Connector, timeout: float) -> list[object]:
-    """The first row of ``tree`` in its engine (empty: no row)."""
+def _run(tree: exp.Query, connector: Connector, timeout: float, kind: pa.DataType) -> list[object]:
+    """The first row of ``tree`` in its engine (empty: no row). Engines whose results carry no
+    reliable types (SQLite) have them cast to ``kind``, one per output column."""
     sql = render(tree, connector.capabilities.dialect)
     cancel = CancelScope(deadline=_deadline(timeout))
-    table = connector.execute(FragmentQuery(sql=sql, timeout_seconds=timeout), cancel).read_all()
+    expected = None if connector.capabilities.typed_results else \
+        pa.schema([pa.field(f"c{index}", kind) for index in range(len(tree.selects))])
+    query = FragmentQuery(sql=sql, expected_schema=expected, timeout_seconds=timeout)
+    table = connector.execute(query, cancel).read_all()
     if table.num_rows == 0:
         return []
     return [column[0].as_py() for column in table.columns]
@@ -180,7 +185,7 @@ def _deadline(timeout: float) -> float:
 
 
 def measure(rule: QualityRule, tree: exp.Query, connector: Connector, timeout: float) -> Measured:
-    row = _run(tree, connector, timeout)
+    row = _run(tree, connector, timeout, pa.float64())
     numbers = [_number(item) for item in row]
     if rule.kind == "sql":
         if not numbers or numbers[0] is None:
@@ -200,8 +205,9 @@ def measure(rule: QualityRule, tree: exp.Query, connector: Connector, timeout: f
 
 
 def measure_freshness(rule: FreshnessRule, tree: exp.Query, connector: Connector, timeout: float,
-                      now: datetime.datetime) -> Measured:
-    row = _run(tree, connector, timeout)
+                      now: datetime.datetime, kind: pa.DataType) -> Measured:
+    """``kind``: the column's type in the catalog."""
+    row = _run(tree, connector, timeout, kind)
     newest = _instant(row[0] if row else None)
     if newest is None:
         return Measured(None, False, f"no timestamp in {rule.table}.{rule.column}: the data's age is unknown "

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+import pyarrow as pa
+
 from flightmesh.connectors import Connector
 from flightmesh.governance.contract_tables import ContractReport, RuleResult
 from flightmesh.mesh import Catalog, CatalogTable, EngineError, FlightmeshError, MeshSpec, ProductSpec
@@ -183,7 +185,9 @@ class ContractMonitor:
         try:
             if isinstance(rule, FreshnessRule):
                 tree = compile_freshness(rule, product, tables, connector)
-                measured = measure_freshness(rule, tree, connector, timeout, _now())
+                field = tables[rule.table].field_named(rule.column)
+                kind = field.type if field is not None else pa.timestamp("us")
+                measured = measure_freshness(rule, tree, connector, timeout, _now(), kind)
             else:
                 tree = compile_rule(rule, product, tables, connector, catalog.spec.sql_dialect,
                                     catalog.spec.settings.max_generated_values)

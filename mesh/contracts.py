@@ -520,5 +520,7 @@ def _line_of(data: Any, loc: tuple[str | int, ...]) -> int | None:
 
 def _pydantic_message(item: Mapping[str, Any]) -> str:
     """pydantic's message, without the input (a contract value never needs echoing back)."""
+    if item.get("type") == "extra_forbidden":
+        return "unknown key; the Open Data Contract Standard v3 has no such field"
     message = str(item.get("msg", "invalid"))
     return message[0].lower() + message[1:] if message else "invalid"
