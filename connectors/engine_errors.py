@@ -57,6 +57,7 @@ __all__ = [
     "mesh_error",
     "mysql_failure",
     "postgresql_failure",
+    "postgresql_primary",
     "remote_failure",
     "sqlite_failure",
     "with_client_value",
@@ -319,7 +320,7 @@ def postgresql_failure(sqlstate: str, primary: str, *, at_statement_position: bo
     ``primary`` is the message's primary text; ``at_statement_position`` says the error carries a
     position in the statement (PostgreSQL gives one for a literal of the text, never for a row).
     """
-    state = sqlstate.upper()
+    state = sqlstate.upper() or _pg_state_of(primary)
     if state.startswith("22"):
         return _pg_data(state, primary, at_statement_position)
     if state.startswith("42"):
@@ -331,6 +332,38 @@ def postgresql_failure(sqlstate: str, primary: str, *, at_statement_position: bo
     if state.startswith(("XX", "58")):
         return Failure(Problem.ENGINE, detail="an internal error of the engine")
     return None
+
+
+# Mid-stream, the ADBC driver reports only libpq's text ("[libpq] Execution error ...: ERROR:  <primary>"),
+# without SQLSTATE or fields: the primary messages of the data exceptions tell their state.
+_PG_STATE_OF_TEXT = (
+    ("invalid input syntax for type date", "22007"),
+    ("invalid input syntax for type time", "22007"),
+    ("invalid input syntax for type", "22P02"),
+    ("date/time field value out of range", "22008"),
+    ("date field value out of range", "22008"),
+    ("out of range", "22003"),
+    ("numeric field overflow", "22003"),
+    ("division by zero", "22012"),
+    ("value too long for type", "22001"),
+    ("invalid regular expression", "2201B"),
+    ("cannot take logarithm", "2201E"),
+    ("cannot take square root", "2201F"),
+    ("negative substring length", "22011"),
+)
+
+
+def _pg_state_of(primary: str) -> str:
+    for sign, state in _PG_STATE_OF_TEXT:
+        if primary.startswith(sign) or f" {sign}" in primary:
+            return state
+    return ""
+
+
+def postgresql_primary(text: str) -> str:
+    """The primary message inside a libpq error text (``... ERROR:  <primary>\n...``); else ""."""
+    found = re.search(r"ERROR:\s+(.*)", text)
+    return found.group(1).strip() if found else ""
 
 
 def _pg_data(state: str, primary: str, literal: bool) -> Failure:

@@ -50,7 +50,7 @@ from .adbc_stream import cursor_batches
 from .address import EngineAddress, quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown
 from .constraints import assemble, postgresql_rows
-from .engine_errors import mesh_error, postgresql_failure
+from .engine_errors import mesh_error, postgresql_failure, postgresql_primary
 from .pg_types import UnknownPgType, convert_batch, pg_arrow_type, result_schema
 from .pool import pooled_engine_options
 from .pooled import PooledConnector
@@ -307,7 +307,8 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
         if state.startswith("28"):
             return EngineUnavailable(self.product, "the engine refused the credentials", internal=text)
         diagnostics = _diagnostics(error)
-        failure = postgresql_failure(state, diagnostics.get("PG_DIAG_MESSAGE_PRIMARY", ""),
+        primary = diagnostics.get("PG_DIAG_MESSAGE_PRIMARY") or postgresql_primary(text)
+        failure = postgresql_failure(state, primary,
                                      at_statement_position="PG_DIAG_STATEMENT_POSITION" in diagnostics)
         if failure is not None:
             return mesh_error(self.product, failure, text)
