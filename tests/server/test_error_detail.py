@@ -59,10 +59,10 @@ def _assert_clean(*texts: object) -> None:
 
 def _adbc_failure(server: FlightMeshServer, query: str, user: str = "alice", password: str | None = None,
                   ) -> adbc_driver_manager.Error:
-    with pytest.raises(adbc_driver_manager.Error) as raised:  # noqa: PT012 - connect, run and read
-        with adbc_connect(server, user, password) as connection, connection.cursor() as cursor:
-            cursor.execute(query)
-            cursor.fetchall()
+    with pytest.raises(adbc_driver_manager.Error) as raised, adbc_connect(server, user, password) as connection, \
+            connection.cursor() as cursor:
+        cursor.execute(query)
+        cursor.fetchall()
     error = raised.value
     _assert_clean(str(error), *(value for _, value in error.details or ()))
     return error
