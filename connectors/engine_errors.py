@@ -476,16 +476,18 @@ def remote_failure(status: str, message: str) -> Failure | None:
     if status != "INVALID_ARGUMENT":
         return None
     lowered = message.lower()
+    named = re.search(r"\b(?:to|for) ([A-Z][A-Z ]*[A-Z](?:\(\d{1,2},\d{1,2}\))?)\b", message)
+    kind = _duckdb_type(named.group(1)) if named else None  # only a type name this module knows
     if "division by zero" in lowered:
         return Failure(Problem.DIVISION_BY_ZERO)
     if "overflow" in lowered or "out of range" in lowered:
-        return Failure(Problem.OVERFLOW)
+        return Failure(Problem.OVERFLOW, kind)
     if "date/time" in lowered:
-        return Failure(Problem.INVALID_DATETIME)
+        return Failure(Problem.INVALID_DATETIME, kind)
     if "string too long" in lowered:
         return Failure(Problem.STRING_TOO_LONG)
     if "convert" in lowered:
-        return Failure(Problem.CONVERSION)
+        return Failure(Problem.CONVERSION, kind)
     # a syntax error, an unknown function...: the fragment this mesh rendered, not the client's query
     return Failure(Problem.COMPILE, detail="the remote refused it")
 

@@ -229,7 +229,10 @@ class FlightSQLConnector(PooledConnector[Any]):
                                 "and was stopped")
         if status == "CANCELLED":
             return QueryCancelled("the query was cancelled")
-        failure = remote_failure(status, text.split(". Detail:", 1)[0])
+        # ADBC keeps the status as a code; its text starts with it only for some error classes
+        invalid = getattr(error, "status_code", None) == adbc_driver_manager.AdbcStatusCode.INVALID_ARGUMENT \
+            or "(InvalidArgument;" in text
+        failure = remote_failure("INVALID_ARGUMENT" if invalid else status, text.split(". Detail:", 1)[0])
         if failure is not None:
             return mesh_error(self.product, failure, text)
         if status == "NOT_FOUND":

@@ -299,6 +299,40 @@ def test_the_merge_quotes_the_clients_literal(server: FlightMeshServer) -> None:
     assert "could not convert 'lots' to BIGINT" in _message(error)
 
 
+# -- a remote Flight SQL server (another flightmesh) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory, server: FlightMeshServer) -> Iterator[FlightMeshServer]:
+    """A mesh whose product ``far`` is the mesh above, read over Flight SQL as alice."""
+    directory = tmp_path_factory.mktemp("front")
+    (directory / "mesh.yaml").write_text(f"""\
+mesh: {{name: front}}
+products:
+  far:
+    engine: {{kind: flightsql, uri: "grpc://127.0.0.1:{server.port}", username: alice, password: alice-secret}}
+    tables: {{orders: {{source: dk.orders}}, misfiltered: {{source: dk.misfiltered}}}}
+    access: {{read: [analyst]}}
+users:
+  alice: {{password: alice-secret, roles: [analyst]}}
+""")
+    with MeshRuntime.open(directory / "mesh.yaml") as runtime, \
+            FlightMeshServer(runtime, "grpc://127.0.0.1:0") as running:
+        yield running
+
+
+def test_a_remotes_data_error_keeps_its_reason_class(front: FlightMeshServer) -> None:
+    message = _assert_data_error(_error(front, "SELECT order_id FROM far.orders WHERE order_id = 'abc'"),
+                                 "far", "a value could not be converted to INTEGER")
+    assert "product dk" not in message  # the remote's own words stay in the log
+
+
+def test_a_remotes_policy_literal_is_not_quoted(front: FlightMeshServer) -> None:
+    message = _assert_data_error(_error(front, "SELECT order_id, 'none' AS guess FROM far.misfiltered"),
+                                 "far", "could not be converted")
+    assert "'none'" not in message
+
+
 # -- other failures stay EngineError, with a reason class ------------------------------------
 
 
