@@ -377,6 +377,9 @@ def test_owner_description_tags_and_classification_reach_the_catalog_and_tag_rul
      "schema[0].quality[1]: the contract's SQL rule is refused: reads sales.orders, which is not a table of product"),
     (("SELECT COUNT(*) FROM customers WHERE amount < 0", "SELECT COUNT(*) FROM read_csv('/etc/passwd')"),
      "schema[0].quality[1]: the contract's SQL rule is refused"),
+    (("SELECT COUNT(*) FROM customers WHERE amount < 0",
+      "SELECT COUNT(*) FROM customers WHERE getenv('HOME') IS NOT NULL"),
+     "schema[0].quality[1]: the contract's SQL rule is refused: function getenv is not allowed"),
     (("SELECT COUNT(*) FROM customers WHERE amount < 0", "DELETE FROM customers"),
      "schema[0].quality[1]: the contract's SQL rule is refused"),
 ])
