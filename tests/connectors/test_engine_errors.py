@@ -263,6 +263,17 @@ def test_integer_division_by_zero(server: FlightMeshServer, product: str) -> Non
     _assert_data_error(_error(server, sql), product, "division by zero")
 
 
+def test_sqlite_division_by_zero_is_an_error_where_the_mesh_computes_it(server: FlightMeshServer) -> None:
+    # SQLite answers NULL; the mesh dialect raises, so the division runs where it raises (the
+    # residual today). The message names the product or the merge, whichever computed it.
+    sql = "SELECT order_id // qty AS d FROM lite.orders"
+    assert _oracle_fails(sql)
+    error = _error(server, sql)
+    assert error.status_code == AdbcStatusCode.INVALID_ARGUMENT, str(error)
+    message = _message(error)
+    assert ("product lite:" in message or "while combining products:" in message) and "division by zero" in message
+
+
 # -- invalid dates -----------------------------------------------------------------------------
 
 
