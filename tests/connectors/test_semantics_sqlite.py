@@ -51,7 +51,7 @@ ROWS: list[tuple[Any, ...]] = [
     (6, "é", 1, -3, Decimal("1.15"), 1e20, True, None, "2020-01-01 10:00:00"),
     (7, "É", -15, 4, Decimal("0.07"), 0.1, None, "2024-12-31", "1999-12-31 23:59:59.999999"),
     (8, "a%b_c*d?[e]", 22, 7, Decimal("0.10"), None, False, "2020-01-01", "2020-01-01 10:00:00.25"),
-    (9, "", 3, 1, Decimal("0.20"), 0.0, True, "2021-01-31", "2020-01-01 00:00:00"),
+    (9, "", 3, 1, Decimal("0.20"), 0.25, True, "2021-01-31", "2020-01-01 00:00:00"),
     (10, None, -1, None, None, 15.0, None, "2019-01-31", "2020-02-29 12:00:00"),
     (11, "apple", 5, 2, Decimal("100.00"), 100.0, True, "2020-01-31", "2020-01-01 10:00:00.5"),
 ]
@@ -197,6 +197,8 @@ CASES: dict[str, str] = {
     "cast_text_to_boolean": "SELECT id, CAST(CASE WHEN n > 0 THEN 'true' ELSE 'false' END AS BOOLEAN) AS v "
                             "FROM lite.t ORDER BY id",
     "cast_date_to_timestamp": "SELECT id, CAST(dt AS TIMESTAMP) AS v, CAST(ts AS DATE) AS w FROM lite.t ORDER BY id",
+    "cast_to_decimal": "SELECT id, CAST(x AS DECIMAL(10, 1)) AS v FROM lite.t WHERE abs(x) < 1e9 ORDER BY id",
+    "cast_to_float": "SELECT id FROM lite.t WHERE CAST(x AS FLOAT) <> x ORDER BY id",
     # dates and timestamps
     "date_minus_date": "SELECT id, dt - DATE '2020-01-01' AS days FROM lite.t ORDER BY id",
     "date_plus_days": "SELECT id, dt + 365 AS later FROM lite.t ORDER BY id",
@@ -263,6 +265,8 @@ NEEDED: dict[str, str] = {
     "cast_double_to_text": "Cast to text",
     "cast_timestamp_to_text": "Cast to text",
     "cast_text_to_boolean": "Cast to boolean",
+    "cast_to_decimal": "Cast to decimal",
+    "cast_to_float": "Cast to float",
     "date_minus_date": "Sub of dates",
     "date_plus_days": "Add of dates",
     "date_plus_month": "Interval",
