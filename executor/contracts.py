@@ -90,6 +90,10 @@ class ContractMonitor:
         self._drift: tuple[Catalog, DriftMap, datetime.datetime] | None = None
         self._results: dict[tuple[str, str], tuple[Rule, RuleResult]] = {}   # (product, rule key)
         self.scheduler = SchemaRefresher(self.check_all, interval, name="contract checks")
+        for product in catalog().spec.products.values():
+            contract = product.contract
+            for entry in contract.not_evaluated if contract is not None else ():
+                log.info("product %s: data contract %s: %s", product.name, contract.file, entry)
         self.drift()  # at open: logged, and enforced from the first query
         self.scheduler.start()
 
