@@ -91,9 +91,10 @@ class ContractMonitor:
         self._results: dict[tuple[str, str], tuple[Rule, RuleResult]] = {}   # (product, rule key)
         self.scheduler = SchemaRefresher(self.check_all, interval, name="contract checks")
         for product in catalog().spec.products.values():
-            contract = product.contract
-            for entry in contract.not_evaluated if contract is not None else ():
-                log.info("product %s: data contract %s: %s", product.name, contract.file, entry)
+            if product.contract is None:
+                continue
+            for entry in product.contract.not_evaluated:
+                log.info("product %s: data contract %s: %s", product.name, product.contract.file, entry)
         self.drift()  # at open: logged, and enforced from the first query
         self.scheduler.start()
 
