@@ -371,6 +371,17 @@ def test_where_filters_the_sample_not_the_table(mesh: Mesh, product: str) -> Non
     assert not any("WHERE" in f.sql.upper() for f in plan.fragments)
 
 
+@pytest.mark.parametrize("product", PRODUCTS)
+def test_a_sampled_table_joined_within_its_engine(mesh: Mesh, product: str) -> None:
+    # The sampled table is a fragment of its own; the join to its neighbour runs in the residual.
+    sql = f"SELECT count(*) AS n FROM {product}.orders o TABLESAMPLE 20 ROWS JOIN {product}.customers c " \
+          "ON c.id = o.customer_id"
+    plan = mesh.plan(sql)
+    assert "TABLESAMPLE" in (plan.residual or "") and len(plan.fragments) == 2
+    assert not any("SAMPLE" in f.sql.upper() for f in plan.fragments)
+    assert _sampled_count(mesh, sql) <= 20
+
+
 @pytest.mark.parametrize(("a", "b"), PAIRS, ids=_pair_ids())
 def test_using_sample_draws_from_the_join(mesh: Mesh, a: str, b: str) -> None:
     assert _sampled_count(mesh, f"SELECT count(*) AS n {JOIN.format(a=a, b=b)} USING SAMPLE 7 ROWS") == 7
