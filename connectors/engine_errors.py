@@ -2,7 +2,7 @@
 
 Every connector's error mapping and the merge engine hand an engine's failure here. Each engine
 tells the reason by its own means, verified on the real engines (DuckDB 2.0, PostgreSQL 15,
-MariaDB 10.11, SQLite 3):
+MariaDB 10.11, SQLite 3.53 as the ADBC driver bundles it):
 
 ===================  ==================  ===========================  ======================
 reason class         DuckDB exception    PostgreSQL SQLSTATE          MariaDB error number
