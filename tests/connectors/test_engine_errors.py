@@ -391,6 +391,50 @@ def test_mariadb_codes(mysql_database: str) -> None:
         connection.close()
 
 
+def test_duckdb_classes() -> None:
+    from flightmesh.connectors.engine_errors import duckdb_failure
+
+    cases = {
+        "SELECT CAST('abc' AS INTEGER)": (Problem.CONVERSION, "INTEGER", "abc"),
+        "SELECT CAST(x AS INTEGER) FROM (VALUES ('abc')) t(x)": (Problem.CONVERSION, "INTEGER", None),
+        "SELECT CAST(300 AS TINYINT)": (Problem.OVERFLOW, "TINYINT", "300"),
+        "SELECT x + 1 FROM (VALUES (9223372036854775807)) t(x)": (Problem.OVERFLOW, "BIGINT", None),
+        "SELECT x // 0 FROM (VALUES (1)) t(x)": (Problem.DIVISION_BY_ZERO, None, None),
+        "SELECT DATE '2024-02-30'": (Problem.INVALID_DATETIME, "DATE", "2024-02-30"),
+        "SELECT CAST(x AS DATE) FROM (VALUES ('2024-02-30')) t(x)": (Problem.INVALID_DATETIME, "DATE", None),
+        "SELECT regexp_matches('a', x) FROM (VALUES ('(')) t(x)": (Problem.INVALID_VALUE, None, None),
+        "SELECT nope(1)": (Problem.COMPILE, None, None),
+    }
+    with duckdb.connect() as connection:
+        for sql, expected in cases.items():
+            with pytest.raises(duckdb.Error) as raised:
+                connection.sql(sql).fetchall()
+            found = duckdb_failure(raised.value)
+            assert (found.problem, found.type_name, found.value) == expected, (sql, str(raised.value))
+
+
+def test_sqlite_messages(tmp_path: Path) -> None:
+    import adbc_driver_sqlite.dbapi as adbc_sqlite
+
+    from flightmesh.connectors.engine_errors import sqlite_failure
+
+    cases = {
+        "SELECT abs(-9223372036854775807 - 1)": Problem.OVERFLOW,
+        "SELECT sum(x) FROM (SELECT 9223372036854775807 AS x UNION ALL SELECT 1)": Problem.OVERFLOW,
+        "SELECT zeroblob(1000000000000)": Problem.STRING_TOO_LONG,
+        "SELECT json('not json')": Problem.INVALID_VALUE,
+        "SELECT nope(1)": Problem.COMPILE,
+    }
+    with adbc_sqlite.connect(str(tmp_path / "x.sqlite")) as connection, connection.cursor() as cursor:
+        for sql, expected in cases.items():
+            with pytest.raises(adbc_driver_manager.Error) as raised:
+                cursor.execute(sql)
+                cursor.fetchall()
+            assert sqlite_failure(str(raised.value)).problem is expected, (sql, str(raised.value))
+        cursor.execute("SELECT CAST('abc' AS INTEGER), 1 / 0")  # SQLite converts and divides silently
+        assert cursor.fetchall() == [(0, None)]
+
+
 def test_client_literals_are_the_statements_own_text() -> None:
     literals = client_literals("SELECT 'a''b', 42, -1.5 FROM t WHERE x = \"ident\" -- 'comment'")
     assert {"a'b", "42", "1.5"} <= literals
