@@ -64,13 +64,21 @@ schema:
       - {metric: rowCount, mustBeGreaterThan: 3, name: enough_rows}
       - {type: sql, name: no_negative_amounts, mustBe: 0,
          query: "SELECT COUNT(*) FROM customers WHERE amount < 0"}
+      - {metric: duplicateValues, arguments: {properties: [id, email]}, mustBe: 0, name: unique_rows}
     properties:
-      - {name: id, logicalType: integer, quality: [{metric: duplicateValues, mustBe: 0, name: unique_ids}]}
+      - name: id
+        logicalType: integer
+        quality:
+          - {metric: duplicateValues, mustBe: 0, name: unique_ids}
+          - {metric: invalidValues, arguments: {validValues: [1, 2, 3]}, mustBe: 0, name: known_ids}
       - name: email
         logicalType: string
         classification: restricted
         description: Where invoices go
-        quality: [{metric: nullValues, mustBe: 0, name: email_present, dimension: completeness}]
+        quality:
+          - {metric: nullValues, mustBe: 0, name: email_present, dimension: completeness}
+          - {metric: nullValues, unit: percent, mustBeLessThan: 30, name: email_mostly_present}
+          - {metric: missingValues, arguments: {missingValues: ["", n/a]}, mustBe: 0, name: email_missing}
       - {name: amount, logicalType: number}
       - {name: updated_at, logicalType: timestamp}
 {extra_properties}
@@ -227,6 +235,8 @@ def _refresh(server: FlightMeshServer, user: str = "bob") -> dict[str, Any]:
         client.close()
 
 
+RULES = {"schema", "enough_rows", "no_negative_amounts", "unique_rows", "unique_ids", "known_ids", "email_present",
+         "email_mostly_present", "email_missing", "daily", "lenient"}
 QUALITY = "SELECT rule, kind, column_name, status, passed, measured, detail FROM mesh.quality ORDER BY rule"
 
 
@@ -246,10 +256,13 @@ def test_drift_failing_rules_and_a_missed_sla_are_visible_in_sql(tmp_path: Path,
     assert {before[name]["status"] for name in before if name != "schema"} == {"pending"}
     assert _refresh(server)["changed"] == []  # the on-demand re-check: the admin action refresh
     found = _by_rule(_rows(server, "alice", QUALITY))
-    assert set(found) == {"schema", "enough_rows", "no_negative_amounts", "unique_ids", "email_present", "daily",
-                          "lenient"}
+    assert set(found) == RULES
     assert (found["enough_rows"]["status"], found["enough_rows"]["measured"]) == ("pass", 4.0)
     assert (found["unique_ids"]["status"], found["unique_ids"]["measured"]) == ("pass", 0.0)
+    assert (found["unique_rows"]["status"], found["unique_rows"]["measured"]) == ("pass", 0.0)
+    assert (found["known_ids"]["status"], found["known_ids"]["measured"]) == ("fail", 1.0)  # id 4
+    assert (found["email_mostly_present"]["status"], found["email_mostly_present"]["measured"]) == ("pass", 25.0)
+    assert (found["email_missing"]["status"], found["email_missing"]["measured"]) == ("fail", 1.0)  # the NULL
     assert (found["email_present"]["status"], found["email_present"]["measured"]) == ("fail", 1.0)
     assert found["email_present"]["column_name"] == "email"
     assert (found["no_negative_amounts"]["status"], found["no_negative_amounts"]["measured"]) == ("fail", 1.0)
@@ -261,7 +274,7 @@ def test_drift_failing_rules_and_a_missed_sla_are_visible_in_sql(tmp_path: Path,
     row = contracts[0]
     assert (row["contract_id"], row["contract_version"], row["owner"], row["schema_status"]) == \
         ("crm-customers", "2.1.0", "crm-team", "drift")
-    assert (row["rules"], row["failing"]) == (6, 3) and row["drift"] == "column segment is missing"
+    assert (row["rules"], row["failing"]) == (10, 5) and row["drift"] == "column segment is missing"
     assert runtime.query("SELECT count(*) AS n FROM crm.customers", Principal("alice", frozenset({"crm_reader"}))) \
         .read_all().to_pylist() == [{"n": 4}]  # not enforced: drift is reported, the table served
 
@@ -305,7 +318,8 @@ def test_a_type_that_differs_from_the_contract_is_drift(tmp_path: Path, served: 
     engine_key, _ = _duckdb(tmp_path)
     contract = _contract(extra="").replace("{name: amount, logicalType: number}",
                                            "{name: amount, logicalType: integer}")
-    contract = contract.replace("{name: id, logicalType: integer,", "{name: id, physicalType: BIGINT,")
+    contract = contract.replace("      - name: id\n        logicalType: integer\n",
+                                "      - name: id\n        physicalType: BIGINT\n")
     _, server = served(_write(tmp_path, engine_key, contract))
     detail = _by_rule(_rows(server, "alice", QUALITY))["schema"]["detail"]
     assert detail == ("column id: the contract says BIGINT, the engine has INTEGER; "
@@ -320,7 +334,7 @@ def test_contract_rows_go_to_the_products_readers_and_administrators_only(tmp_pa
     _, server = served(_write(tmp_path, engine_key, _contract()))
     _refresh(server)
     every = {row["rule"] for row in _rows(server, "alice", QUALITY)}
-    assert every == {"schema", "enough_rows", "no_negative_amounts", "unique_ids", "email_present", "daily", "lenient"}
+    assert every == RULES
     # bob administers: every row, measures included, though he reads no product.
     bob = _by_rule(_rows(server, "bob", QUALITY))
     assert set(bob) == every and bob["email_present"]["measured"] == 1.0
@@ -335,7 +349,7 @@ def test_contract_rows_go_to_the_products_readers_and_administrators_only(tmp_pa
     assert dora["enough_rows"]["measured"] is None and dora["no_negative_amounts"]["measured"] is None
     # erin may not see email: no check on it, and no drift naming it.
     erin = _by_rule(_rows(server, "erin", QUALITY))
-    assert set(erin) == every - {"email_present"}
+    assert set(erin) == every - {"email_present", "email_mostly_present", "email_missing", "unique_rows"}
 
 
 def test_owner_description_tags_and_classification_reach_the_catalog_and_tag_rules(
@@ -366,7 +380,7 @@ def test_owner_description_tags_and_classification_reach_the_catalog_and_tag_rul
     (("apiVersion: v3.0.2", "apiVersion: v9"), "contracts/crm.odcs.yaml:1: apiVersion: expected one of v3.2.0"),
     (("id: crm-customers\n", ""), "contracts/crm.odcs.yaml:1: id: is required"),
     (("{name: amount, logicalType: number}", "{name: amount, logicalType: money}"),
-     "contracts/crm.odcs.yaml:25: schema[0].properties[2].logicalType: expected one of string"),
+     "contracts/crm.odcs.yaml:33: schema[0].properties[2].logicalType: expected one of string"),
     (("  - name: customers\n", "  - name: clients\n"),
      "contracts/crm.odcs.yaml:11: schema[0].name: no table 'clients' in product crm"),
     (("mustBeGreaterThan: 3, name: enough_rows", "name: enough_rows"),
@@ -410,3 +424,38 @@ def test_a_contract_path_is_relative_to_the_file_declaring_the_product(tmp_path:
     (tmp_path / "products" / "crm.yaml").write_text(product.replace("path: crm.duckdb", "path: ../crm.duckdb"))
     with pytest.raises(DescriptorError, match=r"products/crm.yaml:\d+: products.crm.contract: contracts/crm.odcs"):
         MeshRuntime.open(tmp_path / "mesh.yaml")
+
+
+def _reload(server: FlightMeshServer) -> dict[str, Any]:
+    client = flight.connect(f"grpc://127.0.0.1:{server.port}")
+    try:
+        options = flight.FlightCallOptions(headers=[client.authenticate_basic_token("bob", PASSWORDS["bob"])])
+        (result,) = list(client.do_action(flight.Action("reload", b""), options))
+        reply: dict[str, Any] = json.loads(result.body.to_pybytes())
+        return reply
+    finally:
+        client.close()
+
+
+def test_a_changed_contract_is_read_again_on_reload_and_a_broken_one_refused(tmp_path: Path, served: Any) -> None:
+    engine_key, _ = _duckdb(tmp_path)
+    descriptor = _write(tmp_path, engine_key, _contract())
+    _, server = served(descriptor)
+    _refresh(server)
+    assert _rows(server, "alice", "SELECT count(*) AS n FROM crm.customers") == [{"n": 4}]
+    document = tmp_path / "contracts" / "crm.odcs.yaml"
+    document.write_text(_contract().replace("version: 2.1.0", "version: 2.2.0\nversion: 3.0.0"))
+    reply = _reload(server)
+    assert reply["reloaded"] is False
+    assert reply["problems"] == ["contracts/crm.odcs.yaml:5: duplicate key 'version'"]
+    assert _rows(server, "alice", "SELECT contract_version FROM mesh.contracts") == [{"contract_version": "2.1.0"}]
+    # Enforced from the next reload on; an unchanged rule keeps its last result, a changed one waits.
+    document.write_text(_contract().replace("mustBeGreaterThan: 3", "mustBeGreaterThan: 2"))
+    descriptor.write_text(descriptor.read_text().replace("contract: contracts/crm.odcs.yaml",
+                                                         "contract: {path: contracts/crm.odcs.yaml, enforce: true}"))
+    reply = _reload(server)
+    assert reply["reloaded"] is True and reply["changes"]["products"]["changed"] == ["crm"]
+    with pytest.raises(dbapi.Error, match="column segment is missing"):
+        _rows(server, "alice", "SELECT count(*) FROM crm.customers")
+    statuses = {row["rule"]: row["status"] for row in _rows(server, "alice", QUALITY)}
+    assert statuses["enough_rows"] == "pending" and statuses["email_present"] == "fail"
