@@ -16,9 +16,10 @@ what they are (outputs are aliased to their old names).
 Cost: a wrapped column can no longer be read through its index. Equality is kept index-friendly:
 ``col = 'x'`` becomes ``col = 'x' AND exact(col) = exact('x')`` -- exact equality implies equality
 under any collation, so the first conjunct (served by the index, case-insensitively) only narrows
-and the second decides. The same for ``IN (...)`` lists and for equality joins (``a.s = b.s`` keeps
-its index lookups). Ranges, ORDER BY and GROUP BY on strings give up the index (a filesort or a
-temporary table instead), which the planner accepts as the price of the right answer.
+and the second decides. The same for ``IN (...)`` lists, for equality joins (``a.s = b.s`` keeps
+its index lookups) and for LIKE patterns with a fixed prefix (an index range). Ranges, ORDER BY
+and GROUP BY on strings give up the index (a filesort or a temporary table instead): the price of
+the right answer.
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ def unsure_comparison(node: exp.Expr) -> bool:
         any(kind_of(side) is None for side in sides)
 
 
+def _strings_compared(*operands: exp.Expr) -> bool:
+    """Do ``operands`` compare as strings? A string and a number compare as numbers in both engines
+    (MariaDB as DOUBLEs, DuckDB casting the string), and a NULL or ANY (...) takes the other's type."""
+    typed = [operand for operand in operands if _wrappable(operand)]
+    return any(_string(operand) for operand in typed) and all(_string(operand) for operand in typed)
+
+
 def _aliased(projection: exp.Expr) -> exp.Expr:
     """``projection`` made exact, keeping its output name."""
     if isinstance(projection, exp.Alias):
@@ -87,7 +95,7 @@ def _aliased(projection: exp.Expr) -> exp.Expr:
 
 def _compare(node: exp.Expr) -> exp.Expr:
     left, right = node.this, node.expression
-    if not (_string(left) or _string(right)) or not (_wrappable(left) or _wrappable(right)):
+    if not _strings_compared(left, right):
         return node
     plain = node.copy() if isinstance(node, _INDEXABLE) and \
         (isinstance(left, exp.Column) or isinstance(right, exp.Column)) else None
@@ -110,7 +118,7 @@ def _narrowed(exact_node: exp.Expr, plain: exp.Expr) -> exp.Expr:
 def _in(node: exp.In) -> exp.Expr:
     subject = node.this
     values = node.expressions
-    if not (_string(subject) or any(_string(value) for value in values)):
+    if not _strings_compared(subject, *values):
         return node
     plain = node.copy() if values and isinstance(subject, exp.Column) and \
         all(isinstance(value, exp.Literal) for value in values) else None
@@ -121,14 +129,25 @@ def _in(node: exp.In) -> exp.Expr:
 
 
 def _between(node: exp.Between) -> None:
-    if any(_string(node.args.get(key)) for key in ("this", "low", "high")):
+    if _strings_compared(*(node.args[key] for key in ("this", "low", "high"))):
         for key in ("this", "low", "high"):
             node.set(key, exact(node.args[key]))
 
 
 def _like(node: exp.Like | exp.ILike) -> None:
-    if _string(node.this) or _string(node.expression):
-        node.set("this", exact(node.this))
+    if not _string(node.this):
+        return
+    pattern = node.expression
+    # A pattern with a fixed prefix lets an index narrow (the raw LIKE matches whatever the exact
+    # one does: equal characters are equal under any collation). Not under ESCAPE: the wrapper
+    # would separate the two; nor NOT LIKE (``negate``: the
+    # NOT would then apply to each conjunct, and no index serves it anyway).
+    prefixed = isinstance(pattern, exp.Literal) and pattern.is_string and pattern.name[:1] not in ("", "%", "_")
+    plain = node.copy() if isinstance(node, exp.Like) and isinstance(node.this, exp.Column) and prefixed and \
+        not isinstance(node.parent, exp.Escape) and not node.args.get("negate") else None
+    node.set("this", exact(node.this))
+    if plain is not None:
+        _narrowed(node, plain)
 
 
 def _select(select: exp.Select) -> None:
@@ -165,15 +184,17 @@ def _select(select: exp.Select) -> None:
     select.set("expressions", projections)
 
 
-def _set_operation(node: exp.SetOperation) -> None:
-    """UNION / INTERSECT / EXCEPT compare whole rows (ALL too, for INTERSECT and EXCEPT)."""
-    if isinstance(node, exp.Union) and not node.args.get("distinct"):
+def _set_operation(node: exp.SetOperation, ordered: bool = False) -> None:
+    """UNION / INTERSECT / EXCEPT compare whole rows (ALL too, for INTERSECT and EXCEPT); an ORDER BY
+    of the whole sorts its outputs by name, which then carry the collation from every branch."""
+    ordered = ordered or node.args.get("order") is not None
+    if isinstance(node, exp.Union) and not node.args.get("distinct") and not ordered:
         return
     for side in (node.this, node.expression):
         while isinstance(side, exp.Subquery):
             side = side.this
         if isinstance(side, exp.SetOperation):
-            _set_operation(side)
+            _set_operation(side, ordered)
         elif isinstance(side, exp.Select):
             side.set("expressions", [_aliased(projection) if _string(projection.unalias()) else projection
                                      for projection in side.expressions])
@@ -202,11 +223,15 @@ def exact_strings(tree: exp.Expr) -> exp.Expr:
         elif isinstance(node, exp.Window):
             partition = node.args.get("partition_by") or []
             node.set("partition_by", [exact(key) if _string(key) else key for key in partition])
-            order = node.args.get("order")
-            for term in order.expressions if order is not None else []:
-                if _string(term.this):
-                    term.set("this", exact(term.this))
-        elif isinstance(node, exp.Nullif) and (_string(node.this) or _string(node.expression)):
+        elif isinstance(node, exp.Ordered) and _string(node.this) and node.parent is not None and \
+                not isinstance(node.parent.parent, (exp.Select, exp.SetOperation)):
+            # ORDER BY inside a window or an aggregate (GROUP_CONCAT); a query's own in ``_select``
+            node.set("this", exact(node.this))
+        elif isinstance(node, exp.StrPosition) and _strings_compared(node.this, node.args["substr"]):
+            # LOCATE / INSTR search under the collation too
+            node.set("this", exact(node.this))
+            node.set("substr", exact(node.args["substr"]))
+        elif isinstance(node, exp.Nullif) and _strings_compared(node.this, node.expression):
             node.set("this", exact(node.this))
             node.set("expression", exact(node.expression))
         elif isinstance(node, exp.Case) and _string(node.this):

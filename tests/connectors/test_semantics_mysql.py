@@ -148,6 +148,12 @@ CASES = [
     Case("between", "SELECT count(*) AS c FROM maria.t WHERE s BETWEEN 'a' AND 'c'", pushed=EXACT),
     Case("like", "SELECT count(*) AS c FROM maria.t WHERE s LIKE 'b%'", pushed="LIKE"),
     Case("like_accent", "SELECT count(*) AS c FROM maria.t WHERE s LIKE 'caf_'", pushed="LIKE"),
+    Case("not_like", "SELECT count(*) AS c FROM maria.t WHERE s NOT LIKE 'B%'", pushed="NOT LIKE"),
+    Case("locate", "SELECT id, instr(s, 'b') AS a, strpos(s, 'É') AS b FROM maria.t", pushed="LOCATE"),
+    Case("string_agg_order", "SELECT string_agg(s, ',' ORDER BY s) AS a FROM maria.t", pushed="GROUP_CONCAT"),
+    Case("union_all_order", "SELECT s FROM maria.t UNION ALL SELECT s FROM maria.tl ORDER BY s DESC",
+         pushed="UNION ALL", ordered=True),
+    Case("window_order", "SELECT id, row_number() OVER (ORDER BY s, id) AS r FROM maria.t", pushed="ROW_NUMBER"),
     Case("like_backslash", "SELECT id FROM maria.t WHERE s LIKE 'a\\b'", pushed="LIKE"),
     Case("distinct", "SELECT DISTINCT s FROM maria.t", pushed="DISTINCT"),
     Case("group_by", "SELECT s, count(*) AS c FROM maria.t GROUP BY s", pushed="GROUP BY"),
@@ -303,9 +309,11 @@ def test_plain_feed_differs(mesh: Mesh, case: Case) -> None:
     ("SELECT id FROM maria.t WHERE s = 'berlin'", "t"),
     ("SELECT id FROM maria.tl WHERE s IN ('a', 'Berlin')", "tl"),
     ("SELECT a.id FROM maria.t a JOIN maria.t b ON a.s = b.s", "b"),
+    ("SELECT id FROM maria.t WHERE s LIKE 'Ber%'", "t"),
 ])
 def test_exact_equality_keeps_the_index(mesh: Mesh, sql: str, table: str) -> None:
-    """``col = 'x'`` stays index-served: the raw comparison narrows, the exact one decides."""
+    """``col = 'x'`` (and IN, joins, LIKE 'prefix%') stays index-served: the raw comparison narrows,
+    the exact one decides."""
     (fragment,) = _mysql_fragments(mesh, sql)
     assert EXACT in fragment
     connection = mysql_connect(mesh.mysql_uri)
