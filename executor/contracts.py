@@ -27,8 +27,8 @@ from dataclasses import replace
 import pyarrow as pa
 
 from flightmesh.connectors import Connector
-from flightmesh.governance.contract_tables import ContractReport, RuleResult
-from flightmesh.mesh import Catalog, CatalogTable, EngineError, FlightmeshError, MeshSpec, ProductSpec
+from flightmesh.governance.contract_tables import ContractReport, RuleResult, drift_for
+from flightmesh.mesh import Catalog, CatalogTable, EngineError, FlightmeshError, MeshSpec, Principal, ProductSpec
 from flightmesh.mesh.contract_drift import Drift, table_drift
 from flightmesh.mesh.contract_model import FreshnessRule, QualityRule
 from flightmesh.mesh.contracts import ContractViolation, column_specs
@@ -142,8 +142,9 @@ class ContractMonitor:
                                  + "; ".join(item.text for item in drift))
         return lines
 
-    def check_plan(self, plan: Plan) -> None:
-        """Refuse ``plan`` if it reads a drifting table of an enforced contract."""
+    def check_plan(self, plan: Plan, principal: Principal) -> None:
+        """Refuse ``plan`` if it reads a drifting table of an enforced contract; the error names only
+        the differences in columns ``principal`` may see."""
         catalog = self._catalog()
         drift = self.drift()
         for fragment in plan.fragments:
@@ -154,7 +155,9 @@ class ContractMonitor:
                     continue
                 found = drift.get(product, {}).get(table)
                 if found:
-                    raise ContractViolation(product, table, (item.text for item in found))
+                    told = drift_for(catalog, principal, product, table, found)
+                    raise ContractViolation(product, table, [item.text for item in told]
+                                            or ["its schema differs from the contract"])
 
     # -- quality rules and SLAs ------------------------------------------------------------------------
 

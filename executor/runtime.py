@@ -338,7 +338,7 @@ class MeshRuntime:
             plan = plan_statement(statement, sql, principal, context, parameters)
         except UnknownColumn as error:
             raise self._vanished(error) from None
-        self.contracts.check_plan(plan)  # an enforced contract's drifting table is refused, not served
+        self.contracts.check_plan(plan, principal)  # an enforced contract's drifting table is refused, not served
         return plan
 
     def _vanished(self, error: UnknownColumn) -> UnknownColumn:

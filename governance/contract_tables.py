@@ -32,7 +32,7 @@ from flightmesh.mesh.contract_model import ContractSpec
 
 from .system_tables import SystemTable, readable_tables
 
-__all__ = ["CONTRACT_TABLES", "ContractReport", "RuleResult", "contract_rows"]
+__all__ = ["CONTRACT_TABLES", "ContractReport", "RuleResult", "contract_rows", "drift_for"]
 
 _S, _I, _B, _F = pa.string(), pa.int64(), pa.bool_(), pa.float64()
 _TS = pa.timestamp("us", tz="UTC")
@@ -143,6 +143,13 @@ class _Views:
         if kind == "sql":  # a rule's own query may read any of the product's tables and columns
             return self.admin or not any(key[0] == product for key in self.restricted)
         return self.admin or (product, table) not in self.restricted
+
+
+def drift_for(catalog: Catalog, principal: Principal, product: str, table: str,
+              drift: tuple[Drift, ...]) -> tuple[Drift, ...]:
+    """The part of ``drift`` that ``principal`` may be told about (an error message names it)."""
+    views = _Views(catalog, principal, bool(set(catalog.spec.auth.admin_roles) & principal.roles))
+    return tuple(item for item in drift if views.column_visible(product, table, item.column))
 
 
 def _visible_drift(report: ContractReport, table: str, views: _Views) -> tuple[Drift, ...] | None:

@@ -459,3 +459,17 @@ def test_a_changed_contract_is_read_again_on_reload_and_a_broken_one_refused(tmp
         _rows(server, "alice", "SELECT count(*) FROM crm.customers")
     statuses = {row["rule"]: row["status"] for row in _rows(server, "alice", QUALITY)}
     assert statuses["enough_rows"] == "pending" and statuses["email_present"] == "fail"
+
+
+def test_a_refusal_names_no_column_the_reader_may_not_see(tmp_path: Path, served: Any) -> None:
+    engine_key, _ = _duckdb(tmp_path)
+    contract = _contract().replace("      - name: email\n        logicalType: string\n",
+                                   "      - name: email\n        logicalType: integer\n")
+    runtime, _ = served(_write(tmp_path, engine_key, contract,
+                               contract="{path: contracts/crm.odcs.yaml, enforce: true}"))
+    with pytest.raises(ContractViolation) as alice:
+        runtime.query("SELECT id FROM crm.customers", Principal("alice", frozenset({"crm_reader"})))
+    assert "column email: the contract says integer" in str(alice.value)
+    with pytest.raises(ContractViolation) as erin:
+        runtime.query("SELECT id FROM crm.customers", Principal("erin", frozenset({"crm_no_email"})))
+    assert "email" not in str(erin.value) and "column segment is missing" in str(erin.value)
