@@ -473,3 +473,17 @@ def test_a_refusal_names_no_column_the_reader_may_not_see(tmp_path: Path, served
     with pytest.raises(ContractViolation) as erin:
         runtime.query("SELECT id FROM crm.customers", Principal("erin", frozenset({"crm_no_email"})))
     assert "email" not in str(erin.value) and "column segment is missing" in str(erin.value)
+
+
+def test_a_missing_column_a_tag_rule_protects_fails_closed(tmp_path: Path) -> None:
+    engine_key, _ = _duckdb(tmp_path)
+    # 'restricted' is masked by the mesh's tag rule: a contract column carrying it that the engine lacks
+    # (renamed, say) would leave its new name unmasked, so the table is not served.
+    _write(tmp_path, engine_key, _contract(extra="      - {name: phone, classification: restricted}"))
+    with pytest.raises(DescriptorError, match=r"has no column 'phone' \(its tags would protect nothing\)"):
+        MeshRuntime.open(tmp_path / "mesh.yaml")
+    # A tag no rule reads protects nothing: the missing column is drift, reported, and the mesh serves.
+    (tmp_path / "contracts" / "crm.odcs.yaml").write_text(
+        _contract(extra="      - {name: phone, classification: internal}"))
+    with MeshRuntime.open(tmp_path / "mesh.yaml") as runtime:
+        assert any("column phone is missing" in warning for warning in runtime.warnings)
