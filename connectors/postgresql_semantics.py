@@ -23,6 +23,7 @@ The rest follows what DuckDB does and PostgreSQL does not (each noted where it i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sqlglot import exp
@@ -58,6 +59,14 @@ _PART_FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Second: "SECOND", exp.DayOfYear: "DOY", exp.Week: "WEEK", exp.Quarter: "QUARTER",
     exp.DayOfWeekIso: "ISODOW",
 }
+# Text both engines read the same way, per target type. Beyond it they part: DuckDB reads '12.5'
+# as the INTEGER 13, '1_000' as 1000 and truncates a 7th fractional digit; PostgreSQL refuses
+# those, reads 'on', 'today', '20240315' and 'March 15 2024', and rounds the 7th digit.
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIMESTAMP_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?")
+_BOOLEAN_TEXT = re.compile(r"true|false|t|f|yes|no|y|n|1|0", re.IGNORECASE)
 _MAX_ROUND_DIGITS = 30       # a decimal's precision ends well before
 
 
@@ -193,6 +202,35 @@ def _float_text(node: exp.Expr) -> bool:
     return is_kind(node.this, FLOATS) or (kind_of(node.this) is None and not isinstance(node.this, exp.Null))
 
 
+def _text_pattern(target: DType) -> re.Pattern[str] | None:
+    if target in INTEGERS:
+        return _INTEGER_TEXT
+    if target in FLOATS or target == DType.DECIMAL:
+        return _NUMBER_TEXT
+    if target == DType.DATE:
+        return _DATE_TEXT
+    if target in _TIMESTAMPS:
+        return _TIMESTAMP_TEXT
+    return _BOOLEAN_TEXT if target == DType.BOOLEAN else None
+
+
+def _text_cast_unsure(node: exp.Expr) -> bool:
+    """A cast from text to another type: same answer only for text both engines read alike."""
+    target = node.args["to"].this
+    if target in STRINGS or not may_be(node.this, STRINGS) or isinstance(node.this, exp.Null):
+        return False
+    pattern = _text_pattern(target)
+    value = node.this
+    return pattern is None or not (isinstance(value, exp.Literal) and value.is_string
+                                   and pattern.fullmatch(value.name) is not None)
+
+
+def _zoned_cast(node: exp.Expr) -> bool:
+    # TIMESTAMPTZ to text, DATE or TIMESTAMP goes through each engine's own session time zone
+    return is_kind(node.this, frozenset({DType.TIMESTAMPTZ, DType.TIMESTAMPLTZ})) and \
+        node.args["to"].this not in (DType.TIMESTAMPTZ, DType.TIMESTAMPLTZ)
+
+
 def _concat_unsure(node: exp.Expr) -> bool:
     return any(may_be(argument, FLOATS) and not isinstance(argument, exp.Null) for argument in node.iter_expressions())
 
@@ -262,6 +300,9 @@ DIFFERENCES: tuple[Difference, ...] = (
                "literal precision over a typed argument is rewritten", _round_unsure),
     Difference(exp.Cast, "a double's text differs ('0' for 0.0, exponents from 1e15 on)",
                lambda node: node.args["to"].this in STRINGS and _float_text(node)),
+    Difference(exp.Cast, "text is read differently ('12.5' as INTEGER, 'on', 'today', a 7th fractional "
+               "digit): only literals of the common form are pushed", _text_cast_unsure),
+    Difference(exp.Cast, "TIMESTAMPTZ converts in each engine's session time zone", _zoned_cast),
     Difference(exp.Concat, "a double's text differs ('0' for 0.0)", _concat_unsure),
     Difference(exp.DPipe, "a double's text differs ('0' for 0.0)", _concat_unsure),
     Difference(exp.TimestampTrunc, "date_trunc: DATE becomes a zoned timestamp; century/millennium start "
