@@ -207,6 +207,46 @@ def _compares_date_with_timestamp(node: exp.Expr) -> bool:
     return bool(kinds & _DATE) and bool(kinds & (_TIMESTAMPS | {None}))
 
 
+_INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+def _text_stands_for(kind: DType | None, text: str) -> bool:
+    """Does SQLite compare ``text`` with a value of ``kind`` as DuckDB compares the cast literal?
+
+    DuckDB casts the literal to the other side's type ('abc' is an error for an INTEGER, '12.5'
+    rounds to 13, '0.295' to 0.30 for a DECIMAL(10,2)); SQLite compares the text by affinity,
+    or as text with dates. Only literals both read alike are pushed.
+    """
+    if kind is None or kind in STRINGS:
+        return kind is not None
+    if kind in INTEGERS:
+        return bool(_INTEGER_TEXT.match(text))
+    if kind in _DATE:
+        return bool(_ISO_DATE.match(text))
+    if kind in _TIMESTAMPS:
+        return bool(_ISO_TIMESTAMP.match(text))
+    return False
+
+
+def _compares_text_literal(node: exp.Expr) -> bool:
+    if isinstance(node, exp.In):
+        subject, others = node.this, list(node.expressions)
+    elif isinstance(node, exp.Between):
+        subject, others = node.this, [node.args.get("low"), node.args.get("high")]
+    else:
+        subject, others = node.args.get("this"), [node.args.get("expression")]
+    sides = [subject, *others]
+    for position, side in enumerate(sides):
+        if isinstance(side, exp.Literal) and side.is_string:
+            # The literal is read as the type of what it is compared with: the subject, or for
+            # the subject itself (a literal on the left), the first other side.
+            against = subject if position else next((other for other in others if other is not None), None)
+            if against is not None and not (isinstance(against, exp.Literal) and against.is_string) \
+                    and not _text_stands_for(kind_of(against), side.name):
+                return True
+    return False
+
+
 def _concat_differs(node: exp.Expr) -> bool:
     # DuckDB concatenates its own text forms: 'x' || 12.30 is 'x12.30', concat('x', true) 'xtrue'.
     return any(not is_kind(argument, STRINGS | INTEGERS | _NULL) and not isinstance(argument, exp.Null)
@@ -243,6 +283,9 @@ DIFFERENCES: tuple[Difference, ...] = (
                "dropping fractions)", _cast_differs),
     *_each("DATE and TIMESTAMP are text in SQLite: a date sorts before its midnight",
            _compares_date_with_timestamp, exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Between),
+    *_each("DuckDB casts a text literal to the type it is compared with (an error for 'abc' against an "
+           "INTEGER); SQLite compares by affinity", _compares_text_literal,
+           exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Between, exp.In),
     *_each("SQLite's text of a REAL or boolean is not DuckDB's", _concat_differs, exp.Concat, exp.DPipe),
     Difference(exp.GroupConcat, "GROUP_CONCAT(DISTINCT x, sep) is an error in SQLite", _distinct_with_separator),
     *_always("SQLite has no intervals or month arithmetic matching DuckDB's (date('2020-01-31', "

@@ -208,6 +208,11 @@ CASES: dict[str, str] = {
     "timestamp_fraction_literal": "SELECT id FROM lite.t WHERE ts = TIMESTAMP '2020-01-01 10:00:00.5' ORDER BY id",
     "timestamp_fraction_range": "SELECT id FROM lite.t WHERE ts > TIMESTAMP '2020-01-01 10:00:00.25' ORDER BY id",
     "date_vs_timestamp": "SELECT id FROM lite.t WHERE dt = ts ORDER BY id",
+    "integer_vs_text": "SELECT id FROM lite.t WHERE n = '7' OR n IN ('22', ' 3 ') ORDER BY id",
+    "integer_vs_decimal_text": "SELECT id FROM lite.t WHERE n = '14.5' ORDER BY id",
+    "decimal_vs_text": "SELECT id FROM lite.t WHERE d = '0.289' ORDER BY id",
+    "date_vs_text": "SELECT id FROM lite.t WHERE dt BETWEEN '2020-01-01' AND '2020-02-01' ORDER BY id",
+    "date_vs_short_text": "SELECT id FROM lite.t WHERE dt = '2020-1-31' ORDER BY id",
     # NULL ordering: the mesh's is NULLS LAST ascending and descending
     "nulls_last_asc": "SELECT n, id FROM lite.t ORDER BY n, id",
     "nulls_desc": "SELECT n, id FROM lite.t ORDER BY n DESC, id",
@@ -275,6 +280,9 @@ NEEDED: dict[str, str] = {
     "timestamp_fraction_range": "Cast of a timestamp literal with a fraction",
     "date_vs_timestamp": "EQ of DATE and TIMESTAMP",
     "string_agg_distinct": "GroupConcat DISTINCT with a separator",
+    "integer_vs_decimal_text": "EQ of an INTEGER and a text literal",
+    "decimal_vs_text": "EQ of a DECIMAL and a text literal",
+    "date_vs_short_text": "EQ of a DATE and a non-ISO text literal",
 }
 
 
@@ -298,6 +306,20 @@ def test_plain_rendering_differs(engines: tuple[MeshRuntime, duckdb.DuckDBPyConn
         return
     with pytest.raises(AssertionError):
         assert_same_result(plain, expected, ordered=ordered(sql))
+
+
+def test_text_that_is_no_integer_errors_as_in_duckdb(
+        engines: tuple[MeshRuntime, duckdb.DuckDBPyConnection, SQLiteConnector]) -> None:
+    runtime, oracle, direct = engines
+    sql = "SELECT id FROM lite.t WHERE n = 'abc'"
+    with pytest.raises(duckdb.Error):
+        oracle.sql(sql).fetchall()
+    with pytest.raises(FlightmeshError):
+        through_mesh(runtime, sql)
+    # SQLite answers (no row) where DuckDB raises: the comparison must not be pushed.
+    schema = pa.schema([pa.field("id", pa.int32())])
+    assert direct.execute(FragmentQuery(plain_rendering(sql), expected_schema=schema),
+                          CancelScope()).read_all().num_rows == 0
 
 
 def test_integer_floor_division_by_zero_differs(
