@@ -175,6 +175,7 @@ class MeshRuntime:
         self.audit.write(record)
         if outcome.applied:
             log.warning("mesh reloaded from %s: %s", self.descriptor, outcome.summary())
+            self.contracts.drift()  # the new mesh's contracts against its engines: drift logged now
         else:
             log.error("reload of %s refused, the running mesh is unchanged:\n  %s", self.descriptor,
                       "\n  ".join(outcome.problems))
