@@ -67,6 +67,13 @@ _NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIMESTAMP_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?")
 _BOOLEAN_TEXT = re.compile(r"true|false|t|f|yes|no|y|n|1|0", re.IGNORECASE)
+# Regular expressions: PostgreSQL's are POSIX AREs, DuckDB's RE2 ('\\b' is a word boundary in RE2, a
+# backspace in an ARE; '.' matches a newline in an ARE only). Patterns of these characters mean
+# the same in both.
+_PLAIN_REGEX = re.compile(r"[A-Za-z0-9 ^$*+?|()\[\]_,;'\"!@#%&=<>/~-]*")  # no ':' ([[:alpha:]] is locale-aware)
+# strftime specifiers sqlglot translates to to_char with the same text (checked in the tests).
+_STRFTIME_SPECIFIERS = frozenset("YmdHMSyjABabIf%")
+_DATE_DIFF_UNITS = frozenset({"DAY", "MONTH", "YEAR"})
 _MAX_ROUND_DIGITS = 30       # a decimal's precision ends well before
 
 
@@ -231,6 +238,34 @@ def _zoned_cast(node: exp.Expr) -> bool:
         node.args["to"].this not in (DType.TIMESTAMPTZ, DType.TIMESTAMPLTZ)
 
 
+def _plain_literal(node: exp.Expr | None, pattern: re.Pattern[str]) -> bool:
+    return isinstance(node, exp.Literal) and node.is_string and pattern.fullmatch(node.name) is not None
+
+
+def _regex_unsure(node: exp.Expr) -> bool:
+    if node.args.get("flag") is not None or node.args.get("modifiers") is not None or \
+            node.args.get("position") is not None or node.args.get("occurrence") is not None:
+        return True
+    replacement = node.args.get("replacement")
+    if replacement is not None and not (isinstance(replacement, exp.Literal) and "\\" not in replacement.name):
+        return True
+    return not _plain_literal(node.expression, _PLAIN_REGEX)
+
+
+def _strftime_unsure(node: exp.Expr) -> bool:
+    form = node.args.get("format")
+    if not (isinstance(form, exp.Literal) and form.is_string) or not is_kind(node.this, _DATES | _TIMESTAMPS):
+        return True
+    text = form.name
+    specifiers = [text[i + 1:i + 2] for i in range(len(text)) if text[i] == "%" and (i == 0 or text[i - 1] != "%")]
+    return any(specifier not in _STRFTIME_SPECIFIERS for specifier in specifiers)
+
+
+def _date_diff_unsure(node: exp.Expr) -> bool:
+    return _unit(node) not in _DATE_DIFF_UNITS or not (is_kind(node.this, _DATES | _TIMESTAMPS)
+                                                       and is_kind(node.expression, _DATES | _TIMESTAMPS))
+
+
 def _concat_unsure(node: exp.Expr) -> bool:
     return any(may_be(argument, FLOATS) and not isinstance(argument, exp.Null) for argument in node.iter_expressions())
 
@@ -303,6 +338,9 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(exp.Cast, "text is read differently ('12.5' as INTEGER, 'on', 'today', a 7th fractional "
                "digit): only literals of the common form are pushed", _text_cast_unsure),
     Difference(exp.Cast, "TIMESTAMPTZ converts in each engine's session time zone", _zoned_cast),
+    Difference(exp.Cast, "a double becomes numeric through 15 significant digits (1.005 is 1.01, DuckDB 1.00)",
+               lambda node: node.args["to"].this == DType.DECIMAL and may_be(node.this, FLOATS)
+               and not isinstance(node.this, exp.Null)),
     Difference(exp.Concat, "a double's text differs ('0' for 0.0)", _concat_unsure),
     Difference(exp.DPipe, "a double's text differs ('0' for 0.0)", _concat_unsure),
     Difference(exp.TimestampTrunc, "date_trunc: DATE becomes a zoned timestamp; century/millennium start "
@@ -315,6 +353,13 @@ DIFFERENCES: tuple[Difference, ...] = (
                  _part_unsure) for kind in _PART_FUNCTIONS),
     *(Difference(kind, "no monthname/dayname; only DATE and TIMESTAMP are rewritten", _part_unsure)
       for kind in (exp.Monthname, exp.Dayname)),
+    *(Difference(kind, "POSIX regular expressions differ from RE2 ('\\b', '.' and newlines, flags); only "
+                 "patterns of plain characters are pushed", _regex_unsure)
+      for kind in (exp.RegexpLike, exp.RegexpReplace)),
+    Difference(exp.TimeToStr, "to_char has other specifiers; only those translated alike are pushed",
+               _strftime_unsure),
+    Difference(exp.DateDiff, "date_diff is rendered from day counts and ages; only day, month and year of DATE "
+               "and TIMESTAMP were verified", _date_diff_unsure),
     Difference(exp.Substring, "a negative start counts from the end in DuckDB, before the start in PostgreSQL; "
                "a negative length is refused", _substring_unsure),
 )
@@ -529,8 +574,12 @@ def _rewrite_for(node: exp.Expr) -> Callable[[exp.Expr], exp.Expr] | None:
         return _min_max if is_kind(node.this, STRINGS | BOOLEAN) else None
     if isinstance(node, (exp.Greatest, exp.Least)):
         return _greatest if _strings(*node.iter_expressions()) else None
-    if isinstance(node, exp.ILike):
-        return _lower_operand
+    if isinstance(node, (exp.Like, exp.ILike)):
+        escape = not isinstance(node.parent, exp.Escape) and not (
+            isinstance(node.expression, exp.Literal) and "\\" not in node.expression.name)
+        if isinstance(node, exp.ILike):
+            return _no_escape(_lower_operand) if escape else _lower_operand
+        return _no_escape(lambda like: like) if escape else None
     if isinstance(node, exp.Distinct) and isinstance(node.args.get("on"), exp.Tuple):
         return _collate_distinct_on if any(_strings(on) for on in node.args["on"].expressions) else None
     rewrites: dict[type[exp.Expr], Callable[[exp.Expr], exp.Expr]] = {
@@ -551,6 +600,15 @@ def _collate_distinct_on(node: exp.Expr) -> exp.Expr:
         if _strings(on):
             on.replace(_collated(on.copy()))
     return node
+
+
+def _no_escape(then: Callable[[exp.Expr], exp.Expr]) -> Callable[[exp.Expr], exp.Expr]:
+    """LIKE without an escape character, as DuckDB's: PostgreSQL's default escape is a backslash."""
+
+    def rewrite(node: exp.Expr) -> exp.Expr:
+        return _copy_type(exp.Escape(this=then(node), expression=exp.Literal.string("")), node)
+
+    return rewrite
 
 
 def _lower_operand(node: exp.Expr) -> exp.Expr:
