@@ -79,6 +79,15 @@ class Differ:
         except duckdb.Error as error:
             return error
 
+    def _explained(self, sql: str) -> tuple[frozenset[str], tuple[tuple[str, str], ...], str | None]:
+        try:
+            rows = self.runtime.query(f"EXPLAIN {sql}", self.principal).read_all().to_pylist()
+        except Exception:  # a plan that cannot be explained shows no fragments
+            return frozenset(), (), None
+        fragments = tuple((str(row["engine"]), str(row["sql"])) for row in rows if row["kind"] == "fragment")
+        residual = next((str(row["sql"]) for row in rows if row["kind"] == "residual"), None)
+        return frozenset(engine for engine, _ in fragments), fragments, residual
+
     def run(self, sql: str) -> Outcome:
         expected = self.expected(sql)
         engines: frozenset[str] = frozenset()
@@ -91,8 +100,10 @@ class Differ:
             fragments = tuple((f.engine, f.sql) for f in plan.fragments)
             residual = plan.residual
             actual: pa.Table | BaseException = self.runtime.execute(bound).read_all()
-        except Exception as error:
+        except Exception as error:  # every failure is an outcome to classify
             actual = error
+            if not fragments:  # typing the plan asks the engines: EXPLAIN still shows what was sent
+                engines, fragments, residual = self._explained(sql)
         failed = expected if isinstance(expected, BaseException) else actual
         reason = _reason(failed) if isinstance(failed, BaseException) else ""
         where = {"engines": engines, "fragments": fragments, "residual": residual, "reason": reason}

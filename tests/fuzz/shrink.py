@@ -104,12 +104,30 @@ def _changes(node: exp.Expression) -> Iterator[Change]:
         yield lambda n, root: _replace(n, root, exp.true())
     if not isinstance(node, _VALUES) or isinstance(node, exp.Query):
         return
+    condition = _is_condition(node)
     for child in _sub_expressions(node):
+        # A condition stays a condition: `WHERE 't'` or `ON t1.k` would test how engines coerce
+        # a string or a number to a boolean, another bug than the one being shrunk.
+        if condition and not isinstance(_args_child(node, child), _PREDICATES):
+            continue
         yield lambda n, root, child=child: _replace(n, root, _args_child(n, child).copy())
 
 
 # Value expressions: the ones that may be replaced by one of their operands.
 _VALUES = (exp.Func, exp.Binary, exp.Unary, exp.Cast, exp.Case, exp.If, exp.Between, exp.In, exp.Window)
+
+
+_PREDICATES = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean, exp.Exists, exp.In, exp.Between)
+
+
+def _is_condition(node: exp.Expression) -> bool:
+    """Is ``node`` where SQL wants a boolean: a WHERE/HAVING/ON condition or an AND/OR/NOT operand?"""
+    parent = node.parent
+    while isinstance(parent, exp.Paren):
+        node, parent = parent, parent.parent
+    if isinstance(parent, (exp.Where, exp.Having, exp.Connector, exp.Not)):
+        return True
+    return isinstance(parent, exp.Join) and node.arg_key == "on"
 
 
 def _sub_expressions(node: exp.Expression) -> list[tuple[str, int | None]]:
