@@ -272,7 +272,32 @@ class _ContractReader:
             rules += [rule for position, entry in enumerate(prop.quality or ())
                       if (rule := self._rule(entry, (*loc, "properties", number, "quality", position), table,
                                              prop.name)) is not None]
+        return rules + self._declared_rules(item, loc, table)
+
+    def _declared_rules(self, item: SchemaObject, loc: tuple[str | int, ...], table: str) -> list[QualityRule]:
+        """The checks a property's flags promise: ``required`` (no NULL), ``unique`` (no duplicate
+        among the non-NULL values), ``primaryKey`` (both; several key properties are unique together)."""
+        rules = []
+        keys = [(number, prop) for number, prop in enumerate(item.properties or ()) if prop.primaryKey]
+        for number, prop in enumerate(item.properties or ()):
+            assert prop.name is not None  # checked by _standard
+            where = (*loc, "properties", number)
+            if prop.required or prop.primaryKey:
+                rules.append(self._flag(table, prop.name, "nullValues", "required", "completeness", where))
+            if prop.unique or (prop.primaryKey and len(keys) == 1):
+                rules.append(self._flag(table, prop.name, "duplicateValues", "unique", "uniqueness", where))
+        if len(keys) > 1:
+            ordered = sorted(keys, key=lambda entry: (entry[1].primaryKeyPosition or 0, entry[0]))
+            columns = tuple(str(prop.name) for _, prop in ordered)
+            rule = self._flag(table, None, "duplicateValues", "primary_key", "uniqueness", loc)
+            rules.append(replace(rule, columns=columns))
         return rules
+
+    def _flag(self, table: str, column: str | None, kind: str, flag: str, dimension: str,
+              loc: tuple[str | int, ...]) -> QualityRule:
+        key = self._key(f"{table}.{column}.{flag}" if column else f"{table}.{flag}")
+        return QualityRule(key=key, table=table, column=column, kind=kind, threshold=Threshold("mustBe", 0.0),
+                           name=key, dimension=dimension, origin=self._origin(loc))
 
     def _rule(self, rule: DataQuality, loc: tuple[str | int, ...], table: str,
               column: str | None) -> QualityRule | None:

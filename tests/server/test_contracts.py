@@ -487,3 +487,22 @@ def test_a_missing_column_a_tag_rule_protects_fails_closed(tmp_path: Path) -> No
         _contract(extra="      - {name: phone, classification: internal}"))
     with MeshRuntime.open(tmp_path / "mesh.yaml") as runtime:
         assert any("column phone is missing" in warning for warning in runtime.warnings)
+
+
+def test_required_unique_and_primary_key_flags_are_checked(tmp_path: Path, served: Any) -> None:
+    engine_key, run = _sqlite(tmp_path)
+    run("INSERT INTO customers VALUES (4, 'e@example.com', 2.0, '2020-01-04 09:00:00')")  # id 4 twice, amount 2.0 twice
+    contract = _contract(extra="").replace("      - name: id\n        logicalType: integer\n",
+                                           "      - name: id\n        logicalType: integer\n        primaryKey: true\n")
+    contract = contract.replace("      - name: email\n        logicalType: string\n",
+                                "      - name: email\n        logicalType: string\n        required: true\n"
+                                "        unique: true\n")
+    contract = contract.replace("{name: amount, logicalType: number}",
+                                "{name: amount, logicalType: number, unique: true}")
+    _, server = served(_write(tmp_path, engine_key, contract))
+    _refresh(server)
+    found = _by_rule(_rows(server, "bob", QUALITY))
+    flags = {name: (row["status"], row["measured"]) for name, row in found.items() if name.count(".") == 2}
+    assert flags == {"customers.id.required": ("pass", 0.0), "customers.id.unique": ("fail", 1.0),
+                     "customers.email.required": ("fail", 1.0), "customers.email.unique": ("pass", 0.0),
+                     "customers.amount.unique": ("fail", 1.0)}
