@@ -154,6 +154,14 @@ def _round_differs(node: exp.Expr) -> bool:
     return not is_kind(node.this, INTEGERS)
 
 
+def _fractional_power(node: exp.Expr) -> bool:
+    # A negative base to a fractional power is NaN in DuckDB, NULL in SQLite.
+    exponent = node.args.get("expression")
+    while isinstance(exponent, exp.Neg):
+        exponent = exponent.this
+    return not (isinstance(exponent, exp.Literal) and exponent.is_int)
+
+
 def _sums_decimals(node: exp.Expr) -> bool:
     # A sum of REALs is not DuckDB's exact DECIMAL sum: HAVING sum(x) = 0.3 over 0.1 and 0.2.
     return may_be(node.this, _DECIMAL)
@@ -279,6 +287,10 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(exp.Mul, "decimals are REALs in SQLite: the product is inexact", _multiplies_decimals),
     Difference(exp.Sum, "decimals are REALs in SQLite: the sum is inexact", _sums_decimals),
     Difference(exp.Round, "SQLite rounds REALs by printf, ignores negative digits", _round_differs),
+    *_always("outside their domain SQLite's math functions answer NULL, DuckDB's NaN or -inf "
+             "(sqrt(-1), ln(0), asin(2))", exp.Sqrt, exp.Ln, exp.Log, exp.Acos, exp.Asin),
+    Difference(exp.Pow, "a negative base to a fractional power is NULL in SQLite, NaN in DuckDB", _fractional_power),
+    Difference(exp.Cot, "SQLite has no cot()"),
     Difference(exp.Cast, "SQLite casts by its affinity rules (truncation, text of REALs, DATETIME() "
                "dropping fractions)", _cast_differs),
     *_each("DATE and TIMESTAMP are text in SQLite: a date sorts before its midnight",
