@@ -11,7 +11,7 @@ Found on MariaDB 10.11 against DuckDB 2.0:
 - LIKE treats ``\\`` as an escape character even without ESCAPE (DuckDB has none): doubled;
 - ``GREATEST``/``LEAST`` answer NULL when any argument is NULL (DuckDB skips NULLs): each argument
   becomes ``COALESCE(itself, the others...)``, NULL only when all are;
-- ``CAST(x AS DATETIME)`` drops the fraction of a second: cast to ``DATETIME(6)``;
+- ``CAST(x AS DATETIME)`` and ``CAST(x AS TIME)`` drop the fraction of a second: precision 6;
 - ``CAST(boolean AS CHAR)`` gives '1'/'0' (DuckDB 'true'/'false'): a CASE;
 - ``x / y`` on exact numbers is a DECIMAL rounded to ``div_precision_increment`` digits (DuckDB: a
   DOUBLE): the dividend is cast to DOUBLE.
@@ -110,6 +110,39 @@ def _concat_may_differ(node: exp.Expr) -> bool:
                for part in node.iter_expressions() if not isinstance(part, exp.Literal))
 
 
+def _positive_number(node: exp.Expr | None) -> bool:
+    return isinstance(node, exp.Literal) and not node.is_string and float(node.name) > 0
+
+
+def _outside_domain_may_differ(node: exp.Expr) -> bool:
+    # sqrt(-1), ln(0), acos(2), cot(0): NaN or +-inf in DuckDB; MariaDB has neither and answers NULL.
+    return not all(_positive_number(argument) for argument in node.iter_expressions())
+
+
+def _power_may_differ(node: exp.Expr) -> bool:
+    # power(-8, 0.5) is NaN in DuckDB, NULL in MariaDB; an integer exponent is defined everywhere.
+    exponent = node.expression
+    return not (isinstance(exponent, exp.Literal) and exponent.is_int)
+
+
+def _end_length_may_differ(node: exp.Expr) -> bool:
+    # left(s, -1) is all but the last character in DuckDB, '' in MariaDB.
+    length = node.expression
+    return not (isinstance(length, exp.Literal) and length.is_int and int(length.name) >= 0)
+
+
+def _trim_characters_may_differ(node: exp.Expr) -> bool:
+    # trim(s, 'ab') removes any of 'a' and 'b' in DuckDB; MariaDB removes the string 'ab' repeated.
+    characters = node.args.get("expression")
+    return characters is not None and not (isinstance(characters, exp.Literal) and len(characters.name) == 1)
+
+
+def _non_ascii_code_may_differ(node: exp.Expr) -> bool:
+    # chr(223) is 'ß' in DuckDB, the byte 0xDF in MariaDB (not UTF-8); code points below 128 agree.
+    codes = node.expressions
+    return not all(isinstance(code, exp.Literal) and code.is_int and 0 <= int(code.name) < 128 for code in codes)
+
+
 def _full_join(node: exp.Expr) -> bool:
     return isinstance(node, exp.Join) and (node.side or "").upper() == "FULL"
 
@@ -135,6 +168,26 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(exp.Cast, "DOUBLE and TIMESTAMP values spelt differently as text", _text_cast_may_differ),
     Difference(exp.DPipe, "booleans, DOUBLEs and TIMESTAMPs spelt differently as text", _concat_may_differ),
     Difference(exp.Concat, "booleans, DOUBLEs and TIMESTAMPs spelt differently as text", _concat_may_differ),
+    Difference(exp.Left, "a negative length gives ''", _end_length_may_differ),
+    Difference(exp.Right, "a negative length gives ''", _end_length_may_differ),
+    Difference(exp.Trim, "trims the characters given as one string, repeated", _trim_characters_may_differ),
+    Difference(exp.Sqrt, "NULL outside the domain, not NaN or +-inf", _outside_domain_may_differ),
+    Difference(exp.Ln, "NULL outside the domain, not NaN or +-inf", _outside_domain_may_differ),
+    Difference(exp.Log, "NULL outside the domain, not NaN or +-inf", _outside_domain_may_differ),
+    Difference(exp.Acos, "NULL outside the domain, not NaN", _outside_domain_may_differ),
+    Difference(exp.Asin, "NULL outside the domain, not NaN", _outside_domain_may_differ),
+    Difference(exp.Cot, "NULL at zero, not +-inf", _outside_domain_may_differ),
+    Difference(exp.Pow, "NULL for a negative base and a fractional exponent, not NaN", _power_may_differ),
+    Difference(exp.Ascii, "the first byte, not the first character's code point"),
+    Difference(exp.Chr, "a code point above 127 gives one byte, not the character", _non_ascii_code_may_differ),
+    Difference(exp.Factorial, "no FACTORIAL"),
+    Difference(exp.IsInf, "no IS_INF (and no infinities)"),
+    Difference(exp.BitwiseNot, "bit operations on unsigned 64-bit integers (~0 is 18446744073709551615)"),
+    Difference(exp.BitwiseAnd, "bit operations on unsigned 64-bit integers"),
+    Difference(exp.BitwiseOr, "bit operations on unsigned 64-bit integers"),
+    Difference(exp.BitwiseXor, "bit operations on unsigned 64-bit integers"),
+    Difference(exp.BitwiseLeftShift, "bit operations on unsigned 64-bit integers"),
+    Difference(exp.BitwiseRightShift, "bit operations on unsigned 64-bit integers"),
     Difference(exp.Upper, "case mapping of some letters (upper('ß') is 'ẞ' in DuckDB)"),
     Difference(exp.Lower, "case mapping of some letters (lower('ẞ') is 'ß' in DuckDB)"),
     Difference(exp.ILike, "case folding through LOWER differs for some letters"),
@@ -178,9 +231,10 @@ def _boolean_text(node: exp.Cast) -> None:
     node.replace(case)
 
 
-def _timestamp_cast(node: exp.Cast) -> None:
-    """CAST(x AS TIMESTAMP) keeps microseconds: DATETIME(6), not DATETIME (whole seconds)."""
-    node.set("to", exp.DataType(this=DType.DATETIME, expressions=[exp.DataTypeParam(this=exp.Literal.number(6))]))
+def _fractional_cast(node: exp.Cast, target: DType) -> None:
+    """CAST(x AS TIMESTAMP / TIME) keeps microseconds: DATETIME(6) / TIME(6), not whole seconds."""
+    kind = DType.TIME if target == DType.TIME else DType.DATETIME
+    node.set("to", exp.DataType(this=kind, expressions=[exp.DataTypeParam(this=exp.Literal.number(6))]))
 
 
 def _double_division(node: exp.Div) -> None:
@@ -203,8 +257,8 @@ def faithful(tree: exp.Expr) -> exp.Expr:
             target = _target(node)
             if target in STRINGS and is_kind(node.this, BOOLEAN):
                 _boolean_text(node)
-            elif target in _TIMESTAMPS:
-                _timestamp_cast(node)
+            elif target in _TIMESTAMPS or target == DType.TIME:
+                _fractional_cast(node, target)
         elif isinstance(node, exp.Div):
             _double_division(node)
     return exact_strings(tree)

@@ -200,6 +200,13 @@ CASES = [
     Case("substr_negative", "SELECT id, substr(s, -2) AS a, substr(s, -3, 2) AS b FROM maria.t", kept="SUBSTRING"),
     Case("date_minus_int", "SELECT id, day - 1 AS v FROM maria.t", kept="- 1"),
     Case("date_minus_date", "SELECT id, day - DATE '1970-01-01' AS v FROM maria.t", kept="-"),
+    Case("left_negative", "SELECT id, left(s, -1) AS a, right(s, -2) AS b FROM maria.t", kept="LEFT"),
+    Case("trim_characters", "SELECT id, trim(s, 'Be') AS a, ltrim(s, 'aB') AS b FROM maria.t", kept="TRIM"),
+    Case("math_domain", "SELECT id, sqrt(m) AS a, ln(m) AS b, log10(m) AS c, acos(d) AS e, power(d, 0.5) AS f "
+         "FROM maria.t", kept="SQRT"),
+    Case("time_fraction", "SELECT id, CAST(ts AS TIME) AS a, TIME '10:00:00.5' AS b FROM maria.t", pushed="TIME(6)"),
+    Case("ascii_chr", "SELECT id, ascii(s) AS a, chr(223) AS b FROM maria.t", kept="ASCII"),
+    Case("bitwise", "SELECT id, ~n AS a, n & -2 AS b FROM maria.t", kept="~"),
     Case("upper_sharp_s", "SELECT id, upper(s) AS v FROM maria.t", kept="UPPER"),
     Case("ilike", "SELECT count(*) AS c FROM maria.t WHERE s ILIKE 'zürich'", kept="LIKE"),
     Case("full_join_aggregate", "SELECT count(*) AS c FROM maria.t a FULL JOIN maria.t b ON a.id = b.id + 100",
@@ -224,6 +231,10 @@ AGREEING = [
          "FROM maria.t", pushed="CAST"),
     Case("substr_positive", "SELECT id, substr(s, 2, 2) AS a, substr(s, 1) AS b, length(s) AS c FROM maria.t",
          pushed="SUBSTRING"),
+    Case("string_ends", "SELECT id, chr(65) AS c, trim(s, 'B') AS t, left(s, 2) AS l, right(s, 2) AS r, "
+         "replace(s, 'b', 'X') AS x, lpad(s, 8, '*') AS p, reverse(s) AS v FROM maria.t", pushed="LEFT"),
+    Case("math_defined", "SELECT id, power(n, 2) AS f, exp(n) AS h, abs(n) AS b, sign(d) AS c FROM maria.t",
+         pushed="POWER"),
     Case("full_join_rows", "SELECT a.id AS x, b.id AS y FROM maria.t a FULL JOIN maria.t b ON a.id = b.id + 30"),
 ]
 
