@@ -131,6 +131,7 @@ class ContractSpec:
     status: str = ""
     owner: str = ""
     description: str = ""
+    domain: str = ""
     tags: tuple[str, ...] = ()
     tables: tuple[ContractTable, ...] = ()
     quality: tuple[QualityRule, ...] = ()

@@ -168,7 +168,8 @@ class _ContractReader:
             file=self.shown, path=path, enforce=enforce, id=model.id or "", name=model.name or "",
             version=model.version or "", status=model.status or "", owner=_owner(model.team),
             description=(model.description.purpose or model.description.usage or "") if model.description else "",
-            tags=tuple(model.tags or ()), tables=tables, quality=tuple(quality), freshness=tuple(freshness),
+            domain=model.domain or "", tags=tuple(model.tags or ()), tables=tables, quality=tuple(quality),
+            freshness=tuple(freshness),
             not_evaluated=tuple(self.not_evaluated),
         )
 
@@ -441,7 +442,7 @@ def enrich(product: ProductSpec) -> ProductSpec:
             table = replace(table, description=table.description or promised.description,
                             tags=_union(table.tags, promised.tags))
         tables[name] = table
-    return replace(product, owner=product.owner or contract.owner,
+    return replace(product, owner=product.owner or contract.owner, domain=product.domain or contract.domain,
                    description=product.description or contract.description,
                    tags=_union(product.tags, contract.tags), tables=tables)
 

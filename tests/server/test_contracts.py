@@ -53,6 +53,7 @@ id: crm-customers
 version: 2.1.0
 status: active
 name: CRM customers
+domain: customers
 description: {purpose: "Every customer of the shop, one row each"}
 tags: [customer-data]
 team: [{username: crm-team, role: Data Owner}]
@@ -356,9 +357,10 @@ def test_owner_description_tags_and_classification_reach_the_catalog_and_tag_rul
         tmp_path: Path, served: Any) -> None:
     engine_key, _ = _duckdb(tmp_path)
     _, server = served(_write(tmp_path, engine_key, _contract()))
-    product = _rows(server, "alice", "SELECT owner, description, tags FROM mesh.products WHERE product = 'crm'")
-    assert product == [{"owner": "crm-team", "description": "Every customer of the shop, one row each",
-                        "tags": "customer-data"}]
+    product = _rows(server, "alice", "SELECT domain, owner, description, tags FROM mesh.products "
+                                     "WHERE product = 'crm'")
+    assert product == [{"domain": "customers", "owner": "crm-team",
+                        "description": "Every customer of the shop, one row each", "tags": "customer-data"}]
     table = _rows(server, "alice", "SELECT description, tags FROM mesh.tables WHERE product = 'crm'")
     assert table == [{"description": "One row per customer account", "tags": "golden"}]
     column = _rows(server, "alice", "SELECT description, tags FROM mesh.columns WHERE column_name = 'email'")
@@ -375,16 +377,16 @@ def test_owner_description_tags_and_classification_reach_the_catalog_and_tag_rul
     (("status: active", "status: active\ncolour: blue"), "contracts/crm.odcs.yaml:6: colour: unknown key"),
     (("{metric: rowCount, mustBeGreaterThan: 3, name: enough_rows}",
       "{metric: rowCount, mustBeGreaterThan: 3, name: enough_rows, colour: blue}"),
-     "contracts/crm.odcs.yaml:15: schema[0].quality[0].colour: unknown key"),
+     "contracts/crm.odcs.yaml:16: schema[0].quality[0].colour: unknown key"),
     (("version: 2.1.0", "version: [2]"), "contracts/crm.odcs.yaml:4: version: input should be a valid string"),
     (("apiVersion: v3.0.2", "apiVersion: v9"), "contracts/crm.odcs.yaml:1: apiVersion: expected one of v3.2.0"),
     (("id: crm-customers\n", ""), "contracts/crm.odcs.yaml:1: id: is required"),
     (("{name: amount, logicalType: number}", "{name: amount, logicalType: money}"),
-     "contracts/crm.odcs.yaml:33: schema[0].properties[2].logicalType: expected one of string"),
+     "contracts/crm.odcs.yaml:34: schema[0].properties[2].logicalType: expected one of string"),
     (("  - name: customers\n", "  - name: clients\n"),
-     "contracts/crm.odcs.yaml:11: schema[0].name: no table 'clients' in product crm"),
+     "contracts/crm.odcs.yaml:12: schema[0].name: no table 'clients' in product crm"),
     (("mustBeGreaterThan: 3, name: enough_rows", "name: enough_rows"),
-     "contracts/crm.odcs.yaml:15: schema[0].quality[0]: expected exactly one threshold"),
+     "contracts/crm.odcs.yaml:16: schema[0].quality[0]: expected exactly one threshold"),
     (("element: customers.updated_at, id: daily", "element: orders.updated_at, id: daily"),
      "slaProperties[0].element: expected table.column of product crm"),
     (("SELECT COUNT(*) FROM customers WHERE amount < 0", "SELECT COUNT(*) FROM sales.orders"),
