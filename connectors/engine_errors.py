@@ -22,18 +22,19 @@ SQLite converts silently; it raises only "integer overflow" (``abs``, ``sum``), 
 too big" and function-argument errors, recognised by their text.
 
 These data problems are the query's (``DataError`` -> INVALID_ARGUMENT). Anything else stays an
-``EngineError`` with a reason class of a fixed vocabulary ("the engine could not compile the
-fragment", "the engine ran out of resources"): an engine's own text is never shown, because
-engines quote values in it, from rows a policy may hide, and expressions of the policies.
+``EngineError`` with a reason class of a fixed vocabulary ("the engine rejected the fragment: it
+is not valid SQL for this engine", "the engine ran out of resources"): an engine's own text is
+never shown, because engines quote values in it, from rows a policy may hide, and expressions of
+the policies.
 
 A value is quoted only when two things hold. The engine shows it is a literal of the statement
 it ran, not a value read from a row: PostgreSQL gives the error a statement position only for a
 literal of the text; DuckDB underlines the failing expression, which must be a literal (or a
 cast of one) and not "casting from source column"; MariaDB's 1525 is raised for typed literals
-only. And the literal is the client's own (``DataError.with_client_value``, checked by the
-executor against the client's statement): a fragment also holds the policies' literals. A row
-value equal to a literal the client typed is still not quoted, so an error cannot confirm a
-guess about a hidden row.
+only. And the literal is the client's own (``DataError.with_client_value``, checked by
+``executor.client_errors`` against the client's statement): a fragment also holds the policies'
+literals. A row value equal to a literal the client typed is still not quoted, so an error
+cannot confirm a guess about a hidden row.
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ __all__ = [
     "postgresql_primary",
     "remote_failure",
     "sqlite_failure",
-    "with_client_value",
 ]
 
 
@@ -108,9 +108,9 @@ def mesh_error(product: str | None, failure: Failure, internal: str, *, scope: s
         return DataError(where, _reason(failure, with_value=False), product=product, quoted=quoted,
                          candidate=failure.value, internal=internal)
     reason = {
-        Problem.COMPILE: "the engine could not compile the fragment",
+        Problem.COMPILE: "the engine rejected the fragment: it is not valid SQL for this engine",
         Problem.RESOURCES: "the engine ran out of resources (memory, disk or a limit)",
-        Problem.ENGINE: "the engine failed the fragment",
+        Problem.ENGINE: "the engine rejected the fragment",
     }[failure.problem]
     if failure.detail:
         reason += f" ({failure.detail})"
@@ -153,13 +153,6 @@ def client_literals(sql: str) -> frozenset[str]:
     except Exception:  # sqlglot's tokenizer raises several kinds; then quote nothing
         return frozenset()
     return frozenset(token.text for token in tokens if token.token_type in (TokenType.STRING, TokenType.NUMBER))
-
-
-def with_client_value(error: BaseException, client_sql: str) -> BaseException:
-    """``error``, quoting its value when it is a DataError whose value is a literal of ``client_sql``."""
-    if isinstance(error, DataError) and error.candidate is not None:
-        return error.with_client_value(client_literals(client_sql))
-    return error
 
 
 # -- DuckDB (the file engines, Parquet, the virtual schemas, the merge) --------------------------

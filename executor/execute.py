@@ -18,11 +18,12 @@ import duckdb
 import pyarrow as pa
 
 from flightmesh.connectors import FragmentQuery, cast_batches
-from flightmesh.connectors.engine_errors import duckdb_failure, mesh_error, with_client_value
+from flightmesh.connectors.engine_errors import duckdb_failure, mesh_error
 from flightmesh.mesh import CancelScope, DataError, FlightmeshError, Principal, QueryCancelled, QueryError, Settings
 from flightmesh.planner import EXPLAIN_SCHEMA, Fragment, Plan
 
 from .bound import BoundPlan, bound_plan
+from .client_errors import for_client
 from .keys import KeyFilterRun
 from .merge import MergeEngine
 from .prefetch import Prefetch
@@ -84,8 +85,8 @@ class Executor:
         """
         try:
             return self._bind(plan, principal)
-        except DataError as error:  # an engine's literal failed: quoted if the client wrote it
-            raise with_client_value(error, plan.sql) from None
+        except DataError as error:  # as the client reads it: its own literal quoted, the product named
+            raise for_client(error, plan) from None
 
     def _bind(self, plan: Plan, principal: Principal | None) -> BoundPlan:
         policies = plan.policy_labels()
@@ -133,11 +134,11 @@ class Executor:
                 return pa.RecordBatchReader.from_batches(schema, iter([analyzed]))
         except DataError as error:
             run.close()
-            raise with_client_value(error, plan.sql) from None
+            raise for_client(error, plan) from None
         except BaseException:
             run.close()
             raise
-        return pa.RecordBatchReader.from_batches(schema, _guarded(batches, run, schema, plan.sql))
+        return pa.RecordBatchReader.from_batches(schema, _guarded(batches, run, schema, plan))
 
     def _batches(self, bound: BoundPlan, run: _Run) -> Iterator[pa.RecordBatch]:
         plan, fragment_schemas = bound.plan, bound.fragment_schemas
@@ -210,7 +211,7 @@ def _read(reader: pa.RecordBatchReader, run: _Run) -> Iterator[pa.RecordBatch]:
 
 
 def _guarded(batches: Iterator[pa.RecordBatch], run: _Run, schema: pa.Schema,
-             client_sql: str) -> Iterator[pa.RecordBatch]:
+             plan: Plan) -> Iterator[pa.RecordBatch]:
     """Rename to the announced schema, check cancellation, and always clean up."""
     try:
         for batch in batches:
@@ -218,7 +219,7 @@ def _guarded(batches: Iterator[pa.RecordBatch], run: _Run, schema: pa.Schema,
             yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
         run.cancel.check()
     except DataError as error:
-        raise with_client_value(error, client_sql) from None
+        raise for_client(error, plan) from None
     except FlightmeshError:
         raise
     except (duckdb.Error, pa.ArrowException) as error:

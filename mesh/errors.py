@@ -143,6 +143,11 @@ class DataError(QueryError):
             return self
         return DataError(self.scope, self.quoted, product=self.product, internal=self.internal)
 
+    def in_product(self, product: str) -> DataError:
+        """This error naming ``product``: the merge engine failed over that product's rows alone."""
+        return DataError(f"product {product}", self.reason, product=product, quoted=self.quoted,
+                         candidate=self.candidate, internal=self.internal)
+
 
 class NotFound(QueryError):
     """An object that does not exist, or that the principal is not allowed to know about."""

@@ -328,7 +328,8 @@ def test_an_engine_failure_that_is_not_about_data_is_internal_and_says_why() -> 
 
     error = mesh_error("pg", postgresql_failure("42883", "function nope(integer) does not exist",
                                                 at_statement_position=True) or Failure(Problem.ENGINE), "raw")
-    assert isinstance(error, EngineError) and str(error) == "product pg: the engine could not compile the fragment"
+    assert isinstance(error, EngineError) and str(error) == \
+        "product pg: the engine rejected the fragment: it is not valid SQL for this engine"
     assert mysql_failure(1045, "Access denied") is None  # the connector's own case (credentials)
 
 
