@@ -11,6 +11,10 @@ engines: a piece holding such a construct stays in the residual, where DuckDB co
   none of them and MariaDB only ``WITH ROLLUP``. DuckDB and PostgreSQL compute them alike.
 * ``WITH RECURSIVE``: MariaDB types a recursive CTE's columns from its first part, so a string
   that grows while recursing fails ("Data too long for column", MariaDB 10.11); DuckDB widens it.
+* ``LIMIT n%``: printed as ``LIMIT n PERCENT``, which no other engine reads.
+* ``OFFSET`` without ``LIMIT``: MariaDB has no such clause (sqlglot prints it bare).
+* ``x op ANY / ALL (subquery)``: SQLite has neither.
+* ``ASOF`` and ``POSITIONAL`` joins: DuckDB's own, printed verbatim elsewhere.
 * ``GROUP BY ALL`` and ``ORDER BY ALL`` are DuckDB's: ``rules/expand_all.py`` spells them out
   before any piece is offered; should one remain, it is held back from every other engine.
 """
@@ -42,6 +46,17 @@ def held_back(tree: exp.Expr, dialect: str) -> str | None:
             return "ORDER BY ALL"
         if isinstance(node, exp.With) and node.args.get("recursive") and dialect not in _RECURSIVE_DIALECTS:
             return "WITH RECURSIVE"
+        if dialect == "duckdb":
+            continue
+        if isinstance(node, exp.LimitOptions) and node.args.get("percent"):
+            return "LIMIT n%"
+        if isinstance(node, exp.Join) and (node.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):
+            return f"{node.args['method'].upper()} JOIN"
+        if dialect == "mysql" and isinstance(node, exp.Select) and node.args.get("offset") is not None \
+                and node.args.get("limit") is None:
+            return "OFFSET without LIMIT"
+        if dialect == "sqlite" and isinstance(node, (exp.Any, exp.All)):
+            return "ANY / ALL (subquery)"
     return None
 
 

@@ -361,6 +361,9 @@ class Placement(Engines):
         units: list[exp.Expr] = []
         remaining: list[list[exp.Expr]] = []
         for join in shape.tail:
+            if (join.args.get("method") or "").upper() == "POSITIONAL":
+                raise UnsupportedQuery("POSITIONAL JOIN pairs rows by their position in the tables, which only "
+                                       "holds inside one DuckDB product: join its tables there, or join on a key")
             item = join.this
             conditions = _conjuncts(join.args.get("on"))
             identity = self.leaf_identity(item)
@@ -370,7 +373,9 @@ class Placement(Engines):
                 continue
             own: list[exp.Expr] = []
             side = (join.side or "").upper()
-            if side in ("", "LEFT") and (join.kind or "").upper() not in ("SEMI", "ANTI") and not is_sampled(item):
+            # An ASOF join's ON picks the match; only the plain and LEFT joins' conditions filter the item.
+            if side in ("", "LEFT") and (join.kind or "").upper() not in ("SEMI", "ANTI") and not is_sampled(item) \
+                    and not join.args.get("method"):
                 own = [c for c in conditions if self.pushable_into(c, [item], shape.scope.owner, identity)]
             units.append(self.component_fragment([item], own, identity[1]))
             remaining.append([c for c in conditions if not any(c is o for o in own)])
@@ -540,7 +545,7 @@ def _tail_join(original: exp.Join, unit: exp.Expr, conditions: list[exp.Expr]) -
     for key in ("side", "kind", "method"):
         if original.args.get(key):
             join.set(key, original.args[key])
-    if not conditions and not original.args.get("side"):
+    if not conditions and not original.args.get("side") and not original.args.get("method"):
         join.set("kind", "CROSS")
     elif not conditions:
         join.set("on", exp.true())
@@ -560,7 +565,8 @@ def _from_items(select: exp.Select) -> list[exp.Expr]:
 def _is_inner(join: exp.Join) -> bool:
     side = (join.side or "").upper()
     kind = (join.kind or "").upper()
-    if side in _OUTER_SIDES or kind in ("SEMI", "ANTI", "ASOF", "POSITIONAL"):
+    method = (join.args.get("method") or "").upper()  # DuckDB's ASOF and POSITIONAL are methods
+    if side in _OUTER_SIDES or kind in ("SEMI", "ANTI", "ASOF", "POSITIONAL") or method in ("ASOF", "POSITIONAL"):
         return False
     return not isinstance(join.this, (exp.Lateral, exp.Unnest)) and not join.args.get("using")
 

@@ -192,6 +192,11 @@ WITHIN = {
               "sum(o.qty) FILTER (WHERE o.id % 2 = 0) AS even FROM {p}.orders o GROUP BY o.status",
     "exclude": "SELECT * EXCLUDE (name, score) FROM {p}.customers",
     "replace": "SELECT * REPLACE (id * 2 AS id) FROM {p}.customers",
+    "all (subquery)": "SELECT count(*) AS n FROM {p}.orders o WHERE o.qty > ALL "
+                      "(SELECT c.id FROM {p}.customers c WHERE c.id < 4)",
+    "any (subquery)": "SELECT count(*) AS n FROM {p}.orders o WHERE o.qty = ANY "
+                      "(SELECT c.id FROM {p}.customers c WHERE c.id < 4)",
+    "asof join": "SELECT o.id, c.id AS cid FROM {p}.orders o ASOF JOIN {p}.customers c ON o.customer_id >= c.id",
 }
 # A total order, so the rows must come in the oracle's order.
 WITHIN_ORDERED = {
@@ -199,6 +204,8 @@ WITHIN_ORDERED = {
     "order by all desc": "SELECT c.id, c.region FROM {p}.customers c ORDER BY ALL DESC",
     "positional group and order": "SELECT o.status, count(*) AS n, min(o.qty) AS lo FROM {p}.orders o "
                                   "GROUP BY 1 ORDER BY 2 DESC, 1",
+    "limit percent": "SELECT o.id FROM {p}.orders o ORDER BY o.id LIMIT 5%",
+    "offset without limit": "SELECT o.id FROM {p}.orders o ORDER BY o.id OFFSET 195",
 }
 
 
@@ -246,6 +253,11 @@ ACROSS = {
               f"sum(o.qty) FILTER (WHERE c.score > 5) AS scored {JOIN} GROUP BY c.region",
     "exclude": f"SELECT c.* EXCLUDE (name), o.qty {JOIN}",
     "replace": f"SELECT o.* REPLACE (o.qty * 10 AS qty), c.region {JOIN}",
+    "all (subquery)": "SELECT count(*) AS n FROM {b}.orders o WHERE o.qty > ALL "
+                      "(SELECT c.id FROM {a}.customers c WHERE c.id < 4)",
+    "asof join": "SELECT o.id, c.id AS cid FROM {b}.orders o ASOF JOIN {a}.customers c ON o.customer_id >= c.id",
+    "asof left join": "SELECT o.id, c.id AS cid FROM {b}.orders o ASOF LEFT JOIN {a}.customers c "
+                      "ON o.customer_id >= c.id",
 }
 ACROSS_ORDERED = {
     "order by all": f"SELECT c.region, o.status, count(*) AS n {JOIN} GROUP BY ALL ORDER BY ALL",
@@ -253,6 +265,8 @@ ACROSS_ORDERED = {
                                   f"ORDER BY 3 DESC, 1, 2 NULLS FIRST",
     "order by all of a union": "SELECT customer_id AS k FROM {b}.orders UNION SELECT id FROM {a}.customers "
                                "ORDER BY ALL DESC",
+    "limit percent": f"SELECT o.id, c.region {JOIN} ORDER BY o.id LIMIT 10%",
+    "offset without limit": f"SELECT o.id, c.region {JOIN} ORDER BY o.id OFFSET 170",
 }
 
 
@@ -431,7 +445,18 @@ REFUSED = {
     "GROUP BY ALL over a window": ("SELECT o.status, row_number() OVER () AS r FROM pg.orders o GROUP BY ALL",
                                    UnsupportedQuery, "window function"),
     "VALUES rows of different widths": ("VALUES (1, 'a'), (2)", SqlSyntaxError, "same number of values"),
+    "POSITIONAL JOIN across engines": ("SELECT o.id, c.id AS cid FROM duck.orders o POSITIONAL JOIN pg.customers c",
+                                       UnsupportedQuery, "POSITIONAL JOIN"),
+    "POSITIONAL JOIN outside DuckDB": ("SELECT o.id, c.id AS cid FROM pg.orders o POSITIONAL JOIN pg.customers c",
+                                       UnsupportedQuery, "POSITIONAL JOIN"),
+    "FETCH WITH TIES": ("SELECT o.id FROM pg.orders o ORDER BY o.qty FETCH FIRST 3 ROWS WITH TIES",
+                        UnsupportedQuery, "WITH TIES"),
 }
+
+
+def test_a_positional_join_inside_duckdb(mesh: Mesh) -> None:
+    plan = mesh.agrees("SELECT o.id, c.id AS cid FROM duck.orders o POSITIONAL JOIN duck.customers c")
+    assert plan.residual is None
 
 
 @pytest.mark.parametrize("name", REFUSED, ids=list(REFUSED))
