@@ -18,8 +18,12 @@ invalid value        InvalidInput        other 22xxx (2201B regex,    1139 (rege
                                          2201E/F log/sqrt, 22011 ...)
 ===================  ==================  ===========================  ======================
 
-SQLite converts silently; it raises only "integer overflow" (``abs``, ``sum``), "string or blob
-too big" and function-argument errors, recognised by their text.
+Verified on the engines: every DuckDB class, every SQLSTATE above but 22001 (writes only), and
+MariaDB's 1690, 1525 and 1139. In a SELECT, MariaDB converts ('abc' is 0, a bad date NULL) and
+divides by zero (NULL) with a warning only: 1292, 1264, 1365, 1366, 1406 are raised by writes in
+strict mode, mapped for the MySQL servers and modes that raise them. SQLite converts silently; it
+raises only "integer overflow" (``abs``, ``sum``), "string or blob too big" and
+function-argument errors, recognised by their text.
 
 These data problems are the query's (``DataError`` -> INVALID_ARGUMENT). Anything else stays an
 ``EngineError`` with a reason class of a fixed vocabulary ("the engine rejected the fragment: it
