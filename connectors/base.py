@@ -280,7 +280,14 @@ def _cast(column: pa.Array, target: pa.DataType) -> pa.Array:
         # Typed as NULL by the planner (``CASE ... THEN NULL END``): every value is NULL whatever
         # the engine's driver guessed, and Arrow has no cast from other types to null.
         return pa.nulls(len(column))
+    if column.null_count == len(column):
+        # A driver that guesses types from values (SQLite) types a column of NULLs as it likes.
+        return pa.nulls(len(column), target)
     try:
+        if pa.types.is_integer(column.type) and pa.types.is_decimal(target):
+            # A DECIMAL stored as INTEGER (SQLite keeps 3.00 as 3): Arrow casts an int64 only to
+            # a decimal with room for every int64, so through one, then down with overflow checked.
+            return column.cast(pa.decimal128(38, target.scale)).cast(target, safe=True)
         return column.cast(target, safe=False)
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
         # Arrow's message may quote the value that failed (a row the client may not see): the

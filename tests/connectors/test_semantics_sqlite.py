@@ -203,6 +203,11 @@ CASES: dict[str, str] = {
     "cast_date_to_timestamp": "SELECT id, CAST(dt AS TIMESTAMP) AS v, CAST(ts AS DATE) AS w FROM lite.t ORDER BY id",
     "cast_to_decimal": "SELECT id, CAST(x AS DECIMAL(10, 1)) AS v FROM lite.t WHERE abs(x) < 1e9 ORDER BY id",
     "cast_to_float": "SELECT id FROM lite.t WHERE CAST(x AS FLOAT) <> x ORDER BY id",
+    # SQLite keeps an integral DECIMAL as INTEGER: a batch of only such values (or only NULLs)
+    # comes from the driver as int64, and must still read as the DECIMAL
+    "integral_decimals_alone": "SELECT id, d FROM lite.t WHERE id IN (4, 11) ORDER BY id",
+    "null_columns_alone": "SELECT id, d, x, dt, ts, s, b FROM lite.t WHERE id = 10 ORDER BY id",
+    "integral_decimal_aggregate": "SELECT max(d) AS hi, min(d) AS lo FROM lite.t WHERE id = 11",
     # dates and timestamps
     "date_minus_date": "SELECT id, dt - DATE '2020-01-01' AS days FROM lite.t ORDER BY id",
     "date_plus_days": "SELECT id, dt + 365 AS later FROM lite.t ORDER BY id",
