@@ -345,6 +345,7 @@ def test_postgresql_codes(postgres_database: str) -> None:
         "SELECT 2147483647 + x FROM (VALUES (1)) AS t(x)": (Problem.OVERFLOW, "INTEGER", None),
         "SELECT 1 / x FROM (VALUES (0)) AS t(x)": (Problem.DIVISION_BY_ZERO, None, None),
         "SELECT DATE '2024-02-30'": (Problem.INVALID_DATETIME, None, "2024-02-30"),
+        "SELECT x::date FROM (VALUES ('abc')) AS t(x)": (Problem.INVALID_DATETIME, "DATE", None),
         "SELECT CAST('abcd' AS varchar(3)) || x::varchar(2) FROM (VALUES ('abc')) AS t(x)": None,
         "SELECT 'abcd'::char(2)::varchar(1)": None,
         "SELECT 'a' ~ x FROM (VALUES ('(')) AS t(x)": (Problem.INVALID_VALUE, None, None),
