@@ -31,6 +31,7 @@ from flightmesh.mesh import DescriptorError
 from flightmesh.mesh.contracts import ContractViolation
 from flightmesh.mesh.principal import Principal
 from flightmesh.server.app import FlightMeshServer
+from flightmesh.server.cli import main
 from tests.connectors.conftest import (  # noqa: F401 - fixtures
     mysql_database,
     mysql_execute,
@@ -522,3 +523,13 @@ def test_rules_run_on_a_schedule(tmp_path: Path, served: Any) -> None:
             break
         time.sleep(0.1)
     assert statuses["enough_rows"] == "pass" and statuses["email_present"] == "fail" and statuses["daily"] == "fail"
+
+
+def test_check_reports_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    engine_key, _ = _duckdb(tmp_path)
+    descriptor = _write(tmp_path, engine_key, _contract())
+    assert main(["check", str(descriptor)]) == 0  # not enforced: reported, the mesh serves
+    err = capsys.readouterr().err
+    expected = ("contracts/crm.odcs.yaml: product crm, table customers drifts from the contract: "
+                "column segment is missing")
+    assert expected in err
