@@ -21,7 +21,10 @@ What is generated (weights in ``_SHAPES`` and in each ``_kind`` method):
 - inner/left/full joins inside one engine and across engines, on like-typed columns;
 - aggregates (count, count DISTINCT, sum, avg of integers, min/max incl. strings and booleans)
   with GROUP BY and HAVING; DISTINCT; windows; CTEs; UNION [ALL]/INTERSECT/EXCEPT; ORDER BY with
-  NULLS FIRST/LAST.
+  NULLS FIRST/LAST;
+- the constructs of issue 10 item 2 that have one answer: GROUP BY ALL, QUALIFY, ROLLUP/CUBE/
+  GROUPING SETS, VALUES as a statement and in FROM, a recursive CTE (windows over aggregates and
+  set operations with ALL are above).
 
 ``KNOWN_OPEN`` names the bug classes still open, each with the (construct, engine) features
 that provoke it and its shrunk regression case (kept as a strict xfail in regressions.py). A
@@ -88,6 +91,9 @@ KNOWN_OPEN: dict[str, KnownOpen] = {
     "division by zero on MariaDB": _open(
         "mariadb-modulo-by-zero", "x % 0 and x DIV 0 are NULL there; the mesh dialect raises",
         ("mod0", "mysql"), ("intdiv0", "mysql")),
+    "nested join trees": _open(
+        "nested-join-tree", "tables inside a parenthesized join are left in the residual, unsplit",
+        ("nested-join", "*")),
     "FULL JOIN after another join": _open(
         "full-join-after-inner-join", "refused: 'this combination of joins across engines is not supported yet'",
         ("join-full-after-join", "*")),
@@ -448,6 +454,8 @@ class QueryGenerator:
 
     def _join(self, scope: Scope) -> str:
         r = self.rng
+        if r.random() < 0.06:
+            return self._nested_join(scope)
         left = r.choice(scope.sources)
         if r.random() < 0.5:  # prefer a table on the same engine: joins pushed inside it
             same = [t for t in TABLES if t.engine in left.engines] or list(TABLES)
@@ -473,6 +481,20 @@ class QueryGenerator:
         scope.sources.append(right)
         self._features.add(("scan", table.engine))
         return f"{kind} JOIN {right.sql} AS {right.alias} ON {condition}"
+
+    def _nested_join(self, scope: Scope) -> str:
+        """``JOIN (b JOIN c ON ..) ON ..``: a join tree on the right of a join."""
+        r = self.rng
+        left = r.choice(scope.sources)
+        inner = [_table_source(self._table(), self._alias()) for _ in range(2)]
+        inner_kind = r.choice(("INNER", "LEFT"))
+        outer_kind = r.choice(("INNER", "LEFT"))
+        for source in inner:
+            self._features.add(("scan", next(iter(source.engines))))
+            self._features.add(("nested-join", next(iter(source.engines))))
+        scope.sources += inner
+        return (f"{outer_kind} JOIN ({inner[0].sql} AS {inner[0].alias} {inner_kind} JOIN {inner[1].sql} AS "
+                f"{inner[1].alias} ON {inner[0].alias}.k = {inner[1].alias}.k) ON {left.alias}.k = {inner[0].alias}.k")
 
     # -- clauses --------------------------------------------------------------------------------------
 
@@ -675,6 +697,49 @@ class QueryGenerator:
         return f"{sides[0]} {operation} {sides[1]}{self.order_limit(outputs, everything)}"
 
 
+    def construct(self) -> str:
+        """The read-only constructs of issue 10 item 2 that DuckDB answers deterministically."""
+        r = self.rng
+        which = r.choice(("group-by-all", "qualify", "rollup", "grouping-sets", "cube", "values", "values-join",
+                          "recursive-cte"))
+        scope = Scope()
+        # VALUES and the recursive CTE are joined to one table (`JOIN a JOIN b ON .. ON ..` is another test)
+        source = self.from_clause(scope, joins=0 if which.startswith(("values", "recursive")) else r.choice((0, 0, 1)))
+        table = scope.sources[0]
+        self._scope_feature(scope, f"construct:{which}")
+        where = self.where(scope)
+        if which == "group-by-all":
+            kind = r.choice(("int", "string", "bool", "date"))
+            key = self._column(scope, kind)
+            outputs = [("c0", kind), ("c1", "int")]
+            return (f"SELECT {key} AS c0, {self.aggregate(scope)} AS c1 FROM {source}{where} GROUP BY ALL"
+                    f"{self.order_limit(outputs, scope)}")
+        if which == "qualify":
+            partition = self._column(scope, r.choice(("int", "string", "bool")))
+            order = self._column(scope, r.choice(("int", "decimal", "date")))
+            items, outputs = self._projection(scope, r.randint(1, 2))
+            name = f"c{len(items)}"
+            return (f"SELECT {', '.join(items)}, {r.choice(('rank()', 'dense_rank()'))} OVER (PARTITION BY "
+                    f"{partition} ORDER BY {order}) AS {name} FROM {source}{where} QUALIFY {name} <= 2"
+                    f"{self.order_limit([*outputs, (name, 'int')], scope)}")
+        if which in ("rollup", "grouping-sets", "cube"):
+            first = self._column(scope, r.choice(("int", "bool", "string")))
+            second = self._column(scope, r.choice(("int", "bool", "date")))
+            grouping = {"rollup": f"ROLLUP ({first}, {second})", "cube": f"CUBE ({first}, {second})",
+                        "grouping-sets": f"GROUPING SETS (({first}), ({first}, {second}), ())"}[which]
+            return (f"SELECT {first} AS c0, {second} AS c1, {self.aggregate(scope)} AS c2 FROM {source}{where} "
+                    f"GROUP BY {grouping}")
+        rows = ", ".join(f"({value}, {self.literal('string')})" for value in r.sample((0, 1, 2, 3, 5, -1), 3))
+        if which == "values":
+            return f"VALUES {rows}, (NULL, NULL)"
+        if which == "values-join":
+            return (f"SELECT v.x AS c0, v.y AS c1, {table.alias}.id AS c2 FROM (VALUES {rows}) AS v(x, y) "
+                    f"{r.choice(('INNER', 'LEFT'))} JOIN {source} ON {table.alias}.k = v.x{where}")
+        return (f"WITH RECURSIVE r(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM r WHERE x < 4) "
+                f"SELECT r.x AS c0, count({table.alias}.id) AS c1 FROM r LEFT JOIN {source} ON {table.alias}.k = r.x"
+                f"{where} GROUP BY r.x")
+
+
 _SHAPES: tuple[tuple[int, Callable[[QueryGenerator], str]], ...] = (
     (30, QueryGenerator.plain),
     (30, QueryGenerator.grouped),
@@ -682,4 +747,5 @@ _SHAPES: tuple[tuple[int, Callable[[QueryGenerator], str]], ...] = (
     (3, QueryGenerator.window_over_aggregate),
     (12, QueryGenerator.with_cte),
     (12, QueryGenerator.set_operation),
+    (6, QueryGenerator.construct),
 )

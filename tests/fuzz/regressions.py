@@ -119,6 +119,11 @@ REGRESSIONS: tuple[Regression, ...] = (
                "division by zero/MariaDB: x % 0 is NULL there; the mesh dialect raises", open=True),
     Regression("mariadb-intdiv-by-zero", "SELECT t1.k // 0 AS c0 FROM maria.m1 AS t1",
                "division by zero/MariaDB: x DIV 0 is NULL there; the mesh dialect raises", open=True),
+    Regression("nested-join-tree",
+               "SELECT t1.id AS c0 FROM duck.d1 AS t0 INNER JOIN (pg.p1 AS t1 LEFT JOIN pg.p2 AS t2 "
+               "ON t1.k = t2.k) ON t1.k = t0.k",
+               "internal error/planner: a parenthesized join tree is not split into fragments; the residual names "
+               "pg.p1 itself (QueryError: Table pg.p1 does not exist)", open=True),
     Regression("full-join-after-inner-join",
                "SELECT t2.k AS c0 FROM maria.m1 AS t1 INNER JOIN maria.m1 AS t2 ON t1.n = t2.k "
                "AND 'STRASSE' <= LOWER(t2.s) FULL JOIN maria.m1 AS t3 ON t3.n = t2.n",
