@@ -449,7 +449,12 @@ class Placement(Engines):
         leftover_where = [c for c in shape.where_pool if id(c) not in pushed]
         new_joins, remaining_on = self._core_joins(shape, units, item_unit, leftover_on)
         if remaining_on and any((j.side or "").upper() in ("RIGHT", "FULL") for j in shape.tail):
-            raise UnsupportedQuery("this combination of joins across engines is not supported yet")
+            if len(units) != 1:  # pragma: no cover - _core_joins places them once every unit is joined
+                raise UnsupportedQuery("this combination of joins across engines is not supported yet")
+            # The core's ON conditions no engine took must filter the core before the RIGHT/FULL
+            # join NULL-extends it, not after (in WHERE): a derived table under the core's alias.
+            units[0] = _filtered(units[0], remaining_on)
+            remaining_on = []
         new_joins += [_tail_join(original, unit, conditions)
                       for original, unit, conditions in zip(shape.tail, tail_units, tail_on, strict=True)]
         select.set("from_", exp.From(this=units[0]))
@@ -535,6 +540,16 @@ class Placement(Engines):
                 raise UnsupportedQuery(f"internal: column {column.name} was not carried by fragment {name}")
             column.set("this", exp.to_identifier(out, quoted=True))
             column.set("table", exp.to_identifier(name, quoted=True))
+
+
+def _filtered(unit: exp.Expr, conditions: list[exp.Expr]) -> exp.Subquery:
+    """``(SELECT * FROM unit WHERE conditions) AS <unit's alias>``: the same columns, fewer rows."""
+    for condition in conditions:
+        _detach(condition)
+    alias = unit.alias_or_name
+    inner = exp.Select(expressions=[exp.Star()], from_=exp.From(this=unit),
+                       where=exp.Where(this=exp.and_(*conditions, copy=False)))
+    return exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
 
 
 def _tail_join(original: exp.Join, unit: exp.Expr, conditions: list[exp.Expr]) -> exp.Join:

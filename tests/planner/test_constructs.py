@@ -197,6 +197,12 @@ WITHIN = {
     "any (subquery)": "SELECT count(*) AS n FROM {p}.orders o WHERE o.qty = ANY "
                       "(SELECT c.id FROM {p}.customers c WHERE c.id < 4)",
     "asof join": "SELECT o.id, c.id AS cid FROM {p}.orders o ASOF JOIN {p}.customers c ON o.customer_id >= c.id",
+    # levenshtein is missing in PostgreSQL, SQLite and MariaDB: that ON condition stays in the residual,
+    # and must filter the inner join before the FULL JOIN NULL-extends it (fuzz finding 11)
+    "full join after a join the engine half takes": "SELECT c.id, o.id AS oid, c2.id AS c2id FROM {p}.customers c "
+                                                    "JOIN {p}.orders o ON o.customer_id = c.id AND "
+                                                    "levenshtein(o.status, 'open') < 3 "
+                                                    "FULL JOIN {p}.customers c2 ON c2.id = o.qty",
 }
 # A total order, so the rows must come in the oracle's order.
 WITHIN_ORDERED = {
@@ -258,6 +264,10 @@ ACROSS = {
     "asof join": "SELECT o.id, c.id AS cid FROM {b}.orders o ASOF JOIN {a}.customers c ON o.customer_id >= c.id",
     "asof left join": "SELECT o.id, c.id AS cid FROM {b}.orders o ASOF LEFT JOIN {a}.customers c "
                       "ON o.customer_id >= c.id",
+    "right join after a join the engine half takes": "SELECT c.id, o.id AS oid, c2.id AS c2id FROM {b}.customers c "
+                                                     "JOIN {b}.orders o ON o.customer_id = c.id AND "
+                                                     "levenshtein(o.status, 'open') < 3 RIGHT JOIN {a}.customers c2 "
+                                                     "ON c2.id = o.qty WHERE c2.id < 8",
 }
 ACROSS_ORDERED = {
     "order by all": f"SELECT c.region, o.status, count(*) AS n {JOIN} GROUP BY ALL ORDER BY ALL",
