@@ -197,6 +197,9 @@ WITHIN = {
     "any (subquery)": "SELECT count(*) AS n FROM {p}.orders o WHERE o.qty = ANY "
                       "(SELECT c.id FROM {p}.customers c WHERE c.id < 4)",
     "asof join": "SELECT o.id, c.id AS cid FROM {p}.orders o ASOF JOIN {p}.customers c ON o.customer_id >= c.id",
+    "full join under a global aggregate": "SELECT count(*) AS n, sum(o.qty) AS s, count(c.id) AS matched "
+                                          "FROM {p}.customers c FULL JOIN {p}.orders o ON o.customer_id = c.id",
+    "unnest in the select list": "SELECT c.id, unnest([c.id, c.id * 10]) AS u FROM {p}.customers c",
     # levenshtein is missing in PostgreSQL, SQLite and MariaDB: that ON condition stays in the residual,
     # and must filter the inner join before the FULL JOIN NULL-extends it (fuzz finding 11)
     "full join after a join the engine half takes": "SELECT c.id, o.id AS oid, c2.id AS c2id FROM {p}.customers c "
@@ -262,6 +265,9 @@ ACROSS = {
     "all (subquery)": "SELECT count(*) AS n FROM {b}.orders o WHERE o.qty > ALL "
                       "(SELECT c.id FROM {a}.customers c WHERE c.id < 4)",
     "asof join": "SELECT o.id, c.id AS cid FROM {b}.orders o ASOF JOIN {a}.customers c ON o.customer_id >= c.id",
+    "full join under a global aggregate": "SELECT count(*) AS n, sum(o.qty) AS s, count(c.id) AS matched "
+                                          "FROM {a}.customers c FULL JOIN {b}.orders o ON o.customer_id = c.id",
+    "unnest in the select list": f"SELECT o.id, unnest([c.id, o.qty]) AS u {JOIN}",
     "asof left join": "SELECT o.id, c.id AS cid FROM {b}.orders o ASOF LEFT JOIN {a}.customers c "
                       "ON o.customer_id >= c.id",
     "right join after a join the engine half takes": "SELECT c.id, o.id AS oid, c2.id AS c2id FROM {b}.customers c "
