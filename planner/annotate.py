@@ -26,8 +26,14 @@ def annotate(tree: exp.Expr, resolution: Resolution) -> exp.Expr:
             item.name: arrow_to_sql_type(item.type) for item in table.schema}
     schema = MappingSchema(mapping, dialect="duckdb", normalize=True)
     try:
-        return annotate_types(tree, schema=schema, dialect="duckdb")
+        annotate_types(tree, schema=schema, dialect="duckdb")
     except (ValueError, TypeError, KeyError, AttributeError):
         # sqlglot's inference failing on an odd tree leaves types unknown, which every
         # ``Difference`` treats as possibly affected: fewer pushdowns, never a wrong answer.
-        return tree
+        pass
+    for node in tree.walk():
+        # sqlglot also records each query's row type in its meta; plans travel as JSON
+        # (``serial``), where meta must be plain data, and nothing here reads it.
+        if node._meta is not None:
+            node._meta.pop("query_type", None)
+    return tree
