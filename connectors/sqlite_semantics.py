@@ -321,6 +321,35 @@ def _faithful_node(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _output_selects(tree: exp.Expr) -> list[exp.Select]:
+    if isinstance(tree, exp.SetOperation):
+        return _output_selects(tree.left) + _output_selects(tree.right)
+    if isinstance(tree, exp.Subquery):
+        return _output_selects(tree.this)
+    return [tree] if isinstance(tree, exp.Select) else []
+
+
+def _real_outputs(tree: exp.Expr) -> None:
+    """Every DOUBLE or DECIMAL output column cast to REAL, so its values arrive as one type.
+
+    The driver types a column by the values of its first batch: a DECIMAL whose first 65,536
+    values are integral (SQLite keeps 3.00 as INTEGER), or a COALESCE(x, 0) over leading NULLs,
+    is typed int64, and the first REAL after it fails the stream ("Type mismatch in column").
+    """
+    for select in _output_selects(tree):
+        for projection in select.expressions:
+            value = projection.this if isinstance(projection, exp.Alias) else projection
+            if not is_kind(value, FLOATS | _DECIMAL) or isinstance(value, exp.Star):
+                continue
+            real = exp.cast(value.copy(), exp.DType.DOUBLE)
+            if isinstance(projection, exp.Alias):
+                projection.set("this", real)
+            else:
+                projection.replace(exp.alias_(real, projection.alias_or_name, quoted=True))
+
+
 def faithful(tree: exp.Expr) -> exp.Expr:
     """``tree`` rendered to mean in SQLite what it means in the mesh dialect."""
-    return tree.transform(_faithful_node, copy=False)
+    tree = tree.transform(_faithful_node, copy=False)
+    _real_outputs(tree)
+    return tree

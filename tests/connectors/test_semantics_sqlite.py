@@ -401,3 +401,41 @@ users:
         assert plain.column("q").to_pylist() != [expected]
     finally:
         direct.close()
+
+
+def test_a_batch_of_integral_decimals_then_fractions(tmp_path: Path) -> None:
+    """The driver types a column by its first batch (65,536 rows): integral DECIMALs there, which
+    SQLite keeps as INTEGER, or a COALESCE(x, 0) over NULLs, must not fail the REALs that follow."""
+    leading = 70_000
+    path = tmp_path / "prices.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE prices (id INTEGER, price DECIMAL(10,2), x DOUBLE)")
+        connection.executemany("INSERT INTO prices VALUES (?, ?, ?)",
+                               [(i, "3.00", None) for i in range(leading)] + [(leading, "2.50", 2.5)])
+        connection.commit()
+    descriptor = tmp_path / "mesh.yaml"
+    descriptor.write_text(f"""\
+mesh: {{name: prices}}
+products:
+  lite:
+    engine: {{kind: sqlite, path: {path}}}
+    tables: {{prices: {{}}}}
+    access: {{read: [analyst]}}
+users:
+  {USER}: {{password: "reader-secret", roles: [analyst]}}
+""")
+    with MeshRuntime.open(descriptor) as runtime:
+        table = through_mesh(runtime, "SELECT id, price, coalesce(x, 0) AS x FROM lite.prices ORDER BY id")
+    assert table.num_rows == leading + 1
+    assert table.column("price")[0].as_py() == Decimal("3.00")
+    assert table.column("price")[leading].as_py() == Decimal("2.50")
+    assert table.column("x")[0].as_py() == 0 and table.column("x")[leading].as_py() == 2.5
+    # The plain rendering fails on the engine at the first REAL after the integral batch.
+    direct = SQLiteConnector("direct", path)
+    try:
+        schema = pa.schema([pa.field("price", pa.decimal128(10, 2))])
+        with pytest.raises(FlightmeshError):
+            direct.execute(FragmentQuery('SELECT "price" AS "price" FROM "prices" ORDER BY "id"',
+                                         expected_schema=schema), CancelScope()).read_all()
+    finally:
+        direct.close()
