@@ -95,6 +95,9 @@ def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
             _keep_written_name(node, sql)
     if max_nodes is not None and nodes > max_nodes:
         raise UnsupportedQuery(f"the statement has {nodes} syntax nodes, more than max_statement_nodes ({max_nodes})")
+    for values in list(tree.find_all(exp.Values)):
+        if isinstance(values.parent, (exp.From, exp.Join)):  # a derived table (not IN (VALUES ...))
+            _name_columns(values)
     if isinstance(tree, exp.Values):
         tree = values_as_select(tree)
     return Statement(tree=tree, explain=explain, parameter_count=count_parameters(tree))
@@ -104,23 +107,32 @@ def values_as_select(values: exp.Values) -> exp.Select:
     """``VALUES (1, 'a')`` as ``SELECT * FROM (VALUES (1, 'a')) AS _values(col0, col1)``.
 
     A bare VALUES is a query in the mesh dialect, but not one the planner's query shapes cover;
-    as a derived table it is. The columns get DuckDB's names for a bare VALUES (col0, col1 ...),
-    and its ORDER BY / LIMIT / OFFSET move to the SELECT.
+    as a derived table it is. Its ORDER BY / LIMIT / OFFSET move to the SELECT.
     """
-    rows = [row.expressions if isinstance(row, exp.Tuple) else [row] for row in values.expressions]
-    widths = {len(row) for row in rows}
-    if len(widths) != 1:
-        raise SqlSyntaxError("every row of VALUES must have the same number of values")
-    width = widths.pop()
+    _name_columns(values)
     select = exp.Select(expressions=[exp.Star()])
     for key in ("order", "limit", "offset"):
         clause = values.args.get(key)
         if clause is not None:
             select.set(key, clause.pop())
-    values.set("alias", exp.TableAlias(this=exp.to_identifier("_values"),
-                                       columns=[exp.to_identifier(f"col{i}") for i in range(width)]))
     select.set("from_", exp.From(this=values))
     return select
+
+
+def _name_columns(values: exp.Values) -> None:
+    """Give a VALUES list DuckDB's names for the columns its alias leaves unnamed: col0, col1, ...
+    (sqlglot's qualification would call them _col_0 ...). Rows of different widths are refused."""
+    rows = [row.expressions if isinstance(row, exp.Tuple) else [row] for row in values.expressions]
+    widths = {len(row) for row in rows}
+    if len(widths) > 1:
+        raise SqlSyntaxError("every row of VALUES must have the same number of values")
+    width = widths.pop() if widths else 0
+    alias = values.args.get("alias")
+    if alias is None:
+        alias = exp.TableAlias(this=exp.to_identifier("_values"))
+        values.set("alias", alias)
+    named = list(alias.args.get("columns") or [])
+    alias.set("columns", named + [exp.to_identifier(f"col{i}") for i in range(len(named), width)])
 
 
 def _keep_written_name(node: exp.Func, sql: str) -> None:

@@ -159,6 +159,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 WITHIN = {
     "values joined to a table": "SELECT v.x, v.y, c.region FROM (VALUES (1, 'a'), (2, 'b'), (99, 'c')) AS v(x, y) "
                                 "JOIN {p}.customers c ON c.id = v.x",
+    "values in IN": "SELECT c.id FROM {p}.customers c WHERE c.id IN (VALUES (1), (2), (40))",
+    "values as a CTE": "WITH v(x) AS (VALUES (1), (2)) SELECT v.x, c.region FROM v JOIN {p}.customers c ON c.id = v.x",
+    "values in a union": "VALUES (100, 'z') UNION ALL SELECT id, region FROM {p}.customers",
     "window over aggregates": "SELECT o.status, sum(o.qty) AS s, count(*) OVER () AS groups, "
                               "rank() OVER (ORDER BY sum(o.qty) DESC) AS r, sum(sum(o.qty)) OVER () AS total, "
                               "max(count(*)) OVER () AS most FROM {p}.orders o GROUP BY o.status",
@@ -310,6 +313,9 @@ def test_a_bare_values_statement(mesh: Mesh) -> None:
     sql = "VALUES (1, 'a'), (2, NULL), (3, 'c') ORDER BY 1 DESC LIMIT 2"
     mesh.agrees(sql, ordered=True)
     assert mesh.query(sql).column_names == ["col0", "col1"]  # DuckDB's names for a bare VALUES
+    for unnamed in ("SELECT * FROM (VALUES (1, 'a')) UNION ALL VALUES (2, 'b')",
+                    "SELECT * FROM (VALUES (1, 'a')) AS t(x)"):
+        mesh.agrees(unnamed)  # the oracle's names too: col0, col1 / x, col1
 
 
 @pytest.mark.parametrize("product", ["pg", "lite", "maria"])
