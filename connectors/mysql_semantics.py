@@ -13,6 +13,7 @@ Found on MariaDB 10.11 against DuckDB 2.0:
   becomes ``COALESCE(itself, the others...)``, NULL only when all are;
 - ``CAST(x AS DATETIME)`` and ``CAST(x AS TIME)`` drop the fraction of a second: precision 6;
 - ``CAST(boolean AS CHAR)`` gives '1'/'0' (DuckDB 'true'/'false'): a CASE;
+- ``CAST(number AS BOOLEAN)`` becomes CAST AS SIGNED (0.1 is false, 2 is not 1): ``number <> 0``;
 - ``x / y`` on exact numbers is a DECIMAL rounded to ``div_precision_increment`` digits (DuckDB: a
   DOUBLE): the dividend is cast to DOUBLE.
 """
@@ -23,8 +24,9 @@ from sqlglot import exp
 from sqlglot.expressions.datatypes import DType
 
 from .base import Difference
-from .mysql_collation import exact, exact_strings, unsure_comparison
-from .typed import BOOLEAN, FLOATS, INTEGERS, STRINGS, TEMPORALS, is_kind, kind_of, may_be
+from .mysql_coercion import comparison_may_differ
+from .mysql_collation import exact, exact_strings
+from .typed import BOOLEAN, FLOATS, INTEGERS, NUMBERS, STRINGS, TEMPORALS, is_kind, kind_of, may_be
 
 __all__ = ["DIFFERENCES", "faithful"]
 
@@ -50,16 +52,23 @@ def _division_may_differ(node: exp.Expr) -> bool:
     return not _nonzero_number(node.expression)
 
 
-def _float_remainder_may_differ(node: exp.Expr) -> bool:
-    # x % 0.0 is NaN in DuckDB, NULL in MariaDB (integers and decimals raise in DuckDB).
-    return not _nonzero_number(node.expression) and \
-        any(may_be(side, FLOATS) for side in (node.this, node.expression))
-
-
 def _integer_division_may_differ(node: exp.Expr) -> bool:
     # DuckDB's // is a truncating integer division on integers only; on DOUBLE and DECIMAL it is
-    # a plain division (7.5 // 2 = 3.75), where MariaDB's DIV still truncates.
-    return not all(is_kind(side, INTEGERS) for side in (node.this, node.expression))
+    # a plain division (7.5 // 2 = 3.75), where MariaDB's DIV still truncates. By zero: DuckDB
+    # raises, MariaDB answers NULL (x % 0 too: see _division_may_differ).
+    return _division_may_differ(node) or not all(is_kind(side, INTEGERS) for side in (node.this, node.expression))
+
+
+def _date_diff_may_differ(node: exp.Expr) -> bool:
+    # date_diff('month', a, b) counts month boundaries in DuckDB; sqlglot renders DATEDIFF(b, a),
+    # which counts days whatever the unit.
+    unit = node.args.get("unit")
+    return unit is not None and unit.name.upper() not in ("DAY", "DAYS")
+
+
+def _string_to_boolean(node: exp.Expr) -> bool:
+    # Numbers become booleans faithfully (``_boolean_cast``); strings would be CAST AS SIGNED.
+    return _target(node) == DType.BOOLEAN and not is_kind(node.this, NUMBERS | BOOLEAN)
 
 
 def _extract_may_differ(node: exp.Expr) -> bool:
@@ -150,16 +159,18 @@ def _full_join(node: exp.Expr) -> bool:
 DIFFERENCES: tuple[Difference, ...] = (
     Difference(exp.Join, "no FULL JOIN: sqlglot's LEFT JOIN UNION ALL rewrite repeats a global aggregate "
                "and a projection over it", _full_join),
-    Difference(exp.EQ, "a string compared with a value of unknown type", unsure_comparison),
-    Difference(exp.NEQ, "a string compared with a value of unknown type", unsure_comparison),
-    Difference(exp.GT, "a string compared with a value of unknown type", unsure_comparison),
-    Difference(exp.GTE, "a string compared with a value of unknown type", unsure_comparison),
-    Difference(exp.LT, "a string compared with a value of unknown type", unsure_comparison),
-    Difference(exp.LTE, "a string compared with a value of unknown type", unsure_comparison),
+    *(Difference(kind, "a string compared with a number, date or boolean: converted silently (DuckDB casts, "
+                 "or raises)", comparison_may_differ)
+      for kind in (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.In,
+                   exp.Between)),
     Difference(exp.Div, "division by zero is NULL, not +-inf or NaN", _division_may_differ),
-    Difference(exp.Mod, "a DOUBLE remainder by zero is NULL, not NaN", _float_remainder_may_differ),
-    Difference(exp.IntDiv, "DIV truncates DOUBLE and DECIMAL operands; DuckDB's // divides them",
-               _integer_division_may_differ),
+    Difference(exp.Mod, "a remainder by zero is NULL (DuckDB: NaN for DOUBLEs, an error otherwise)",
+               _division_may_differ),
+    Difference(exp.IntDiv, "DIV truncates DOUBLE and DECIMAL operands (DuckDB's // divides them); by zero "
+               "NULL, not an error", _integer_division_may_differ),
+    Difference(exp.DateDiff, "DATEDIFF counts days whatever the unit", _date_diff_may_differ),
+    Difference(exp.Cast, "a string cast to BOOLEAN is 0 unless it reads as a number ('t', 'true': 0)",
+               _string_to_boolean),
     Difference(exp.Extract, "EPOCH, DOW, DOY, WEEK, MICROSECOND... differ or do not exist", _extract_may_differ),
     Difference(exp.Round, "a DOUBLE is rounded half to even", _round_may_differ),
     Difference(exp.Substring, "a start before the first character is not clamped", _substring_may_differ),
@@ -231,6 +242,14 @@ def _boolean_text(node: exp.Cast) -> None:
     node.replace(case)
 
 
+def _boolean_cast(node: exp.Cast) -> None:
+    """CAST(number AS BOOLEAN) as ``number <> 0`` (sqlglot's CAST AS SIGNED truncates 0.1 to 0 and
+    keeps 2 apart from 1, so DISTINCT and GROUP BY see more values than true and false)."""
+    comparison = exp.Paren(this=exp.NEQ(this=node.this, expression=exp.Literal.number(0)))
+    comparison.type = exp.DataType(this=DType.BOOLEAN)
+    node.replace(comparison)
+
+
 def _fractional_cast(node: exp.Cast, target: DType) -> None:
     """CAST(x AS TIMESTAMP / TIME) keeps microseconds: DATETIME(6) / TIME(6), not whole seconds."""
     kind = DType.TIME if target == DType.TIME else DType.DATETIME
@@ -257,6 +276,8 @@ def faithful(tree: exp.Expr) -> exp.Expr:
             target = _target(node)
             if target in STRINGS and is_kind(node.this, BOOLEAN):
                 _boolean_text(node)
+            elif target == DType.BOOLEAN and is_kind(node.this, NUMBERS):
+                _boolean_cast(node)
             elif target in _TIMESTAMPS or target == DType.TIME:
                 _fractional_cast(node, target)
         elif isinstance(node, exp.Div):

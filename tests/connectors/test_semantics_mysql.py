@@ -207,6 +207,11 @@ CASES = [
     Case("time_fraction", "SELECT id, CAST(ts AS TIME) AS a, TIME '10:00:00.5' AS b FROM maria.t", pushed="TIME(6)"),
     Case("ascii_chr", "SELECT id, ascii(s) AS a, chr(223) AS b FROM maria.t", kept="ASCII"),
     Case("bitwise", "SELECT id, ~n AS a, n & -2 AS b FROM maria.t", kept="~"),
+    Case("bool_from_number", "SELECT DISTINCT CAST(n AS BOOLEAN) AS a, CAST(d AS BOOLEAN) AS b FROM maria.t",
+         pushed="<> 0"),
+    Case("date_diff_month", "SELECT id, date_diff('month', day, DATE '2023-01-01') AS a, "
+         "date_diff('year', day, DATE '2023-01-01') AS b FROM maria.t", kept="DATEDIFF"),
+    Case("boolean_vs_text", "SELECT id FROM maria.t WHERE b = 'true' OR b = 'f'", kept="'true'"),
     Case("upper_sharp_s", "SELECT id, upper(s) AS v FROM maria.t", kept="UPPER"),
     Case("ilike", "SELECT count(*) AS c FROM maria.t WHERE s ILIKE 'zürich'", kept="LIKE"),
     Case("full_join_aggregate", "SELECT count(*) AS c FROM maria.t a FULL JOIN maria.t b ON a.id = b.id + 100",
@@ -235,6 +240,9 @@ AGREEING = [
          "replace(s, 'b', 'X') AS x, lpad(s, 8, '*') AS p, reverse(s) AS v FROM maria.t", pushed="LEFT"),
     Case("math_defined", "SELECT id, power(n, 2) AS f, exp(n) AS h, abs(n) AS b, sign(d) AS c FROM maria.t",
          pushed="POWER"),
+    Case("typed_literals", "SELECT id FROM maria.t WHERE day = '2024-02-29' OR ts >= '2024-01-01 00:00:00' "
+         "OR n = '1' OR m IN ('2.55', '12.3') OR n BETWEEN '-1' AND '0'", pushed="'2024-02-29'"),
+    Case("date_diff_day", "SELECT id, date_diff('day', day, DATE '2023-01-01') AS a FROM maria.t", pushed="DATEDIFF"),
     Case("full_join_rows", "SELECT a.id AS x, b.id AS y FROM maria.t a FULL JOIN maria.t b ON a.id = b.id + 30"),
 ]
 
@@ -337,3 +345,29 @@ def test_exact_equality_keeps_the_index(mesh: Mesh, sql: str, table: str) -> Non
         connection.close()
     (access,) = [plan for plan in plans if plan["table"] == table]
     assert access["key"] == "s" and access["type"] in ("ref", "range"), plans
+
+
+# The mesh dialect raises; MariaDB, rendered plainly, answers rows: the node must stay in DuckDB.
+RAISING = [
+    "SELECT id FROM maria.t WHERE id = 'abc'",
+    "SELECT id, n % 0 AS a FROM maria.t",
+    "SELECT id, n // 0 AS a FROM maria.t",
+    "SELECT id, CAST(s AS BOOLEAN) AS a FROM maria.t",
+]
+
+
+@pytest.mark.parametrize("sql", RAISING)
+def test_mesh_raises_where_the_oracle_raises(mesh: Mesh, sql: str) -> None:
+    from flightmesh.mesh import QueryError
+
+    with pytest.raises(duckdb.Error):
+        mesh.oracle.sql(sql).fetchall()
+    with pytest.raises(QueryError):
+        mesh.runtime.query(sql, mesh.principal).read_all()
+    connection = mysql_connect(mesh.mysql_uri)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_plain(sql))
+            assert cursor.fetchall() is not None  # MariaDB answers (no error) what DuckDB refuses
+    finally:
+        connection.close()
