@@ -131,6 +131,8 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
             cursor = connection.cursor()
             try:
                 cursor.execute("SET default_transaction_read_only = on")
+                for setting in postgresql_semantics.SESSION_SETTINGS:  # text of dates as DuckDB's
+                    cursor.execute(setting)
             finally:
                 cursor.close()
         except adbc_driver_manager.Error as error:

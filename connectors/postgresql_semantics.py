@@ -32,7 +32,12 @@ from sqlglot.expressions.datatypes import DType
 from .base import Difference
 from .typed import BOOLEAN, FLOATS, INTEGERS, STRINGS, is_kind, kind_of, may_be
 
-__all__ = ["DIFFERENCES", "faithful"]
+__all__ = ["DIFFERENCES", "SESSION_SETTINGS", "faithful"]
+
+# Set on every session the connector opens: a server, database or role may default to another
+# DateStyle ('SQL, DMY' prints a date as 15/03/2024) or IntervalStyle; DuckDB prints ISO dates
+# and PostgreSQL-style intervals.
+SESSION_SETTINGS = ("SET DateStyle = 'ISO, MDY'", "SET IntervalStyle = 'postgres'")
 
 _BYTE_ORDER = "C"            # PostgreSQL's byte-order collation: code-point order for UTF-8
 _CASE_MAPPING = "C.utf8"     # glibc's C.UTF-8: one-to-one Unicode case mapping, as DuckDB

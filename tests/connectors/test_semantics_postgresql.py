@@ -332,3 +332,46 @@ def test_without_the_protections_the_mesh_answers_otherwise(unprotected: MeshRun
     with pytest.raises(AssertionError):
         assert actual.schema.types == expected.schema.types
         assert_same_result(actual, expected, ordered=True, check_names=False)
+
+
+# -- the session's own settings ------------------------------------------------------------------
+
+_TEXT_OF_DATES = ("SELECT id, CAST(day AS VARCHAR) AS a, CAST(ts AS VARCHAR) AS b, concat(day, '') AS c, "
+                  "CAST(day + INTERVAL 1 DAY AS VARCHAR) AS e FROM pg.t ORDER BY id")
+
+
+@pytest.fixture(scope="module")
+def dmy_role(postgres_database: str, runtime: MeshRuntime) -> Iterator[str]:
+    """A login role whose sessions default to DateStyle 'SQL, DMY' (as a DBA may set); its URI."""
+    import uuid
+
+    from flightmesh.connectors.address import EngineAddress
+
+    address = EngineAddress.parse(postgres_database, default_port=5432)
+    role = f"fm_dmy_{uuid.uuid4().hex[:10]}"
+    pg_execute(postgres_database, f"CREATE ROLE {role} LOGIN PASSWORD '{role}'",
+               f'GRANT CONNECT ON DATABASE "{address.database}" TO {role}', f"GRANT USAGE ON SCHEMA public TO {role}",
+               f"GRANT SELECT ON t TO {role}", f"ALTER ROLE {role} SET DateStyle = 'SQL, DMY'",
+               f"ALTER ROLE {role} SET IntervalStyle = 'sql_standard'")
+    yield f"postgresql://{role}:{role}@{address.host}:{address.port}/{address.database}"
+    pg_execute(postgres_database, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+
+def test_dates_print_as_iso_whatever_the_roles_datestyle(dmy_role: str, oracle: duckdb.DuckDBPyConnection,
+                                                         tmp_path: Path) -> None:
+    import adbc_driver_postgresql.dbapi as adbc_pg
+
+    with adbc_pg.connect(dmy_role) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT CAST(DATE '2024-03-15' AS TEXT)")
+        assert cursor.fetchone() == ("15/03/2024",)  # what the role's sessions print unless told
+    descriptor = tmp_path / "mesh.yaml"
+    descriptor.write_text(
+        f'mesh: {{name: dmy}}\nproducts:\n  pg:\n    engine: {{kind: postgresql, uri: "{dmy_role}"}}\n'
+        "    tables: {t: {}}\n    access: {read: [analyst]}\n"
+        f'users:\n  {USER}: {{password: "{PASSWORD}", roles: [analyst]}}\n')
+    with MeshRuntime.open(descriptor) as dmy:
+        principal = dmy.authenticate(USER, PASSWORD)
+        plan = dmy.bind(dmy.prepare(_TEXT_OF_DATES, principal), principal).plan
+        assert plan.residual is None  # the casts ran in PostgreSQL
+        assert_same_result(dmy.query(_TEXT_OF_DATES, principal).read_all(),
+                           oracle.sql(_TEXT_OF_DATES).to_arrow_table(), ordered=True, check_names=False)
