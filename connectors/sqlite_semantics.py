@@ -290,7 +290,16 @@ DIFFERENCES: tuple[Difference, ...] = (
     *_always("outside their domain SQLite's math functions answer NULL, DuckDB's NaN or -inf "
              "(sqrt(-1), ln(0), asin(2))", exp.Sqrt, exp.Ln, exp.Log, exp.Acos, exp.Asin),
     Difference(exp.Pow, "a negative base to a fractional power is NULL in SQLite, NaN in DuckDB", _fractional_power),
-    Difference(exp.Cot, "SQLite has no cot()"),
+    *_always("SQLite has no such function (the fragment would not compile)", exp.Cot, exp.Skewness, exp.Kurtosis,
+             exp.RegrSlope, exp.RegrIntercept, exp.RegrR2, exp.RegrCount, exp.IsInf, exp.BitLength, exp.Ascii,
+             exp.Translate, exp.SHA, exp.SHA2, exp.Year, exp.Quarter, exp.Month, exp.Week, exp.Day,
+             exp.DayOfWeekIso, exp.DayOfMonth, exp.DayOfYear, exp.Hour, exp.Minute, exp.Second, exp.Dayname,
+             exp.Monthname, exp.UnixToTime, exp.TimeToUnix, exp.StrToTime, exp.StrToDate,
+             exp.BitwiseXor),  # rendered as ^, which SQLite lacks
+    *_always("SQLite's hex() and unicode() answer '' and NULL where DuckDB answers NULL and -1, and hex() of "
+             "a number is the hex of its text", exp.Hex, exp.Unicode),
+    Difference(exp.BitwiseLeftShift, "DuckDB raises for a negative number or an overflow shifted left, SQLite "
+               "answers"),
     Difference(exp.Cast, "SQLite casts by its affinity rules (truncation, text of REALs, DATETIME() "
                "dropping fractions)", _cast_differs),
     *_each("DATE and TIMESTAMP are text in SQLite: a date sorts before its midnight",
@@ -309,6 +318,13 @@ DIFFERENCES: tuple[Difference, ...] = (
 def _faithful_node(node: exp.Expr) -> exp.Expr:
     if isinstance(node, (exp.Like, exp.Escape)):
         return _as_glob(node)
+    if isinstance(node, exp.Cast) and node.to.this in BOOLEAN:
+        # From an integer or a boolean (DIFFERENCES saw to it). sqlglot's CAST(x AS INTEGER)
+        # keeps 0, 1, 2 apart until the connector makes booleans of them: DISTINCT, GROUP BY and
+        # comparisons see three values where DuckDB sees two.
+        if is_kind(node.this, BOOLEAN):
+            return exp.Paren(this=node.this)
+        return exp.Paren(this=exp.NEQ(this=node.this, expression=exp.Literal.number(0)))
     if isinstance(node, exp.IntDiv):
         # Both integers (DIFFERENCES saw to it): SQLite's integer division truncates like
         # DuckDB's //, exactly, where sqlglot's CAST(CAST(a AS REAL) / b AS INTEGER) loses

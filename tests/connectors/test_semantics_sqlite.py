@@ -183,6 +183,15 @@ CASES: dict[str, str] = {
                    "WHERE abs(x) < 1e9 ORDER BY id",
     "power_fractional": "SELECT id, power(x, 0.5) AS p, x ^ 2 AS q FROM lite.t ORDER BY id",
     "cot": "SELECT id, cot(x) AS c FROM lite.t WHERE x <> 0 ORDER BY id",
+    "functions_sqlite_lacks": "SELECT id, skewness(x) OVER () AS a, regr_slope(x, n) OVER () AS r, isinf(x) AS i, "
+                              "bit_length(s) AS l, ascii(s) AS c, translate(s, 'ap', 'AP') AS t, sha256(s) AS h, "
+                              "xor(n, 5) AS x FROM lite.t ORDER BY id",
+    "date_parts": "SELECT id, year(dt) AS y, quarter(dt) AS q, month(dt) AS m, week(dt) AS w, day(dt) AS d, "
+                  "isodow(dt) AS i, dayofyear(dt) AS j, hour(ts) AS h, minute(ts) AS mi, second(ts) AS s, "
+                  "dayname(dt) AS dn, monthname(dt) AS mn, epoch(ts) AS e, to_timestamp(n) AS u FROM lite.t "
+                  "ORDER BY id",
+    "hex_unicode": "SELECT id, hex(s) AS h, unicode(s) AS u FROM lite.t ORDER BY id",
+    "shift_left": "SELECT id, n << 2 AS l, n >> 1 AS r FROM lite.t WHERE n >= 0 ORDER BY id",
     "decimal_sum_compare": "SELECT id FROM lite.t WHERE d + 0.01 = 0.07 OR d - 0.01 = 0.05 ORDER BY id",
     "decimal_product": "SELECT id FROM lite.t WHERE d * 3 = 0.21 ORDER BY id",
     "decimal_sum_having": "SELECT count(*) AS c FROM lite.t WHERE id IN (8, 9) HAVING sum(d) = 0.30",
@@ -200,6 +209,8 @@ CASES: dict[str, str] = {
     "cast_date_to_text": "SELECT id, CAST(dt AS VARCHAR) AS v, CAST(n AS VARCHAR) AS w FROM lite.t ORDER BY id",
     "cast_text_to_boolean": "SELECT id, CAST(CASE WHEN n > 0 THEN 'true' ELSE 'false' END AS BOOLEAN) AS v "
                             "FROM lite.t ORDER BY id",
+    "cast_integer_to_boolean": "SELECT DISTINCT CAST(n AS BOOLEAN) AS v FROM lite.t",
+    "cast_integer_to_boolean_grouped": "SELECT CAST(abs(n) AS BOOLEAN) AS v, count(*) AS c FROM lite.t GROUP BY 1",
     "cast_date_to_timestamp": "SELECT id, CAST(dt AS TIMESTAMP) AS v, CAST(ts AS DATE) AS w FROM lite.t ORDER BY id",
     "cast_to_decimal": "SELECT id, CAST(x AS DECIMAL(10, 1)) AS v FROM lite.t WHERE abs(x) < 1e9 ORDER BY id",
     "cast_to_float": "SELECT id FROM lite.t WHERE CAST(x AS FLOAT) <> x ORDER BY id",
@@ -243,14 +254,22 @@ def test_mesh_answers_as_duckdb(engines: tuple[MeshRuntime, duckdb.DuckDBPyConne
     assert_same_result(through_mesh(runtime, sql), expected, ordered=ordered(sql))
 
 
-def test_division_errors_where_duckdb_errors(
-        engines: tuple[MeshRuntime, duckdb.DuckDBPyConnection, SQLiteConnector]) -> None:
-    runtime, oracle, _ = engines
-    sql = "SELECT id, n // m AS q FROM lite.t ORDER BY id"
+@pytest.mark.parametrize("sql", [
+    "SELECT id, n // m AS q FROM lite.t ORDER BY id",   # n // 0: SQLite's is NULL
+    "SELECT id, n % m AS q FROM lite.t ORDER BY id",    # n % 0: SQLite's is NULL
+    "SELECT id, n << 2 AS q FROM lite.t ORDER BY id",   # -7 << 2: SQLite's is -28
+])
+def test_errors_where_duckdb_errors(engines: tuple[MeshRuntime, duckdb.DuckDBPyConnection, SQLiteConnector],
+                                    sql: str) -> None:
+    runtime, oracle, direct = engines
     with pytest.raises(duckdb.Error):
         oracle.sql(sql).fetchall()
     with pytest.raises(FlightmeshError):
         through_mesh(runtime, sql)
+    # The plain rendering answers on SQLite: pushing it would answer where the mesh dialect raises.
+    schema = pa.schema([pa.field("id", pa.int32()), pa.field("q", pa.int64())])
+    assert direct.execute(FragmentQuery(plain_rendering(sql), expected_schema=schema),
+                          CancelScope()).read_all().num_rows == len(ROWS)
 
 
 # The plain rendering of these differs from DuckDB on the real engine (or fails): each is why a
@@ -272,6 +291,9 @@ NEEDED: dict[str, str] = {
     "math_domain": "Sqrt, Ln, Log, Asin, Acos",
     "power_fractional": "Pow with a fractional exponent",
     "cot": "Cot (SQLite lacks it)",
+    "functions_sqlite_lacks": "functions SQLite lacks",
+    "date_parts": "date part functions SQLite lacks",
+    "hex_unicode": "Hex, Unicode",
     "decimal_product": "Mul of decimals",
     "decimal_sum_having": "Sum of decimals",
     "cast_decimal_to_bigint": "Cast to integer",
@@ -283,6 +305,8 @@ NEEDED: dict[str, str] = {
     "cast_timestamp_to_text": "Cast to text",
     "cast_text_to_boolean": "Cast to boolean",
     "cast_to_decimal": "Cast to decimal",
+    "cast_integer_to_boolean": "Cast to boolean rendered x <> 0",
+    "cast_integer_to_boolean_grouped": "Cast to boolean rendered x <> 0",
     "cast_to_float": "Cast to float",
     "date_minus_date": "Sub of dates",
     "date_plus_days": "Add of dates",
@@ -334,16 +358,6 @@ def test_text_that_is_no_integer_errors_as_in_duckdb(
                           CancelScope()).read_all().num_rows == 0
 
 
-def test_integer_floor_division_by_zero_differs(
-        engines: tuple[MeshRuntime, duckdb.DuckDBPyConnection, SQLiteConnector]) -> None:
-    _, _, direct = engines
-    # DuckDB raises for n // 0 (test_division_errors_where_duckdb_errors); SQLite answers NULL.
-    schema = pa.schema([pa.field("id", pa.int32()), pa.field("q", pa.int64())])
-    answer = direct.execute(FragmentQuery(plain_rendering("SELECT id, n // m AS q FROM lite.t ORDER BY id"),
-                                          expected_schema=schema), CancelScope()).read_all()
-    assert answer.column("q")[2].as_py() is None
-
-
 @pytest.mark.parametrize(("name", "pushed"), [
     ("like_prefix", "GLOB 'app*'"),
     ("like_upper", "GLOB 'APP*'"),
@@ -354,6 +368,7 @@ def test_integer_floor_division_by_zero_differs(
     ("integer_floor_division", "\"t\".\"n\" / 2"),
     ("date_filter", "DATE('2000-01-01')"),
     ("string_in", "IN ('Apple', 'é', 'APPLE')"),
+    ("cast_integer_to_boolean", "(\"t\".\"n\" <> 0)"),
 ])
 def test_still_pushed(engines: tuple[MeshRuntime, duckdb.DuckDBPyConnection, SQLiteConnector], name: str,
                       pushed: str) -> None:
