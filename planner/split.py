@@ -681,18 +681,35 @@ def inline_ctes(tree: exp.Expr) -> None:
     """Replace each reference to a (non-recursive) CTE by a copy of its body, as a derived table.
 
     A recursive WITH stays where it is: the residual runs it, reading fragments for its tables.
+    So does a CTE that samples and is read more than once: DuckDB materializes it, so every
+    reference sees the same sample, where copies would each draw their own (kept MATERIALIZED).
     """
     for with_ in list(tree.find_all(exp.With)):
         if with_.args.get("recursive"):
             continue
         query = with_.parent
         bodies: dict[str, exp.CTE] = {}
+        kept: list[exp.CTE] = []
         for cte in with_.expressions:
             _replace_cte_refs(cte.this, bodies)
-            bodies[cte.alias_or_name.lower()] = cte
-        with_.pop()
+            name = cte.alias_or_name.lower()
+            if query is not None and cte.this.find(exp.TableSample) is not None and _reads(query, name) > 1:
+                cte.set("materialized", True)
+                kept.append(cte)
+            else:
+                bodies[name] = cte
+        if kept:
+            with_.set("expressions", kept)
+        else:
+            with_.pop()
         if query is not None:
             _replace_cte_refs(query, bodies)
+
+
+def _reads(query: exp.Expr, name: str) -> int:
+    """How many table references in ``query`` may name the CTE ``name``."""
+    return sum(1 for table in query.find_all(exp.Table)
+               if not table.db and table_key(table) is None and table.name.lower() == name)
 
 
 def _replace_cte_refs(node: exp.Expr, bodies: dict[str, exp.CTE]) -> None:

@@ -436,6 +436,16 @@ def test_percentage_samples(mesh: Mesh, product: str) -> None:
     assert 40 <= half <= 160  # Binomial(200, 0.5): outside is more than 8 standard deviations away
 
 
+@pytest.mark.parametrize("product", ["pg", "lite"])
+def test_a_sampling_cte_read_twice_is_one_sample(mesh: Mesh, product: str) -> None:
+    # DuckDB materializes a CTE read twice: both reads see the same 10 rows, so the self-join on
+    # the key finds all 10 (two independent samples of 10 out of 200 would share about 0.5).
+    sql = f"WITH s AS (SELECT * FROM {product}.orders TABLESAMPLE 10 ROWS) " \
+          "SELECT count(*) AS n FROM s AS a JOIN s AS b ON a.id = b.id"
+    assert _sampled_count(mesh, sql) == 10
+    assert "MATERIALIZED" in (mesh.plan(sql).residual or "")
+
+
 def test_no_key_filter_or_distinct_below_a_sample(mesh: Mesh) -> None:
     plain = "SELECT count(*) AS n FROM duck.customers c JOIN pg.orders o ON o.customer_id = c.id WHERE c.id < 3"
     assert any(k.probe_column == "customer_id" for k in mesh.plan(plain).key_filters)  # the filter would apply
