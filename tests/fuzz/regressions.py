@@ -104,7 +104,7 @@ REGRESSIONS: tuple[Regression, ...] = (
     Regression("sqlite-cast-to-boolean",
                "SELECT DISTINCT CAST(LENGTH(t2.c) AS BOOLEAN) AS c1 FROM lite.s2 AS t2",
                "casts/SQLite: CAST(x AS BOOLEAN) rendered CAST(x AS INTEGER): DISTINCT sees 0, 1, 2 (4 rows for 3)",
-               open=True),
+               open=False),
     Regression("postgresql-cast-bigint-to-boolean", "SELECT CAST(t1.id AS BOOLEAN) AS c0 FROM pg.p2 AS t1",
                "internal error/PostgreSQL: CAST(BIGINT AS BOOLEAN) pushed, PostgreSQL casts only integer (int4) "
                "to boolean", open=True),
@@ -116,7 +116,7 @@ REGRESSIONS: tuple[Regression, ...] = (
                "internal error/PostgreSQL: the binary-collation rendering compares COLLATE \"C\" with "
                "UPPER(...) COLLATE \"C.utf8\": PostgreSQL refuses the collation mismatch", open=True),
     Regression("sqlite-monthname", "SELECT MONTHNAME(t1.day) AS c0 FROM lite.s2 AS t1",
-               "internal error/SQLite: MONTHNAME pushed, SQLite has no such function", open=True),
+               "internal error/SQLite: MONTHNAME pushed, SQLite has no such function", open=False),
     Regression("postgresql-group-by-string-constant",
                "SELECT 'e' AS c0, count(*) AS c1 FROM pg.p2 AS t1 GROUP BY 'e'",
                "internal error/PostgreSQL: GROUP BY a string constant pushed; PostgreSQL refuses a non-integer "
