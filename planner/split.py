@@ -681,8 +681,9 @@ def inline_ctes(tree: exp.Expr) -> None:
     """Replace each reference to a (non-recursive) CTE by a copy of its body, as a derived table.
 
     A recursive WITH stays where it is: the residual runs it, reading fragments for its tables.
-    So does a CTE that samples and is read more than once: DuckDB materializes it, so every
-    reference sees the same sample, where copies would each draw their own (kept MATERIALIZED).
+    So does a CTE that samples (or calls random()) and is read more than once: DuckDB materializes
+    it, so every reference sees the same rows, where copies would each draw their own (kept
+    MATERIALIZED).
     """
     for with_ in list(tree.find_all(exp.With)):
         if with_.args.get("recursive"):
@@ -693,7 +694,7 @@ def inline_ctes(tree: exp.Expr) -> None:
         for cte in with_.expressions:
             _replace_cte_refs(cte.this, bodies)
             name = cte.alias_or_name.lower()
-            if query is not None and cte.this.find(exp.TableSample) is not None and _reads(query, name) > 1:
+            if query is not None and cte.this.find(exp.TableSample, exp.Rand) is not None and _reads(query, name) > 1:
                 cte.set("materialized", True)
                 kept.append(cte)
             else:

@@ -251,6 +251,10 @@ ACROSS = {
     "grouping sets": f"SELECT c.region, o.status, sum(o.qty) AS s {JOIN} "
                      f"GROUP BY GROUPING SETS ((c.region), (o.status), ())",
     "qualify": f"SELECT o.id, c.region {JOIN} QUALIFY row_number() OVER (PARTITION BY c.region ORDER BY o.id) <= 2",
+    "qualify over aggregates": f"SELECT c.region, sum(o.qty) AS s {JOIN} GROUP BY c.region "
+                               f"QUALIFY rank() OVER (ORDER BY sum(o.qty) DESC, c.region) <= 2",
+    "filtered window aggregate": f"SELECT o.id, count(*) FILTER (WHERE o.qty > 4) OVER (PARTITION BY c.region) AS n, "
+                                 f"sum(o.qty) FILTER (WHERE c.score > 5) OVER () AS s {JOIN}",
     "union all": "SELECT customer_id AS k FROM {b}.orders WHERE qty < 5 UNION ALL SELECT id FROM {a}.customers",
     "intersect all": "SELECT customer_id FROM {b}.orders WHERE qty > 3 "
                      "INTERSECT ALL SELECT id FROM {a}.customers WHERE region IS NOT NULL",
@@ -444,6 +448,12 @@ def test_a_sampling_cte_read_twice_is_one_sample(mesh: Mesh, product: str) -> No
           "SELECT count(*) AS n FROM s AS a JOIN s AS b ON a.id = b.id"
     assert _sampled_count(mesh, sql) == 10
     assert "MATERIALIZED" in (mesh.plan(sql).residual or "")
+
+
+def test_a_random_cte_across_engines_read_twice_is_computed_once(mesh: Mesh) -> None:
+    sql = "WITH r AS (SELECT c.id, random() AS x FROM pg.customers c JOIN duck.customers d ON d.id = c.id) " \
+          "SELECT count(*) AS n FROM r AS a JOIN r AS b ON a.id = b.id AND a.x = b.x"
+    assert _sampled_count(mesh, sql) == 20  # every row meets itself: one random() per row
 
 
 def test_no_key_filter_or_distinct_below_a_sample(mesh: Mesh) -> None:
