@@ -508,3 +508,35 @@ def test_refused_with_a_clear_error(mesh: Mesh, name: str) -> None:
         mesh.query(sql)
     assert isinstance(raised.value, QueryError)
     assert words.lower() in str(raised.value).lower()
+
+
+# -- the issue's examples through ADBC --------------------------------------------------------------------
+
+ISSUE_EXAMPLES = {
+    "VALUES": "VALUES (1, 'a')",
+    "COUNT(*) OVER": "SELECT c.region, count(*) OVER (PARTITION BY c.region) AS n "
+                     "FROM pg.customers c JOIN duck.orders o ON o.customer_id = c.id",
+    "AVG(x) OVER ()": "SELECT c.region, avg(o.qty) OVER () AS a FROM pg.customers c JOIN duck.orders o "
+                      "ON o.customer_id = c.id",
+    "SUM(AVG(x)) OVER ()": "SELECT c.region, sum(avg(o.qty)) OVER () AS a FROM pg.customers c JOIN duck.orders o "
+                           "ON o.customer_id = c.id GROUP BY c.region",
+    "GROUP BY ALL": "SELECT c.region, count(*) AS n FROM pg.customers c GROUP BY ALL",
+    "ROLLUP in SQLite": "SELECT c.region, count(*) AS n FROM lite.customers c GROUP BY ROLLUP (c.region)",
+}
+
+
+def test_the_issue_examples_through_adbc(mesh: Mesh) -> None:
+    import adbc_driver_flightsql.dbapi as dbapi
+
+    from flightmesh.server.app import FlightMeshServer
+
+    with FlightMeshServer(mesh.runtime, "grpc://127.0.0.1:0") as server, \
+            dbapi.connect(f"grpc://127.0.0.1:{server.port}", db_kwargs={"username": "u", "password": "u-pw"},
+                          autocommit=True) as connection, connection.cursor() as cursor:
+        for sql in ISSUE_EXAMPLES.values():
+            cursor.execute(sql)
+            assert_same_result(cursor.fetch_arrow_table(), mesh.oracle.sql(sql).to_arrow_table(), ordered=False)
+        cursor.execute("SELECT count(*) AS n FROM pg.orders TABLESAMPLE 10 ROWS")
+        assert cursor.fetchall() == [(10,)]
+        with pytest.raises(dbapi.Error, match="UNNEST in FROM"):
+            cursor.execute("SELECT c.id, t.u FROM pg.customers c, UNNEST([1, 2]) AS t(u)")
