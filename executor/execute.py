@@ -27,6 +27,7 @@ from .client_errors import for_client
 from .keys import KeyFilterRun
 from .merge import MergeEngine
 from .prefetch import Prefetch
+from .privacy_release import release, released_schema
 
 __all__ = ["Executor", "FragmentStats"]
 
@@ -96,7 +97,9 @@ class Executor:
         schemas = {fragment.name: self.fragment_schema(fragment) for fragment in plan.fragments}
         raw = schemas[plan.fragments[0].name] if plan.residual is None else self.merge.schema_of(plan.residual, schemas)
         result = _announced(raw, plan.output_names)
-        return bound_plan(plan, schema=EXPLAIN_SCHEMA if plan.explain == "analyze" else result, result_schema=result,
+        # A privacy-mode plan streams its release; its result schema stays the exact aggregate's.
+        shown = released_schema(plan.privacy, result) if plan.privacy is not None else result
+        return bound_plan(plan, schema=EXPLAIN_SCHEMA if plan.explain == "analyze" else shown, result_schema=result,
                           fragment_schemas=schemas, principal=principal, policies=policies)
 
     def fragment_schema(self, fragment: Fragment) -> pa.Schema:
@@ -125,6 +128,10 @@ class Executor:
         run.timer.start()
         try:
             batches = self._batches(bound, run)
+            if plan.privacy is not None:  # read whole (a few cells), noised, then streamed
+                exact = pa.Table.from_batches(list(_guarded(batches, run, bound.result_schema, plan)),
+                                              schema=bound.result_schema)
+                return release(plan.privacy, exact, schema).to_reader()
             if plan.explain == "analyze":
                 started = time.perf_counter()
                 total = sum(batch.num_rows for batch in batches)

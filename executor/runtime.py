@@ -56,6 +56,7 @@ from .contracts import ContractMonitor
 from .execute import Executor
 from .identities import Identities
 from .plan_cache import PlanCache, plan_key
+from .privacy_gate import PrivacyGate
 from .reload import Reload, changes_between
 from .schema_refresh import SchemaRefresher
 from .system_schemas import SystemSchemas
@@ -90,6 +91,7 @@ class MeshRuntime:
         self.system_schemas = SystemSchemas()
         self.spec, self.catalogs, self.settings, self.identities = self._assemble(spec, allow_unavailable)
         self.executor = Executor(self.settings)
+        self.privacy = PrivacyGate(self.spec.state)   # the budget ledger of privacy-mode queries
         self.plans = PlanCache(self.settings.plan_cache_size)
         # Memory hygiene only: plans are keyed by catalog version, so older ones are unreachable.
         self.catalogs.on_change(lambda state: self.plans.clear())
@@ -274,7 +276,7 @@ class MeshRuntime:
 
     def execute(self, plan: BoundPlan, cancel: CancelScope | None = None) -> pa.RecordBatchReader:
         return audited(self.audit, plan.plan, plan.principal, plan.policies,
-                       lambda: self.executor.execute(plan, cancel))
+                       lambda: self.privacy.run(plan, lambda: self.executor.execute(plan, cancel)))
 
     def query(self, sql: str, principal: Principal, parameters: Sequence[Any] = (), *,
               cancel: CancelScope | None = None, default_schema: str | None = None,
@@ -298,7 +300,8 @@ class MeshRuntime:
 
         def bind_and_run() -> pa.RecordBatchReader:
             # Typing the result asks the engines: its failures are this run's, audited as such.
-            return self.executor.execute(self._bind_plan(key, plan, principal), cancel)
+            bound = self._bind_plan(key, plan, principal)
+            return self.privacy.run(bound, lambda: self.executor.execute(bound, cancel))
 
         return audited(self.audit, plan, principal, plan.policy_labels(), bind_and_run)
 
@@ -360,6 +363,7 @@ class MeshRuntime:
         self.schema_refresher.stop()
         self.contracts.stop()
         self.executor.close()
+        self.privacy.close()
         for retired in self._retired:
             _close_all(retired)
         _close_all(self.connectors)

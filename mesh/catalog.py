@@ -78,12 +78,12 @@ class Catalog:
 
     def products_for(self, principal: Principal) -> list[ProductSpec]:
         """Data products the principal may read, in descriptor order (public schemas excluded)."""
-        return [p for p in self.spec.products.values() if principal.has_any(p.access.read)]
+        return [p for p in self.spec.products.values() if _grants(p, principal)]
 
     def product(self, name: str, principal: Principal) -> ProductSpec | None:
         """The product called ``name`` (case-insensitive) if the principal may read it."""
         product = self._products_by_lower.get(name.lower())
-        if product is None or not (product.access.public or principal.has_any(product.access.read)):
+        if product is None or not (product.access.public or _grants(product, principal)):
             return None
         return product
 
@@ -131,3 +131,10 @@ class Catalog:
             new_unavailable.pop(product, None)
             new_tables[product] = dict(tables or {})
         return Catalog(self.spec, new_tables, new_unavailable, self.version + 1)
+
+
+def _grants(product: ProductSpec, principal: Principal) -> bool:
+    """Reads the product: fully (``access.read``) or in its privacy mode only (``privacy.for``,
+    where the planner lets through only the aggregates that mode allows: governance.privacy)."""
+    privacy = product.privacy
+    return principal.has_any(product.access.read) or (privacy is not None and principal.has_any(privacy.for_roles))

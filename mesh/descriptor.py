@@ -23,6 +23,7 @@ from .contracts import enrich, read_contract
 from .descriptor_access import AccessReader
 from .descriptor_discovery import DISCOVERY_SCHEMAS, read_freshness
 from .descriptor_keys import KeysReader
+from .descriptor_privacy import read_privacy, read_state
 from .errors import DescriptorError
 from .settings import Settings
 from .specs import (
@@ -113,7 +114,7 @@ class _Reader(AccessReader, KeysReader):
         root = self.load(self.path)
         if root is None:
             return None
-        self.only_keys(root, {"mesh", "products", "users", "governance", "settings", "auth"}, "")
+        self.only_keys(root, {"mesh", "products", "users", "governance", "settings", "auth", "state"}, "")
         mesh = self.mapping(root, "mesh", "mesh", required=True) or LocatedDict()
         self.only_keys(mesh, {"name", "sql_dialect", "description"}, "mesh")
         name = self.string(mesh, "name", "mesh.name", required=True) or "mesh"
@@ -134,7 +135,7 @@ class _Reader(AccessReader, KeysReader):
         return MeshSpec(
             name=name, sql_dialect=dialect, description=self.string(mesh, "description", "mesh.description") or "",
             products=products, users=users, tag_masks=tag_masks, settings=settings, source=self.path,
-            auth=auth, audit=audit,
+            auth=auth, audit=audit, state=read_state(self, root),
         )
 
     def load(self, path: Path) -> LocatedDict | None:
@@ -199,7 +200,7 @@ class _Reader(AccessReader, KeysReader):
     def product(self, name: str, node: LocatedDict, path: str, where: str) -> ProductSpec | None:
         self.only_keys(
             node, {"domain", "owner", "description", "engine", "tables", "access", "columns", "policies", "tags",
-                   "freshness", "contract"}, path
+                   "freshness", "contract", "privacy"}, path
         )
         engine = self.engine(node, f"{path}.engine")
         tables = self.tables(node, path, engine)
@@ -220,7 +221,7 @@ class _Reader(AccessReader, KeysReader):
             description=self.string(node, "description", f"{path}.description") or "",
             access=AccessSpec(read=read), columns=columns, policies=policies, origin=where,
             tags=self.names(node, "tags", f"{path}.tags") or (), freshness=read_freshness(self, node, path),
-            contract=contract,
+            contract=contract, privacy=read_privacy(self, node, path, tables),
         ))
 
     def engine(self, product: LocatedDict, path: str) -> EngineSpec | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .contract_model import ContractSpec
+from .descriptor_privacy import PrivacySpec, StateSpec
 from .settings import Settings
 
 __all__ = [
@@ -157,6 +158,7 @@ class ProductSpec:
     tags: tuple[str, ...] = ()        # free labels for discovery (mesh.products)
     freshness: FreshnessSpec | None = None
     contract: ContractSpec | None = None  # ``contract:``, an ODCS v3 document (mesh.contracts)
+    privacy: PrivacySpec | None = None    # ``privacy:``, the differential-privacy mode (governance.privacy)
 
 
 @dataclass(frozen=True)
@@ -229,3 +231,4 @@ class MeshSpec:
     source: Path | None = None
     auth: AuthSpec = AuthSpec()
     audit: AuditSpec = AuditSpec()
+    state: StateSpec = field(default_factory=StateSpec)  # ``state:``: the privacy ledger (executor.state_store)

@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from flightmesh.connectors import Connector
 from flightmesh.governance import POLICY_KEY
+from flightmesh.governance.privacy import PrivacyRelease
 
 __all__ = ["EXPLAIN_SCHEMA", "Fragment", "KeyFilter", "Plan"]
 
@@ -76,6 +77,7 @@ class Plan:
     materialize: frozenset[str] = frozenset()  # fragments the residual reads more than once
     shown_residual: str | None = None          # the residual as EXPLAIN shows it (disclosure)
     reveal_policies: bool = False              # planned for a principal who may read policy SQL
+    privacy: PrivacyRelease | None = None      # a privacy-mode release: the executor adds the noise
 
     def fragment(self, name: str) -> Fragment:
         for fragment in self.fragments:

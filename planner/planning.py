@@ -110,6 +110,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     exists_select_one(tree)
     resolution = resolve_tables(tree, context.catalog, principal, default_schema=context.default_schema)
     lock_down(tree, principal)
+    # Before policies wrap tables: a privacy-mode read becomes its bounded exact aggregate.
+    privacy = rules.privacy_mode(tree, resolution, principal, context.catalog.spec, written, statement.explain)
     tree = apply_policies(tree, resolution.tables, principal, context.catalog.spec)
     step()
     tree = qualify_query(tree, resolution, context.dialect)
@@ -118,6 +120,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     step()
     result_names = written if written is not None and len(written) == len(output_names(tree)) \
         else catalog_spelling(output_names(tree), resolution)
+    if privacy is not None:  # the exact result's names; the release names what the client sees
+        result_names = output_names(tree)
 
     def connector_for(table: CatalogTable) -> Connector:
         return context.connectors[table.product]
@@ -133,7 +137,7 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     residual_tree = cut.tree
     # Rows each fragment reads before any pre-aggregation: what key filters act on.
     scanned = scanned_rows(cut, rule_context)
-    notes = list(cut.notes)
+    notes = list(cut.notes) + list(privacy.explain_notes() if privacy is not None else ())
     estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
     step()
     reveal = principal.has_any(context.catalog.spec.auth.admin_roles)
@@ -168,7 +172,7 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         sql=sql, fragments=fragments, residual=residual, output_names=result_names, explain=statement.explain,
         key_filters=tuple(key_filters), materialize=materialize, notes=tuple(notes),
         planning_ms=(time.perf_counter() - started) * 1000.0, shown_residual=shown_residual,
-        reveal_policies=reveal,
+        reveal_policies=reveal, privacy=privacy,
     )
 
 

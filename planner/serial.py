@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.serde import dump, load
 
 from flightmesh.connectors import Connector
+from flightmesh.governance.privacy import PrivacyRelease
 
 from .plan import Fragment, KeyFilter, Plan
 
@@ -40,6 +41,7 @@ def plan_to_dict(plan: Plan, connectors: Mapping[str, Connector]) -> dict[str, A
         "materialize": sorted(plan.materialize),
         "shown_residual": plan.shown_residual,
         "reveal_policies": plan.reveal_policies,
+        "privacy": plan.privacy.to_dict() if plan.privacy is not None else None,
     }
 
 
@@ -52,6 +54,7 @@ def plan_from_dict(data: Mapping[str, Any], connectors: Mapping[str, Connector])
         key_filters=tuple(KeyFilter(**item) for item in data["key_filters"]), explain=data["explain"],
         planning_ms=data["planning_ms"], notes=tuple(data["notes"]), materialize=frozenset(data["materialize"]),
         shown_residual=data["shown_residual"], reveal_policies=data["reveal_policies"],
+        privacy=PrivacyRelease.from_dict(data["privacy"]) if data.get("privacy") is not None else None,
     )
 
 

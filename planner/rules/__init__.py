@@ -15,7 +15,8 @@ of what it does, and its own golden cases under ``tests/planner/golden/rules/``.
       pre_aggregate      a fragment aggregates below a cross-engine join
       reduce_semi_joins  a fragment read only by EXISTS / IN ships distinct keys
 
-``exists_select_one`` runs earlier, before names are resolved (see ``planner/planning.py``).
+``exists_select_one`` runs earlier, before names are resolved, and ``privacy_mode`` (the
+differential-privacy rewrite) right after, before policies wrap tables (see ``planner/planning.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .inline_ctes import inline_ctes
 from .or_implied import or_implied_filters
 from .placement import place
 from .pre_aggregate import pre_aggregate
+from .privacy import privacy_mode
 from .semi_joins import reduce_semi_joins
 from .share_ctes import share_ctes
 from .share_fragments import share_fragments
@@ -51,6 +53,7 @@ __all__ = [
     "or_implied_filters",
     "place",
     "pre_aggregate",
+    "privacy_mode",
     "reduce_semi_joins",
     "run_rules",
     "scanned_rows",

@@ -1,0 +1,259 @@
+"""The privacy-mode rewrite: an allowed aggregate over a privacy table becomes its bounded exact form.
+
+Runs on the resolved tree, before the product's policies wrap its tables (so a row filter and
+masks still apply first, at the table). For a principal who reads the table only in privacy mode
+(``governance.privacy``), with ``unit: customer_id, max_rows_per_unit: 10, bounds: {amount: [0, 1000]}``::
+
+    SELECT region, COUNT(*) AS n, AVG(amount) AS mean FROM sales.orders WHERE year = 2024
+    GROUP BY region ORDER BY n DESC
+
+becomes the exact aggregate the product's engine computes, over at most 10 rows per unit and
+with every summed value clamped, inside the product's fragment::
+
+    SELECT o.region AS __fm_k0, COUNT(*) AS __fm_m0,
+           SUM(CAST(CASE WHEN o.amount < 0 THEN 0 WHEN o.amount > 1000 THEN 1000 ELSE o.amount END
+                    AS DOUBLE)) AS __fm_m1, COUNT(o.amount) AS __fm_m2
+    FROM (SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.customer_id) AS __fm_rank
+          FROM sales.orders AS o WHERE year = 2024) AS o
+    WHERE o.__fm_rank <= 10 GROUP BY o.region
+
+and a ``PrivacyRelease`` that tells the executor how to release it: every declared region (also
+one with no rows), Laplace noise per cell, the mean as noisy sum / noisy count, then the ORDER BY
+and LIMIT over the noisy values. The WHERE is applied before the bound, so the bound selects
+among the rows the query is about.
+
+What the mode allows, and everything else refused with a message saying so: one privacy table
+(no joins, subqueries, CTEs or set operations), COUNT(*), COUNT(column), SUM and AVG of columns
+with declared bounds, GROUP BY declared public keys, WHERE on any column, ORDER BY result columns,
+LIMIT; not DISTINCT, HAVING, MIN/MAX or other functions, window functions, row-level SELECT, nor
+EXPLAIN ANALYZE (its row counts are exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlglot import exp
+
+from flightmesh.governance.privacy import (
+    Mechanism,
+    PrivacyRelease,
+    ReleasedColumn,
+    count_sensitivity,
+    reads_in_privacy_mode,
+    sum_sensitivity,
+)
+from flightmesh.mesh import MeshSpec, Principal, UnsupportedQuery
+from flightmesh.mesh.descriptor_privacy import PrivacySpec, PrivacyTableSpec
+
+from ..resolve import TABLE_KEY, Resolution
+
+__all__ = ["ALLOWED", "privacy_mode"]
+
+ALLOWED = ("privacy mode allows only COUNT(*), COUNT(column), and SUM or AVG of a column with declared bounds, "
+           "over one privacy table, with GROUP BY on its declared public keys, WHERE on any column, "
+           "ORDER BY result columns and LIMIT")
+
+RANK = "__fm_rank"
+
+
+def _refuse(what: str) -> UnsupportedQuery:
+    return UnsupportedQuery(f"{what} is not allowed in privacy mode; {ALLOWED}")
+
+
+def privacy_mode(tree: exp.Expr, resolution: Resolution, principal: Principal, spec: MeshSpec,
+                 written: Sequence[str] | None, explain: str | None) -> PrivacyRelease | None:
+    """Rewrite ``tree`` in place if it reads a table in privacy mode; the release, or None."""
+    guarded = [node for node in tree.find_all(exp.Table) if _privacy_product(node, resolution, principal, spec)]
+    if not guarded:
+        return None
+    if explain == "analyze":
+        raise _refuse("EXPLAIN ANALYZE (its row counts are exact)")
+    tables = [node for node in tree.find_all(exp.Table) if node.meta.get(TABLE_KEY)]
+    if len(tables) != 1 or not isinstance(tree, exp.Select) or tree.args.get("joins"):
+        raise _refuse("a query over more than one table (a join, a subquery or a set operation)")
+    for kind, label in ((exp.With, "WITH"), (exp.Subquery, "a subquery"), (exp.SetOperation, "a set operation"),
+                        (exp.Window, "a window function"), (exp.Distinct, "DISTINCT")):
+        if tree.find(kind) is not None:
+            raise _refuse(label)
+    for key, label in (("having", "HAVING"), ("offset", "OFFSET"), ("qualify", "QUALIFY"),
+                       ("distinct", "DISTINCT"), ("sample", "a sample")):
+        if tree.args.get(key):
+            raise _refuse(label)
+    table = tables[0]
+    key = table.meta[TABLE_KEY]
+    product, name = key.split(".", 1)
+    privacy = spec.products[product].privacy
+    assert privacy is not None
+    declared = next((t for n, t in privacy.tables.items() if n.lower() == name.lower()), None)
+    if declared is None:
+        listed = ", ".join(f"{product}.{n}" for n in privacy.tables) or "none"
+        raise UnsupportedQuery(f"{key} has no privacy declaration (unit, contribution bound), so privacy mode "
+                               f"cannot read it; the product's privacy tables are: {listed}")
+    return _rewrite(tree, table, key, product, privacy, declared, written)
+
+
+def _privacy_product(node: exp.Table, resolution: Resolution, principal: Principal, spec: MeshSpec) -> bool:
+    table = resolution.of(node)
+    return table is not None and reads_in_privacy_mode(spec.products[table.product], principal)
+
+
+def _column_name(node: exp.Expr) -> str | None:
+    return node.name.lower() if isinstance(node, exp.Column) and not node.is_star else None
+
+
+def _rewrite(select: exp.Select, table: exp.Table, key: str, product: str, privacy: PrivacySpec,
+             declared: PrivacyTableSpec, written: Sequence[str] | None) -> PrivacyRelease:
+    alias = table.alias_or_name
+    public = {column.lower(): (column, values) for column, values in declared.public_keys.items()}
+    bounds = {column.lower(): (column, pair) for column, pair in declared.bounds.items()}
+
+    def column(name: str) -> exp.Column:
+        return exp.column(exp.to_identifier(name), table=exp.to_identifier(alias))
+
+    groups: list[str] = []
+    group = select.args.get("group")
+    for item in group.expressions if group is not None else ():
+        name = _column_name(item)
+        if name is None or name not in public:
+            shown = item.sql()
+            keys = ", ".join(public[k][0] for k in public) or "none are declared"
+            raise UnsupportedQuery(f"GROUP BY {shown} is not allowed in privacy mode: only the declared public "
+                                   f"keys of {key} ({keys}) may group")
+        if name not in groups:
+            groups.append(name)
+
+    projections: list[exp.Expr] = []
+    mechanisms: list[tuple[str, str, float, str]] = []  # (exact column, kind, sensitivity, described)
+    released: list[tuple[str, str, tuple[str, ...], tuple[Any, ...], tuple[float, float] | None]] = []
+    k = declared.max_rows_per_unit
+
+    def mechanism(kind: str, value: exp.Expr, sensitivity: float, described: str) -> str:
+        exact = f"__fm_m{len(mechanisms)}"
+        projections.append(exp.alias_(value, exact))
+        mechanisms.append((exact, kind, sensitivity, described))
+        return exact
+
+    group_columns: dict[str, str] = {}
+    for index, name in enumerate(groups):
+        exact = f"__fm_k{index}"
+        projections.append(exp.alias_(column(public[name][0]), exact))
+        group_columns[name] = exact
+
+    for index, projection in enumerate(select.expressions):
+        value = projection.this if isinstance(projection, exp.Alias) else projection
+        out = written[index] if written is not None and index < len(written) else projection.alias_or_name
+        name = _column_name(value)
+        if name is not None:
+            if name not in group_columns:
+                raise _refuse(f"selecting the column {value.sql()} outside GROUP BY (a row-level result)")
+            released.append((out, "key", (group_columns[name],), tuple(public[name][1]), None))
+        elif isinstance(value, exp.Count):
+            argument = value.this
+            if isinstance(argument, exp.Distinct) or value.find(exp.Distinct) is not None:
+                raise _refuse("COUNT(DISTINCT ...)")
+            if isinstance(argument, exp.Star) or argument is None:
+                exact = mechanism("count", exp.Count(this=exp.Star()), count_sensitivity(k), "COUNT(*)")
+            elif _column_name(argument) is not None:
+                exact = mechanism("count", exp.Count(this=column(argument.name)), count_sensitivity(k),
+                                  f"COUNT({argument.name})")
+            else:
+                raise _refuse(f"COUNT over an expression ({value.sql()})")
+            released.append((out, "count", (exact,), (), None))
+        elif isinstance(value, (exp.Sum, exp.Avg)):
+            argument = value.this
+            target = _column_name(argument)
+            if target is None:
+                raise _refuse(f"{value.key.upper()} over an expression ({value.sql()})")
+            if target not in bounds:
+                listed = ", ".join(bounds[b][0] for b in bounds) or "none are declared"
+                raise UnsupportedQuery(f"{value.key.upper()}({argument.name}) is not allowed in privacy mode: the "
+                                       f"column has no declared bounds (bounded columns of {key}: {listed})")
+            original, (low, high) = bounds[target]
+            clamped = exp.Cast(this=_clamp(column(original), low, high), to=exp.DataType.build("DOUBLE"))
+            total = mechanism("sum", exp.Sum(this=clamped), sum_sensitivity(k, low, high), f"SUM({original})")
+            if isinstance(value, exp.Sum):
+                released.append((out, "sum", (total,), (), None))
+            else:
+                count = mechanism("count", exp.Count(this=column(original)), count_sensitivity(k),
+                                  f"COUNT({original}) for AVG({original})")
+                released.append((out, "avg", (total, count), (), (low, high)))
+        elif isinstance(value, (exp.Min, exp.Max)):
+            raise _refuse(f"{value.key.upper()} (it releases one unit's value)")
+        elif isinstance(value, exp.AggFunc):
+            raise _refuse(f"the aggregate {value.sql()}")
+        else:
+            raise _refuse(f"the result expression {value.sql()}")
+    if not mechanisms:
+        raise _refuse("a query without an aggregate")
+
+    order = _order(select, released)
+    limit = _limit(select)
+    epsilon = privacy.epsilon_per_query
+    share = epsilon / len(mechanisms)
+
+    # The bounded read: at most k rows per unit, among the rows the WHERE keeps.
+    inner = exp.Select(expressions=[
+        exp.Column(this=exp.Star(), table=exp.to_identifier(alias)),
+        exp.alias_(exp.Window(this=exp.RowNumber(), partition_by=[column(declared.unit)]), RANK),
+    ]).from_(table.copy(), copy=False)
+    where = select.args.get("where")
+    if where is not None:
+        inner.set("where", where.copy())
+    bounded = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias)))
+    table.replace(bounded)
+    select.set("expressions", projections)
+    select.set("where", exp.Where(this=exp.LTE(this=column(RANK), expression=exp.Literal.number(k))))
+    select.set("order", None)
+    select.set("limit", None)
+    if group is not None:
+        select.set("group", exp.Group(expressions=[column(public[name][0]) for name in groups]))
+    return PrivacyRelease(
+        product=product, table=key, epsilon=epsilon, budget=privacy.budget_epsilon, per=privacy.per,
+        columns=tuple(ReleasedColumn(name=n, kind=kind, sources=s, values=v, bounds=b)
+                      for n, kind, s, v, b in released),
+        mechanisms=tuple(Mechanism(column=c, kind=kind, sensitivity=s, epsilon=share, described=d)
+                         for c, kind, s, d in mechanisms),
+        order=order, limit=limit,
+    )
+
+
+def _clamp(value: exp.Expr, low: float, high: float) -> exp.Expr:
+    """CASE, not GREATEST/LEAST: those skip NULLs in PostgreSQL and DuckDB, which would turn a
+    missing value into a bound."""
+    def number(x: float) -> exp.Expr:
+        return exp.Literal.number(int(x) if x.is_integer() else x)
+
+    return exp.Case(ifs=[exp.If(this=exp.LT(this=value.copy(), expression=number(low)), true=number(low)),
+                         exp.If(this=exp.GT(this=value.copy(), expression=number(high)), true=number(high))],
+                    default=value.copy())
+
+
+def _order(select: exp.Select, released: list[tuple[str, str, tuple[str, ...], tuple[Any, ...],
+                                                    tuple[float, float] | None]]) -> tuple[tuple[int, bool], ...]:
+    order = select.args.get("order")
+    result: list[tuple[int, bool]] = []
+    names = [name.lower() for name, *_ in released]
+    for item in order.expressions if order is not None else ():
+        target = item.this
+        index: int | None = None
+        if isinstance(target, exp.Literal) and target.is_int:
+            index = int(target.name) - 1
+            index = index if 0 <= index < len(names) else None
+        elif isinstance(target, exp.Column) and target.name.lower() in names:
+            index = names.index(target.name.lower())
+        if index is None:
+            raise _refuse(f"ORDER BY {target.sql()} (only result columns, by name or position)")
+        result.append((index, bool(item.args.get("desc"))))
+    return tuple(result)
+
+
+def _limit(select: exp.Select) -> int | None:
+    limit = select.args.get("limit")
+    if limit is None:
+        return None
+    value = limit.expression
+    if not (isinstance(value, exp.Literal) and value.is_int):
+        raise _refuse("a LIMIT that is not a whole number")
+    return int(value.name)
