@@ -175,6 +175,8 @@ WITHIN = {
                      "ON o.customer_id = c.id GROUP BY GROUPING SETS ((c.region), (o.status), ())",
     "qualify": "SELECT o.id, o.status FROM {p}.orders o "
                "QUALIFY row_number() OVER (PARTITION BY o.status ORDER BY o.qty DESC, o.id) <= 2",
+    "qualify over aggregates": "SELECT o.status, sum(o.qty) AS s FROM {p}.orders o GROUP BY o.status "
+                               "QUALIFY rank() OVER (ORDER BY sum(o.qty) DESC) = 1",
     "union all": "SELECT customer_id AS k FROM {p}.orders WHERE qty < 5 UNION ALL SELECT id FROM {p}.customers",
     "intersect all": "SELECT customer_id FROM {p}.orders WHERE qty > 3 "
                      "INTERSECT ALL SELECT customer_id FROM {p}.orders WHERE status = 'open'",
