@@ -8,7 +8,10 @@ component becomes one fragment carrying its own predicates and only the columns 
 query reads. What is left — cross-engine joins, outer joins, aggregates over them, subqueries
 that span engines — is the residual, which keeps the user's query shape and reads fragments by
 name. Outer joins are respected: nothing is pushed into the null-supplying side that would
-change which rows get NULL-extended.
+change which rows get NULL-extended. Samples likewise: a sampled table (``TABLESAMPLE``) is a
+fragment of its own with no predicate pushed into it, its sample drawn in the residual, and
+under ``USING SAMPLE`` the WHERE stays above the joined rows it samples. Constructs only some
+engines compute as DuckDB does (``planner/constructs.py``) are offered only to those engines.
 
 Example (orders in DuckDB, customer in PostgreSQL)::
 
