@@ -491,6 +491,10 @@ def _cast_rewrite(node: exp.Expr) -> exp.Expr:
     # PostgreSQL casts boolean to integer only: bigint, smallint, double, decimal go through it.
     if is_kind(node.this, BOOLEAN) and node.to.this in _NUMBERS and node.to.this != DType.INT:
         node.set("this", _cast(node.this, "INT"))
+    # ... and only integer to boolean; DuckDB's cast of any number is x <> 0 (NaN is true).
+    if node.to.this == DType.BOOLEAN and is_kind(node.this, _NUMBERS - {DType.INT}):
+        return _copy_type(exp.Paren(this=exp.NEQ(this=exp.Paren(this=node.this), expression=exp.Literal.number(0))),
+                          node)
     return node
 
 
@@ -558,12 +562,18 @@ def _substring(node: exp.Expr) -> exp.Expr:
 def _upper(node: exp.Expr) -> exp.Expr:
     sharp = exp.func("replace", node.this, exp.Literal.string("ß"), exp.Literal.string("ẞ"))
     node.set("this", _collated(sharp, _CASE_MAPPING))
-    return node
+    return _byte_order_result(node)
 
 
 def _lower(node: exp.Expr) -> exp.Expr:
     node.set("this", _collated(node.this, _CASE_MAPPING))
-    return node
+    return _byte_order_result(node)
+
+
+def _byte_order_result(node: exp.Expr) -> exp.Expr:
+    # The result would carry "C.utf8" explicitly, which PostgreSQL refuses to compare with an
+    # operand collated "C" ("collation mismatch between explicit collations"): re-collate it.
+    return _collated(node)
 
 
 def _rewrite_for(node: exp.Expr) -> Callable[[exp.Expr], exp.Expr] | None:
@@ -593,6 +603,8 @@ def _rewrite_for(node: exp.Expr) -> Callable[[exp.Expr], exp.Expr] | None:
         exp.Monthname: _month_day_name, exp.Dayname: _month_day_name, exp.Substring: _substring,
         exp.Upper: _upper, exp.Lower: _lower,
     }
+    if isinstance(node, exp.Group):
+        return _typed_group_constants if any(_bare_constant(key) for key in node.expressions) else None
     if type(node) in _PART_FUNCTIONS:
         return _part_rewrite
     return rewrites.get(type(node))
@@ -607,6 +619,22 @@ def _collate_distinct_on(node: exp.Expr) -> exp.Expr:
     return node
 
 
+def _bare_constant(node: exp.Expr) -> bool:
+    return isinstance(node, (exp.Null, exp.Boolean)) or (isinstance(node, exp.Literal) and not node.is_int)
+
+
+def _typed_group_constants(node: exp.Expr) -> exp.Expr:
+    # PostgreSQL refuses a constant other than an integer (a position) in GROUP BY; a cast of it
+    # is an expression, grouping every row together as DuckDB's constant key does.
+    for key in list(node.expressions):
+        if _bare_constant(key):
+            to = "TEXT" if isinstance(key, exp.Literal) and key.is_string else (
+                "BOOLEAN" if isinstance(key, exp.Boolean) else "DOUBLE PRECISION" if isinstance(key, exp.Literal)
+                else "INT")
+            key.replace(_cast(key.copy(), to))
+    return node
+
+
 def _no_escape(then: Callable[[exp.Expr], exp.Expr]) -> Callable[[exp.Expr], exp.Expr]:
     """LIKE without an escape character, as DuckDB's: PostgreSQL's default escape is a backslash."""
 
@@ -617,8 +645,10 @@ def _no_escape(then: Callable[[exp.Expr], exp.Expr]) -> Callable[[exp.Expr], exp
 
 
 def _lower_operand(node: exp.Expr) -> exp.Expr:
-    # ILIKE lowers both sides under the collation: the one-to-one mapping DuckDB uses.
+    # ILIKE lowers both sides under the collation: the one-to-one mapping DuckDB uses. Both sides
+    # get it, so neither brings another explicit collation (an upper() result's "C").
     node.set("this", _collated(node.this, _CASE_MAPPING))
+    node.set("expression", _collated(node.expression, _CASE_MAPPING))
     return node
 
 

@@ -187,6 +187,9 @@ CASES = [
     _case("join-on-strings", "SELECT a.id AS x, b.id AS y FROM pg.t AS a JOIN pg.t AS b ON a.s = b.c "
           "ORDER BY 1, 2"),
     _case("upper-lower", "SELECT id, upper(s) AS u, lower(s) AS l FROM pg.t ORDER BY id"),
+    # the case mapping's collation never meets the byte order's in one comparison
+    _case("upper-compared", "SELECT id, s > upper(s) AS a, lower(s) <= c AS b, upper(s) ILIKE lower(c) AS e, "
+          "s ILIKE upper(c) AS g FROM pg.t ORDER BY id"),
     _case("ilike", "SELECT id FROM pg.t WHERE s ILIKE 'ÄPP%' OR s ILIKE 'STRASSE' ORDER BY id"),
     # DuckDB's LIKE has no escape character; PostgreSQL's default is a backslash
     _case("like-backslash", "SELECT id, s || '\\x' LIKE c || '\\x' AS a, s LIKE 'a%' AS b, "
@@ -223,10 +226,15 @@ CASES = [
           "ORDER BY id", pushed=False),
     _case("avg", "SELECT avg(qty) AS a, avg(d) AS b, avg(f) AS c FROM pg.t"),
     _case("greatest-null", "SELECT id, greatest(qty, 3) AS a, least(qty, NULL, 1) AS b FROM pg.t ORDER BY id"),
+    _case("group-by-constant", "SELECT 'e' AS a, count(*) AS n FROM pg.t GROUP BY 'e'"),
+    _case("group-by-constant-empty", "SELECT 'e' AS a, NULL AS b, count(*) AS n FROM pg.t WHERE id < 0 "
+          "GROUP BY 'e', NULL"),
     _case("null-order", "SELECT id, qty FROM pg.t ORDER BY qty DESC, id"),
     # casts
     _case("boolean-casts", "SELECT id, CAST(flag AS BIGINT) AS a, CAST(flag AS DOUBLE) AS b, "
           "CAST(flag AS VARCHAR) AS c, CAST(flag AS INTEGER) AS e FROM pg.t ORDER BY id"),
+    _case("numbers-to-boolean", "SELECT id, CAST(CAST(qty AS BIGINT) AS BOOLEAN) AS a, CAST(f AS BOOLEAN) AS b, "
+          "CAST(d AS BOOLEAN) AS c, CAST(qty AS BOOLEAN) AS e FROM pg.t ORDER BY id"),
     _case("decimal-casts", "SELECT id, CAST(d AS VARCHAR) AS a, CAST(d AS BIGINT) AS b, CAST(d AS DOUBLE) AS c "
           "FROM pg.t ORDER BY id"),
     _case("double-to-integer", "SELECT id, CAST(f AS INTEGER) AS a FROM pg.t WHERE abs(f) < 100 ORDER BY id"),
@@ -290,7 +298,8 @@ NEEDED = {
     "round-aggregates", "round-column-precision", "boolean-casts", "double-to-text", "double-concat",
     "date-trunc-date", "date-trunc-century", "extract-date", "extract-timestamp", "part-functions",
     "month-day-names", "max-boolean", "text-column-to-integer", "like-backslash", "regex-boundary-newline",
-    "strftime-am-pm", "date-diff-week", "double-to-decimal",
+    "strftime-am-pm", "date-diff-week", "double-to-decimal", "numbers-to-boolean", "upper-compared",
+    "group-by-constant", "group-by-constant-empty",
 }
 
 
