@@ -11,10 +11,10 @@ a value that is right but typed otherwise comes back right; what must never be p
 expression whose *value* differs: text made from a REAL (``'12.3'`` for DECIMAL 12.30), double
 arithmetic standing in for exact decimals (``0.06 + 0.01 <> 0.07``), date arithmetic on text.
 
-String comparison, ORDER BY, GROUP BY, DISTINCT, min/max and joins on strings are exact as they
-are: SQLite's default BINARY collation compares UTF-8 bytes, which orders by code point like
-DuckDB, with no case folding and no trailing-space padding. (A column an application declared
-``COLLATE NOCASE`` would not be; flightmesh does not read declared collations yet.)
+String comparison, ORDER BY, GROUP BY, DISTINCT, min/max and joins on strings: SQLite's BINARY
+collation compares UTF-8 bytes, which orders by code point like DuckDB, with no case folding and
+no trailing-space padding. It is the default, but a column may be declared ``COLLATE NOCASE``, so
+the rendering says ``COLLATE BINARY`` wherever a string column is compared.
 
 LIKE is case-insensitive for ASCII in SQLite. A LIKE with a literal pattern is rendered as GLOB,
 SQLite's case-sensitive matcher, with the pattern translated (``%`` -> ``*``, ``_`` -> ``?``, the
@@ -364,8 +364,46 @@ def _real_outputs(tree: exp.Expr) -> None:
                 projection.replace(exp.alias_(real, projection.alias_or_name, quoted=True))
 
 
+def _free_projection(column: exp.Column, outputs: list[exp.Select], plain: bool) -> bool:
+    """Is ``column`` an output of the fragment whose collation no comparison reads?
+
+    The outermost SELECT's outputs are compared by nothing in SQLite unless it de-duplicates them
+    (DISTINCT, or a set operation); its ORDER BY terms are collated themselves.
+    """
+    holder = column.parent.parent if isinstance(column.parent, exp.Alias) else column.parent
+    owner = column.parent if isinstance(column.parent, exp.Alias) else column
+    return (plain and isinstance(holder, exp.Select) and owner.arg_key == "expressions"
+            and any(holder is output for output in outputs) and not holder.args.get("distinct"))
+
+
+def _binary_collation(tree: exp.Expr) -> None:
+    """String columns compared, grouped, ordered or de-duplicated as ``x COLLATE BINARY``.
+
+    SQLite's default collation is DuckDB's byte order, but an application may have declared a
+    column ``COLLATE NOCASE`` (or RTRIM): then =, IN, GROUP BY, DISTINCT, min/max and joins on it
+    fold case. An explicit BINARY wins over the declared collation, and costs nothing where there
+    is none: an index on the column still serves it, and numbers ignore collations.
+    """
+    outputs = _output_selects(tree)
+    plain = isinstance(tree, exp.Select)
+    for column in list(tree.find_all(exp.Column)):
+        if isinstance(column.this, exp.Star) or isinstance(column.parent, (exp.Collate, exp.Glob)):
+            continue
+        if kind_of(column) is not None and not is_kind(column, STRINGS):
+            continue
+        if _free_projection(column, outputs, plain):
+            continue
+        collated = exp.Collate(this=column.copy(), expression=exp.var("BINARY"))
+        if isinstance(column.parent, exp.Select) and column.arg_key == "expressions":
+            # A bare output keeps its name: a derived table's column is read by it.
+            column.replace(exp.alias_(collated, column.name, quoted=True))
+        else:
+            column.replace(collated)
+
+
 def faithful(tree: exp.Expr) -> exp.Expr:
     """``tree`` rendered to mean in SQLite what it means in the mesh dialect."""
     tree = tree.transform(_faithful_node, copy=False)
     _real_outputs(tree)
+    _binary_collation(tree)
     return tree

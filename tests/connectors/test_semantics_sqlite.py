@@ -454,3 +454,75 @@ users:
                                          expected_schema=schema), CancelScope()).read_all()
     finally:
         direct.close()
+
+
+# An application's SQLite table whose text columns fold case (NOCASE) or ignore trailing spaces
+# (RTRIM); the mesh dialect compares bytes. The oracle holds the same rows in DuckDB.
+NAMES = [(1, "apple", "apple"), (2, "Apple", "Apple "), (3, "APPLE", "apple  "), (4, "pear", "Pear"),
+         (5, None, None), (6, "é", "É")]
+NOCASE_CASES = {
+    "eq": "SELECT id FROM lite.names WHERE a = 'apple' ORDER BY id",
+    "eq_rtrim": "SELECT id FROM lite.names WHERE r = 'apple' ORDER BY id",
+    "in": "SELECT id FROM lite.names WHERE a IN ('APPLE', 'x') ORDER BY id",
+    "lt": "SELECT id FROM lite.names WHERE a < 'B' ORDER BY id",
+    "group_by": "SELECT a, count(*) AS c FROM lite.names GROUP BY a",
+    "distinct": "SELECT DISTINCT r FROM lite.names",
+    "count_distinct": "SELECT count(DISTINCT a) AS a, count(DISTINCT r) AS r FROM lite.names",
+    "order_by": "SELECT a, id FROM lite.names ORDER BY a, id",
+    "min_max": "SELECT min(a) AS lo, max(r) AS hi FROM lite.names",
+    "join": "SELECT x.id AS x, y.id AS y FROM lite.names x JOIN lite.names y ON x.a = y.r ORDER BY x, y",
+    "in_subquery": "SELECT id FROM lite.names WHERE 'APPLe' IN (SELECT a FROM lite.names) AND id = 1",
+    "union": "SELECT a FROM lite.names UNION SELECT r FROM lite.names",
+}
+
+
+@pytest.fixture(scope="module")
+def collated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MeshRuntime, duckdb.DuckDBPyConnection,
+                                                                        SQLiteConnector]]:
+    root = tmp_path_factory.mktemp("semantics-sqlite-collations")
+    lite = root / "names.sqlite"
+    with contextlib.closing(sqlite3.connect(lite)) as connection:
+        connection.execute("CREATE TABLE names (id INTEGER, a TEXT COLLATE NOCASE, r TEXT COLLATE RTRIM)")
+        connection.executemany("INSERT INTO names VALUES (?, ?, ?)", NAMES)
+        connection.commit()
+    oracle = duckdb.connect()
+    oracle.execute("CREATE SCHEMA lite")
+    oracle.execute("CREATE TABLE lite.names (id INTEGER, a VARCHAR, r VARCHAR)")
+    oracle.executemany("INSERT INTO lite.names VALUES (?, ?, ?)", NAMES)
+    descriptor = root / "mesh.yaml"
+    descriptor.write_text(f"""\
+mesh: {{name: collations}}
+products:
+  lite:
+    engine: {{kind: sqlite, path: {lite}}}
+    tables: {{names: {{}}}}
+    access: {{read: [analyst]}}
+users:
+  {USER}: {{password: "reader-secret", roles: [analyst]}}
+""")
+    runtime = MeshRuntime.open(descriptor)
+    direct = SQLiteConnector("direct", lite)
+    try:
+        yield runtime, oracle, direct
+    finally:
+        direct.close()
+        oracle.close()
+        runtime.close()
+
+
+@pytest.mark.parametrize("name", sorted(NOCASE_CASES))
+def test_declared_collations_do_not_leak(
+        collated: tuple[MeshRuntime, duckdb.DuckDBPyConnection, SQLiteConnector], name: str) -> None:
+    runtime, oracle, direct = collated
+    sql = NOCASE_CASES[name]
+    expected = oracle.sql(sql).arrow()
+    if isinstance(expected, pa.RecordBatchReader):
+        expected = expected.read_all()
+    assert_same_result(through_mesh(runtime, sql), expected, ordered=ordered(sql))
+    assert any("COLLATE BINARY" in fragment for fragment in pushed_sql(runtime, sql))
+    # Without the explicit collation SQLite uses the declared one, and answers otherwise.
+    tables = {"names": {"id": "INTEGER", "a": "VARCHAR", "r": "VARCHAR"}}
+    plain = direct.execute(FragmentQuery(plain_rendering(sql, tables), expected_schema=expected.schema),
+                           CancelScope()).read_all()
+    with pytest.raises(AssertionError):
+        assert_same_result(plain, expected, ordered=ordered(sql))
