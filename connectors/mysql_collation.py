@@ -19,7 +19,11 @@ under any collation, so the first conjunct (served by the index, case-insensitiv
 and the second decides. The same for ``IN (...)`` lists, for equality joins (``a.s = b.s`` keeps
 its index lookups) and for LIKE patterns with a fixed prefix (an index range). Ranges, ORDER BY
 and GROUP BY on strings give up the index (a filesort or a temporary table instead): the price of
-the right answer.
+the right answer. ``benchmarks/mysql_collation.py`` measures it (200k rows, 20k keys, medians on a
+loaded machine): equality 0.3 ms plain / 126 ms exact / 2.4 ms narrowed; an equality join of 400
+keys 6.8 ms / 26.6 s / 9.9 ms; a range 3 ms / 106-198 ms; GROUP BY 0.33 s / 5.7 s (its temporary
+table spills to disk under the default tmp_table_size); ORDER BY ... LIMIT 10 0.3 s / 0.3 s (the
+NULLS LAST rendering already kept the index from ordering).
 """
 
 from __future__ import annotations
