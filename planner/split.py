@@ -40,8 +40,7 @@ from .constructs import held_back, is_sampled
 from .resolve import Resolution, table_key
 
 __all__ = ["FRAGMENT_KEY", "IMPLIED_KEY", "Engines", "FragmentDraft", "Identity", "Placement", "SelectRule",
-           "SelectScope", "conjuncts", "fragment_reference", "fresh_name", "has_recursive_cte", "inline_ctes",
-           "offered"]
+           "SelectScope", "conjuncts", "fragment_reference", "fresh_name", "offered"]
 
 FRAGMENT_KEY = "flightmesh.fragment"  # meta on residual exp.Table nodes that read a fragment
 # meta on a conjunct a rule added only so that placement can push it into a fragment: implied
@@ -670,59 +669,7 @@ def offered(connector: Connector, tree: exp.Expr) -> bool:
     return takes(connector.capabilities, tree) and held_back(tree, connector.capabilities.dialect) is None
 
 
-def has_recursive_cte(tree: exp.Expr) -> bool:
-    return any(with_.args.get("recursive") for with_ in tree.find_all(exp.With))
-
-
 def _recursive_names(tree: exp.Expr) -> set[str]:
     """Names of the CTEs that recursive WITHs inside ``tree`` define."""
     return {cte.alias_or_name.lower() for with_ in tree.find_all(exp.With) if with_.args.get("recursive")
             for cte in with_.expressions}
-
-
-def inline_ctes(tree: exp.Expr) -> None:
-    """Replace each reference to a (non-recursive) CTE by a copy of its body, as a derived table.
-
-    A recursive WITH stays where it is: the residual runs it, reading fragments for its tables.
-    So does a CTE that samples (or calls random()) and is read more than once: DuckDB materializes
-    it, so every reference sees the same rows, where copies would each draw their own (kept
-    MATERIALIZED).
-    """
-    for with_ in list(tree.find_all(exp.With)):
-        if with_.args.get("recursive"):
-            continue
-        query = with_.parent
-        bodies: dict[str, exp.CTE] = {}
-        kept: list[exp.CTE] = []
-        for cte in with_.expressions:
-            _replace_cte_refs(cte.this, bodies)
-            name = cte.alias_or_name.lower()
-            if query is not None and cte.this.find(exp.TableSample, exp.Rand) is not None and _reads(query, name) > 1:
-                cte.set("materialized", True)
-                kept.append(cte)
-            else:
-                bodies[name] = cte
-        if kept:
-            with_.set("expressions", kept)
-        else:
-            with_.pop()
-        if query is not None:
-            _replace_cte_refs(query, bodies)
-
-
-def _reads(query: exp.Expr, name: str) -> int:
-    """How many table references in ``query`` may name the CTE ``name``."""
-    return sum(1 for table in query.find_all(exp.Table)
-               if not table.db and table_key(table) is None and table.name.lower() == name)
-
-
-def _replace_cte_refs(node: exp.Expr, bodies: dict[str, exp.CTE]) -> None:
-    for table in list(node.find_all(exp.Table)):
-        if table.db or table_key(table) is not None or table.name.lower() not in bodies:
-            continue
-        cte = bodies[table.name.lower()]
-        alias = exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True))
-        columns = cte.args["alias"].args.get("columns") if cte.args.get("alias") else None
-        if columns:
-            alias.set("columns", [c.copy() for c in columns])
-        table.replace(exp.Subquery(this=cte.this.copy(), alias=alias))
