@@ -237,10 +237,13 @@ def _text_cast_unsure(node: exp.Expr) -> bool:
                                    and pattern.fullmatch(value.name) is not None)
 
 
+_ZONED = frozenset({DType.TIMESTAMPTZ, DType.TIMESTAMPLTZ})
+
+
 def _zoned_cast(node: exp.Expr) -> bool:
-    # TIMESTAMPTZ to text, DATE or TIMESTAMP goes through each engine's own session time zone
-    return is_kind(node.this, frozenset({DType.TIMESTAMPTZ, DType.TIMESTAMPLTZ})) and \
-        node.args["to"].this not in (DType.TIMESTAMPTZ, DType.TIMESTAMPLTZ)
+    # To or from TIMESTAMPTZ, a value goes through each engine's own session time zone.
+    return (node.args["to"].this in _ZONED) != is_kind(node.this, _ZONED) or \
+        (node.args["to"].this in _ZONED and kind_of(node.this) is None)
 
 
 def _plain_literal(node: exp.Expr | None, pattern: re.Pattern[str]) -> bool:
@@ -346,6 +349,9 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(exp.Cast, "a double becomes numeric through 15 significant digits (1.005 is 1.01, DuckDB 1.00)",
                lambda node: node.args["to"].this == DType.DECIMAL and may_be(node.this, FLOATS)
                and not isinstance(node.this, exp.Null)),
+    *(Difference(kind, "the current date and time follow each engine's session time zone (and clock); "
+                 "DuckDB evaluates them once for the whole query") for kind in
+      (exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime)),
     Difference(exp.Concat, "a double's text differs ('0' for 0.0)", _concat_unsure),
     Difference(exp.DPipe, "a double's text differs ('0' for 0.0)", _concat_unsure),
     Difference(exp.TimestampTrunc, "date_trunc: DATE becomes a zoned timestamp; century/millennium start "
