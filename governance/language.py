@@ -46,6 +46,7 @@ __all__ = [
     "ALLOWED_ANONYMOUS",
     "CAST_TYPES",
     "DATETIME_FUNCTIONS",
+    "FRAME_EXCLUSIONS",
     "FUNCTIONS",
     "NUMERIC_FUNCTIONS",
     "PRINCIPAL_FUNCTIONS",
@@ -184,6 +185,9 @@ UNIT_WORDS: frozenset[str] = frozenset({
     "timezone_minute", "ms", "us",
 })
 
+# A window frame's EXCLUDE options (DuckDB and PostgreSQL; sqlglot refuses to print them for MariaDB).
+FRAME_EXCLUSIONS: frozenset[str] = frozenset({"CURRENT ROW", "GROUP", "TIES", "NO OTHERS"})
+
 # The methods of DuckDB's TABLESAMPLE / USING SAMPLE (sampling always runs in the merge DuckDB).
 SAMPLE_METHODS: frozenset[str] = frozenset({"reservoir", "bernoulli", "system"})
 
@@ -262,7 +266,10 @@ def _check_node(node: exp.Expr, max_generated_values: int) -> None:
     elif kind is exp.ColumnDef and isinstance(node.parent, exp.DataType):
         pass  # a STRUCT field inside a cast's type; the type itself is checked
     elif kind is exp.Var:
-        if isinstance(node.parent, exp.TableSample) and node.arg_key == "method":
+        if isinstance(node.parent, exp.WindowSpec) and node.arg_key == "exclude":
+            if node.name.upper() not in FRAME_EXCLUSIONS:
+                raise UnsupportedQuery(f"window frame EXCLUDE {node.name} is not supported")
+        elif isinstance(node.parent, exp.TableSample) and node.arg_key == "method":
             if node.name.lower() not in SAMPLE_METHODS:
                 raise UnsupportedQuery(f"sampling method {node.name!r} is not supported; use "
                                        "reservoir, bernoulli or system")

@@ -175,6 +175,9 @@ WITHIN = {
                      "ON o.customer_id = c.id GROUP BY GROUPING SETS ((c.region), (o.status), ())",
     "qualify": "SELECT o.id, o.status FROM {p}.orders o "
                "QUALIFY row_number() OVER (PARTITION BY o.status ORDER BY o.qty DESC, o.id) <= 2",
+    "window frame exclusion": "SELECT o.id, sum(o.qty) OVER (ORDER BY o.id ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING "
+                              "EXCLUDE CURRENT ROW) AS around, count(*) OVER (ORDER BY o.qty RANGE BETWEEN "
+                              "CURRENT ROW AND CURRENT ROW EXCLUDE TIES) AS alone FROM {p}.orders o",
     "qualify over aggregates": "SELECT o.status, sum(o.qty) AS s FROM {p}.orders o GROUP BY o.status "
                                "QUALIFY rank() OVER (ORDER BY sum(o.qty) DESC) = 1",
     "union all": "SELECT customer_id AS k FROM {p}.orders WHERE qty < 5 UNION ALL SELECT id FROM {p}.customers",
