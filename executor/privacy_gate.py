@@ -19,12 +19,12 @@ import logging
 import tempfile
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 
-from flightmesh.governance.privacy import PrivacyRelease
-from flightmesh.mesh import AccessDenied
+from flightmesh.mesh import AccessDenied, ProductSpec
 from flightmesh.mesh.descriptor_privacy import StateSpec
 
 from .bound import BoundPlan
@@ -72,8 +72,12 @@ class PrivacyGate:
             raise
         return _with_remaining(reader, reservation.after)
 
-    def state(self, principal: str, release: PrivacyRelease) -> BudgetState:
-        return self.ledger.state(principal, release.product, release.budget, release.per)
+    def lookup(self, principal: str, product: ProductSpec) -> tuple[float, str, datetime | None]:
+        """(spent, period, resets at) of ``principal`` on ``product`` now: mesh.privacy_budget's rows."""
+        privacy = product.privacy
+        assert privacy is not None
+        state = self.ledger.state(principal, product.name, privacy.budget_epsilon, privacy.per)
+        return state.spent, state.period, state.resets_at
 
     def close(self) -> None:
         with self._lock:

@@ -92,6 +92,7 @@ class MeshRuntime:
         self.spec, self.catalogs, self.settings, self.identities = self._assemble(spec, allow_unavailable)
         self.executor = Executor(self.settings)
         self.privacy = PrivacyGate(self.spec.state)   # the budget ledger of privacy-mode queries
+        self.system_schemas.privacy_budgets = self.privacy.lookup
         self.plans = PlanCache(self.settings.plan_cache_size)
         # Memory hygiene only: plans are keyed by catalog version, so older ones are unreachable.
         self.catalogs.on_change(lambda state: self.plans.clear())

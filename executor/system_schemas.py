@@ -26,6 +26,7 @@ from flightmesh.connectors.virtual import VirtualConnector
 from flightmesh.governance.contract_tables import ContractReport
 from flightmesh.governance.discovery import MESH_TABLES, discovery_tables, system_products
 from flightmesh.governance.information_schema import INFORMATION_SCHEMA_TABLES
+from flightmesh.governance.privacy_tables import BudgetLookup
 from flightmesh.mesh import CancelScope, Catalog, Principal, ProductSpec, QueryError
 from flightmesh.planner import PlanningContext
 
@@ -50,10 +51,13 @@ class SystemSchemas:
         }
         # The data contracts' outcome (mesh.contracts, mesh.quality); the runtime sets its monitor's.
         self.contract_reports: Callable[[], list[ContractReport]] = list
+        # mesh.privacy_budget's ledger look-up; the runtime sets its privacy gate's.
+        self.privacy_budgets: BudgetLookup | None = None
 
     def bound(self, catalog: Catalog, principal: Principal) -> dict[str, Connector]:
         """Connectors serving ``principal``'s rows of ``catalog``, on the shared private DuckDB."""
-        return {name: connector.with_tables(discovery_tables(name, catalog, principal, self.contract_reports))
+        return {name: connector.with_tables(discovery_tables(name, catalog, principal, self.contract_reports,
+                                                             self.privacy_budgets))
                 for name, connector in self.connectors.items()}
 
     def bind(self, context: PlanningContext, principal: Principal) -> PlanningContext:

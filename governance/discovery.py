@@ -35,6 +35,8 @@ from flightmesh.mesh.sqltypes import type_name
 
 from .contract_tables import CONTRACT_TABLES, ContractReport, contract_rows
 from .information_schema import INFORMATION_SCHEMA_TABLES, information_schema_rows
+from .privacy import reads_in_privacy_mode
+from .privacy_tables import PRIVACY_BUDGET_TABLE, BudgetLookup, privacy_budget_rows, privacy_summary
 from .system_tables import Readable, Rows, SystemTable, column_description, joined, readable_tables
 
 __all__ = ["DISCOVERY_SCHEMAS", "MESH_TABLES", "discovery_tables", "system_products"]
@@ -81,10 +83,12 @@ MESH_TABLES = (
         ("summary", _S, "everything above as one sentence"),
     )),
     *CONTRACT_TABLES,   # mesh.contracts, mesh.quality: governance.contract_tables
+    PRIVACY_BUDGET_TABLE,  # mesh.privacy_budget: governance.privacy_tables
 )
 
 FULL_READ = "full read"
 GOVERNED_READ = "read with policies"
+PRIVACY_MODE = "privacy mode"
 
 
 def system_products() -> list[ProductSpec]:
@@ -109,14 +113,18 @@ def system_products() -> list[ProductSpec]:
 
 
 def discovery_tables(schema: str, catalog: Catalog, principal: Principal,
-                     contracts: Callable[[], list[ContractReport]] = list) -> dict[str, Callable[[], pa.Table]]:
+                     contracts: Callable[[], list[ContractReport]] = list,
+                     budgets: BudgetLookup | None = None) -> dict[str, Callable[[], pa.Table]]:
     """Per table of ``schema``: a function producing ``principal``'s rows from ``catalog`` (and, for
-    mesh.contracts and mesh.quality, from the data contracts' last ``contracts()`` reports)."""
+    mesh.contracts and mesh.quality, from the data contracts' last ``contracts()`` reports; for
+    mesh.privacy_budget, from the privacy ledger through ``budgets``)."""
     if schema == "mesh":
         producers: dict[str, Rows] = {"products": _products, "tables": _tables, "columns": _columns,
                                       "my_access": _my_access}
         for table in CONTRACT_TABLES:
             producers[table.name] = functools.partial(contract_rows, table.name, reports=contracts)
+        producers[PRIVACY_BUDGET_TABLE.name] = functools.partial(
+            privacy_budget_rows, lookup=budgets or (lambda name, product: (0.0, "", None)))
         return {t.name: _producer(t, producers[t.name], catalog, principal) for t in MESH_TABLES}
     if schema == "information_schema":
         return {t.name: _producer(t, information_schema_rows[t.name], catalog, principal)
@@ -189,6 +197,10 @@ def _my_access(catalog: Catalog, principal: Principal) -> Iterator[dict[str, obj
         if withheld:
             parts.append("some columns are withheld")
         count = f"{len(tables)} table" + ("" if len(tables) == 1 else "s")
+        if reads_in_privacy_mode(product, principal):  # noisy aggregates only, whatever the policies
+            yield {"product": product.name, "access": PRIVACY_MODE, "row_filters": joined(filters) or None,
+                   "masked_columns": joined(masked) or None, "summary": privacy_summary(product, len(tables))}
+            continue
         summary = f"{GOVERNED_READ} of {count}: " + "; ".join(parts) if governed else \
             f"{FULL_READ} of {count}: every row and every column"
         yield {

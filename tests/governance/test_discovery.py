@@ -74,7 +74,7 @@ governance:
 
 SYSTEM_VIEWS = [("information_schema", "columns"), ("information_schema", "schemata"),
                 ("information_schema", "tables"), ("mesh", "columns"), ("mesh", "contracts"), ("mesh", "my_access"),
-                ("mesh", "products"), ("mesh", "quality"), ("mesh", "tables")]
+                ("mesh", "privacy_budget"), ("mesh", "products"), ("mesh", "quality"), ("mesh", "tables")]
 
 
 def write_mesh(directory: Path, descriptor: str = DESCRIPTOR) -> Path:
@@ -240,7 +240,7 @@ def test_show_schemas_and_tables(server: FlightMeshServer) -> None:
     assert rows(server, "ann", "SHOW TABLES FROM secret") == [("ledger", "BASE TABLE", None)]
     assert rows(server, "cid", "SHOW TABLES FROM secret") == []  # hidden: exactly like a missing product
     assert [row[0] for row in rows(server, "cid", "show tables in mesh")] == [
-        "columns", "contracts", "my_access", "products", "quality", "tables"]
+        "columns", "contracts", "my_access", "privacy_budget", "products", "quality", "tables"]
 
 
 def test_describe(server: FlightMeshServer) -> None:
