@@ -6,9 +6,11 @@ ICU collation, as production databases often are (en_US.UTF-8 / ICU): comparison
 min/max and GROUP BY there differ from DuckDB's code-point order unless the rendering fixes the
 collation. ``c`` uses the database default (C.UTF-8 here).
 
-For every declared ``Difference`` and every faithful rewrite, a second test runs the plain
-rendering (sqlglot's postgres SQL, no rewrite) directly in PostgreSQL and shows it answers
-differently from DuckDB: deleting the declaration or the rewrite makes the first test fail.
+Each case also says where it runs: wholly in PostgreSQL (a faithful rendering) or partly in DuckDB
+(a Difference). For every case that needs its rewrite or declaration (``NEEDED``), two more tests
+show the need: sqlglot's plain postgres rendering run directly in PostgreSQL answers otherwise (or
+fails), and so does the same mesh with the connector's Differences and faithful rendering deleted.
+A role whose sessions default to another DateStyle and time zone checks the session settings.
 """
 
 from __future__ import annotations
@@ -107,35 +109,6 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPy
 @pytest.fixture(scope="module")
 def principal(runtime: MeshRuntime) -> Principal:
     return runtime.authenticate(USER, PASSWORD)
-
-
-def fragments(runtime: MeshRuntime, principal: Principal, sql: str) -> list[str]:
-    """The SQL of each fragment the mesh sends to PostgreSQL for ``sql``."""
-    plan = runtime.bind(runtime.prepare(sql, principal), principal).plan
-    return [fragment.sql for fragment in plan.fragments]
-
-
-def agrees(runtime: MeshRuntime, principal: Principal, oracle: duckdb.DuckDBPyConnection, sql: str,
-           *, ordered: bool = True) -> None:
-    """The mesh answers ``sql`` as DuckDB does over the same rows: values and column types."""
-    expected = oracle.sql(sql).to_arrow_table()
-    actual = runtime.query(sql, principal).read_all()
-    assert actual.schema.types == expected.schema.types, sql
-    assert_same_result(actual, expected, ordered=ordered)
-
-
-def plain(postgres_database: str, sql: str) -> list[tuple[Any, ...]]:
-    """``sql`` (DuckDB SQL over ``t``) rendered by sqlglot for postgres as it is and run directly."""
-    import adbc_driver_postgresql.dbapi as adbc_pg
-
-    rendered = sqlglot.parse_one(sql, read="duckdb").sql("postgres")
-    with adbc_pg.connect(postgres_database) as connection, connection.cursor() as cursor:
-        cursor.execute(rendered)
-        return [tuple(row) for row in cursor.fetchall()]
-
-
-def oracle_rows(oracle: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in oracle.sql(sql.replace(" t ", " pg.t ")).fetchall()]
 
 
 def plain_differs(postgres_database: str, oracle: duckdb.DuckDBPyConnection, sql: str) -> bool:
