@@ -77,6 +77,12 @@ KNOWN_OPEN: dict[str, KnownOpen] = {
     "GROUP BY a constant on PostgreSQL": _open(
         "postgresql-group-by-string-constant", "GROUP BY 'e' pushed; PostgreSQL refuses a non-integer constant",
         ("group-by-constant", "postgresql")),
+    "MariaDB collation on computed strings": _open(
+        "mariadb-like-on-expression", "LIKE and ORDER BY on an expression keep the case-insensitive collation",
+        ("like-expr", "mysql"), ("order:string-expr", "mysql")),
+    "NULL ordering of a boolean expression on MariaDB": _open(
+        "mariadb-order-by-not", "CASE WHEN NOT (b) IS NULL reads as NOT ((b) IS NULL): NULLs sort first",
+        ("order:bool-expr", "mysql")),
     "MONTHNAME on SQLite": _open("sqlite-monthname", "pushed to an engine without it", ("monthname", "sqlite")),
     "nested join trees": _open(
         "nested-join-tree", "tables inside a parenthesized join are left in the residual, unsplit",
@@ -146,6 +152,9 @@ _TRUNC_UNITS = ("year", "quarter", "month", "week", "day")
 _TS_TRUNC_UNITS = (*_TRUNC_UNITS, "hour", "minute", "second")
 
 
+_BARE = re.compile(r"^(t\d+\.\w+|'[^']*'|\(?-?[\d.]+\)?|TRUE|FALSE)$")  # a column or a literal
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -163,6 +172,7 @@ class QueryGenerator:
         # DuckDB skips what it proves empty (the other side of an empty join), so the oracle
         # answers where an engine that evaluates the rows fails, and neither is wrong.
         self._risky = False
+        self._computed: dict[str, frozenset[str]] = {}  # output name -> engines, for computed outputs
 
     # -- the public face ---------------------------------------------------------------------------
 
@@ -173,6 +183,7 @@ class QueryGenerator:
             self._engines = set()
             self._aliases = 0
             self._risky = False
+            self._computed = {}
             shape = self._weighted(_SHAPES)
             sql = shape(self)
             generated = Generated(sql, frozenset(self._expanded()))
@@ -362,8 +373,8 @@ class QueryGenerator:
         return self._pick(scope, d, [
             (6, f"compare:{kind}", lambda: f"({e(scope, kind, d)} {comparison} {e(scope, kind, d)})"),
             (3, f"in:{kind}", in_list),
-            (3, "like", lambda: f"({e(scope, 'string', d)} {r.choice(('LIKE', 'NOT LIKE'))} {r.choice(_PATTERNS)})"),
-            (2, "ilike", lambda: f"({e(scope, 'string', d)} ILIKE {r.choice(_PATTERNS)})"),
+            (3, "like", lambda: self._like(scope, d, r.choice(("LIKE", "NOT LIKE")))),
+            (2, "ilike", lambda: self._like(scope, d, "ILIKE")),
             (2, f"between:{kind}", lambda: f"({e(scope, kind, d)} BETWEEN {self.literal(kind)} AND "
                                            f"{self.literal(kind)})"),
             (3, "is-null", lambda: f"({e(scope, r.choice(KINDS), d)} IS {r.choice(('', 'NOT '))}NULL)"),
@@ -373,6 +384,20 @@ class QueryGenerator:
             (1, "cast-varchar-bool", lambda: f"CAST({_quote(r.choice(('true', 'false', 't', '0')))} AS BOOLEAN)"),
             (1, "starts-with", lambda: f"starts_with({e(scope, 'string', d)}, {r.choice(('b', 'B', 'str', 'Z'))!r})"),
         ])
+
+    def _like(self, scope: Scope, d: int, operator: str) -> str:
+        operand, engines = self._capture(lambda: self.expr(scope, "string", d))
+        if not _BARE.match(operand):  # on a computed string, not a column: noted apart
+            self._features |= {("like-expr", engine) for engine in engines}
+        return f"({operand} {operator} {self.rng.choice(_PATTERNS)})"
+
+    def _capture(self, build: Callable[[], str]) -> tuple[str, frozenset[str]]:
+        """Build a sub-expression and tell the engines of the columns it reads."""
+        outer, self._engines = self._engines, set()
+        sql = build()
+        engines = frozenset(self._engines)
+        self._engines = outer | self._engines
+        return sql, engines
 
     def _date(self, scope: Scope, d: int) -> str:
         e, r = self.expr, self.rng
@@ -535,6 +560,8 @@ class QueryGenerator:
             kind = dict(outputs)[name]
             if kind == "string":
                 self._scope_feature(scope, "order:string")
+            if kind in ("string", "bool") and name in self._computed:
+                self._features |= {(f"order:{kind}-expr", engine) for engine in self._computed[name]}
             terms.append(f"{name}{r.choice(('', ' ASC', ' DESC'))}{r.choice(('', '', ' NULLS FIRST', ' NULLS LAST'))}")
         sql = " ORDER BY " + ", ".join(terms)
         if allow_limit and set(chosen) == set(names) and r.random() < 0.6:
@@ -547,7 +574,10 @@ class QueryGenerator:
         items, outputs = [], []
         for index in range(count):
             kind = self.rng.choice(KINDS)
-            items.append(f"{self._output(scope, kind, lambda kind=kind: self.expr(scope, kind))} AS c{index}")
+            sql, engines = self._capture(lambda kind=kind: self._output(scope, kind, lambda: self.expr(scope, kind)))
+            if not _BARE.match(sql):
+                self._computed[f"c{index}"] = engines
+            items.append(f"{sql} AS c{index}")
             outputs.append((f"c{index}", kind))
         return items, outputs
 

@@ -121,6 +121,16 @@ REGRESSIONS: tuple[Regression, ...] = (
                "SELECT 'e' AS c0, count(*) AS c1 FROM pg.p2 AS t1 GROUP BY 'e'",
                "internal error/PostgreSQL: GROUP BY a string constant pushed; PostgreSQL refuses a non-integer "
                "constant in GROUP BY", open=True),
+    Regression("mariadb-like-on-expression",
+               "SELECT t1.d AS c0 FROM maria.m2 AS t1 WHERE LPAD(t1.s, 6, '*') LIKE '%e%'",
+               "collation/MariaDB: LIKE on a computed string keeps the case/accent-insensitive collation "
+               "(10 rows for 7)", open=True),
+    Regression("mariadb-order-by-expression",
+               "SELECT REPLACE(t2.c, 'e', 'E') AS c0 FROM maria.m1 AS t2 ORDER BY c0 ASC",
+               "collation/MariaDB: ORDER BY a computed string sorts 'é' with 'E'", open=True),
+    Regression("mariadb-order-by-not", "SELECT NOT (t1.b) AS c0 FROM maria.m1 AS t1 ORDER BY c0 ASC",
+               "rendering/MariaDB: the NULL-ordering key CASE WHEN NOT (b) IS NULL parses as NOT ((b) IS NULL) "
+               "there: NULLs sort first", open=True),
     Regression("nested-join-tree",
                "SELECT t1.id AS c0 FROM duck.d1 AS t0 INNER JOIN (pg.p1 AS t1 LEFT JOIN pg.p2 AS t2 "
                "ON t1.k = t2.k) ON t1.k = t0.k",

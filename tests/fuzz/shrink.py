@@ -3,7 +3,8 @@
 ``shrink(sql, still_fails)`` parses the query with sqlglot (DuckDB dialect) and tries, biggest
 cuts first, every one-step reduction:
 
-- drop an optional clause: WHERE, HAVING, ORDER BY, LIMIT, DISTINCT, GROUP BY, a CTE list, a join;
+- drop an optional clause: WHERE, HAVING, ORDER BY (with its LIMIT), LIMIT, DISTINCT, GROUP BY, a CTE
+  list, a join;
 - drop one item of a list: a projection (and the ORDER BY terms naming it), a GROUP BY or
   ORDER BY term, a PARTITION BY, an IN-list value;
 - a set operation -> one of its sides; a FULL/LEFT join -> a LEFT/INNER one;
@@ -83,7 +84,7 @@ def _replace(node: exp.Expression, root: exp.Expression, replacement: exp.Expres
 def _changes(node: exp.Expression) -> Iterator[Change]:
     for clause in _CLAUSES:
         if node.args.get(clause) is not None:
-            yield lambda n, root, clause=clause: (n.set(clause, None), root)[1]
+            yield lambda n, root, clause=clause: _drop_clause(n, root, clause)
     for name in _LISTS:
         items = node.args.get(name)
         if isinstance(items, list) and (len(items) > 1 or (name != "expressions" and items)):
@@ -146,6 +147,13 @@ def _args_child(node: exp.Expression, where: tuple[str, int | None]) -> exp.Expr
     key, position = where
     value = node.args[key]
     return value[position] if position is not None else value
+
+
+def _drop_clause(node: exp.Expression, root: exp.Expression, clause: str) -> exp.Expression:
+    node.set(clause, None)
+    if clause == "order":  # a LIMIT without its ORDER BY has no one answer to compare
+        node.set("limit", None)
+    return root
 
 
 def _drop_item(node: exp.Expression, root: exp.Expression, name: str, position: int) -> exp.Expression:
