@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import duckdb
@@ -75,6 +75,9 @@ class Executor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.merge = MergeEngine(settings)
+        # Told of every fragment that ends (its products, seconds in its engine, the engine's error or
+        # None); the server's metrics listen here. Cancellations and early closes are not errors.
+        self.fragment_observers: list[Callable[[tuple[str, ...], float, BaseException | None], None]] = []
 
     # -- binding ---------------------------------------------------------------------------------
 
@@ -185,22 +188,34 @@ class Executor:
                 reader = fragment.connector.execute(query, run.cancel)
                 if fragment.name in keys.builds:
                     reader = keys.materialized(fragment.name, reader)
-            except BaseException:
+            except BaseException as error:
                 if fragment.name in keys.builds:
                     keys.publish(fragment.name, None)  # probes stop waiting for it
+                self._observe(fragment, started, error)
                 raise
 
             def counted() -> Iterator[pa.RecordBatch]:
+                failure: BaseException | None = None
                 try:
                     for batch in reader:
                         run.stats[fragment.name].rows += batch.num_rows
                         yield batch
+                except BaseException as error:
+                    failure = error
+                    raise
                 finally:
                     run.stats[fragment.name].ms = (time.perf_counter() - started) * 1000.0
+                    self._observe(fragment, started, failure)
 
             return pa.RecordBatchReader.from_batches(schema, counted())
 
         return open_reader
+
+    def _observe(self, fragment: Fragment, started: float, error: BaseException | None) -> None:
+        if isinstance(error, (GeneratorExit, QueryCancelled)):
+            error = None
+        for observer in list(self.fragment_observers):
+            observer(fragment.products, time.perf_counter() - started, error)
 
     def close(self) -> None:
         self.merge.close()

@@ -45,6 +45,11 @@ class Settings:
     planning_timeout_seconds: float = 10.0
     schema_refresh_seconds: float = 60.0
     contract_check_seconds: float = 300.0
+    http_port: int = -1
+    log_level: str = "INFO"
+    drain_seconds: float = 30.0
+    merge_spill_limit: str = "10GB"
+    merge_spill_directory: str = ""
 
     @staticmethod
     def check(name: str, value: Any) -> str | None:
@@ -60,6 +65,8 @@ class Settings:
             return f"expected at least {minimum}, got {value!r}"
         if name == "table_type_case" and value not in ("upper", "lower"):
             return f"expected 'upper' or 'lower', got {value!r}"
+        if name == "log_level" and value.upper() not in LOG_LEVELS:
+            return f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}"
         return None
 
     @classmethod
@@ -88,7 +95,9 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "pre_aggregate_min_rows": (
         "A fragment expected to return at least this many rows aggregates before a cross-engine "
         "join when the query's aggregates all read it (0: always, when correct).", 0),
-    "merge_memory_limit": ("Memory limit of the embedded DuckDB that joins fragments.", None),
+    "merge_memory_limit": (
+        "Memory limit of one query's merge (the embedded DuckDB that joins fragments; each running query "
+        "merges in an instance of its own), e.g. '4GB'. Past it the merge spills to merge_spill_directory.", None),
     "merge_threads": ("Threads of the embedded DuckDB that joins fragments.", 1),
     "plan_cache_size": ("Plans kept in the plan cache (0 turns caching off).", 0),
     "pool_size": ("Connections kept per product engine (server engines).", 1),
@@ -128,7 +137,24 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "How often the data contracts' quality rules and latency SLAs (products' contract:) run inside the "
         "products' engines, on a background thread; results in mesh.quality. The admin action refresh "
         "(flightmesh refresh) checks at once. 0 turns the periodic checks off.", 0),
+    "http_port": (
+        "Port of the HTTP side port serving /health (no login) and /metrics (Prometheus), on the host the "
+        "Flight SQL server listens on. -1 (the default) turns it off; 0 picks a free port (the serve banner "
+        "names it).", -1),
+    "log_level": ("Level of the server log (JSON lines on stderr, one per query): DEBUG, INFO, WARNING or "
+                  "ERROR.", None),
+    "drain_seconds": (
+        "On SIGTERM the server refuses new queries (UNAVAILABLE, 'draining') and lets running ones finish "
+        "for up to this long; what still runs then is cancelled, and the server exits 0.", 0.0),
+    "merge_spill_limit": (
+        "Disk one query's merge may spill to (DuckDB's max_temp_directory_size), e.g. '10GB'; a merge that "
+        "needs more fails with a clear error, and the server keeps serving.", None),
+    "merge_spill_directory": (
+        "Where merges spill (a folder of its own per merge instance, removed when the server stops); "
+        "empty: a folder in the system's temporary directory.", None),
 }
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 _FIELDS = {field.name: field for field in fields(Settings)}
 _TYPES: dict[str, type] = {

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -47,9 +48,12 @@ from .auth import (
 )
 from .auth import caller_of as _caller_of
 from .errors import BadRequest, flight_errors
+from .http import HttpSidePort
 from .keys import KeyService
+from .lifecycle import require_free_port
 from .messages import pack, parse_bare, session, sql, unpack_command
 from .metadata import MetadataService
+from .operations import Operations
 from .queries import READ_ONLY, QueryService
 from .runtime import Runtime
 from .sessions import Sessions
@@ -94,6 +98,7 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         *,
         tokens: TokenStore | None = None,
         server_name: str = "flightmesh",
+        http_port: int | None = None,
         **options: Any,
     ) -> None:
         settings = runtime.settings
@@ -104,12 +109,21 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
             tokens = TokenSigner(secret, settings.token_ttl_seconds)
         self.tokens = tokens
         location, options = _with_tls(location, auth.tls, options)
+        address = urlsplit(location)
+        host = address.hostname or "127.0.0.1"
+        require_free_port(host, address.port or 0)  # a clear error naming the port (see lifecycle)
+        # Outcomes, metrics, the query log and the drain (http_port: None -> the setting; -1 off, 0 any)
+        self.operations = Operations(runtime)
+        fragment_observers = getattr(getattr(runtime, "executor", None), "fragment_observers", None)
+        if fragment_observers is not None:  # (test doubles have no executor)
+            fragment_observers.append(self.operations.fragment_finished)
         idle = settings.token_ttl_seconds
         self.statements = PreparedStatements(idle_seconds=idle)
         self.tickets = Tickets(idle_seconds=idle)
         self.sessions = Sessions()
         self.watcher = CancelWatcher()
         self.queries = QueryService(runtime, self.statements, self.tickets, self.sessions, self.watcher)
+        self.queries.observe = self.operations.observe
         self.metadata = MetadataService(settings.table_type_case)
         self.keys = KeyService()
         self.info = server_info(settings, server_name)
@@ -123,8 +137,15 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
                                        settings.login_lockout_seconds))},
             **options,
         )
+        port = settings.http_port if http_port is None else http_port
+        self.http = HttpSidePort(runtime, self.operations, host, port) if port >= 0 else None
 
     def shutdown(self) -> None:
+        if self.http is not None:
+            self.http.close()
+        observers = getattr(getattr(self.runtime, "executor", None), "fragment_observers", None)
+        if observers is not None and self.operations.fragment_finished in observers:
+            observers.remove(self.operations.fragment_finished)
         super().shutdown()
         self.watcher.close()
         refresher = getattr(self.runtime, "schema_refresher", None)  # (test doubles have none)
@@ -138,9 +159,11 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         caller = _caller_of(context)
         command = _command_of(descriptor)
         if isinstance(command, sql.CommandStatementQuery):
-            return self.queries.statement_info(command, descriptor, caller)
+            with self.operations.planning(caller, command.query):
+                return self.queries.statement_info(command, descriptor, caller)
         if isinstance(command, sql.CommandPreparedStatementQuery):
-            return self.queries.prepared_info(command, descriptor, caller)
+            with self.operations.planning(caller, "(a prepared statement)"):
+                return self.queries.prepared_info(command, descriptor, caller)
         schema = self._catalog_schema(command)
         # The ticket is the command itself: DoGet recomputes the answer for whoever redeems it.
         endpoint = flight.FlightEndpoint(pack(command), [])
@@ -192,7 +215,8 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         body = action.body.to_pybytes() if action.body is not None else b""
         if kind == "CreatePreparedStatement":
             request = _expect(unpack_command(body), sql.ActionCreatePreparedStatementRequest)
-            return [flight.Result(self.queries.create_prepared_statement(request, caller))]
+            with self.operations.planning(caller, request.query, issues_ticket=False):
+                return [flight.Result(self.queries.create_prepared_statement(request, caller))]
         if kind == "ClosePreparedStatement":
             close = _expect(unpack_command(body), sql.ActionClosePreparedStatementRequest)
             self.queries.close_prepared_statement(close, caller)

@@ -14,7 +14,7 @@ The flows real clients use (``../shared/notes/flight-sql-clients.md`` §1):
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -56,6 +56,9 @@ class QueryService:
         self.tickets = tickets
         self.sessions = sessions
         self.watcher = watcher
+        # Wraps each DoGet's batches (the server's metrics and query log); none by default.
+        self.observe: Callable[[PendingResult, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] = \
+            lambda result, batches: batches
 
     # -- prepared statements (DoAction) ------------------------------------------------------
 
@@ -134,7 +137,8 @@ class QueryService:
     ) -> flight.FlightDataStream:
         result = self.tickets.take(ticket.statement_handle, caller)
         return result_stream(self.runtime, result, context, self.watcher,
-                             on_finish=lambda: self.tickets.finished(result.handle))
+                             on_finish=lambda: self.tickets.finished(result.handle),
+                             observe=lambda batches: self.observe(result, batches))
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -83,10 +83,13 @@ def result_stream(
     context: flight.ServerCallContext,
     watcher: CancelWatcher,
     on_finish: Callable[[], None],
+    observe: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = None,
 ) -> flight.GeneratorStream:
-    """The DoGet stream of ``result``: each plan executed in turn, results concatenated."""
+    """The DoGet stream of ``result``: each plan executed in turn, results concatenated.
+
+    ``observe`` wraps the batches as they leave (the server's metrics and query log)."""
     batches = _batches(runtime, result, context, watcher, on_finish)
-    return flight.GeneratorStream(result.schema, guarded(batches))
+    return flight.GeneratorStream(result.schema, guarded(observe(batches) if observe else batches))
 
 
 def _batches(

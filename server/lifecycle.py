@@ -1,0 +1,116 @@
+"""The server's life: refusing a port already taken, and draining on SIGTERM.
+
+A port in use: gRPC binds with SO_REUSEPORT by default, so on some builds a second server on a
+used port starts and silently shares the traffic; on others (pyarrow 26 here) it fails with
+"Server did not start properly", which names neither the port nor the reason. pyarrow's
+``FlightServerBase`` passes no gRPC channel arguments (``grpc.so_reuseport`` cannot be set), so
+``require_free_port`` binds the address itself first, *without* SO_REUSEPORT: a listening socket
+of any program (a gRPC one included) makes that bind fail, and the error names the port.
+
+Draining: ``Lifecycle.start_draining`` makes every new query refused with UNAVAILABLE (the code
+load balancers retry elsewhere); ``drain`` then waits until the queries already running have
+finished, or the grace period has passed. A FlightInfo answered just before the drain began is
+given a moment for its DoGet to arrive (``TICKET_GRACE_SECONDS``): ADBC sends it right away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pyarrow.flight as flight
+
+__all__ = ["TICKET_GRACE_SECONDS", "Lifecycle", "PortInUse", "require_free_port"]
+
+TICKET_GRACE_SECONDS = 1.0
+
+
+class PortInUse(OSError):
+    """The address the server is to listen on is taken by another program."""
+
+
+def require_free_port(host: str, port: int) -> None:
+    """Raise ``PortInUse`` naming ``port`` when something already listens on ``host:port``.
+
+    Port 0 (the system picks one) is always free. SO_REUSEADDR is set so that connections of a
+    server that just stopped (TIME_WAIT) do not count as a listener.
+    """
+    if port == 0:
+        return
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise PortInUse(f"cannot listen on {host}:{port}: the host does not resolve ({error.strerror})") from None
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno in (98, 48, 10048):  # EADDRINUSE on Linux, macOS, Windows
+                    raise PortInUse(f"port {port} on {host} is already in use by another program (a second "
+                                    "flightmesh?); stop it or choose another --port") from None
+                if error.errno in (99, 49):  # EADDRNOTAVAIL: e.g. ::1 on a host without IPv6
+                    continue
+                raise PortInUse(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+class Lifecycle:
+    """Serving or draining; the queries running now (``running()``), for the drain and the metrics."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._running = 0
+        self._draining = False
+        self._last_issued = float("-inf")
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def running(self) -> int:
+        return self._running
+
+    def admit(self) -> None:
+        """Refuse a new query while draining; UNAVAILABLE, so a client or balancer retries elsewhere."""
+        if self._draining:
+            raise flight.FlightUnavailableError(
+                "flightmesh is draining (shutting down): it takes no new queries; retry on another replica "
+                "or once it has restarted")
+
+    def issued(self) -> None:
+        """A FlightInfo was answered: its DoGet is expected shortly, and a drain waits for it."""
+        self._last_issued = time.monotonic()
+
+    @contextlib.contextmanager
+    def query_running(self) -> Iterator[None]:
+        with self._changed:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def start_draining(self) -> None:
+        with self._changed:
+            self._draining = True
+            self._changed.notify_all()
+
+    def drain(self, seconds: float) -> bool:
+        """Wait until no query runs (or ``seconds`` pass); True when every running query finished."""
+        deadline = time.monotonic() + seconds
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                waiting_for_ticket = now - self._last_issued < TICKET_GRACE_SECONDS
+                if self._running == 0 and not waiting_for_ticket:
+                    return True
+                if now >= deadline:
+                    return self._running == 0
+                pause = min(deadline - now, TICKET_GRACE_SECONDS if waiting_for_ticket else deadline - now)
+                self._changed.wait(max(0.01, pause))

@@ -1,0 +1,157 @@
+"""What operators see of every query: its outcome counted and timed, its log line, and the drain.
+
+Two moments of a query pass through here (``app`` calls them):
+
+* ``planning(caller, sql)`` around GetFlightInfo and CreatePreparedStatement: a draining server
+  refuses the query here; a query refused while planning (syntax, names, policy, admission) is
+  counted and logged here, since it never streams;
+* ``observe(result, batches)`` around the DoGet stream: rows and bytes as they leave, the
+  outcome and latency when the stream ends, however it ends.
+
+Outcomes are exactly ``ok``, ``refused`` (before running: the statement, names, policy,
+admission, draining), ``failed`` (an engine or internal error), ``cancelled`` (the client
+cancelled or went away, a kill) and ``timeout``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from flightmesh.mesh import (
+    AccessDenied,
+    AuthenticationError,
+    EngineUnavailable,
+    FlightmeshError,
+    PrivacyBudgetExhausted,
+    QueryCancelled,
+    QueryError,
+    QueryTimeout,
+)
+from flightmesh.mesh.errors import ServerBusy
+
+from .auth import Caller
+from .errors import BadRequest
+from .lifecycle import Lifecycle
+from .metrics import ServerMetrics
+from .query_log import query_line, utc_iso
+from .runtime import Runtime
+from .statements import PendingResult
+
+__all__ = ["Operations", "outcome_of"]
+
+_REFUSALS = (QueryError, AccessDenied, AuthenticationError, PrivacyBudgetExhausted, ServerBusy, BadRequest,
+             flight.FlightUnavailableError, flight.FlightUnauthorizedError, NotImplementedError)
+
+
+def outcome_of(error: BaseException | None, *, planning: bool) -> str:
+    """The outcome of a query that ended with ``error`` (None: read to the end)."""
+    if error is None:
+        return "ok"
+    if isinstance(error, QueryTimeout):
+        return "timeout"
+    if isinstance(error, (QueryCancelled, GeneratorExit, flight.FlightCancelledError)):
+        return "cancelled"
+    if planning and isinstance(error, _REFUSALS):
+        return "refused"
+    return "failed"
+
+
+class Operations:
+    def __init__(self, runtime: Runtime, metrics: ServerMetrics | None = None,
+                 lifecycle: Lifecycle | None = None) -> None:
+        self.runtime = runtime
+        self.metrics = metrics or ServerMetrics()
+        self.lifecycle = lifecycle or Lifecycle()
+        self.metrics.count_running(self.lifecycle.running)
+        # product -> why its last fragment could not reach the engine (cleared by a success)
+        self.unreachable: dict[str, str] = {}
+
+    # -- the executor's fragments ------------------------------------------------------------------
+
+    def fragment_finished(self, products: tuple[str, ...], seconds: float, error: BaseException | None) -> None:
+        label = ",".join(sorted(products))
+        self.metrics.fragment_finished(label, seconds, error is not None)
+        for product in products:
+            if isinstance(error, EngineUnavailable):
+                self.unreachable[product] = str(error)
+            elif error is None:
+                self.unreachable.pop(product, None)
+
+    # -- a query's two moments -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def planning(self, caller: Caller, sql: str, *, issues_ticket: bool = True) -> Iterator[None]:
+        """Around planning ``sql`` for ``caller``: refused while draining; a refusal counted and logged."""
+        wall, started = time.time(), time.perf_counter()
+        self.metrics.session_seen(caller.session)
+        try:
+            self.lifecycle.admit()
+            yield
+        except Exception as error:
+            outcome = outcome_of(error, planning=True)
+            elapsed = time.perf_counter() - started
+            self.metrics.query_finished(outcome, elapsed)
+            self._line(None, caller.principal.name, outcome, wall, elapsed, sql, error=error)
+            raise
+        if issues_ticket:
+            self.lifecycle.issued()
+
+    def observe(self, result: PendingResult, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """``batches`` (what DoGet sends for ``result``), counted; the query's outcome when they end."""
+        wall, started = time.time(), time.perf_counter()
+        self.metrics.session_seen(result.session)
+        rows = nbytes = 0
+        failure: BaseException | None = None
+        with self.lifecycle.query_running():
+            try:
+                for batch in batches:
+                    rows += batch.num_rows
+                    size = batch.nbytes
+                    nbytes += size
+                    self.metrics.streamed(batch.num_rows, size)
+                    yield batch
+            except BaseException as error:
+                failure = error
+                raise
+            finally:
+                outcome = outcome_of(failure, planning=False)
+                elapsed = time.perf_counter() - started
+                self.metrics.query_finished(outcome, elapsed)
+                plans = result.plans
+                sql = plans[0].plan.sql if plans and hasattr(plans[0], "plan") else ""
+                products = sorted({p for plan in plans if hasattr(plan, "plan")
+                                   for fragment in plan.plan.fragments for p in fragment.products})
+                self._line(_query_id(result), result.owner, outcome, wall, elapsed, sql, rows=rows, nbytes=nbytes,
+                           products=products, error=failure)
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _line(self, query_id: str | None, user: str, outcome: str, wall: float, elapsed: float, sql: str, *,
+              rows: int | None = None, nbytes: int | None = None, products: list[str] | None = None,
+              error: BaseException | None = None) -> None:
+        limit = self.runtime.settings.audit_statement_max_chars
+        fields: dict[str, Any] = {
+            "query_id": query_id, "user": user, "outcome": outcome, "started": utc_iso(wall),
+            "elapsed_ms": round(elapsed * 1000.0, 3), "rows": rows, "bytes": nbytes,
+            "products": products or [], "sql": sql[:limit], "error": _error_text(error)}
+        query_line(fields)
+
+
+def _query_id(result: PendingResult) -> str:
+    """The query's id (the ticket's handle until queries carry ids of their own)."""
+    named = getattr(result, "query_id", None)
+    return str(named) if named else result.handle.hex()[:16]
+
+
+def _error_text(error: BaseException | None) -> str | None:
+    if error is None or isinstance(error, GeneratorExit):
+        return None if error is None else "the client went away"
+    if isinstance(error, (FlightmeshError, flight.FlightError, BadRequest, NotImplementedError)):
+        return str(error).split("\n")[0]
+    return type(error).__name__  # details are in the error's own log record, not in a query line
