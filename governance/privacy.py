@@ -22,16 +22,48 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flightmesh.mesh import Principal, ProductSpec
+import pyarrow as pa
 
-__all__ = ["Mechanism", "PrivacyRelease", "ReleasedColumn", "count_sensitivity", "reads_in_privacy_mode",
-           "sum_sensitivity"]
+from flightmesh.mesh import Catalog, Principal, ProductSpec
+
+__all__ = ["Mechanism", "PrivacyRelease", "ReleasedColumn", "check_privacy", "count_sensitivity",
+           "reads_in_privacy_mode", "sum_sensitivity"]
 
 
 def reads_in_privacy_mode(product: ProductSpec, principal: Principal) -> bool:
     """Does ``principal`` read ``product`` only through its privacy mode?"""
     privacy = product.privacy
     return privacy is not None and principal.has_any(privacy.for_roles) and not principal.has_any(product.access.read)
+
+
+def check_privacy(catalog: Catalog) -> list[str]:
+    """Every privacy declaration naming a column its table lacks (or bounding one that is not a
+    number): run when the mesh opens, the problems stop it, as for policies."""
+    problems: list[str] = []
+    for product in catalog.spec.products.values():
+        if product.privacy is None or product.name in catalog.unavailable:
+            continue
+        tables = {table.name.lower(): table for table in catalog.all_tables() if table.product == product.name}
+        for name, declared in product.privacy.tables.items():
+            table = tables.get(name.lower())
+            if table is None:
+                continue
+            fields = {field.name.lower(): field for field in table.schema}
+            named = [("unit", declared.unit)] + [("public key", c) for c in declared.public_keys] + \
+                [("bounded column", c) for c in declared.bounds]
+            for role, column in named:
+                field = fields.get(column.lower())
+                if field is None:
+                    problems.append(f"{declared.origin}: the {role} {column!r} is not a column of "
+                                    f"{product.name}.{name}")
+                elif role == "bounded column" and not _numeric(field.type):
+                    problems.append(f"{declared.origin}: the bounded column {column!r} is not a number "
+                                    f"({field.type}); only numbers can be clamped and summed")
+    return problems
+
+
+def _numeric(data_type: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type))
 
 
 def count_sensitivity(max_rows_per_unit: int) -> float:

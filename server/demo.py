@@ -11,11 +11,12 @@
 ``catalog.products``, so the interesting questions need a federated join. The data is generated
 from a fixed seed: every run writes the same rows, and no network is used.
 
-Three users show access control: ``alice`` (role ``analyst``) reads everything, ``bob``
+Four users show access control: ``alice`` (role ``analyst``) reads everything, ``bob``
 (``sales``) reads sales and the catalog but not the CRM, ``carol`` (``marketing``) reads the CRM
-and the catalog but not sales. Their passwords are fixed, written into ``mesh.yaml`` and
-returned, because this is demo data on a local server; a real mesh takes them from
-``${ENV_VARS}`` or stores hashes.
+and the catalog but not sales, ``dana`` (``researcher``) reads ``sales.orders`` only in its
+differential-privacy mode: noisy counts per channel or status, charged to a daily budget. Their
+passwords are fixed, written into ``mesh.yaml`` and returned, because this is demo data on a local
+server; a real mesh takes them from ``${ENV_VARS}`` or stores hashes.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import pyarrow.parquet as pq
 
 __all__ = ["DEMO_USERS", "write_demo"]
 
-DEMO_USERS: dict[str, str] = {"alice": "alice-demo", "bob": "bob-demo", "carol": "carol-demo"}
+DEMO_USERS: dict[str, str] = {"alice": "alice-demo", "bob": "bob-demo", "carol": "carol-demo",
+                              "dana": "dana-demo"}
 
 _SEED = 20_240_601
 _CUSTOMERS = 800
@@ -61,6 +63,17 @@ products:
       orders: {{description: "One row per order; customer_id references crm.customers"}}
       order_items: {{description: "Lines of an order; product_id references catalog.products"}}
     access: {{read: [analyst, sales]}}
+    privacy:                      # researchers get noisy aggregates of orders, never a row
+      for: [researcher]
+      epsilon_per_query: 0.1      # what one answered query costs
+      budget: {{epsilon: 2.0, per: day}}   # per researcher; the ledger is in state/ beside this file
+      tables:
+        orders:
+          unit: customer_id       # one customer is what the noise protects
+          max_rows_per_unit: 10   # a customer counts with at most 10 orders
+          public_keys:            # GROUP BY these only; every value is shown, also when empty
+            channel: [web, mobile, store]
+            status: [delivered, shipped, cancelled, returned]
 
   crm:
     domain: customer
@@ -89,6 +102,7 @@ users:
   alice: {{password: "{alice}", roles: [analyst]}}     # reads every product
   bob: {{password: "{bob}", roles: [sales]}}           # sales and catalog, not crm
   carol: {{password: "{carol}", roles: [marketing]}}   # crm and catalog, not sales
+  dana: {{password: "{dana}", roles: [researcher]}}    # sales.orders in privacy mode only
 """
 
 _FIRST_NAMES = ("Ada", "Ben", "Chloe", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas",

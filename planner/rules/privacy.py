@@ -22,11 +22,18 @@ one with no rows), Laplace noise per cell, the mean as noisy sum / noisy count, 
 and LIMIT over the noisy values. The WHERE is applied before the bound, so the bound selects
 among the rows the query is about.
 
-What the mode allows, and everything else refused with a message saying so: one privacy table
-(no joins, subqueries, CTEs or set operations), COUNT(*), COUNT(column), SUM and AVG of columns
+What the mode allows, and everything else refused with a message saying so: one privacy table,
+read once (no subqueries, CTEs or set operations), COUNT(*), COUNT(column), SUM and AVG of columns
 with declared bounds, GROUP BY declared public keys, WHERE on any column, ORDER BY result columns,
 LIMIT; not DISTINCT, HAVING, MIN/MAX or other functions, window functions, row-level SELECT, nor
 EXPLAIN ANALYZE (its row counts are exact).
+
+One join is allowed where the bound still holds: to a table the principal reads fully, on that
+table's primary key (``o.customer_id = c.customer_id``, c's key), inner or LEFT from the privacy
+table. Each privacy row then meets at most one row, so a unit still moves at most k rows; and since
+a declared key is not always enforced by the engine, the joined table is cut to one row per key
+(``ROW_NUMBER() OVER (PARTITION BY key) = 1`` in the ON), so a duplicate cannot count a row twice.
+With a join the WHERE (which may name the joined table) applies after the bound.
 """
 
 from __future__ import annotations
@@ -52,10 +59,11 @@ from ..resolve import TABLE_KEY, Resolution
 __all__ = ["ALLOWED", "privacy_mode"]
 
 ALLOWED = ("privacy mode allows only COUNT(*), COUNT(column), and SUM or AVG of a column with declared bounds, "
-           "over one privacy table, with GROUP BY on its declared public keys, WHERE on any column, "
-           "ORDER BY result columns and LIMIT")
+           "over one privacy table (joined at most to a table you read fully, on its primary key), "
+           "with GROUP BY on its declared public keys, WHERE on any column, ORDER BY result columns and LIMIT")
 
 RANK = "__fm_rank"
+DUPLICATE = "__fm_copy"
 
 
 def _refuse(what: str) -> UnsupportedQuery:
@@ -71,8 +79,11 @@ def privacy_mode(tree: exp.Expr, resolution: Resolution, principal: Principal, s
     if explain == "analyze":
         raise _refuse("EXPLAIN ANALYZE (its row counts are exact)")
     tables = [node for node in tree.find_all(exp.Table) if node.meta.get(TABLE_KEY)]
-    if len(tables) != 1 or not isinstance(tree, exp.Select) or tree.args.get("joins"):
-        raise _refuse("a query over more than one table (a join, a subquery or a set operation)")
+    if len(guarded) > 1:
+        raise _refuse("reading privacy tables more than once (a self-join, or two privacy tables)")
+    joins = list(tree.args.get("joins") or [])
+    if not isinstance(tree, exp.Select) or len(tables) != 1 + len(joins) or len(joins) > 1:
+        raise _refuse("a query over more than one table (a subquery, a set operation, or more than one join)")
     for kind, label in ((exp.With, "WITH"), (exp.Subquery, "a subquery"), (exp.SetOperation, "a set operation"),
                         (exp.Window, "a window function"), (exp.Distinct, "DISTINCT")):
         if tree.find(kind) is not None:
@@ -81,7 +92,8 @@ def privacy_mode(tree: exp.Expr, resolution: Resolution, principal: Principal, s
                        ("distinct", "DISTINCT"), ("sample", "a sample")):
         if tree.args.get(key):
             raise _refuse(label)
-    table = tables[0]
+    table = guarded[0]
+    joined = _joined(tree, table, joins[0], resolution) if joins else None
     key = table.meta[TABLE_KEY]
     product, name = key.split(".", 1)
     privacy = spec.products[product].privacy
@@ -91,7 +103,37 @@ def privacy_mode(tree: exp.Expr, resolution: Resolution, principal: Principal, s
         listed = ", ".join(f"{product}.{n}" for n in privacy.tables) or "none"
         raise UnsupportedQuery(f"{key} has no privacy declaration (unit, contribution bound), so privacy mode "
                                f"cannot read it; the product's privacy tables are: {listed}")
-    return _rewrite(tree, table, key, product, privacy, declared, written)
+    return _rewrite(tree, table, key, product, privacy, declared, written, joined, resolution)
+
+
+JOINS = ("a join is allowed in privacy mode only to a table you read fully, on its primary key "
+         "(privacy_table.column = other.primary_key), as an inner join or a LEFT JOIN from the privacy table: "
+         "then each privacy row meets at most one row and the contribution bound still holds")
+
+
+def _joined(select: exp.Select, table: exp.Table, join: exp.Join, resolution: Resolution) -> tuple[exp.Table, str]:
+    """The joined table and its key column, if the join keeps each privacy row to one match."""
+    other = join.this
+    side, kind = (join.args.get("side") or "").upper(), (join.args.get("kind") or "").upper()
+    inner = not side and kind in ("", "INNER")
+    left = side == "LEFT" and kind in ("", "OUTER") and select.args["from_"].this is table
+    on = join.args.get("on")
+    if not isinstance(other, exp.Table) or not (inner or left) or on is None or join.args.get("using"):
+        raise UnsupportedQuery(f"this join is not allowed: {JOINS}")
+    other_table = resolution.of(other)
+    assert other_table is not None
+    primary = other_table.keys.primary_key
+    conjuncts = list(on.flatten()) if isinstance(on, exp.And) else [on]
+    for condition in conjuncts:
+        if not (isinstance(condition, exp.EQ) and isinstance(condition.this, exp.Column)
+                and isinstance(condition.expression, exp.Column)):
+            continue
+        for mine, theirs in ((condition.this, condition.expression), (condition.expression, condition.this)):
+            ours = mine.table.lower() == table.alias_or_name.lower()
+            if (ours and theirs.table.lower() == other.alias_or_name.lower()
+                    and len(primary) == 1 and theirs.name.lower() == primary[0].lower()):
+                return other, primary[0]
+    raise UnsupportedQuery(f"this join is not allowed: {JOINS} (write both columns qualified by their tables)")
 
 
 def _privacy_product(node: exp.Table, resolution: Resolution, principal: Principal, spec: MeshSpec) -> bool:
@@ -99,13 +141,33 @@ def _privacy_product(node: exp.Table, resolution: Resolution, principal: Princip
     return table is not None and reads_in_privacy_mode(spec.products[table.product], principal)
 
 
-def _column_name(node: exp.Expr) -> str | None:
-    return node.name.lower() if isinstance(node, exp.Column) and not node.is_star else None
-
-
 def _rewrite(select: exp.Select, table: exp.Table, key: str, product: str, privacy: PrivacySpec,
-             declared: PrivacyTableSpec, written: Sequence[str] | None) -> PrivacyRelease:
+             declared: PrivacyTableSpec, written: Sequence[str] | None, joined: tuple[exp.Table, str] | None,
+             resolution: Resolution) -> PrivacyRelease:
     alias = table.alias_or_name
+    other_alias = joined[0].alias_or_name.lower() if joined is not None else None
+    mine = resolution.of(table)
+    theirs = resolution.of(joined[0]) if joined is not None else None
+    assert mine is not None
+
+    def _column_name(node: exp.Expr) -> str | None:
+        """The column's name if it is one of the privacy table's (None for anything else)."""
+        if not isinstance(node, exp.Column) or node.is_star:
+            return None
+        if node.table:
+            return node.name.lower() if node.table.lower() == alias.lower() else None
+        if theirs is not None and theirs.field_named(node.name) is not None:
+            return None   # unqualified and the joined table has it too: qualification would call it ambiguous
+        return node.name.lower()
+
+    def _joined_column(node: exp.Expr) -> exp.Column | None:
+        """The joined table's column ``node`` names, qualified (None if it is not one)."""
+        if theirs is None or not isinstance(node, exp.Column) or node.is_star:
+            return None
+        if node.table.lower() == other_alias or (not node.table and mine.field_named(node.name) is None
+                                                 and theirs.field_named(node.name) is not None):
+            return exp.column(exp.to_identifier(node.name), table=exp.to_identifier(joined[0].alias_or_name))
+        return None
     public = {column.lower(): (column, values) for column, values in declared.public_keys.items()}
     bounds = {column.lower(): (column, pair) for column, pair in declared.bounds.items()}
 
@@ -158,12 +220,17 @@ def _rewrite(select: exp.Select, table: exp.Table, key: str, product: str, priva
             elif _column_name(argument) is not None:
                 exact = mechanism("count", exp.Count(this=column(argument.name)), count_sensitivity(k),
                                   f"COUNT({argument.name})")
+            elif (other := _joined_column(argument)) is not None:   # each privacy row meets one row at most
+                exact = mechanism("count", exp.Count(this=other), count_sensitivity(k), f"COUNT({other.sql()})")
             else:
                 raise _refuse(f"COUNT over an expression ({value.sql()})")
             released.append((out, "count", (exact,), (), None))
         elif isinstance(value, (exp.Sum, exp.Avg)):
             argument = value.this
             target = _column_name(argument)
+            if target is None and _joined_column(argument) is not None:
+                raise UnsupportedQuery(f"{value.key.upper()} of the joined table's column {argument.sql()} is not "
+                                       "allowed in privacy mode: only the privacy table's bounded columns are summed")
             if target is None:
                 raise _refuse(f"{value.key.upper()} over an expression ({value.sql()})")
             if target not in bounds:
@@ -199,12 +266,17 @@ def _rewrite(select: exp.Select, table: exp.Table, key: str, product: str, priva
         exp.alias_(exp.Window(this=exp.RowNumber(), partition_by=[column(declared.unit)]), RANK),
     ]).from_(table.copy(), copy=False)
     where = select.args.get("where")
-    if where is not None:
-        inner.set("where", where.copy())
+    bound: exp.Expr = exp.LTE(this=column(RANK), expression=exp.Literal.number(k))
+    if where is not None and joined is None:
+        inner.set("where", where.copy())   # before the bound: it selects among the rows asked about
+    elif where is not None:
+        bound = exp.and_(exp.paren(where.this.copy()), bound)   # it may name the joined table: after the bound
     bounded = exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias)))
     table.replace(bounded)
+    if joined is not None:
+        _deduplicate(select, *joined)
     select.set("expressions", projections)
-    select.set("where", exp.Where(this=exp.LTE(this=column(RANK), expression=exp.Literal.number(k))))
+    select.set("where", exp.Where(this=bound))
     select.set("order", None)
     select.set("limit", None)
     if group is not None:
@@ -217,6 +289,24 @@ def _rewrite(select: exp.Select, table: exp.Table, key: str, product: str, priva
                          for c, kind, s, d in mechanisms),
         order=order, limit=limit,
     )
+
+
+def _deduplicate(select: exp.Select, other: exp.Table, key: str) -> None:
+    """Keep one row per key of the joined table: its primary key may be declared, not enforced, and
+    a duplicate would let one privacy row count twice."""
+    alias = other.alias_or_name
+
+    def column(name: str) -> exp.Column:
+        return exp.column(exp.to_identifier(name), table=exp.to_identifier(alias))
+
+    inner = exp.Select(expressions=[
+        exp.Column(this=exp.Star(), table=exp.to_identifier(alias)),
+        exp.alias_(exp.Window(this=exp.RowNumber(), partition_by=[column(key)]), DUPLICATE),
+    ]).from_(other.copy(), copy=False)
+    other.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+    join = select.args["joins"][0]
+    join.set("on", exp.and_(exp.paren(join.args["on"].copy()), exp.EQ(this=column(DUPLICATE),
+                                                                        expression=exp.Literal.number(1))))
 
 
 def _clamp(value: exp.Expr, low: float, high: float) -> exp.Expr:

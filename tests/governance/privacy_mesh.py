@@ -3,7 +3,9 @@
 ``sales.orders`` (DuckDB): 200 customers with 1 to 5 orders each, plus customer 9999 with 1,000
 orders (the unit that tests the contribution bound), over regions EMEA/AMER/APAC and one region
 (LATAM) the descriptor does not declare. ``researcher`` reads it in privacy mode only; ``analyst``
-reads it fully (the oracle's view through the mesh).
+reads it fully (the oracle's view through the mesh). ``crm.customers`` (another DuckDB file), read
+fully by both, declares primary key customer_id but holds customer 9999 twice (a declared key the
+engine does not enforce): the join that privacy mode allows must not let it count twice.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ def build_privacy_mesh(folder: Path, *, epsilon_per_query: float = 0.1, budget: 
                     UNION ALL
                     SELECT 9999, 'EMEA', 500.0, 2024 FROM range(1000)
                 )""")
+    crm = folder / "crm.duckdb"
+    if not crm.exists():
+        with duckdb.connect(str(crm)) as connection:
+            connection.execute("""
+                CREATE TABLE customers AS
+                SELECT c AS customer_id, CASE WHEN c % 3 = 0 THEN 'retail' ELSE 'business' END AS segment
+                FROM range(1, 201) AS t(c)
+                UNION ALL SELECT 9999, 'retail' UNION ALL SELECT 9999, 'retail'""")
     descriptor: dict[str, Any] = {
         "mesh": {"name": "dp"},
         "products": {"sales": {
@@ -52,7 +62,11 @@ def build_privacy_mesh(folder: Path, *, epsilon_per_query: float = 0.1, budget: 
                     "public_keys": {"region": ["EMEA", "AMER", "APAC", "NORDICS"], "year": [2023, 2024]},
                 }},
             },
-        }},
+        },
+            "crm": {"engine": {"kind": "duckdb", "path": "crm.duckdb"},
+                    "tables": {"customers": {"primary_key": ["customer_id"]}},
+                    "access": {"read": ["analyst", "researcher"]}},
+        },
         "users": {"rita": {"password": "r", "roles": ["researcher"]},
                   "sam": {"password": "s", "roles": ["researcher"]},
                   "ana": {"password": "a", "roles": ["analyst"]}},
@@ -65,6 +79,9 @@ def build_privacy_mesh(folder: Path, *, epsilon_per_query: float = 0.1, budget: 
 
 
 def raw(folder: Path, sql: str) -> list[tuple[Any, ...]]:
-    """The oracle: DuckDB over the raw data file, the query written by hand."""
-    with duckdb.connect(str(folder / "sales.duckdb"), read_only=True) as connection:
+    """The oracle: DuckDB over the raw data files (crm's attached as crm), the query written by hand."""
+    with duckdb.connect() as connection:   # its own instance: not the mesh's locked-down one for the same file
+        connection.execute(f"ATTACH '{folder / 'sales.duckdb'}' AS sales (READ_ONLY)")
+        connection.execute(f"ATTACH '{folder / 'crm.duckdb'}' AS crm (READ_ONLY)")
+        connection.execute("USE sales")
         return connection.execute(sql).fetchall()

@@ -38,11 +38,14 @@ def test_privacy_budget_shows_what_is_left_and_when_it_resets(tmp_path: Path) ->
 def test_my_access_marks_the_privacy_mode(tmp_path: Path) -> None:
     build_privacy_mesh(tmp_path)
     with MeshRuntime.open(tmp_path / "mesh.yaml") as mesh:
-        (rita,) = mesh.query("SELECT access, summary FROM mesh.my_access", mesh.authenticate("rita", "r")) \
+        (rita,) = mesh.query("SELECT access, summary FROM mesh.my_access WHERE product = 'sales'",
+                               mesh.authenticate("rita", "r")) \
             .read_all().to_pylist()
         assert rita["access"] == "privacy mode"
         assert "noisy aggregates only" in rita["summary"] and "epsilon 0.1 per query of 1 per day" in rita["summary"]
-        (ana,) = mesh.query("SELECT access FROM mesh.my_access", mesh.authenticate("ana", "a")).read_all().to_pylist()
+        ana_sees = mesh.query("SELECT access FROM mesh.my_access WHERE product = 'sales'",
+                              mesh.authenticate("ana", "a"))
+        (ana,) = ana_sees.read_all().to_pylist()
         assert ana["access"] == "full read"
 
 
@@ -111,3 +114,15 @@ def test_state_keys(tmp_path: Path) -> None:
         load_descriptor(_descriptor(tmp_path, good, {"kind": "redis"}))
     with pytest.raises(DescriptorError, match=r"state\.uri: is required"):
         load_descriptor(_descriptor(tmp_path, good, {"kind": "postgresql"}))
+
+
+def test_the_mesh_does_not_open_when_privacy_names_a_missing_or_non_numeric_column(tmp_path: Path) -> None:
+    privacy = {"for": ["researcher"], "epsilon_per_query": 0.1, "budget": {"epsilon": 1},
+               "tables": {"orders": {"unit": "client", "max_rows_per_unit": 3, "bounds": {"region": [0, 1]},
+                                     "public_keys": {"colour": ["red"]}}}}
+    with pytest.raises(DescriptorError) as refused:
+        MeshRuntime.open(_descriptor(tmp_path, privacy))
+    problems = "\n".join(refused.value.problems)
+    assert "the unit 'client' is not a column of sales.orders" in problems
+    assert "the public key 'colour' is not a column of sales.orders" in problems
+    assert "the bounded column 'region' is not a number" in problems
