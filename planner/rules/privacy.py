@@ -145,7 +145,7 @@ def _rewrite(select: exp.Select, table: exp.Table, key: str, product: str, priva
              declared: PrivacyTableSpec, written: Sequence[str] | None, joined: tuple[exp.Table, str] | None,
              resolution: Resolution) -> PrivacyRelease:
     alias = table.alias_or_name
-    other_alias = joined[0].alias_or_name.lower() if joined is not None else None
+    other_alias = joined[0].alias_or_name if joined is not None else ""
     mine = resolution.of(table)
     theirs = resolution.of(joined[0]) if joined is not None else None
     assert mine is not None
@@ -164,10 +164,11 @@ def _rewrite(select: exp.Select, table: exp.Table, key: str, product: str, priva
         """The joined table's column ``node`` names, qualified (None if it is not one)."""
         if theirs is None or not isinstance(node, exp.Column) or node.is_star:
             return None
-        if node.table.lower() == other_alias or (not node.table and mine.field_named(node.name) is None
+        if node.table.lower() == other_alias.lower() or (not node.table and mine.field_named(node.name) is None
                                                  and theirs.field_named(node.name) is not None):
-            return exp.column(exp.to_identifier(node.name), table=exp.to_identifier(joined[0].alias_or_name))
+            return exp.column(exp.to_identifier(node.name), table=exp.to_identifier(other_alias))
         return None
+
     public = {column.lower(): (column, values) for column, values in declared.public_keys.items()}
     bounds = {column.lower(): (column, pair) for column, pair in declared.bounds.items()}
 
