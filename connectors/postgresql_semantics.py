@@ -609,6 +609,10 @@ def _rewrite_for(node: exp.Expr) -> Callable[[exp.Expr], exp.Expr] | None:
         exp.Monthname: _month_day_name, exp.Dayname: _month_day_name, exp.Substring: _substring,
         exp.Upper: _upper, exp.Lower: _lower,
     }
+    if isinstance(node, exp.Sub) and is_kind(node.this, _DATES) and is_kind(node.expression, _DATES):
+        return _as_bigint  # date - date: DuckDB's BIGINT, PostgreSQL's integer
+    if isinstance(node, exp.DateDiff):
+        return _as_bigint
     if isinstance(node, exp.Group):
         return _typed_group_constants if any(_bare_constant(key) for key in node.expressions) else None
     if type(node) in _PART_FUNCTIONS:
@@ -623,6 +627,10 @@ def _collate_distinct_on(node: exp.Expr) -> exp.Expr:
         if _strings(on):
             on.replace(_collated(on.copy()))
     return node
+
+
+def _as_bigint(node: exp.Expr) -> exp.Expr:
+    return _copy_type(_cast(exp.Paren(this=node), "BIGINT"), node)
 
 
 def _bare_constant(node: exp.Expr) -> bool:

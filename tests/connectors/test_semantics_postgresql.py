@@ -200,8 +200,7 @@ CASES = [
     _case("avg", "SELECT avg(qty) AS a, avg(d) AS b, avg(f) AS c FROM pg.t"),
     _case("greatest-null", "SELECT id, greatest(qty, 3) AS a, least(qty, NULL, 1) AS b FROM pg.t ORDER BY id"),
     _case("group-by-constant", "SELECT 'e' AS a, count(*) AS n FROM pg.t GROUP BY 'e'"),
-    _case("group-by-constant-empty", "SELECT 'e' AS a, NULL AS b, count(*) AS n FROM pg.t WHERE id < 0 "
-          "GROUP BY 'e', NULL"),
+    _case("group-by-constant-empty", "SELECT 'e' AS a, count(*) AS n FROM pg.t WHERE id < 0 GROUP BY 'e', NULL"),
     _case("null-order", "SELECT id, qty FROM pg.t ORDER BY qty DESC, id"),
     # casts
     _case("boolean-casts", "SELECT id, CAST(flag AS BIGINT) AS a, CAST(flag AS DOUBLE) AS b, "
@@ -258,6 +257,7 @@ def test_the_mesh_answers_as_duckdb(runtime: MeshRuntime, principal: Principal, 
                                     sql: str, pushed: bool) -> None:
     expected = oracle.sql(sql).to_arrow_table()
     actual = runtime.query(sql, principal).read_all()
+    assert actual.schema.types == expected.schema.types  # qty // 2 is an INTEGER, date_trunc a TIMESTAMP
     assert_same_result(actual, expected, ordered=True, order_by=None, check_names=False)
     plan = runtime.bind(runtime.prepare(sql, principal), principal).plan
     assert (plan.residual is None) == pushed, [fragment.sql for fragment in plan.fragments]
@@ -275,7 +275,7 @@ NEEDED = {
     "date-trunc-date", "date-trunc-century", "extract-date", "extract-timestamp", "part-functions",
     "month-day-names", "max-boolean", "text-column-to-integer", "like-backslash", "regex-boundary-newline",
     "strftime-am-pm", "date-diff-week", "double-to-decimal", "numbers-to-boolean", "upper-compared",
-    "group-by-constant", "group-by-constant-empty",
+    "group-by-constant", "group-by-constant-empty", "date-arithmetic", "date-diff",
 }
 
 
