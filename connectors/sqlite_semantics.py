@@ -266,6 +266,22 @@ def _distinct_with_separator(node: exp.Expr) -> bool:
     return isinstance(node.this, exp.Distinct) and node.args.get("separator") is not None
 
 
+# Date parts SQLite's strftime() gives as DuckDB's functions do, over ISO text dates and times.
+_STRFTIME: dict[type[exp.Expr], str] = {exp.Year: "%Y", exp.Month: "%m", exp.Day: "%d", exp.DayOfMonth: "%d",
+                                        exp.DayOfYear: "%j", exp.Hour: "%H", exp.Minute: "%M", exp.Second: "%S"}
+_STRFTIME_PARTS = (*_STRFTIME, exp.Quarter)
+
+
+def _date_part(node: exp.Expr) -> exp.Expr:
+    """year(d) as CAST(strftime('%Y', d) AS INTEGER), quarter as (month + 2) / 3 (integers)."""
+    part = exp.Literal.string(_STRFTIME.get(type(node), "%m"))
+    number: exp.Expr = exp.cast(exp.Anonymous(this="STRFTIME", expressions=[part, node.this]), exp.DType.BIGINT)
+    if isinstance(node, exp.Quarter):
+        number = exp.Div(this=exp.Paren(this=exp.Add(this=number, expression=exp.Literal.number(2))),
+                         expression=exp.Literal.number(3), typed=True)
+    return exp.Paren(this=number)
+
+
 def _always(reason: str, *kinds: type[exp.Expr]) -> tuple[Difference, ...]:
     return tuple(Difference(kind, reason) for kind in kinds)
 
@@ -292,10 +308,11 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(exp.Pow, "a negative base to a fractional power is NULL in SQLite, NaN in DuckDB", _fractional_power),
     *_always("SQLite has no such function (the fragment would not compile)", exp.Cot, exp.Skewness, exp.Kurtosis,
              exp.RegrSlope, exp.RegrIntercept, exp.RegrR2, exp.RegrCount, exp.IsInf, exp.BitLength, exp.Ascii,
-             exp.Translate, exp.SHA, exp.SHA2, exp.Year, exp.Quarter, exp.Month, exp.Week, exp.Day,
-             exp.DayOfWeekIso, exp.DayOfMonth, exp.DayOfYear, exp.Hour, exp.Minute, exp.Second, exp.Dayname,
+             exp.Translate, exp.SHA, exp.SHA2, exp.Week, exp.DayOfWeekIso, exp.Dayname,
              exp.Monthname, exp.UnixToTime, exp.TimeToUnix, exp.StrToTime, exp.StrToDate,
              exp.BitwiseXor),  # rendered as ^, which SQLite lacks
+    *_each("SQLite has no year(), month(), ...: rendered with strftime() only over a DATE or TIMESTAMP",
+           lambda node: not is_kind(node.this, _DATE | _TIMESTAMPS), *_STRFTIME_PARTS),
     *_always("SQLite's hex() and unicode() answer '' and NULL where DuckDB answers NULL and -1, and hex() of "
              "a number is the hex of its text", exp.Hex, exp.Unicode),
     Difference(exp.BitwiseLeftShift, "DuckDB raises for a negative number or an overflow shifted left, SQLite "
@@ -325,6 +342,8 @@ def _faithful_node(node: exp.Expr) -> exp.Expr:
         if is_kind(node.this, BOOLEAN):
             return exp.Paren(this=node.this)
         return exp.Paren(this=exp.NEQ(this=node.this, expression=exp.Literal.number(0)))
+    if isinstance(node, _STRFTIME_PARTS):
+        return _date_part(node)
     if isinstance(node, exp.IntDiv):
         # Both integers (DIFFERENCES saw to it): SQLite's integer division truncates like
         # DuckDB's //, exactly, where sqlglot's CAST(CAST(a AS REAL) / b AS INTEGER) loses

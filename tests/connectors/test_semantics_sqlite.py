@@ -186,10 +186,13 @@ CASES: dict[str, str] = {
     "functions_sqlite_lacks": "SELECT id, skewness(x) OVER () AS a, regr_slope(x, n) OVER () AS r, isinf(x) AS i, "
                               "bit_length(s) AS l, ascii(s) AS c, translate(s, 'ap', 'AP') AS t, sha256(s) AS h, "
                               "xor(n, 5) AS x FROM lite.t ORDER BY id",
-    "date_parts": "SELECT id, year(dt) AS y, quarter(dt) AS q, month(dt) AS m, week(dt) AS w, day(dt) AS d, "
-                  "isodow(dt) AS i, dayofyear(dt) AS j, hour(ts) AS h, minute(ts) AS mi, second(ts) AS s, "
-                  "dayname(dt) AS dn, monthname(dt) AS mn, epoch(ts) AS e, to_timestamp(n) AS u FROM lite.t "
-                  "ORDER BY id",
+    "date_parts": "SELECT id, week(dt) AS w, isodow(dt) AS i, dayname(dt) AS dn, monthname(dt) AS mn, "
+                  "epoch(ts) AS e, to_timestamp(n) AS u FROM lite.t ORDER BY id",
+    "date_parts_strftime": "SELECT id, year(dt) AS y, quarter(dt) AS q, month(dt) AS m, day(dt) AS d, "
+                           "dayofmonth(dt) AS dm, dayofyear(dt) AS j, hour(ts) AS h, minute(ts) AS mi, "
+                           "second(ts) AS s, year(ts) AS ty FROM lite.t ORDER BY id",
+    "date_part_grouped": "SELECT year(dt) AS y, count(*) AS c FROM lite.t GROUP BY year(dt)",
+    "date_part_of_text": "SELECT id, year(CAST(s AS DATE)) AS y FROM lite.t WHERE s IS NULL ORDER BY id",
     "hex_unicode": "SELECT id, hex(s) AS h, unicode(s) AS u FROM lite.t ORDER BY id",
     "shift_left": "SELECT id, n << 2 AS l, n >> 1 AS r FROM lite.t WHERE n >= 0 ORDER BY id",
     "decimal_sum_compare": "SELECT id FROM lite.t WHERE d + 0.01 = 0.07 OR d - 0.01 = 0.05 ORDER BY id",
@@ -293,6 +296,7 @@ NEEDED: dict[str, str] = {
     "cot": "Cot (SQLite lacks it)",
     "functions_sqlite_lacks": "functions SQLite lacks",
     "date_parts": "date part functions SQLite lacks",
+    "date_parts_strftime": "date parts rendered with strftime",
     "hex_unicode": "Hex, Unicode",
     "decimal_product": "Mul of decimals",
     "decimal_sum_having": "Sum of decimals",
@@ -368,6 +372,7 @@ def test_text_that_is_no_integer_errors_as_in_duckdb(
     ("integer_floor_division", "\"t\".\"n\" / 2"),
     ("date_filter", "DATE('2000-01-01')"),
     ("string_in", "IN ('Apple', 'é', 'APPLE')"),
+    ("date_part_grouped", "CAST(STRFTIME('%Y', \"t\".\"dt\") AS INTEGER)"),
     ("cast_integer_to_boolean", "(\"t\".\"n\" <> 0)"),
 ])
 def test_still_pushed(engines: tuple[MeshRuntime, duckdb.DuckDBPyConnection, SQLiteConnector], name: str,
