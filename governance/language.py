@@ -258,6 +258,8 @@ def _check_node(node: exp.Expr, max_generated_values: int) -> None:
             _check_size(node, max_generated_values)
         elif kind is exp.TableSample:
             _check_sample(node)
+        elif kind is exp.Star and isinstance(node.parent, (exp.Like, exp.ILike)):
+            raise UnsupportedQuery("SELECT * LIKE 'pattern' is not supported; name the columns")
         elif kind is exp.LimitOptions and node.args.get("with_ties"):
             raise UnsupportedQuery("FETCH ... WITH TIES is not supported (DuckDB has no WITH TIES); use rank() "
                                    "OVER (ORDER BY ...) in a QUALIFY")

@@ -11,7 +11,8 @@ engines: a piece holding such a construct stays in the residual, where DuckDB co
   none of them and MariaDB only ``WITH ROLLUP``. DuckDB and PostgreSQL compute them alike.
 * ``WITH RECURSIVE``: MariaDB types a recursive CTE's columns from its first part, so a string
   that grows while recursing fails ("Data too long for column", MariaDB 10.11); DuckDB widens it.
-* ``LIMIT n%``: printed as ``LIMIT n PERCENT``, which no other engine reads.
+* ``LIMIT n%``: printed as ``LIMIT n PERCENT``, which no other engine reads; ``UNION [ALL] BY
+  NAME`` is printed verbatim too.
 * ``OFFSET`` without ``LIMIT``: MariaDB has no such clause (sqlglot prints it bare).
 * ``x op ANY / ALL (subquery)``: SQLite has neither.
 * ``ASOF`` and ``POSITIONAL`` joins: DuckDB's own, printed verbatim elsewhere.
@@ -48,6 +49,8 @@ def held_back(tree: exp.Expr, dialect: str) -> str | None:
             return "WITH RECURSIVE"
         if dialect == "duckdb":
             continue
+        if isinstance(node, exp.SetOperation) and node.args.get("by_name"):
+            return "UNION BY NAME"
         if isinstance(node, exp.LimitOptions) and node.args.get("percent"):
             return "LIMIT n%"
         if isinstance(node, exp.Join) and (node.args.get("method") or "").upper() in ("ASOF", "POSITIONAL"):

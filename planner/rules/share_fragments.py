@@ -7,6 +7,8 @@
 Identical fragments run once. Plain fragments (no grouping, DISTINCT, LIMIT or window) with the
 same FROM and WHERE merge into one that projects the union of their columns (TPC-H Q11 reads
 partsupp joined with supplier for Germany twice, once with ps_partkey and once without).
+A fragment the residual reads with ``SELECT *`` (one side of a set operation) merges only with
+an identical one: more columns would change what the star reads.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def share_fragments(cut: Cut, context: RuleContext) -> Cut:
     kept: dict[tuple[str, str], FragmentDraft] = {}
     renamed: dict[str, str] = {}
     drafts: list[FragmentDraft] = []
+    starred = _read_by_star(cut.tree)
     for draft in cut.fragments:
         key = (draft.connector.identity(), _body(draft.tree))
         survivor = kept.get(key)
@@ -35,6 +38,9 @@ def share_fragments(cut: Cut, context: RuleContext) -> Cut:
             drafts.append(draft)
             continue
         merged = _merge_projections(survivor.tree, draft.tree)
+        if merged is not None and {survivor.name, draft.name} & starred \
+                and not _names(merged) == _names(survivor.tree.expressions) == _names(draft.tree.expressions):
+            merged = None  # SELECT * would read the other's columns too: a set operation's width changes
         if merged is None:
             drafts.append(draft)  # the same rows but a column name meaning two things: both stay
             continue
@@ -48,6 +54,20 @@ def share_fragments(cut: Cut, context: RuleContext) -> Cut:
             node.set("this", exp.to_identifier(renamed[name], quoted=True))
             node.meta[FRAGMENT_KEY] = renamed[name]
     return replace(cut, fragments=tuple(drafts))
+
+
+def _names(projections: list[exp.Expr]) -> list[str]:
+    return [projection.alias_or_name for projection in projections]
+
+
+def _read_by_star(residual: exp.Expr) -> set[str]:
+    """Fragments the residual reads with ``SELECT *`` (a whole query cut out, e.g. one side of a
+    set operation): their columns are the query's, so they only ever merge with identical ones."""
+    found: set[str] = set()
+    for select in residual.find_all(exp.Select):
+        if any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and p.is_star) for p in select.expressions):
+            found |= {node.meta[FRAGMENT_KEY] for node in select.find_all(exp.Table) if node.meta.get(FRAGMENT_KEY)}
+    return found
 
 
 def _body(tree: exp.Query) -> str:

@@ -184,6 +184,10 @@ WITHIN = {
     "intersect all": "SELECT customer_id FROM {p}.orders WHERE qty > 3 "
                      "INTERSECT ALL SELECT customer_id FROM {p}.orders WHERE status = 'open'",
     "except all": "SELECT customer_id FROM {p}.orders EXCEPT ALL SELECT customer_id FROM {p}.orders WHERE qty > 3",
+    # two columns of one table: the two sides' fragments read the same rows but must not merge
+    "intersect all of two columns": "SELECT customer_id FROM {p}.orders INTERSECT ALL SELECT qty FROM {p}.orders",
+    "union by name": "SELECT id, region FROM {p}.customers UNION BY NAME SELECT region, id, name FROM {p}.customers",
+    "union all by name": "SELECT id, region FROM {p}.customers UNION ALL BY NAME SELECT region, id FROM {p}.customers",
     "lateral": "SELECT c.id, x.n, x.m FROM {p}.customers c, LATERAL (SELECT count(*) AS n, max(o.qty) AS m "
                "FROM {p}.orders o WHERE o.customer_id = c.id) AS x",
     "recursive cte": "WITH RECURSIVE r(n) AS (SELECT min(id) FROM {p}.customers UNION ALL SELECT r.n + 1 FROM r "
@@ -264,6 +268,8 @@ ACROSS = {
     "intersect all": "SELECT customer_id FROM {b}.orders WHERE qty > 3 "
                      "INTERSECT ALL SELECT id FROM {a}.customers WHERE region IS NOT NULL",
     "except all": "SELECT customer_id FROM {b}.orders EXCEPT ALL SELECT id FROM {a}.customers",
+    "union by name": "SELECT id, region FROM {a}.customers UNION ALL BY NAME SELECT qty, customer_id AS id "
+                     "FROM {b}.orders",
     "lateral": "SELECT c.id, x.n FROM {a}.customers c, LATERAL (SELECT count(*) AS n FROM {b}.orders o "
                "WHERE o.customer_id = c.id) AS x",
     "recursive cte": "WITH RECURSIVE r(n) AS (SELECT min(id) FROM {a}.customers UNION ALL SELECT r.n + 1 FROM r "
@@ -496,6 +502,7 @@ REFUSED = {
                                        UnsupportedQuery, "POSITIONAL JOIN"),
     "POSITIONAL JOIN outside DuckDB": ("SELECT o.id, c.id AS cid FROM pg.orders o POSITIONAL JOIN pg.customers c",
                                        UnsupportedQuery, "POSITIONAL JOIN"),
+    "SELECT * LIKE": ("SELECT * LIKE 're%' FROM pg.customers", UnsupportedQuery, "SELECT * LIKE"),
     "FETCH WITH TIES": ("SELECT o.id FROM pg.orders o ORDER BY o.qty FETCH FIRST 3 ROWS WITH TIES",
                         UnsupportedQuery, "WITH TIES"),
 }
