@@ -155,7 +155,10 @@ def _tables(catalog: Catalog, principal: Principal) -> Iterator[dict[str, object
         table = readable.table
         yield {
             "product": table.product, "table_name": table.name, "description": table.spec.description or None,
-            "tags": joined(table.spec.tags) or None, "row_estimate": table.row_estimate,
+            "tags": joined(table.spec.tags) or None,
+            # a privacy-mode reader learns counts only through noise, not from the statistics
+            "row_estimate": None if reads_in_privacy_mode(catalog.spec.products[table.product], principal)
+            else table.row_estimate,
             "column_count": len(readable.columns),
         }
 

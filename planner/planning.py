@@ -143,6 +143,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     reveal = principal.has_any(context.catalog.spec.auth.admin_roles)
     fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name], reveal)
                       for draft in drafts)
+    if privacy is not None:  # an estimate is the table's statistics: exact counts a privacy reader may not see
+        fragments = tuple(replace(fragment, estimate_hidden=True) for fragment in fragments)
     step()
     residual = shown_residual = None
     key_filters: list[KeyFilter] = []

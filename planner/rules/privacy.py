@@ -208,6 +208,8 @@ def _rewrite(select: exp.Select, table: exp.Table, key: str, product: str, priva
         value = projection.this if isinstance(projection, exp.Alias) else projection
         out = written[index] if written is not None and index < len(written) else projection.alias_or_name
         name = _column_name(value)
+        if isinstance(value, exp.Star) or (isinstance(value, exp.Column) and value.is_star):
+            raise _refuse("selecting rows (SELECT *)")
         if name is not None:
             if name not in group_columns:
                 raise _refuse(f"selecting the column {value.sql()} outside GROUP BY (a row-level result)")

@@ -48,7 +48,8 @@ def rows(runtime: MeshRuntime, sql: str, user: str = "rita") -> list[dict[str, A
 
 
 REFUSED = [
-    ("SELECT * FROM sales.orders", "the result expression"),
+    ("SELECT * FROM sales.orders", "selecting rows (SELECT *)"),
+    ("SELECT o.* FROM sales.orders o", "selecting rows (SELECT *)"),
     ("SELECT amount FROM sales.orders", "row-level"),
     ("SELECT customer_id, COUNT(*) FROM sales.orders GROUP BY customer_id", "GROUP BY customer_id"),
     ("SELECT MIN(amount) FROM sales.orders", "MIN"),
@@ -176,6 +177,14 @@ def test_explain_shows_the_cost_and_spends_nothing(runtime: MeshRuntime) -> None
     assert "SUM(amount) gets Laplace noise of scale 2e+07" in details   # 10 * 1000 / (0.001 / 2)
     assert "COUNT(amount) for AVG(amount) gets Laplace noise of scale 20000" in details
     assert runtime.privacy.ledger.state("rita", "sales", 1000.0, "total").spent == before
+    assert "estimated rows" not in details   # the statistics are exact counts
+
+
+def test_the_row_estimate_is_hidden_from_a_privacy_reader(runtime: MeshRuntime) -> None:
+    sql = "SELECT row_estimate FROM mesh.tables WHERE product = 'sales'"
+    assert rows(runtime, sql) == [{"row_estimate": None}]
+    (full,) = rows(runtime, sql, user="ana")
+    assert full["row_estimate"] is not None   # a full reader sees the statistics
 
 
 def test_results_carry_what_was_spent(runtime: MeshRuntime) -> None:
