@@ -7,8 +7,12 @@ privacy release (and EXPLAIN, which releases nothing) pass straight through. For
    with PrivacyBudgetExhausted saying what remains and when it resets; nothing ran yet;
 2. the executor runs the exact aggregate and adds the noise (it reads the few cells whole, so an
    engine failure surfaces here, before anything reaches the client);
-3. a failure refunds the reservation; a success adds the remaining budget to the result's
-   schema metadata (``flightmesh.privacy.remaining``, ``...resets_at``).
+3. a failure refunds the reservation — unless whether the query fails depends on the rows: a
+   value error (``WHERE CAST(x AS INTEGER) = 1`` fails iff some row holds a non-number) or a
+   timeout tells something about the data, so it is a release and stays paid (its message says
+   so), else failing queries would be a free, noiseless way to ask yes/no questions;
+4. a success adds the remaining budget to the result's schema metadata
+   (``flightmesh.privacy.remaining``, ``...resets_at``).
 
 The store is opened on the first privacy query, so meshes without a privacy mode never create it.
 """
@@ -24,11 +28,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flightmesh.mesh import AccessDenied, ProductSpec
+from flightmesh.mesh import AccessDenied, DataError, ProductSpec, QueryTimeout
 from flightmesh.mesh.descriptor_privacy import StateSpec
 
 from .bound import BoundPlan
-from .privacy_ledger import BudgetState, PrivacyLedger
+from .privacy_ledger import BudgetState, PrivacyLedger, Reservation
 from .privacy_release import REMAINING_KEY, RESETS_KEY
 from .state_store import open_state_store
 
@@ -67,6 +71,11 @@ class PrivacyGate:
                                      release.per)
         try:
             reader = execute()
+        except DataError as error:
+            raise DataError(error.scope, error.reason + _charged(reservation), product=error.product,
+                            internal=error.internal) from None
+        except QueryTimeout as error:
+            raise QueryTimeout(error.message + _charged(reservation)) from None
         except BaseException:
             ledger.refund(reservation)
             raise
@@ -83,6 +92,12 @@ class PrivacyGate:
         with self._lock:
             if self._ledger is not None:
                 self._ledger.store.close()
+
+
+def _charged(reservation: Reservation) -> str:
+    after = reservation.after
+    return (f" (privacy mode: this failure depends on the data, so its epsilon {reservation.cost_nano / 1e9:g} "
+            f"is spent; {after.remaining:g} of {after.budget:g} remains)")
 
 
 def _with_remaining(reader: pa.RecordBatchReader, after: BudgetState) -> pa.RecordBatchReader:
