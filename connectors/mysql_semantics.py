@@ -14,6 +14,7 @@ Found on MariaDB 10.11 against DuckDB 2.0:
 - ``CAST(x AS DATETIME)`` and ``CAST(x AS TIME)`` drop the fraction of a second: precision 6;
 - ``CAST(boolean AS CHAR)`` gives '1'/'0' (DuckDB 'true'/'false'): a CASE;
 - ``CAST(number AS BOOLEAN)`` becomes CAST AS SIGNED (0.1 is false, 2 is not 1): ``number <> 0``;
+- ``CEIL``/``FLOOR`` of a DECIMAL are integers (BIGINT under MIN/MAX): cast to DECIMAL(p, 0);
 - ``x / y`` on exact numbers is a DECIMAL rounded to ``div_precision_increment`` digits (DuckDB: a
   DOUBLE): the dividend is cast to DOUBLE.
 """
@@ -35,6 +36,7 @@ __all__ = ["DIFFERENCES", "faithful"]
 # and MILLISECOND are only the fraction (DuckDB counts the seconds in).
 _SAME_EXTRACT_FIELDS = frozenset({"YEAR", "QUARTER", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"})
 _INTERVALS = frozenset({DType.INTERVAL})
+_DECIMALS = frozenset({DType.DECIMAL})
 # What sqlglot renders as DATETIME for MariaDB (whole seconds unless given a precision).
 _TIMESTAMPS = frozenset({DType.TIMESTAMP, DType.TIMESTAMPNTZ, DType.DATETIME})
 
@@ -256,6 +258,21 @@ def _fractional_cast(node: exp.Cast, target: DType) -> None:
     node.set("to", exp.DataType(this=kind, expressions=[exp.DataTypeParam(this=exp.Literal.number(6))]))
 
 
+def _decimal_ceiling(node: exp.Ceil | exp.Floor) -> None:
+    """CEIL/FLOOR of DECIMAL(p, s) is DECIMAL(p, 0) in DuckDB; MariaDB gives an integer, a BIGINT
+    under MIN/MAX, which does not convert to the declared DECIMAL(p, 0) (more digits): cast it."""
+    argument_type = node.this.type
+    parameters = argument_type.expressions if argument_type is not None else []
+    precision = parameters[0].this.name if parameters else "18"  # DuckDB's default DECIMAL(18, 3)
+    target = exp.DataType(this=DType.DECIMAL, expressions=[
+        exp.DataTypeParam(this=exp.Literal.number(precision)), exp.DataTypeParam(this=exp.Literal.number(0))])
+    placeholder = exp.Null()
+    node.replace(placeholder)
+    cast = exp.Cast(this=node, to=target)
+    cast.type = target.copy()
+    placeholder.replace(cast)
+
+
 def _double_division(node: exp.Div) -> None:
     """Exact operands divided as DOUBLEs: DuckDB's / on integers and decimals yields a DOUBLE."""
     if not any(is_kind(side, FLOATS) for side in (node.this, node.expression)):
@@ -282,4 +299,6 @@ def faithful(tree: exp.Expr) -> exp.Expr:
                 _fractional_cast(node, target)
         elif isinstance(node, exp.Div):
             _double_division(node)
+        elif isinstance(node, (exp.Ceil, exp.Floor)) and is_kind(node.this, _DECIMALS):
+            _decimal_ceiling(node)
     return exact_strings(tree)
