@@ -25,15 +25,11 @@ exit with 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import json
-import logging
 import os
 import re
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -179,40 +175,54 @@ def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None, *,
     from flightmesh.executor import MeshRuntime
 
     from .app import FlightMeshServer
+    from .lifecycle import PortInUse, require_free_port, serve_until_stopped, shutdown_within
+    from .query_log import configure
 
     out = out or sys.stdout
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure("INFO")  # JSON lines on stderr; the descriptor's log_level once it is read
     _require_file(descriptor)
+    try:
+        require_free_port(host, port)  # before the engines are opened: fail fast, naming the port
+    except PortInUse as error:
+        raise CommandError(str(error)) from None
     with MeshRuntime.open(descriptor, allow_unavailable=allow_unavailable) as runtime:
+        configure(runtime.settings.log_level)
         try:
             server = FlightMeshServer(runtime, f"grpc://{host}:{port}")
+        except PortInUse as error:
+            raise CommandError(str(error)) from None
         except Exception as error:
             raise CommandError(f"cannot listen on {host}:{port}: {_first_line(str(error))}") from None
-        with server:
-            # kill -HUP: reload the descriptor (a refusal is logged, the mesh stays); set before the
-            # banner, so a signal sent once the server is announced never finds the default (exit).
-            reloads = hasattr(signal, "SIGHUP") and hasattr(signal, "pause")
-            if reloads:
-                signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
-                    target=runtime.reload, name="flightmesh-reload", daemon=True).start())
-            catalog = runtime.catalog
-            for product, reason in catalog.unavailable.items():
-                print(f"warning: product {product} is unavailable: {reason}", file=sys.stderr)
-            tables = sum(1 for _ in _published_tables(runtime))
-            print(f"flightmesh: serving mesh {catalog.name!r} ({len(_published(runtime))} products, "
-                  f"{tables} tables) on grpc://{host}:{server.port}; Ctrl-C stops", file=out, flush=True)
-            # pyarrow stops serving on SIGINT/SIGTERM, then hands the signal back to Python; make
-            # both a KeyboardInterrupt, so the runtime is closed either way.
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
-            with contextlib.suppress(KeyboardInterrupt):
-                if reloads:
-                    # The server serves from its own threads; the main thread waits here, in Python,
-                    # so that the signal handlers run.
-                    while True:
-                        signal.pause()
-                else:
-                    server.serve()
+        clean = True
+        try:
+
+            def announce() -> None:
+                catalog = runtime.catalog
+                for product, reason in catalog.unavailable.items():
+                    print(f"warning: product {product} is unavailable: {reason}", file=sys.stderr)
+                tables = sum(1 for _ in _published_tables(runtime))
+                side = f"; /health and /metrics on http://{host}:{server.http.port}" if server.http else ""
+                print(f"flightmesh: serving mesh {catalog.name!r} ({len(_published(runtime))} products, "
+                      f"{tables} tables) on grpc://{host}:{server.port}{side}; Ctrl-C stops", file=out, flush=True)
+
+            def cancel_running() -> int:
+                running = server.tickets.running()
+                for result in running:
+                    result.scope.cancel()
+                return len(running)
+
+            # SIGTERM drains (settings.drain_seconds), SIGINT stops now, kill -HUP reloads the descriptor
+            # (a refusal is logged, the mesh stays).
+            serve_until_stopped(server.operations.lifecycle, drain_seconds=runtime.settings.drain_seconds,
+                                cancel_running=cancel_running, reload=runtime.reload, announce=announce)
+        finally:
+            clean = shutdown_within(server)
     print("flightmesh: stopped", file=out, flush=True)
+    if not clean:
+        # A gRPC write still blocked (its client stopped reading) would hold the interpreter's exit
+        # forever; the runtime is closed and every query cancelled, so nothing is left to finish.
+        sys.stderr.flush()
+        os._exit(0)
 
 
 # -- check -----------------------------------------------------------------------------------------

@@ -16,16 +16,22 @@ given a moment for its DoGet to arrive (``TICKET_GRACE_SECONDS``): ADBC sends it
 from __future__ import annotations
 
 import contextlib
+import logging
+import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pyarrow.flight as flight
 
-__all__ = ["TICKET_GRACE_SECONDS", "Lifecycle", "PortInUse", "require_free_port"]
+__all__ = ["SHUTDOWN_GRACE_SECONDS", "TICKET_GRACE_SECONDS", "Lifecycle", "PortInUse", "require_free_port",
+           "serve_until_stopped", "shutdown_within"]
 
 TICKET_GRACE_SECONDS = 1.0
+
+log = logging.getLogger("flightmesh.server")
 
 
 class PortInUse(OSError):
@@ -114,3 +120,66 @@ class Lifecycle:
                     return self._running == 0
                 pause = min(deadline - now, TICKET_GRACE_SECONDS if waiting_for_ticket else deadline - now)
                 self._changed.wait(max(0.01, pause))
+
+
+def serve_until_stopped(lifecycle: Lifecycle, *, drain_seconds: float, cancel_running: Callable[[], int],
+                        reload: Callable[[], None] | None = None, announce: Callable[[], None] = lambda: None) -> None:
+    """Block the main thread until SIGINT, or SIGTERM and a drain; the server serves from its own threads.
+
+    SIGTERM: new queries are refused, running ones get ``drain_seconds`` to finish; a second
+    SIGTERM (or SIGINT) stops at once. SIGHUP (where it exists): ``reload`` on a thread of its own.
+    The handlers are set before ``announce`` (the banner), so a signal sent once the server is
+    announced never finds Python's default (exit without cleanup). Whatever still runs when this
+    returns has been cancelled (``cancel_running``), so the server's shutdown does not wait on it.
+    """
+    stop = threading.Event()
+
+    def drain_then_stop() -> None:
+        if lifecycle.drain(drain_seconds):
+            log.warning("drained: every running query finished; stopping")
+        else:
+            log.warning("drain_seconds (%s) passed with %d queries running; they are cancelled", drain_seconds,
+                        lifecycle.running())
+        stop.set()
+
+    def terminate(*_: object) -> None:
+        if lifecycle.draining:
+            stop.set()
+            return
+        lifecycle.start_draining()
+        log.warning("SIGTERM: draining; new queries are refused, %d running get up to %s s", lifecycle.running(),
+                    drain_seconds)
+        threading.Thread(target=drain_then_stop, name="flightmesh-drain", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, terminate)
+    if reload is not None and hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=reload, name="flightmesh-reload",
+                                                                 daemon=True).start())
+    announce()
+    with contextlib.suppress(KeyboardInterrupt):
+        while not stop.wait(0.5):  # in Python, so that the signal handlers run
+            pass
+    lifecycle.start_draining()  # nothing new starts while the rest is cancelled
+    cancelled = cancel_running()
+    if cancelled:
+        log.warning("%d running queries cancelled at shutdown", cancelled)
+
+
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+def shutdown_within(server: Any, seconds: float = SHUTDOWN_GRACE_SECONDS) -> bool:
+    """``server.shutdown()``, waited for at most ``seconds``; False when it did not finish in time.
+
+    pyarrow's shutdown waits for every call to end and takes no deadline (gRPC's Shutdown does,
+    pyarrow does not pass one): a stream whose client stopped reading stays blocked in a gRPC
+    write however its query is cancelled. The caller then exits without waiting for it.
+    """
+    stopper = threading.Thread(target=server.shutdown, name="flightmesh-shutdown", daemon=True)
+    stopper.start()
+    stopper.join(seconds)
+    if stopper.is_alive():
+        log.warning("a stream did not stop within %s s of shutdown (its client stopped reading); exiting anyway",
+                    seconds)
+        return False
+    return True
