@@ -498,7 +498,10 @@ def _cast_rewrite(node: exp.Expr) -> exp.Expr:
     if is_kind(node.this, BOOLEAN) and node.to.this in _NUMBERS and node.to.this != DType.INT:
         node.set("this", _cast(node.this, "INT"))
     # ... and only integer to boolean; DuckDB's cast of any number is x <> 0 (NaN is true).
-    if node.to.this == DType.BOOLEAN and is_kind(node.this, _NUMBERS - {DType.INT}):
+    value = node.this
+    while isinstance(value, exp.Paren):  # the type is the inner node's (a rewritten one's too)
+        value = value.this
+    if node.to.this == DType.BOOLEAN and is_kind(value, _NUMBERS - {DType.INT}):
         return _copy_type(exp.Paren(this=exp.NEQ(this=exp.Paren(this=node.this), expression=exp.Literal.number(0))),
                           node)
     return node
@@ -630,7 +633,9 @@ def _collate_distinct_on(node: exp.Expr) -> exp.Expr:
 
 
 def _as_bigint(node: exp.Expr) -> exp.Expr:
-    return _copy_type(_cast(exp.Paren(this=node), "BIGINT"), node)
+    # Typed BIGINT, not as the node: sqlglot types date - date as a DATE, and a parent's rewrite
+    # (a cast to BOOLEAN) must see the number it is.
+    return _cast(exp.Paren(this=node), "BIGINT")
 
 
 def _bare_constant(node: exp.Expr) -> bool:

@@ -207,6 +207,8 @@ CASES = [
           "CAST(flag AS VARCHAR) AS c, CAST(flag AS INTEGER) AS e FROM pg.t ORDER BY id"),
     _case("numbers-to-boolean", "SELECT id, CAST(CAST(qty AS BIGINT) AS BOOLEAN) AS a, CAST(f AS BOOLEAN) AS b, "
           "CAST(d AS BOOLEAN) AS c, CAST(qty AS BOOLEAN) AS e FROM pg.t ORDER BY id"),
+    _case("date-difference-to-boolean", "SELECT id, CAST((day - day) AS BOOLEAN) AS a, "
+          "CAST(day - DATE '2000-01-01' AS BOOLEAN) AS b FROM pg.t ORDER BY id"),
     _case("decimal-casts", "SELECT id, CAST(d AS VARCHAR) AS a, CAST(d AS BIGINT) AS b, CAST(d AS DOUBLE) AS c "
           "FROM pg.t ORDER BY id"),
     _case("double-to-integer", "SELECT id, CAST(f AS INTEGER) AS a FROM pg.t WHERE abs(f) < 100 ORDER BY id"),
