@@ -28,6 +28,7 @@ from .keys import KeyFilterRun
 from .merge import MergeEngine
 from .prefetch import Prefetch
 from .privacy_release import release, released_schema
+from .query_context import publish_progress, query_id_of
 
 __all__ = ["Executor", "FragmentStats"]
 
@@ -125,6 +126,7 @@ class Executor:
         if plan.explain == "plan":
             return pa.RecordBatchReader.from_batches(schema, iter([_explain_batch(plan, None)]))
         run = _Run(cancel=cancel)
+        publish_progress(cancel, run.stats)  # flightmesh.queries reads the fragments' counters live
         remaining = max(0.0, cancel.deadline - time.monotonic())
         run.timer = threading.Timer(remaining, lambda: cancel.cancel(timed_out=True))
         run.timer.daemon = True
@@ -139,7 +141,7 @@ class Executor:
                 started = time.perf_counter()
                 total = sum(batch.num_rows for batch in batches)
                 elapsed = (time.perf_counter() - started) * 1000.0
-                analyzed = _explain_batch(plan, run.stats, total, elapsed)
+                analyzed = _explain_batch(plan, run.stats, total, elapsed, query_id_of(cancel))
                 run.close()
                 return pa.RecordBatchReader.from_batches(schema, iter([analyzed]))
         except DataError as error:
@@ -292,7 +294,7 @@ def _announced(schema: pa.Schema, names: tuple[str, ...]) -> pa.Schema:
 
 
 def _explain_batch(plan: Plan, stats: dict[str, FragmentStats] | None, total: int | None = None,
-                   elapsed: float | None = None) -> pa.RecordBatch:
+                   elapsed: float | None = None, query_id: str | None = None) -> pa.RecordBatch:
     rows = plan.explain_rows()
     for row in rows:
         row["rows"] = None
@@ -307,4 +309,7 @@ def _explain_batch(plan: Plan, stats: dict[str, FragmentStats] | None, total: in
             row["rows"], row["ms"] = total, round(elapsed or 0.0, 3)
     rows.append({"step": len(rows) + 1, "kind": "planning", "name": "", "products": "", "engine": "", "sql": "",
                  "detail": "", "rows": None, "ms": round(plan.planning_ms, 3)})
+    if query_id is not None:  # the id this run has in the server log, flightmesh.queries and query_history
+        rows.append({"step": len(rows) + 1, "kind": "query", "name": query_id, "products": "", "engine": "",
+                     "sql": "", "detail": "query id", "rows": None, "ms": None})
     return pa.RecordBatch.from_pylist(rows, schema=EXPLAIN_SCHEMA)

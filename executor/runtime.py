@@ -56,8 +56,10 @@ from .catalog_state import CatalogState, open_connectors
 from .contracts import ContractMonitor
 from .execute import Executor
 from .identities import Identities
+from .ops_schema import OperationsSchema
 from .plan_cache import PlanCache, plan_key
 from .privacy_gate import PrivacyGate
+from .query_tracker import QueryTracker
 from .reload import Reload, changes_between
 from .schema_refresh import SchemaRefresher
 from .system_schemas import SystemSchemas
@@ -90,6 +92,11 @@ class MeshRuntime:
         self._retired: list[dict[str, Connector]] = []
         self.audit = AuditLog.from_spec(spec.audit, spec.settings)
         self.system_schemas = SystemSchemas()
+        # Admission, running queries, history and kill (the server drives them; flightmesh.queries shows them).
+        self.tracker = QueryTracker(lambda: self.settings, spec.state, lambda: tuple(self.spec.auth.admin_roles),
+                                    max_sql_chars=spec.settings.audit_statement_max_chars)
+        self.operations = OperationsSchema(self.tracker)
+        self.system_schemas.operations = self.operations.bound
         self.spec, self.catalogs, self.settings, self.identities = self._assemble(spec, allow_unavailable)
         self.executor = Executor(self.settings)
         self.privacy = PrivacyGate(self.spec.state)   # the budget ledger of privacy-mode queries
@@ -110,12 +117,14 @@ class MeshRuntime:
                                                                             Identities]:
         """The spec with its system products, its connectors and catalog (validated), its identities."""
         system = audit_product(spec)
-        if system is not None:  # flightmesh.audit, for the roles of governance.audit.read
-            spec = replace(spec, products={**spec.products, system.name: system})
+        # flightmesh: queries and query_history, rows per principal; audit too, for governance.audit.read
+        operations = self.operations.product(system, self.audit.table, tuple(spec.audit.read))
+        spec = replace(spec, products={**spec.products, operations.name: operations})
         # mesh and information_schema: readable by every principal, rows computed per plan's principal
         spec = replace(spec, products={**spec.products, **{p.name: p for p in self.system_schemas.products}})
         connectors = open_connectors(spec, system, self.audit)
         connectors.update(self.system_schemas.connectors)
+        connectors[operations.name] = self.operations.unbound
         try:
             catalogs = CatalogState(spec, connectors, allow_unavailable=allow_unavailable)
             problems = check_privacy(catalogs.catalog)  # the privacy mode's columns, as the engines have them
@@ -369,6 +378,7 @@ class MeshRuntime:
         self.contracts.stop()
         self.executor.close()
         self.privacy.close()
+        self.tracker.close()
         for retired in self._retired:
             _close_all(retired)
         _close_all(self.connectors)

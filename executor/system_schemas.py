@@ -49,6 +49,8 @@ class SystemSchemas:
         self.connectors: dict[str, VirtualConnector] = {
             name: _Unbound(name, {t.name: _empty(t.schema) for t in tables}) for name, tables in shapes.items()
         }
+        # The operations schema's connectors for a principal (flightmesh.queries ...); the runtime sets them.
+        self.operations: Callable[[Principal], dict[str, Connector]] | None = None
         # The data contracts' outcome (mesh.contracts, mesh.quality); the runtime sets its monitor's.
         self.contract_reports: Callable[[], list[ContractReport]] = list
         # mesh.privacy_budget's ledger look-up; the runtime sets its privacy gate's.
@@ -61,7 +63,8 @@ class SystemSchemas:
                 for name, connector in self.connectors.items()}
 
     def bind(self, context: PlanningContext, principal: Principal) -> PlanningContext:
-        connectors: Mapping[str, Connector] = {**context.connectors, **self.bound(context.catalog, principal)}
+        connectors: Mapping[str, Connector] = {**context.connectors, **self.bound(context.catalog, principal),
+                                               **(self.operations(principal) if self.operations else {})}
         return replace(context, connectors=connectors)
 
 

@@ -25,7 +25,8 @@ gRPC. The tree::
     │   └── EngineUnavailable    the engine cannot be reached; names the product    -> UNAVAILABLE
     ├── QueryTimeout             a deadline passed                                 -> TIMED_OUT
     ├── QueryCancelled           the client went away or cancelled                 -> CANCELLED
-    └── PrivacyBudgetExhausted   the differential-privacy budget is spent          -> UNAUTHORIZED
+    ├── PrivacyBudgetExhausted   the differential-privacy budget is spent          -> UNAUTHORIZED
+    └── ServerBusy               admission control refused the query (names the limit) -> UNAVAILABLE
 
 Messages are written for the person who sent the query. They never contain a value from a row,
 nor the name of an object the principal may not see.
@@ -49,6 +50,7 @@ __all__ = [
     "QueryError",
     "QueryTimeout",
     "ReadOnlyViolation",
+    "ServerBusy",
     "SqlSyntaxError",
     "UnknownColumn",
     "UnknownTable",
@@ -201,3 +203,11 @@ class QueryCancelled(FlightmeshError):
 
 class PrivacyBudgetExhausted(FlightmeshError):
     """The principal's differential-privacy budget for a product is spent."""
+
+
+class ServerBusy(FlightmeshError):
+    """Admission control refused the query: a limit on running or queued queries is reached.
+
+    Retryable, so the server answers UNAVAILABLE (the code load balancers and clients retry);
+    the message names the setting whose limit was reached.
+    """

@@ -50,6 +50,10 @@ class Settings:
     drain_seconds: float = 30.0
     merge_spill_limit: str = "10GB"
     merge_spill_directory: str = ""
+    max_running_queries: int = 32
+    max_queued_queries: int = 128
+    max_queries_per_user: int = 0
+    max_queue_wait_seconds: float = 30.0
 
     @staticmethod
     def check(name: str, value: Any) -> str | None:
@@ -137,6 +141,18 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "How often the data contracts' quality rules and latency SLAs (products' contract:) run inside the "
         "products' engines, on a background thread; results in mesh.quality. The admin action refresh "
         "(flightmesh refresh) checks at once. 0 turns the periodic checks off.", 0),
+    "max_running_queries": (
+        "Queries whose results stream at the same time (admission control); the next ones wait in the "
+        "queue. 0: no limit.", 0),
+    "max_queued_queries": (
+        "Queries that may wait for a running slot; past it a query is refused at once (UNAVAILABLE, "
+        "naming this setting). 0: no queue, refuse as soon as max_running_queries are running.", 0),
+    "max_queries_per_user": (
+        "Queries one user may have running or queued at once; past it that user's next query is refused "
+        "(UNAVAILABLE). 0: no per-user limit.", 0),
+    "max_queue_wait_seconds": (
+        "How long a queued query waits for a running slot before it is refused (UNAVAILABLE, naming "
+        "max_running_queries).", 0.0),
     "http_port": (
         "Port of the HTTP side port serving /health (no login) and /metrics (Prometheus), on the host the "
         "Flight SQL server listens on. -1 (the default) turns it off; 0 picks a free port (the serve banner "

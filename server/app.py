@@ -78,6 +78,9 @@ ACTIONS = {
     "reload": ("Administrators (auth.admin_roles): read the descriptor again and swap the new mesh in, or refuse "
                'it and keep the running one. Reply: {"reloaded": true, "changes": ...} or '
                '{"reloaded": false, "problems": [...]}.'),
+    "kill": ("Cancel a running query in every engine it runs in: the query's own user, or administrators "
+             "(auth.admin_roles). Body: the query id (flightmesh.queries). "
+             'Reply: {"query_id": ..., "user": ..., "killed": true}.'),
     "refresh": ('Administrators (auth.admin_roles): ask the engines again for their tables\' schemas. '
                 'Body: {"product": "name"} or empty for every product.'),
 }
@@ -242,6 +245,8 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
             return [flight.Result(self._reload(caller))]
         if kind == "refresh":
             return [flight.Result(self._refresh(body, caller))]
+        if kind == "kill":
+            return [flight.Result(self._kill(body, caller))]
         if kind == "CancelFlightInfo":
             cancel = parse_bare(session.CancelFlightInfoRequest, body)
             return [flight.Result(self._cancel(cancel, caller).SerializeToString())]
@@ -279,6 +284,17 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         self.tokens.revoke_user(user)
         log.warning("%s revoked every token of %s", caller.principal.name, user)
         return json.dumps({"user": user, "revoked": True}).encode()
+
+    def _kill(self, body: bytes, caller: Caller) -> bytes:
+        """``kill <query id>``: the query is cancelled, in every engine it runs in; its history says killed."""
+        try:
+            query_id = body.decode().strip()
+        except UnicodeDecodeError:
+            query_id = ""
+        if not query_id:
+            raise BadRequest("kill expects the query id as its body")
+        killed = self.queries.tracker.kill(query_id, caller.principal)
+        return json.dumps({"query_id": killed.query_id, "user": killed.user, "killed": True}).encode()
 
     def _refresh(self, body: bytes, caller: Caller) -> bytes:
         """``refresh [{"product": name}]``: the engines are described again; answers what changed."""

@@ -107,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     refresh.add_argument("product", metavar="PRODUCT", nargs="?",
                          help="only this product (default: every product)")
 
+    kill = _admin_command(commands, "kill", "cancel a running query in every engine it runs in", _kill_command,
+                          who="who runs it: the query's own user, or a user holding one of auth.admin_roles")
+    kill.add_argument("query_id", metavar="ID", help="the query's id (flightmesh.queries, its error messages)")
+
     introspect = commands.add_parser("introspect", help="write a product descriptor from an engine's tables")
     introspect.add_argument("--kind", required=True,
                             choices=("duckdb", "sqlite", "parquet", "postgresql", "mysql", "flightsql"))
@@ -288,11 +292,14 @@ def _query_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin_command(commands: Any, name: str, what: str, run: Callable[[argparse.Namespace], int]) -> Any:
-    """A subcommand that runs an administrator's action on a server: ``--user``, ``--password``, ``--uri``."""
-    command = commands.add_parser(name, help=f"{what} (an administrator's action)")
-    command.add_argument("--user", "-u", dest="admin", required=True, metavar="ADMIN",
-                         help="who runs it: a user holding one of auth.admin_roles")
+def _admin_command(commands: Any, name: str, what: str, run: Callable[[argparse.Namespace], int],
+                   who: str = "") -> Any:
+    """A subcommand that runs an administrator's action on a server: ``--user``, ``--password``, ``--uri``.
+
+    ``who``: who else may run it (kill: the query's own user too); default administrators only."""
+    command = commands.add_parser(name, help=f"{what} ({'an administrator' if not who else 'a user'}'s action)")
+    command.add_argument("--user", "-u", dest="admin", required=True, metavar="ADMIN" if not who else "USER",
+                         help=who or "who runs it: a user holding one of auth.admin_roles")
     command.add_argument("--password", "-p", help=f"ADMIN's password (default: ${PASSWORD_VARIABLE}, else a prompt)")
     command.add_argument("--uri", default=DEFAULT_URI, help=f"the server (default {DEFAULT_URI})")
     command.set_defaults(run=run)
@@ -320,6 +327,14 @@ def _revoke_command(args: argparse.Namespace) -> int:
     _admin_action(args, "revoke_tokens", json.dumps({"user": args.target}).encode(),
                   f"cannot revoke the tokens of {args.target}")
     print(f"every token of {args.target} issued until now is refused; logging in again gives a new one")
+    return 0
+
+
+def _kill_command(args: argparse.Namespace) -> int:
+    results = _admin_action(args, "kill", args.query_id.encode(), f"cannot kill query {args.query_id}")
+    reply = json.loads(results[0]) if results else {}
+    print(f"query {reply.get('query_id', args.query_id)} of {reply.get('user', '?')} killed: its engines' "
+          "queries are cancelled")
     return 0
 
 

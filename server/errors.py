@@ -9,6 +9,7 @@ The error tree lives in ``flightmesh.mesh.errors``; this module maps it (DESIGN.
     AccessDenied, ReadOnlyViolation,
       PrivacyBudgetExhausted                            -> UNAUTHORIZED      (gRPC PERMISSION_DENIED)
     EngineUnavailable                                   -> UNAVAILABLE
+    ServerBusy (admission control; names the limit)     -> UNAVAILABLE
     EngineError                                         -> INTERNAL, str(error); error.internal is logged
     QueryTimeout                                        -> TIMED_OUT         (gRPC DEADLINE_EXCEEDED)
     QueryCancelled                                      -> CANCELLED
@@ -60,14 +61,16 @@ from flightmesh.mesh import (
     QueryError,
     QueryTimeout,
 )
+from flightmesh.mesh.errors import ServerBusy
 
-__all__ = ["BadRequest", "flight_errors", "guarded", "log", "to_flight_error"]
+__all__ = ["BadRequest", "flight_errors", "guarded", "log", "to_flight_error", "with_query_id"]
 
 log = logging.getLogger("flightmesh.server")
 
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
 
 
 class BadRequest(Exception):
@@ -89,6 +92,9 @@ _STATUS_OF: tuple[tuple[type[Exception], type[Exception]], ...] = (
     (EngineError, flight.FlightInternalError),
     (QueryTimeout, flight.FlightTimedOutError),
     (QueryCancelled, flight.FlightCancelledError),
+    # Not RESOURCE_EXHAUSTED: pyarrow's Flight server has no exception for it (its Python statuses
+    # are these), and UNAVAILABLE is the code clients and load balancers retry.
+    (ServerBusy, flight.FlightUnavailableError),
 )
 
 
@@ -123,8 +129,26 @@ if not getattr(traceback.format_exception, _CLIENT_FACING, False):  # once, also
 
 
 def to_flight_error(error: BaseException) -> BaseException:
-    """The exception to raise to the client for ``error``; logs what the client must not see."""
-    return _client_facing(_converted(error))
+    """The exception to raise to the client for ``error``; logs what the client must not see.
+
+    An error marked with its query's id (``with_query_id``) says the id at the end of its message,
+    so the client can quote it (server log, flightmesh.queries, flightmesh.query_history, kill).
+    """
+    converted = _converted(error)
+    query_id = getattr(error, _QUERY_ID, None)
+    if query_id is not None and converted is not error:
+        converted = type(converted)(f"{converted} (query id {query_id})")
+    return _client_facing(converted)
+
+
+_QUERY_ID = "_flightmesh_query_id"  # attribute: the id of the query an error ended
+
+
+def with_query_id(error: E, query_id: str | None) -> E:
+    """``error``, marked as ending query ``query_id`` (the first mark stays)."""
+    if query_id is not None and getattr(error, _QUERY_ID, None) is None:
+        setattr(error, _QUERY_ID, query_id)
+    return error
 
 
 def _converted(error: BaseException) -> BaseException:

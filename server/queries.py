@@ -13,6 +13,8 @@ The flows real clients use (``../shared/notes/flight-sql-clients.md`` §1):
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -23,7 +25,7 @@ import pyarrow.flight as flight
 from flightmesh.mesh import ParameterError, QueryTimeout
 
 from .auth import Caller
-from .errors import BadRequest
+from .errors import BadRequest, with_query_id
 from .messages import pack, sql
 from .runtime import Runtime
 from .sessions import Sessions
@@ -36,6 +38,7 @@ from .statements import (
     parameter_rows,
 )
 from .streams import CancelWatcher, result_stream
+from .tracking import tracker_of
 
 __all__ = ["READ_ONLY", "QueryService"]
 
@@ -57,6 +60,7 @@ class QueryService:
         self.sessions = sessions
         self.watcher = watcher
         # Wraps each DoGet's batches (the server's metrics and query log); none by default.
+        self.tracker = tracker_of(runtime)
         self.observe: Callable[[PendingResult, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] = \
             lambda result, batches: batches
 
@@ -66,7 +70,8 @@ class QueryService:
         self, request: sql.ActionCreatePreparedStatementRequest, caller: Caller
     ) -> bytes:
         _no_transaction(request)
-        query = self._prepare(request.query, caller)
+        with self._refusals(caller, request.query):
+            query = self._prepare(request.query, caller)
         # Serialize before registering: a failure here must not leave a handle behind.
         dataset_schema = query.schema.serialize().to_pybytes()
         parameter_schema = query.parameter_schema.serialize().to_pybytes()
@@ -111,17 +116,19 @@ class QueryService:
         self, command: sql.CommandStatementQuery, descriptor: flight.FlightDescriptor, caller: Caller
     ) -> flight.FlightInfo:
         _no_transaction(command)
-        query = self._prepare(command.query, caller)
-        plan = self.runtime.bind(query, caller.principal, ())
-        return self._issue(caller, [plan], plan.schema, descriptor)
+        with self._refusals(caller, command.query):
+            query = self._prepare(command.query, caller)
+            plan = self.runtime.bind(query, caller.principal, ())
+        return self._issue(caller, [plan], plan.schema, descriptor, command.query)
 
     def prepared_info(
         self, command: sql.CommandPreparedStatementQuery, descriptor: flight.FlightDescriptor, caller: Caller
     ) -> flight.FlightInfo:
         statement = self.statements.get(command.prepared_statement_handle, caller)
-        plans = self._bind_all(statement, caller)
-        schema = common_schema([plan.schema for plan in plans]) if plans else statement.query.schema
-        return self._issue(caller, plans, schema, descriptor)
+        with self._refusals(caller, statement.query.sql):
+            plans = self._bind_all(statement, caller)
+            schema = common_schema([plan.schema for plan in plans]) if plans else statement.query.schema
+        return self._issue(caller, plans, schema, descriptor, statement.query.sql)
 
     def statement_schema(self, command: sql.CommandStatementQuery, caller: Caller) -> pa.Schema:
         _no_transaction(command)
@@ -138,7 +145,7 @@ class QueryService:
         result = self.tickets.take(ticket.statement_handle, caller)
         return result_stream(self.runtime, result, context, self.watcher,
                              on_finish=lambda: self.tickets.finished(result.handle),
-                             observe=lambda batches: self.observe(result, batches))
+                             observe=lambda batches: self.observe(result, batches), tracker=self.tracker)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -167,10 +174,26 @@ class QueryService:
             plans.append(self.runtime.bind(statement.query, caller.principal, row))
         return plans
 
+    @contextlib.contextmanager
+    def _refusals(self, caller: Caller, query: str) -> Iterator[None]:
+        """A query refused here (syntax, names, policy; an engine failing to type it) gets an id and
+        its history row; its error message ends with the id."""
+        started_at = dt.datetime.now(dt.UTC)
+        try:
+            yield
+        except Exception as error:
+            with_query_id(error, self.tracker.refused(caller.principal.name, query, error, started_at=started_at))
+            raise
+
     def _issue(
-        self, caller: Caller, plans: list[Any], schema: pa.Schema, descriptor: flight.FlightDescriptor
+        self, caller: Caller, plans: list[Any], schema: pa.Schema, descriptor: flight.FlightDescriptor,
+        query: str,
     ) -> flight.FlightInfo:
         result: PendingResult = self.tickets.issue(caller, plans, schema)
+        products = sorted({p for plan in plans for f in getattr(getattr(plan, "plan", None), "fragments", ())
+                           for p in f.products})
+        # The query's id from now on: its DoGet, log lines, errors, EXPLAIN ANALYZE and history carry it.
+        result.query_id = self.tracker.issue(result.scope, query, tuple(products))
         ticket = pack(sql.TicketStatementQuery(statement_handle=result.handle))
         endpoint = flight.FlightEndpoint(ticket, [])  # no locations: "redeem here"
         return flight.FlightInfo(schema, descriptor, [endpoint], total_records=-1, total_bytes=-1)

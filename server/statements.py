@@ -132,6 +132,7 @@ class PendingResult:
     schema: pa.Schema
     created: float
     scope: CancelScope = field(default_factory=CancelScope)
+    query_id: str = ""   # given when the ticket is issued (executor.query_context); "" until then
 
 
 class Tickets:

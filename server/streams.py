@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from flightmesh.mesh import CancelScope
+from flightmesh.executor.query_context import query_id_of
+from flightmesh.executor.query_tracker import QueryTracker, Tracked
+from flightmesh.mesh import CancelScope, QueryCancelled
 
-from .errors import guarded, log
+from .errors import guarded, log, with_query_id
 from .runtime import Runtime
 from .statements import PendingResult
 
@@ -84,11 +86,12 @@ def result_stream(
     watcher: CancelWatcher,
     on_finish: Callable[[], None],
     observe: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]] | None = None,
+    tracker: QueryTracker | None = None,
 ) -> flight.GeneratorStream:
     """The DoGet stream of ``result``: each plan executed in turn, results concatenated.
 
     ``observe`` wraps the batches as they leave (the server's metrics and query log)."""
-    batches = _batches(runtime, result, context, watcher, on_finish)
+    batches = _batches(runtime, result, context, watcher, on_finish, tracker)
     return flight.GeneratorStream(result.schema, guarded(observe(batches) if observe else batches))
 
 
@@ -98,11 +101,16 @@ def _batches(
     context: flight.ServerCallContext,
     watcher: CancelWatcher,
     on_finish: Callable[[], None],
+    tracker: QueryTracker | None = None,
 ) -> Iterator[pa.RecordBatch]:
     scope = result.scope
     completed = False
+    tracked: Tracked | None = None
+    failure: BaseException | None = None
     try:
         with watcher.watching(context, scope):
+            if tracker is not None:  # registered in flightmesh.queries; waits for admission or is refused
+                tracked = tracker.start(result.owner, scope)
             for plan in result.plans:
                 scope.check()
                 # No read-ahead thread here: the executor already reads every fragment ahead on
@@ -113,16 +121,28 @@ def _batches(
                     for batch in reader:
                         if context.is_cancelled():
                             return  # nobody is listening; `finally` stops the engines
-                        yield from split_large(conform(batch, result.schema))
+                        for piece in split_large(conform(batch, result.schema)):
+                            if tracked is not None:
+                                tracked.query.rows += piece.num_rows
+                                tracked.query.bytes += piece.nbytes
+                            yield piece
                     exhausted = True
                 finally:
                     if not exhausted:
                         scope.cancel()  # first, so an engine blocked in a read lets go
                     reader.close()
             completed = True
+    except BaseException as error:
+        failure = with_query_id(error, query_id_of(scope))  # the client's message names the query
+        if isinstance(error, QueryCancelled) and tracked is not None and tracked.query.killed_by:
+            raise with_query_id(QueryCancelled(f"the query was killed by {tracked.query.killed_by}"),
+                                query_id_of(scope)) from None
+        raise
     finally:
         if not completed:
             scope.cancel()
+        if tracker is not None and tracked is not None:
+            tracker.finish(tracked, failure, completed=completed)
         on_finish()
 
 

@@ -72,7 +72,8 @@ governance:
     - {tag: pii, with: "NULL", except: [analyst]}
 """
 
-SYSTEM_VIEWS = [("information_schema", "columns"), ("information_schema", "schemata"),
+# flightmesh: operations (governance.ops_tables), named by everyone, rows of one's own queries
+SYSTEM_VIEWS = [("flightmesh", "queries"), ("flightmesh", "query_history"), ("information_schema", "columns"), ("information_schema", "schemata"),
                 ("information_schema", "tables"), ("mesh", "columns"), ("mesh", "contracts"), ("mesh", "my_access"),
                 ("mesh", "privacy_budget"), ("mesh", "products"), ("mesh", "quality"), ("mesh", "tables")]
 
@@ -181,10 +182,11 @@ def test_a_denied_column_is_never_named(server: FlightMeshServer) -> None:
 
 def test_schemata(server: FlightMeshServer) -> None:
     sql = "SELECT catalog_name, schema_name, schema_owner FROM information_schema.schemata ORDER BY schema_name"
-    system = [("disco", "information_schema", "flightmesh"), ("disco", "mesh", "flightmesh")]
-    assert rows(server, "cid", sql) == [system[0], system[1], ("disco", "people", "people@disco.example"),
+    system = [("disco", "flightmesh", "flightmesh"), ("disco", "information_schema", "flightmesh"),
+              ("disco", "mesh", "flightmesh")]
+    assert rows(server, "cid", sql) == [*system, ("disco", "people", "people@disco.example"),
                                         ("disco", "shop", "shop@disco.example")]
-    assert rows(server, "ann", sql) == [system[0], system[1], ("disco", "people", "people@disco.example"),
+    assert rows(server, "ann", sql) == [*system, ("disco", "people", "people@disco.example"),
                                         ("disco", "secret", None), ("disco", "shop", "shop@disco.example")]
     assert rows(server, "zoe", sql) == system
 
@@ -231,8 +233,9 @@ def test_information_schema_joins_product_tables(server: FlightMeshServer) -> No
 
 
 def test_show_schemas_and_tables(server: FlightMeshServer) -> None:
-    assert [row[0] for row in rows(server, "cid", "SHOW SCHEMAS")] == ["information_schema", "mesh", "people", "shop"]
-    assert [row[0] for row in rows(server, "zoe", "show databases")] == ["information_schema", "mesh"]
+    assert [row[0] for row in rows(server, "cid", "SHOW SCHEMAS")] == ["flightmesh", "information_schema", "mesh",
+                                                                       "people", "shop"]
+    assert [row[0] for row in rows(server, "zoe", "show databases")] == ["flightmesh", "information_schema", "mesh"]
     assert [row[:2] for row in rows(server, "cid", "SHOW TABLES")] == [("people", "customers"), ("shop", "orders")]
     assert [row[:2] for row in rows(server, "ann", "SHOW TABLES;")] == [
         ("people", "customers"), ("secret", "ledger"), ("shop", "orders")]
