@@ -135,6 +135,8 @@ class QueryGenerator(ExpressionGenerator):
         for source in inner:
             self._features.add(("scan", next(iter(source.engines))))
             self._features.add(("nested-join", next(iter(source.engines))))
+            if outer_kind == "LEFT":
+                self._features.add(("nested-join-under-left", next(iter(source.engines))))
         scope.sources += inner
         return (f"{outer_kind} JOIN ({inner[0].sql} AS {inner[0].alias} {inner_kind} JOIN {inner[1].sql} AS "
                 f"{inner[1].alias} ON {inner[0].alias}.k = {inner[1].alias}.k) ON {left.alias}.k = {inner[0].alias}.k")
