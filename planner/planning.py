@@ -343,6 +343,7 @@ def _typing(tree: exp.Expr, resolution: Resolution) -> tuple[str, tuple[tuple[st
         key = f"{table.product}.{table.name}"
         if key not in tables:
             tables[key] = (f"t{len(tables)}", table.schema)
-        stand_in = exp.Table(this=exp.to_identifier(tables[key][0], quoted=True), alias=node.args.get("alias"))
+        stand_in = exp.Table(this=exp.to_identifier(tables[key][0], quoted=True), alias=node.args.get("alias"),
+                             joins=node.args.get("joins"))  # a parenthesized join tree keeps its joins
         node.replace(stand_in)
     return tree.sql(dialect="duckdb", identify=True), tuple(tables.values())

@@ -298,6 +298,9 @@ class Placement(Engines):
 
     def place_select(self, select: exp.Select) -> None:
         items = _from_items(select)
+        if any(_nested_join(item) for item in items):
+            raise UnsupportedQuery("a parenthesized join tree is not supported here; write the joins without "
+                                   "parentheses")
         scope = self.scope_of(select, items)
         for rule in self.select_rules:
             select = rule(select, scope)
@@ -570,6 +573,14 @@ def _tail_join(original: exp.Join, unit: exp.Expr, conditions: list[exp.Expr]) -
 
 
 # -- helpers over sqlglot trees ----------------------------------------------------------------------
+
+
+def _nested_join(item: exp.Expr) -> bool:
+    """A parenthesized join tree as one FROM item (``planner/nested_joins.py`` flattens or refuses
+    each one at parse time; this guards the planner's own rewrites)."""
+    if isinstance(item, exp.Subquery) and isinstance(item.this, exp.Table):
+        item = item.this
+    return isinstance(item, exp.Table) and bool(item.args.get("joins"))
 
 
 def _from_items(select: exp.Select) -> list[exp.Expr]:

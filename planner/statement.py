@@ -22,6 +22,7 @@ from flightmesh.governance.language import WRITTEN_NAME
 from flightmesh.mesh import ParameterError, ReadOnlyViolation, SqlSyntaxError, UnsupportedQuery
 from flightmesh.mesh.sqltypes import UnsupportedLiteral, sql_literal
 
+from .nested_joins import flatten_nested_joins
 from .show import show_as_query
 
 __all__ = ["Statement", "bind_parameters", "count_parameters", "parse_statement", "values_as_select"]
@@ -95,6 +96,7 @@ def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
             _keep_written_name(node, sql)
     if max_nodes is not None and nodes > max_nodes:
         raise UnsupportedQuery(f"the statement has {nodes} syntax nodes, more than max_statement_nodes ({max_nodes})")
+    flatten_nested_joins(tree)  # before names are resolved: (a JOIN b ON ...) as a FROM item
     for values in list(tree.find_all(exp.Values)):
         if isinstance(values.parent, (exp.From, exp.Join)):  # a derived table (not IN (VALUES ...))
             _name_columns(values)

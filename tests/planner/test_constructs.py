@@ -212,6 +212,11 @@ WITHIN = {
     "full join under a global aggregate": "SELECT count(*) AS n, sum(o.qty) AS s, count(c.id) AS matched "
                                           "FROM {p}.customers c FULL JOIN {p}.orders o ON o.customer_id = c.id",
     "unnest in the select list": "SELECT c.id, unnest([c.id, c.id * 10]) AS u FROM {p}.customers c",
+    "parenthesized join tree": "SELECT t1.id AS c0, t2.qty FROM {p}.orders AS t0 JOIN ({p}.customers AS t1 "
+                               "LEFT JOIN {p}.orders AS t2 ON t1.id = t2.customer_id AND t2.qty > 6) "
+                               "ON t1.id = t0.customer_id",
+    "parenthesized first join tree": "SELECT t1.id AS c0, t2.qty FROM ({p}.customers AS t1 FULL JOIN {p}.orders AS t2 "
+                                     "ON t1.id = t2.customer_id) JOIN {p}.orders t0 ON t0.id = t2.id",
     # levenshtein is missing in PostgreSQL, SQLite and MariaDB: that ON condition stays in the residual,
     # and must filter the inner join before the FULL JOIN NULL-extends it (fuzz finding 11)
     "full join after a join the engine half takes": "SELECT c.id, o.id AS oid, c2.id AS c2id FROM {p}.customers c "
@@ -286,6 +291,12 @@ ACROSS = {
     "full join under a global aggregate": "SELECT count(*) AS n, sum(o.qty) AS s, count(c.id) AS matched "
                                           "FROM {a}.customers c FULL JOIN {b}.orders o ON o.customer_id = c.id",
     "unnest in the select list": f"SELECT o.id, unnest([c.id, o.qty]) AS u {JOIN}",
+    # fuzz finding 12: the tables inside the parentheses were never cut into fragments
+    "parenthesized join tree": "SELECT t1.id AS c0, t2.qty FROM {b}.orders AS t0 JOIN ({a}.customers AS t1 "
+                               "LEFT JOIN {b}.orders AS t2 ON t1.id = t2.customer_id AND t2.qty > 6) "
+                               "ON t1.id = t0.customer_id",
+    "nested join without parentheses": "SELECT t1.id AS c0, t2.qty FROM {b}.orders AS t0 JOIN {a}.customers AS t1 "
+                                       "JOIN {b}.orders AS t2 ON t1.id = t2.customer_id ON t1.id = t0.customer_id",
     "asof left join": "SELECT o.id, c.id AS cid FROM {b}.orders o ASOF LEFT JOIN {a}.customers c "
                       "ON o.customer_id >= c.id",
     "right join after a join the engine half takes": "SELECT c.id, o.id AS oid, c2.id AS c2id FROM {b}.customers c "
@@ -502,6 +513,9 @@ REFUSED = {
                                        UnsupportedQuery, "POSITIONAL JOIN"),
     "POSITIONAL JOIN outside DuckDB": ("SELECT o.id, c.id AS cid FROM pg.orders o POSITIONAL JOIN pg.customers c",
                                        UnsupportedQuery, "POSITIONAL JOIN"),
+    "an outer join of a parenthesized join tree": (
+        "SELECT t1.id FROM duck.orders AS t0 LEFT JOIN (pg.customers AS t1 JOIN pg.orders AS t2 "
+        "ON t1.id = t2.customer_id) ON t1.id = t0.customer_id", UnsupportedQuery, "parenthesized join tree"),
     "SELECT * LIKE": ("SELECT * LIKE 're%' FROM pg.customers", UnsupportedQuery, "SELECT * LIKE"),
     "FETCH WITH TIES": ("SELECT o.id FROM pg.orders o ORDER BY o.qty FETCH FIRST 3 ROWS WITH TIES",
                         UnsupportedQuery, "WITH TIES"),
