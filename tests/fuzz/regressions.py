@@ -3,7 +3,7 @@
 Each case is the minimal query the shrinker (shrink.py) reduced a failing random query to,
 with its class (what kind of bug, on which engine) and whether it was still open at the last
 run. ``open=True`` cases are strict xfails: when a fix lands they pass, the test says so, and
-the case is closed here (``open=False``) and its class dropped from ``generator.KNOWN_OPEN``.
+the case is closed here (``open=False``) and its class dropped from ``known_open.KNOWN_OPEN``.
 The findings behind them (what the mesh returned, the oracle's answer, the fragment sent) are
 in the project's issue 10 note; ``benchmarks/differential_fuzz.py`` finds and shrinks new ones.
 """
@@ -100,49 +100,47 @@ REGRESSIONS: tuple[Regression, ...] = (
                "AND 'STRASSE' <= LOWER(t2.s) FULL JOIN maria.m1 AS t3 ON t3.n = t2.n",
                "refused construct: UnsupportedQuery 'this combination of joins across engines' for a FULL JOIN "
                "after an INNER JOIN, all inside MariaDB"),
-    # -- open at the last run (strict xfails; their classes are in generator.KNOWN_OPEN) -------------
     Regression("sqlite-cast-to-boolean",
                "SELECT DISTINCT CAST(LENGTH(t2.c) AS BOOLEAN) AS c1 FROM lite.s2 AS t2",
-               "casts/SQLite: CAST(x AS BOOLEAN) rendered CAST(x AS INTEGER): DISTINCT sees 0, 1, 2 (4 rows for 3)",
-               open=False),
+               "casts/SQLite: CAST(x AS BOOLEAN) rendered CAST(x AS INTEGER): DISTINCT sees 0, 1, 2 (4 rows for 3)"),
     Regression("postgresql-cast-bigint-to-boolean", "SELECT CAST(t1.id AS BOOLEAN) AS c0 FROM pg.p2 AS t1",
                "internal error/PostgreSQL: CAST(BIGINT AS BOOLEAN) pushed, PostgreSQL casts only integer (int4) "
-               "to boolean", open=False),
+               "to boolean"),
     Regression("postgresql-cast-double-to-boolean", "SELECT CAST(t1.d AS BOOLEAN) AS c0 FROM pg.p1 AS t1",
-               "internal error/PostgreSQL: CAST(double AS BOOLEAN) pushed, PostgreSQL has no such cast",
-               open=False),
+               "internal error/PostgreSQL: CAST(double AS BOOLEAN) pushed, PostgreSQL has no such cast"),
     Regression("postgresql-collation-mismatch",
                "SELECT t1.n AS c0 FROM pg.p1 AS t1 WHERE t1.s > UPPER(t1.s)",
                "internal error/PostgreSQL: the binary-collation rendering compares COLLATE \"C\" with "
-               "UPPER(...) COLLATE \"C.utf8\": PostgreSQL refuses the collation mismatch", open=False),
+               "UPPER(...) COLLATE \"C.utf8\": PostgreSQL refuses the collation mismatch"),
     Regression("sqlite-monthname", "SELECT MONTHNAME(t1.day) AS c0 FROM lite.s2 AS t1",
-               "internal error/SQLite: MONTHNAME pushed, SQLite has no such function", open=False),
+               "internal error/SQLite: MONTHNAME pushed, SQLite has no such function"),
     Regression("postgresql-group-by-string-constant",
                "SELECT 'e' AS c0, count(*) AS c1 FROM pg.p2 AS t1 GROUP BY 'e'",
                "internal error/PostgreSQL: GROUP BY a string constant pushed; PostgreSQL refuses a non-integer "
-               "constant in GROUP BY", open=False),
+               "constant in GROUP BY"),
     Regression("mariadb-like-on-expression",
                "SELECT t1.d AS c0 FROM maria.m2 AS t1 WHERE LPAD(t1.s, 6, '*') LIKE '%e%'",
                "collation/MariaDB: LIKE on a computed string keeps the case/accent-insensitive collation "
-               "(10 rows for 7)", open=False),
+               "(10 rows for 7)"),
     Regression("mariadb-order-by-expression",
                "SELECT REPLACE(t2.c, 'e', 'E') AS c0 FROM maria.m1 AS t2 ORDER BY c0 ASC",
-               "collation/MariaDB: ORDER BY a computed string sorts 'é' with 'E'", open=False),
+               "collation/MariaDB: ORDER BY a computed string sorts 'é' with 'E'"),
     Regression("mariadb-order-by-not", "SELECT NOT (t1.b) AS c0 FROM maria.m1 AS t1 ORDER BY c0 ASC",
                "rendering/MariaDB: the NULL-ordering key CASE WHEN NOT (b) IS NULL parses as NOT ((b) IS NULL) "
-               "there: NULLs sort first", open=False),
+               "there: NULLs sort first"),
     Regression("postgresql-cast-date-difference-to-boolean",
                "SELECT CAST((t1.day - t1.day) AS BOOLEAN) AS c0 FROM pg.p1 AS t1",
                "internal error/PostgreSQL: CAST(CAST(d1 - d2 AS BIGINT) AS BOOLEAN) pushed (the <> 0 rendering "
-               "misses a date difference); PostgreSQL has no bigint to boolean cast", open=False),
+               "misses a date difference); PostgreSQL has no bigint to boolean cast"),
+    Regression("nested-join-tree",
+               "SELECT t1.id AS c0 FROM duck.d1 AS t0 INNER JOIN (pg.p1 AS t1 LEFT JOIN pg.p2 AS t2 "
+               "ON t1.k = t2.k) ON t1.k = t0.k",
+               "internal error/planner: a parenthesized join tree is not split into fragments; the residual names "
+               "pg.p1 itself (QueryError: Table pg.p1 does not exist)"),
+    # -- open at the last run (strict xfails; their classes are in known_open.KNOWN_OPEN) ----------
     Regression("nested-join-tree-under-left-join",
                "SELECT t2.b AS c0, sum(t3.k) AS c1 FROM files.f1 AS t1 LEFT JOIN (maria.m1 AS t2 INNER JOIN pg.p1 "
                "AS t3 ON t2.k = t3.k) ON t1.k = t2.k GROUP BY t2.b",
                "refused construct: UnsupportedQuery 'a parenthesized join tree is supported as the right side of an "
                "inner join ...; write the joins without parentheses' for a tree under a LEFT JOIN", open=True),
-    Regression("nested-join-tree",
-               "SELECT t1.id AS c0 FROM duck.d1 AS t0 INNER JOIN (pg.p1 AS t1 LEFT JOIN pg.p2 AS t2 "
-               "ON t1.k = t2.k) ON t1.k = t0.k",
-               "internal error/planner: a parenthesized join tree is not split into fragments; the residual names "
-               "pg.p1 itself (QueryError: Table pg.p1 does not exist)", open=False),
 )

@@ -3,7 +3,7 @@
 Each query runs through the mesh in-process (MeshRuntime over MariaDB, PostgreSQL, SQLite,
 DuckDB and Parquet) and on DuckDB over the same rows in one file. A query passes when both give
 the same rows, or when the oracle refuses it and the mesh refuses it with a typed QueryError.
-The generator steers around the classes listed in ``generator.KNOWN_OPEN`` (each kept as a
+The generator steers around the classes listed in ``known_open.KNOWN_OPEN`` (each kept as a
 strict xfail in regressions.py) and the test prints how many queries that cost.
 """
 

@@ -2,7 +2,7 @@
 
 The cases still open when they were last run (``Regression.open``) are strict xfails: the day a
 fix lands they pass, the xfail turns into a failure, and the case must be closed here and its
-class removed from ``generator.KNOWN_OPEN``.
+class removed from ``known_open.KNOWN_OPEN``.
 """
 
 from __future__ import annotations
