@@ -29,6 +29,10 @@ REFUSAL = ("a parenthesized join tree is supported as the right side of an inner
 
 def flatten_nested_joins(tree: exp.Expr) -> None:
     """Flatten every nested join tree of ``tree`` in place; raise UnsupportedQuery for the rest."""
+    for wrapped in list(tree.find_all(exp.Subquery)):
+        if isinstance(wrapped.this, exp.Table) and not wrapped.alias and not wrapped.args.get("joins") \
+                and not wrapped.this.args.get("joins") and isinstance(wrapped.parent, (exp.From, exp.Join)):
+            wrapped.replace(wrapped.this)  # (a) AS a FROM item is just a
     for select in list(tree.find_all(exp.Select)):
         while _flatten_one(select):
             pass

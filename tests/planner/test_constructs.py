@@ -522,6 +522,14 @@ REFUSED = {
 }
 
 
+@pytest.mark.parametrize(("a", "b"), PAIRS, ids=_pair_ids())
+def test_a_parenthesized_table_is_the_table(mesh: Mesh, a: str, b: str) -> None:
+    # DuckDB's parser refuses "JOIN (t AS x)"; sqlglot reads it, and the mesh reads it as "JOIN t AS x".
+    plain = f"SELECT t1.id, t0.qty FROM {b}.orders AS t0 JOIN {a}.customers AS t1 ON t1.id = t0.customer_id"
+    wrapped = plain.replace(f"JOIN {a}.customers AS t1", f"JOIN ({a}.customers AS t1)")
+    assert_same_result(mesh.query(wrapped), mesh.oracle.sql(plain).to_arrow_table(), ordered=False)
+
+
 def test_a_positional_join_inside_duckdb(mesh: Mesh) -> None:
     plan = mesh.agrees("SELECT o.id, c.id AS cid FROM duck.orders o POSITIONAL JOIN duck.customers c")
     assert plan.residual is None
