@@ -12,8 +12,10 @@ returned as Arrow tables, so a test computes its expectation with DuckDB over th
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,12 @@ import pyarrow as pa
 import pyarrow.flight as flight
 import yaml
 
+from flightmesh.executor import MeshRuntime
+from flightmesh.server.app import FlightMeshServer
 from tests.connectors.conftest import pg_execute
 
-__all__ = ["PASSWORDS", "STALL_SECONDS", "OpsMesh", "build_ops_mesh", "connect", "engine_queries", "eventually",
-           "flight_client"]
+__all__ = ["PASSWORDS", "STALL_SECONDS", "Background", "OpsMesh", "build_ops_mesh", "connect", "engine_queries",
+           "eventually", "flight_client", "kill", "serving"]
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "root": "root-pw", "carol": "carol-pw"}
 STALL_SECONDS = 120
@@ -128,3 +132,50 @@ def eventually(condition: Callable[[], Any], seconds: float = 20.0) -> Any:
         if time.monotonic() > limit:
             raise AssertionError("the condition never held")
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def serving(mesh: OpsMesh) -> Iterator[tuple[MeshRuntime, FlightMeshServer]]:
+    """A runtime and a server over ``mesh``; queries still running at the end are stopped first."""
+    with MeshRuntime.open(mesh.descriptor) as runtime, FlightMeshServer(runtime) as server:
+        try:
+            yield runtime, server
+        finally:
+            for query in runtime.tracker.registry.snapshot():
+                query.scope.cancel()
+
+
+class Background:
+    """One query run by ``user`` on a thread of its own, through ADBC, read to the end: ``rows`` or ``error``."""
+
+    def __init__(self, port: int, user: str, sql: str) -> None:
+        self.rows: list[tuple[Any, ...]] | None = None
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, args=(port, user, sql), daemon=True)
+        self._thread.start()
+
+    def _run(self, port: int, user: str, sql: str) -> None:
+        try:
+            with connect(port, user) as connection, connection.cursor() as cursor:
+                cursor.execute(sql)
+                self.rows = [tuple(row) for row in cursor.fetchall()]
+        except Exception as error:
+            self.error = error
+
+    def join(self, seconds: float = 60.0) -> Background:
+        self._thread.join(seconds)
+        assert not self._thread.is_alive(), "the query never ended"
+        return self
+
+
+def kill(port: int, user: str, query_id: str) -> dict[str, Any]:
+    """The Flight action ``kill`` as ``user``; its JSON reply."""
+    import json
+
+    client, options = flight_client(port, user)
+    try:
+        results = list(client.do_action(flight.Action("kill", query_id.encode()), options))
+        reply: dict[str, Any] = json.loads(results[0].body.to_pybytes())
+        return reply
+    finally:
+        client.close()
