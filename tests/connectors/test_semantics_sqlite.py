@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import sqlglot
+from sqlglot import exp
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
@@ -531,3 +532,14 @@ def test_declared_collations_do_not_leak(
                            CancelScope()).read_all()
     with pytest.raises(AssertionError):
         assert_same_result(plain, expected, ordered=ordered(sql))
+
+
+def test_a_date_part_is_rendered_only_over_a_known_date_or_timestamp() -> None:
+    """strftime() reads ISO text; over an expression whose type the planner could not tell, the
+    date part stays in DuckDB (an unknown type counts as possibly affected)."""
+    capabilities = SQLiteConnector.capabilities
+    untyped = exp.Year(this=exp.column("when_", "t"))
+    dated = exp.Year(this=exp.column("dt", "t"))
+    dated.this.type = exp.DataType.build("DATE")
+    assert not capabilities.supports(untyped)
+    assert capabilities.supports(dated)
