@@ -50,9 +50,10 @@ def kind_of(node: exp.Expr | None) -> DType | None:
     if isinstance(node, exp.Boolean):
         return DType.BOOLEAN
     data_type = node.type
-    if data_type is None or data_type.this in (DType.UNKNOWN, DType.NULL):
+    kind = data_type.this if data_type is not None else None
+    if not isinstance(kind, DType) or kind in (DType.UNKNOWN, DType.NULL):
         return None
-    return data_type.this
+    return kind
 
 
 def is_kind(node: exp.Expr | None, kinds: frozenset[DType]) -> bool:

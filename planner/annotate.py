@@ -20,10 +20,11 @@ __all__ = ["annotate"]
 
 def annotate(tree: exp.Expr, resolution: Resolution) -> exp.Expr:
     """``tree`` (qualified) with ``node.type`` set where sqlglot can infer it; rewritten in place."""
-    mapping: dict[str, dict[str, dict[str, str]]] = {}
+    mapping: dict[str, object] = {}
     for table in resolution.tables.values():
-        mapping.setdefault(table.product, {})[table.name] = {
-            item.name: arrow_to_sql_type(item.type) for item in table.schema}
+        tables = mapping.setdefault(table.product, {})
+        assert isinstance(tables, dict)
+        tables[table.name] = {item.name: arrow_to_sql_type(item.type) for item in table.schema}
     schema = MappingSchema(mapping, dialect="duckdb", normalize=True)
     try:
         annotate_types(tree, schema=schema, dialect="duckdb")
