@@ -31,7 +31,7 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.expressions.datatypes import DType
 
-from .typed import STRINGS, is_kind, kind_of
+from .typed import STRINGS, kind_of
 
 __all__ = ["EXACT_COLLATION", "exact", "exact_strings", "unsure_comparison"]
 
@@ -57,8 +57,31 @@ def exact(node: exp.Expr) -> exp.Expr:
     return wrapped
 
 
+# Functions that always return text: sqlglot's type inference leaves some of them untyped
+# (LPAD, REPLACE), and their results compare under the connection's collation all the same.
+_TEXT_FUNCTIONS = (exp.Pad, exp.Replace, exp.Upper, exp.Lower, exp.Trim, exp.Substring, exp.Concat, exp.DPipe,
+                   exp.ConcatWs, exp.Left, exp.Right, exp.Reverse, exp.Repeat, exp.Initcap, exp.GroupConcat,
+                   exp.Chr, exp.TimeToStr, exp.MD5, exp.Translate, exp.RegexpReplace, exp.Space, exp.ToChar)
+# Expressions whose value is one of their arguments': text when an argument is.
+_PASSING = (exp.Coalesce, exp.Case, exp.If, exp.Nullif, exp.Paren, exp.Min, exp.Max, exp.Greatest, exp.Least,
+            exp.AnyValue, exp.First, exp.Last)
+
+
 def _string(node: exp.Expr | None) -> bool:
-    return node is not None and is_kind(node, STRINGS)
+    """Is ``node`` text: typed so by the planner, or, untyped, a text function or a choice among texts?"""
+    if node is None:
+        return False
+    kind = kind_of(node)
+    if kind is not None:
+        return kind in STRINGS
+    if isinstance(node, _TEXT_FUNCTIONS):
+        return True
+    if isinstance(node, exp.Case):
+        return any(_string(branch.args.get("true")) for branch in node.args.get("ifs") or []) or \
+            _string(node.args.get("default"))
+    if isinstance(node, exp.If):
+        return _string(node.args.get("true")) or _string(node.args.get("false"))
+    return isinstance(node, _PASSING) and any(_string(child) for child in node.iter_expressions())
 
 
 def _wrappable(node: exp.Expr) -> bool:
@@ -77,7 +100,7 @@ def unsure_comparison(node: exp.Expr) -> bool:
     left, right = node.this, node.expression
     sides = [side for side in (left, right) if _wrappable(side)]
     return any(_string(side) for side in sides) and \
-        any(kind_of(side) is None for side in sides)
+        any(kind_of(side) is None and not _string(side) for side in sides)
 
 
 def _strings_compared(*operands: exp.Expr) -> bool:
@@ -139,8 +162,8 @@ def _between(node: exp.Between) -> None:
 
 
 def _like(node: exp.Like | exp.ILike) -> None:
-    if not _string(node.this):
-        return
+    if not (_string(node.this) or kind_of(node.this) is None):
+        return  # LIKE reads its subject as text in both engines: an untyped one is made exact too
     pattern = node.expression
     # A pattern with a fixed prefix lets an index narrow (the raw LIKE matches whatever the exact
     # one does: equal characters are equal under any collation). Not under ESCAPE: the wrapper
@@ -170,22 +193,44 @@ def _select(select: exp.Select) -> None:
         for index, projection in enumerate(projections):
             if _string(projection.unalias()):
                 projections[index] = _aliased(projection)
+    _parenthesized_order(select)
     order = select.args.get("order")
     if order is not None:
         aliases = {projection.alias: index for index, projection in enumerate(projections)
                    if isinstance(projection, exp.Alias)}
         for term in order.expressions:
             this = term.this
-            if not _string(this) or is_exact(this):
-                continue
             if isinstance(this, exp.Column) and not this.table and this.name in aliases:
                 # An output's alias: MySQL reads a name inside an ORDER BY expression as a
-                # column, so the output itself gets the collation (ordering by it follows).
+                # column, so the output itself gets the collation (ordering by it follows), and
+                # the parentheses sqlglot's NULLS LAST rendering needs when it spells it out.
                 index = aliases[this.name]
-                projections[index] = _aliased(projections[index])
-            else:
+                output = projections[index].this
+                if _string(output) and not is_exact(output):
+                    projections[index] = _aliased(projections[index])
+                elif isinstance(output, _OPERATORS):
+                    projections[index].set("this", _parenthesized(output))
+            elif _string(this) and not is_exact(this):
                 term.set("this", exact(this))
     select.set("expressions", projections)
+
+
+def _parenthesized_order(query: exp.Expr) -> None:
+    """ORDER BY keys that are operators get parentheses: sqlglot renders NULLS LAST for MariaDB as
+    ``CASE WHEN <key> IS NULL ...``, and ``NOT b IS NULL`` reads as ``NOT (b IS NULL)`` there."""
+    order = query.args.get("order")
+    for term in order.expressions if order is not None else []:
+        if isinstance(term.this, _OPERATORS):
+            term.set("this", _parenthesized(term.this))
+
+
+_OPERATORS = (exp.Not, exp.Connector, exp.Predicate, exp.Binary)
+
+
+def _parenthesized(node: exp.Expr) -> exp.Expr:
+    wrapped = exp.Paren(this=node)
+    wrapped.type = node.type
+    return wrapped
 
 
 def _set_operation(node: exp.SetOperation, ordered: bool = False) -> None:
@@ -244,4 +289,7 @@ def exact_strings(tree: exp.Expr) -> exp.Expr:
         _select(select)
     for operation in list(tree.find_all(exp.SetOperation)):
         _set_operation(operation)
+        _parenthesized_order(operation)
+    for window in list(tree.find_all(exp.Window)):
+        _parenthesized_order(window)
     return tree

@@ -174,6 +174,12 @@ CASES = [
     Case("window_partition", "SELECT id, count(*) OVER (PARTITION BY s) AS c FROM maria.t", pushed="PARTITION"),
     Case("nullif", "SELECT id, nullif(s, 'berlin') AS v FROM maria.t", pushed="NULLIF"),
     Case("case_simple", "SELECT id, CASE s WHEN 'a' THEN 1 ELSE 0 END AS v FROM maria.t", pushed="CASE"),
+    # text functions sqlglot leaves untyped compare under the collation all the same
+    Case("lpad_like", "SELECT id FROM maria.t WHERE lpad(s, 6, '*') LIKE '%e%'", pushed=EXACT),
+    Case("replace_order", "SELECT replace(s, 'e', 'E') AS v, id FROM maria.t ORDER BY v, id", pushed=EXACT,
+         ordered=True),
+    # NULLS LAST is spelt CASE WHEN <key> IS NULL: NOT b IS NULL would read NOT (b IS NULL)
+    Case("not_order", "SELECT NOT b AS v, id FROM maria.t ORDER BY v, id", pushed="(NOT", ordered=True),
     # the example: a MariaDB DISTINCT feeding a join in DuckDB
     Case("distinct_feeds_join", "SELECT count(*) AS c FROM (SELECT DISTINCT s FROM maria.t) x JOIN duck.k ON x.s = k.s",
          pushed="DISTINCT"),
