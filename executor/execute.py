@@ -50,6 +50,7 @@ class _Run:
     prefetches: dict[str, Prefetch] = field(default_factory=dict)
     stats: dict[str, FragmentStats] = field(default_factory=dict)
     cursor: duckdb.DuckDBPyConnection | None = None
+    release: Callable[[], None] | None = None   # gives the merge instance back (MergeEngine.lease)
     timer: threading.Timer | None = None
 
     def failure(self) -> BaseException | None:
@@ -68,6 +69,8 @@ class _Run:
                 self.cursor.close()
             except duckdb.Error:
                 pass
+        if self.release is not None:
+            self.release()
         for prefetch in self.prefetches.values():
             prefetch.close()
 
@@ -164,7 +167,7 @@ class Executor:
         if plan.residual is None:
             only = run.prefetches[plan.fragments[0].name]
             return cast_batches(only.batches(), bound.result_schema)
-        run.cursor = self.merge.cursor()
+        run.cursor, run.release = self.merge.lease()  # an instance of its own: its own memory limit
         cursor = run.cursor
         run.cancel.on_cancel(cursor.interrupt)
         try:
@@ -208,6 +211,7 @@ class Executor:
                 finally:
                     run.stats[fragment.name].ms = (time.perf_counter() - started) * 1000.0
                     self._observe(fragment, started, failure)
+                    failure = None  # no cycle frame -> error -> traceback -> frame keeping the reader alive
 
             return pa.RecordBatchReader.from_batches(schema, counted())
 
@@ -277,7 +281,8 @@ def _merge_reason(error: BaseException) -> str:
     if isinstance(error, duckdb.OutOfRangeException):
         return "a value is out of range for its type (overflow)"
     if isinstance(error, duckdb.OutOfMemoryException):
-        return "the merge engine ran out of memory (setting merge_memory_limit)"
+        return ("its merge needs more memory than the setting merge_memory_limit and more disk than "
+                "merge_spill_limit allow; narrow the query (filters, fewer rows or columns) or raise those settings")
     if isinstance(error, duckdb.InvalidInputException):
         return "a function was given an invalid value"
     if isinstance(error, (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException)):

@@ -1,34 +1,99 @@
-"""The merge engine: one embedded DuckDB that joins fragment streams, locked down (DESIGN.md §6).
+"""The merge engine: embedded DuckDBs that join fragment streams, locked down (DESIGN.md §6).
 
-One in-memory instance per runtime. Each query takes its own cursor, registers its fragments'
-Arrow streams on it under the fragment names, runs the residual, and closes the cursor. The
-instance reads no files, loads no extensions, and its configuration is locked before any query.
+Each running query merges in an in-memory DuckDB instance of its own (``lease``), because
+DuckDB's memory limit is per instance: one query's ``merge_memory_limit`` then bounds that query
+alone, and a merge that outgrows it cannot starve the others. Past the limit DuckDB spills its
+joins, aggregates and sorts to the instance's folder under the spill directory, up to
+``merge_spill_limit``; past that the query fails with a clear error and the server keeps
+serving. Instances are reused (opening one costs tens of milliseconds): a finished query gives
+its instance back, and up to ``IDLE_INSTANCES`` wait for the next. Typing over empty tables
+(``schema_of``) shares one more instance. Every instance reads no files, loads no extensions,
+and its configuration is locked before any query.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from flightmesh.connectors.duckdb import lock_down
 from flightmesh.connectors.engine_errors import duckdb_failure, mesh_error
-from flightmesh.mesh import QueryError, Settings
+from flightmesh.mesh import DescriptorError, QueryError, Settings
 
-__all__ = ["MergeEngine"]
+__all__ = ["IDLE_INSTANCES", "MergeEngine"]
+
+IDLE_INSTANCES = 8
 
 
 class MergeEngine:
     def __init__(self, settings: Settings) -> None:
-        self._connection = duckdb.connect(":memory:")
-        self._connection.execute("SET preserve_insertion_order = true")
-        lock_down(self._connection, threads=settings.merge_threads, memory_limit=settings.merge_memory_limit)
+        self._settings = settings
+        given = settings.merge_spill_directory
+        self._own_spill = not given  # a folder made here is removed at close; a given one is left
+        self._spill = Path(given) if given else Path(tempfile.mkdtemp(prefix="flightmesh-spill-"))
+        try:
+            self._spill.mkdir(parents=True, exist_ok=True)  # DuckDB creates only the last level
+        except OSError as error:
+            problem = f"settings.merge_spill_directory: cannot create {given}: {error.strerror}"
+            raise DescriptorError([problem]) from None
         self._lock = threading.Lock()
+        self._opened = 0
+        self._idle: list[duckdb.DuckDBPyConnection] = []
+        self._leased: set[duckdb.DuckDBPyConnection] = set()
+        self._connection = self._instance()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of the typing instance (shared: typing runs over empty tables)."""
         with self._lock:  # cursor() on one connection from many threads: serialize the call
             return self._connection.cursor()
+
+    def lease(self) -> tuple[duckdb.DuckDBPyConnection, Callable[[], None]]:
+        """A cursor of an instance for one query's merge alone, and the function that gives it back."""
+        with self._lock:
+            instance = self._idle.pop() if self._idle else None
+        if instance is None:
+            instance = self._instance()
+        with self._lock:
+            self._leased.add(instance)
+        cursor = instance.cursor()
+        given_back = False
+
+        def give_back() -> None:
+            nonlocal given_back
+            with self._lock:
+                if given_back:
+                    return
+                given_back = True
+                self._leased.discard(instance)
+                keep = len(self._idle) < IDLE_INSTANCES
+                if keep:
+                    self._idle.append(instance)
+            with contextlib.suppress(duckdb.Error):
+                cursor.close()
+            if not keep:
+                with contextlib.suppress(duckdb.Error):
+                    instance.close()
+
+        return cursor, give_back
+
+    def _instance(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            self._opened += 1
+            folder = self._spill / f"merge-{self._opened}"
+        settings = self._settings
+        # Set at open, before lock_down locks the configuration: the spill folder and its bound.
+        connection = duckdb.connect(":memory:", config={
+            "temp_directory": str(folder), "max_temp_directory_size": settings.merge_spill_limit})
+        connection.execute("SET preserve_insertion_order = true")
+        lock_down(connection, threads=settings.merge_threads, memory_limit=settings.merge_memory_limit)
+        return connection
 
     def schema_of(self, sql: str, inputs: dict[str, pa.Schema]) -> pa.Schema:
         """The schema ``sql`` produces over empty tables with the ``inputs`` schemas."""
@@ -53,4 +118,14 @@ class MergeEngine:
             cursor.close()
 
     def close(self) -> None:
-        self._connection.close()
+        with self._lock:
+            instances = [self._connection, *self._idle, *self._leased]
+            self._idle, self._leased = [], set()
+        for instance in instances:
+            with contextlib.suppress(duckdb.Error):
+                instance.close()
+        if self._own_spill:
+            shutil.rmtree(self._spill, ignore_errors=True)
+        else:
+            for folder in self._spill.glob("merge-*"):
+                shutil.rmtree(folder, ignore_errors=True)

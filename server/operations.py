@@ -97,7 +97,9 @@ class Operations:
             outcome = outcome_of(error, planning=True)
             elapsed = time.perf_counter() - started
             self.metrics.query_finished(outcome, elapsed)
-            self._line(None, caller.principal.name, outcome, wall, elapsed, sql, error=error)
+            # The id the query tracker gave the refusal, when it saw it (errors.with_query_id).
+            refused_id = getattr(error, "_flightmesh_query_id", None)
+            self._line(refused_id, caller.principal.name, outcome, wall, elapsed, sql, error=error)
             raise
         if issues_ticket:
             self.lifecycle.issued()
@@ -129,6 +131,13 @@ class Operations:
                                    for fragment in plan.plan.fragments for p in fragment.products})
                 self._line(_query_id(result), result.owner, outcome, wall, elapsed, sql, rows=rows, nbytes=nbytes,
                            products=products, error=failure)
+                # The inner stream's own cleanup (it stops watching the call's context) must run now, not
+                # when a garbage collection finds it: pyarrow frees the context with the call. And the
+                # error kept here would hold this frame in a cycle through its traceback.
+                failure = None
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -144,7 +153,7 @@ class Operations:
 
 
 def _query_id(result: PendingResult) -> str:
-    """The query's id (the ticket's handle until queries carry ids of their own)."""
+    """The query's id (the ticket's handle for a result issued without one)."""
     named = getattr(result, "query_id", None)
     return str(named) if named else result.handle.hex()[:16]
 

@@ -183,3 +183,4 @@ def test_every_query_writes_one_json_line(watched: FlightMeshServer, caplog: pyt
     assert ok["sql"] == "SELECT count(*) AS n FROM crm.customers" and ok["error"] is None
     assert ok["elapsed_ms"] >= 0 and ok["started"].endswith("Z") and ok["level"] == "INFO"
     assert refused["sql"] == "SELEC 1" and refused["error"]
+    assert refused["query_id"] and refused["query_id"] != ok["query_id"]  # refusals have ids too
