@@ -52,7 +52,7 @@ def _flatten_one(select: exp.Select) -> bool:
     joins: list[exp.Join] = list(select.args.get("joins") or [])
     from_ = select.args.get("from_")
     first = _nest(from_.this) if from_ is not None else None
-    if first is not None:  # FROM (a ... JOIN b ...) JOIN c: joins run left to right either way
+    if from_ is not None and first is not None:  # FROM (a JOIN b ...) JOIN c: joins run left to right either way
         inner = list(first.args["joins"])
         first.set("joins", None)
         from_.set("this", first)
