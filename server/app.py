@@ -127,6 +127,10 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         self.watcher = CancelWatcher()
         self.queries = QueryService(runtime, self.statements, self.tickets, self.sessions, self.watcher)
         self.queries.observe = self.operations.observe
+        admission = getattr(self.queries.tracker, "admission", None)
+        if admission is not None:  # the gauges read admission control's own counts
+            self.operations.metrics.count_running(lambda: admission.running)
+            self.operations.metrics.queued.set_function(lambda: float(admission.queued))
         self.metadata = MetadataService(settings.table_type_case)
         self.keys = KeyService()
         self.info = server_info(settings, server_name)

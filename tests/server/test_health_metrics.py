@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from flightmesh.executor import MeshRuntime
 from flightmesh.server.app import FlightMeshServer
 from flightmesh.server.query_log import JsonFormatter
 from tests.server.conftest import adbc_connect
+from tests.server.support import Mesh
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +187,26 @@ def test_every_query_writes_one_json_line(watched: FlightMeshServer, caplog: pyt
     assert ok["elapsed_ms"] >= 0 and ok["started"].endswith("Z") and ok["level"] == "INFO"
     assert refused["sql"] == "SELEC 1" and refused["error"]
     assert refused["query_id"] and refused["query_id"] != ok["query_id"]  # refusals have ids too
+
+
+def test_a_query_waiting_for_admission_is_seen_as_queued(mesh: Mesh) -> None:
+    one_at_a_time = mesh.descriptor.with_name("one-at-a-time.yaml")  # the same data, beside it
+    one_at_a_time.write_text(mesh.descriptor.read_text() + "settings:\n  max_running_queries: 1\n")
+    with MeshRuntime.open(one_at_a_time) as runtime, \
+            FlightMeshServer(runtime, "grpc://127.0.0.1:0", http_port=0) as server:
+        with adbc_connect(server) as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM telemetry.events")
+            reader = cursor.fetch_record_batch()
+            reader.read_next_batch()  # holds the only running slot
+            waiting = threading.Thread(target=_query, args=(server, "SELECT count(*) FROM crm.customers"))
+            waiting.start()
+            deadline = time.monotonic() + 60
+            while _value(_samples(server), "flightmesh_queries_queued") != 1:
+                assert time.monotonic() < deadline, "the second query never showed as queued"
+                time.sleep(0.05)
+            assert _value(_samples(server), "flightmesh_queries_running") == 1
+            reader.read_all()
+        waiting.join(60)
+        samples = _samples(server)
+        assert _value(samples, "flightmesh_queries_queued") == 0
+        assert _value(samples, "flightmesh_queries_total", outcome="ok") == 2
