@@ -19,6 +19,11 @@ the rendering says ``COLLATE BINARY`` wherever a string column is compared.
 LIKE is case-insensitive for ASCII in SQLite. A LIKE with a literal pattern is rendered as GLOB,
 SQLite's case-sensitive matcher, with the pattern translated (``%`` -> ``*``, ``_`` -> ``?``, the
 GLOB metacharacters bracketed); any other LIKE stays in the residual.
+
+The other renderings: ``//`` of integers as SQLite's integer ``/`` (exact above 2^53), ``/`` with
+its numerator cast to REAL (an integral DECIMAL is an INTEGER), CAST(integer AS BOOLEAN) as
+``x <> 0``, year()/month()/... of a DATE or TIMESTAMP with strftime(), and every DOUBLE or DECIMAL
+output cast to REAL (the driver types a column by its first batch of values).
 """
 
 from __future__ import annotations
