@@ -69,7 +69,7 @@ class Settings:
             return f"expected at least {minimum}, got {value!r}"
         if name == "table_type_case" and value not in ("upper", "lower"):
             return f"expected 'upper' or 'lower', got {value!r}"
-        if name == "log_level" and value.upper() not in LOG_LEVELS:
+        if name == "log_level" and str(value).upper() not in LOG_LEVELS:
             return f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}"
         return None
 

@@ -123,7 +123,8 @@ class Lifecycle:
 
 
 def serve_until_stopped(lifecycle: Lifecycle, *, drain_seconds: float, cancel_running: Callable[[], int],
-                        reload: Callable[[], None] | None = None, announce: Callable[[], None] = lambda: None) -> None:
+                        reload: Callable[[], object] | None = None,
+                        announce: Callable[[], None] = lambda: None) -> None:
     """Block the main thread until SIGINT, or SIGTERM and a drain; the server serves from its own threads.
 
     SIGTERM: new queries are refused, running ones get ``drain_seconds`` to finish; a second
