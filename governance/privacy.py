@@ -59,7 +59,19 @@ def check_privacy(catalog: Catalog) -> list[str]:
                 elif role == "bounded column" and not _numeric(field.type):
                     problems.append(f"{declared.origin}: the bounded column {column!r} is not a number "
                                     f"({field.type}); only numbers can be clamped and summed")
+                elif role == "public key" and not _castable(declared.public_keys[column], field.type):
+                    problems.append(f"{declared.origin}: the public key {column!r} lists values that are not "
+                                    f"of its column's type ({field.type})")
     return problems
+
+
+def _castable(values: tuple[Any, ...], data_type: pa.DataType) -> bool:
+    """Can the declared key values stand in the key column (the release builds its grid from them)?"""
+    try:
+        pa.array(list(values)).cast(data_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    return True
 
 
 def _numeric(data_type: pa.DataType) -> bool:

@@ -119,10 +119,11 @@ def test_state_keys(tmp_path: Path) -> None:
 def test_the_mesh_does_not_open_when_privacy_names_a_missing_or_non_numeric_column(tmp_path: Path) -> None:
     privacy = {"for": ["researcher"], "epsilon_per_query": 0.1, "budget": {"epsilon": 1},
                "tables": {"orders": {"unit": "client", "max_rows_per_unit": 3, "bounds": {"region": [0, 1]},
-                                     "public_keys": {"colour": ["red"]}}}}
+                                     "public_keys": {"colour": ["red"], "year": ["last year"]}}}}
     with pytest.raises(DescriptorError) as refused:
         MeshRuntime.open(_descriptor(tmp_path, privacy))
     problems = "\n".join(refused.value.problems)
     assert "the unit 'client' is not a column of sales.orders" in problems
     assert "the public key 'colour' is not a column of sales.orders" in problems
     assert "the bounded column 'region' is not a number" in problems
+    assert "the public key 'year' lists values that are not of its column's type (int64)" in problems
