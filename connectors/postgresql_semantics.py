@@ -4,21 +4,10 @@
 ``faithful`` rewrites a fragment so PostgreSQL computes the mesh's meaning where a plain rendering
 would not. Each entry is verified on the real engine (tests/connectors/test_semantics_postgresql.py).
 
-What the rewrites make independent of the database's configuration:
-
-- **Collation.** DuckDB orders strings by code point (byte order of UTF-8). A PostgreSQL column
-  or database often has a linguistic collation (en_US.UTF-8, ICU) where 'a' < 'B' < 'b' and
-  accents sort beside their letters. Every ordering use of a string -- ``<``/``BETWEEN``, ORDER BY
-  (also inside windows and aggregates), min/max, GREATEST/LEAST -- gets ``COLLATE "C"``, which
-  PostgreSQL defines as byte order. Equality, IN, GROUP BY, DISTINCT and joins are left alone:
-  deterministic collations (every built-in one) compare equal only identical strings, and a
-  collation on ``=`` would keep PostgreSQL from using the column's index.
-- **Case mapping.** ``upper``/``lower``/``ILIKE`` follow the collation's rules: ICU maps 'ß' to
-  'SS' and 'İ' to two code points, "C" maps ASCII only. DuckDB maps one code point to one; glibc's
-  "C.utf8" does the same (checked over every code point below U+30000: lower equal everywhere,
-  upper different only for 'ß', which DuckDB maps to 'ẞ').
-
-The rest follows what DuckDB does and PostgreSQL does not (each noted where it is rewritten).
+Strings are ordered by code point and case-mapped as DuckDB does, whatever the column's
+collation (``postgresql_collation``); the session's DateStyle and IntervalStyle are pinned
+(``SESSION_SETTINGS``). The rest follows what DuckDB does and PostgreSQL does not, each noted
+where it is rewritten or declared.
 """
 
 from __future__ import annotations
@@ -30,6 +19,22 @@ from sqlglot import exp
 from sqlglot.expressions.datatypes import DType
 
 from .base import Difference
+from .postgresql_collation import (
+    UNSAFE,
+    collate_distinct_on,
+    collate_first,
+    collate_first_argument,
+    collate_ordering,
+    copy_type,
+    int_literal,
+    lower,
+    lower_operands,
+    no_escape,
+    ordering,
+    ordering_unsure,
+    strings,
+    upper,
+)
 from .typed import BOOLEAN, FLOATS, INTEGERS, STRINGS, is_kind, kind_of, may_be
 
 __all__ = ["DIFFERENCES", "SESSION_SETTINGS", "faithful"]
@@ -39,8 +44,6 @@ __all__ = ["DIFFERENCES", "SESSION_SETTINGS", "faithful"]
 # and PostgreSQL-style intervals.
 SESSION_SETTINGS = ("SET DateStyle = 'ISO, MDY'", "SET IntervalStyle = 'postgres'")
 
-_BYTE_ORDER = "C"            # PostgreSQL's byte-order collation: code-point order for UTF-8
-_CASE_MAPPING = "C.utf8"     # glibc's C.UTF-8: one-to-one Unicode case mapping, as DuckDB
 _DECIMALS = frozenset({DType.DECIMAL})
 _NUMBERS = INTEGERS | FLOATS | _DECIMALS
 _DATES = frozenset({DType.DATE})
@@ -85,23 +88,6 @@ _MAX_ROUND_DIGITS = 30       # a decimal's precision ends well before
 # -- what a node is ----------------------------------------------------------------------------
 
 
-def _strings(*nodes: exp.Expr | None) -> bool | None:
-    """True if one of ``nodes`` is a string, False if all are known non-strings, None if unsure."""
-    kinds = [kind_of(node) for node in nodes if node is not None]
-    if any(kind in STRINGS for kind in kinds):
-        return True
-    return None if any(kind is None for kind in kinds) else False
-
-
-def _int_literal(node: exp.Expr | None) -> int | None:
-    """The value of an integer literal (``3``, ``-3``), else None."""
-    if isinstance(node, exp.Literal) and node.is_int:
-        return int(node.name)
-    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_int:
-        return -int(node.this.name)
-    return None
-
-
 def _nonzero_literal(node: exp.Expr | None) -> bool:
     if isinstance(node, exp.Neg):
         node = node.this
@@ -139,75 +125,7 @@ def _extract_part(node: exp.Extract) -> str:
     return node.this.name.upper() if isinstance(node.this, (exp.Var, exp.Literal)) else ""
 
 
-# -- ORDER BY terms --------------------------------------------------------------------------
-
-_TERM, _PROJECTIONS, _UNSAFE = "term", "projections", "unsafe"
-
-
-def _query_of(ordered: exp.Ordered) -> exp.Query | None:
-    """The SELECT or set operation whose ORDER BY holds ``ordered`` (None: a window or aggregate)."""
-    order = ordered.parent
-    if isinstance(order, exp.Order) and isinstance(order.parent, (exp.Select, exp.SetOperation)) \
-            and order.arg_key == "order":
-        return order.parent
-    return None
-
-
-def _leaf_selects(query: exp.Expr) -> list[exp.Select]:
-    if isinstance(query, exp.SetOperation):
-        return _leaf_selects(query.this) + _leaf_selects(query.expression)
-    if isinstance(query, exp.Subquery):
-        return _leaf_selects(query.this)
-    return [query] if isinstance(query, exp.Select) else []
-
-
-def _output_position(query: exp.Query, name: str) -> int | None:
-    leaves = _leaf_selects(query)
-    if not leaves:
-        return None
-    names = [projection.alias_or_name for projection in leaves[0].expressions]
-    return names.index(name) if names.count(name) == 1 else None
-
-
-def _ordering(ordered: exp.Ordered) -> tuple[str, exp.Expr | None]:
-    """How to order ``ordered`` by code point: collate the term itself, or the projections it names.
-
-    PostgreSQL reads a bare ORDER BY name as an output column, but ``name COLLATE "C"`` as an
-    input column, so a term naming an output column collates that column's projection instead
-    (every branch's, under a set operation). Returns (how, the node whose type decides).
-    """
-    term = ordered.this
-    query = _query_of(ordered)
-    position = _int_literal(term) if query is not None else None
-    if query is not None and position is not None:  # ORDER BY 2: the second output column
-        leaves = _leaf_selects(query)
-        if not leaves or not 1 <= position <= len(leaves[0].expressions):
-            return _UNSAFE, None
-        return _PROJECTIONS, leaves[0].expressions[position - 1].unalias()
-    if query is None or not isinstance(term, exp.Column) or term.table:
-        if isinstance(query, exp.SetOperation):
-            return _UNSAFE, None
-        if isinstance(query, exp.Select) and query.args.get("distinct") and not \
-                any(term == projection.unalias() for projection in query.expressions):
-            return _UNSAFE, None  # DISTINCT wants ORDER BY expressions in the select list
-        return _TERM, term
-    position = _output_position(query, term.name)
-    if position is None:
-        if isinstance(query, exp.SetOperation) or query.args.get("distinct"):
-            return _UNSAFE, None
-        return _TERM, term
-    projection = _leaf_selects(query)[0].expressions[position]
-    return _PROJECTIONS, projection.unalias()
-
-
 # -- the declared differences ---------------------------------------------------------------
-
-
-def _ordering_unsure(node: exp.Expr) -> bool:
-    assert isinstance(node, exp.Ordered)
-    how, decider = _ordering(node)
-    strings = _strings(decider) if decider is not None else None
-    return strings is None if how != _UNSAFE else strings is not False
 
 
 def _float_text(node: exp.Expr) -> bool:
@@ -280,7 +198,7 @@ def _concat_unsure(node: exp.Expr) -> bool:
 
 def _round_unsure(node: exp.Expr) -> bool:
     decimals = node.args.get("decimals")
-    digits = 0 if decimals is None else _int_literal(decimals)
+    digits = 0 if decimals is None else int_literal(decimals)
     if digits is None or abs(digits) > _MAX_ROUND_DIGITS:
         return True
     if is_kind(node.this, INTEGERS):
@@ -314,7 +232,7 @@ def _part_unsure(node: exp.Expr) -> bool:
 
 def _substring_unsure(node: exp.Expr) -> bool:
     length = node.args.get("length")
-    if length is not None and (_int_literal(length) is None or (_int_literal(length) or 0) < 0):
+    if length is not None and (int_literal(length) is None or (int_literal(length) or 0) < 0):
         return True  # DuckDB counts a negative length backwards; PostgreSQL refuses it
     start = node.args.get("start")
     return start is not None and not is_kind(start, INTEGERS)
@@ -322,16 +240,16 @@ def _substring_unsure(node: exp.Expr) -> bool:
 
 DIFFERENCES: tuple[Difference, ...] = (
     Difference(exp.Ordered, "a string's order follows the column's collation (linguistic in many databases); "
-               "the term's type is unknown or its COLLATE cannot be placed", _ordering_unsure),
+               "the term's type is unknown or its COLLATE cannot be placed", ordering_unsure),
     *(Difference(kind, "string comparison follows the column's collation; the operands' types are unknown",
-                 lambda node: _strings(node.this, node.expression) is None)
+                 lambda node: strings(node.this, node.expression) is None)
       for kind in (exp.LT, exp.LTE, exp.GT, exp.GTE)),
     Difference(exp.Between, "string comparison follows the column's collation; the operands' types are unknown",
-               lambda node: _strings(node.this, node.args.get("low"), node.args.get("high")) is None),
+               lambda node: strings(node.this, node.args.get("low"), node.args.get("high")) is None),
     *(Difference(kind, "min/max of strings follow the collation, of booleans do not exist; type unknown",
                  lambda node: kind_of(node.this) is None) for kind in (exp.Min, exp.Max)),
     *(Difference(kind, "GREATEST/LEAST of strings follow the collation; the arguments' types are unknown",
-                 lambda node: _strings(*node.iter_expressions()) is None) for kind in (exp.Greatest, exp.Least)),
+                 lambda node: strings(*node.iter_expressions()) is None) for kind in (exp.Greatest, exp.Least)),
     Difference(exp.IntDiv, "DIV() answers numeric, and exists for no double; only integer and double "
                "operands are rewritten", lambda node: not (is_kind(node.this, INTEGERS | FLOATS)
                                                           and is_kind(node.expression, INTEGERS | FLOATS))),
@@ -379,12 +297,6 @@ DIFFERENCES: tuple[Difference, ...] = (
 # -- the rewrites ------------------------------------------------------------------------------
 
 
-def _collated(node: exp.Expr, collation: str = _BYTE_ORDER) -> exp.Expr:
-    collate = exp.Collate(this=exp.Paren(this=node), expression=exp.Identifier(this=collation, quoted=True))
-    collate.type = node.type
-    return collate
-
-
 def _cast(node: exp.Expr, to: str) -> exp.Cast:
     cast = exp.Cast(this=node, to=exp.DataType.build(to, dialect="postgres"))
     cast.type = exp.DataType.build(to, dialect="postgres")
@@ -395,67 +307,31 @@ def _double(node: exp.Expr) -> exp.Expr:
     return node if is_kind(node, FLOATS) else _cast(exp.Paren(this=node), "DOUBLE PRECISION")
 
 
-def _copy_type(new: exp.Expr, old: exp.Expr) -> exp.Expr:
-    new.type = old.type
-    return new
-
-
-def _collate_first(node: exp.Expr) -> exp.Expr:
-    node.set("this", _collated(node.this))
-    return node
-
-
-def _collate_ordering(node: exp.Expr) -> exp.Expr:
-    assert isinstance(node, exp.Ordered)
-    how, _ = _ordering(node)
-    if how == _TERM:
-        return _collate_first(node)
-    query = _query_of(node)
-    assert query is not None
-    ordinal = _int_literal(node.this)
-    position = ordinal - 1 if ordinal is not None else _output_position(query, node.this.name)
-    assert position is not None
-    for select in _leaf_selects(query):
-        projection = select.expressions[position]
-        target = projection if not isinstance(projection, exp.Alias) else projection.this
-        collated = _collated(target)
-        if isinstance(projection, exp.Alias):
-            projection.set("this", collated)
-        else:  # keep the output name the bare column gave
-            target.replace(exp.alias_(collated, projection.alias_or_name, quoted=True))
-    return node
-
-
 def _min_max(node: exp.Expr) -> exp.Expr:
     if is_kind(node.this, BOOLEAN):  # PostgreSQL has no max(boolean); bool_or is the same
         kind = exp.LogicalOr if isinstance(node, exp.Max) else exp.LogicalAnd
-        return _copy_type(kind(this=node.this), node)
-    return _collate_first(node)
-
-
-def _greatest(node: exp.Expr) -> exp.Expr:
-    node.set("this", _collated(node.this))
-    return node
+        return copy_type(kind(this=node.this), node)
+    return collate_first(node)
 
 
 def _int_div(node: exp.Expr) -> exp.Expr:
     # DuckDB's // truncates integers toward zero, as PostgreSQL's integer /; on doubles it divides.
-    return _copy_type(exp.Div(this=node.this, expression=node.expression, typed=True), node)
+    return copy_type(exp.Div(this=node.this, expression=node.expression, typed=True), node)
 
 
 def _div(node: exp.Expr) -> exp.Expr:
     # DuckDB's / is a double division (of decimals too) and x / 0 is ±inf or NaN, never an error.
     left, right = node.this, node.expression
     if _nonzero_literal(right):
-        return _copy_type(exp.Div(this=_double(left), expression=right, typed=True), node)
+        return copy_type(exp.Div(this=_double(left), expression=right, typed=True), node)
     infinity = _cast(exp.Literal.string("Infinity"), "DOUBLE PRECISION")
     by_zero = exp.Mul(this=_double(left.copy()), expression=infinity)  # +inf, -inf, NaN for 0 and NaN
     if isinstance(right, exp.Literal):  # a literal zero
-        return _copy_type(exp.Paren(this=by_zero), node)
+        return copy_type(exp.Paren(this=by_zero), node)
     divided = exp.Div(this=_double(left), expression=_double(right.copy()), typed=True)
     case = exp.Case(ifs=[exp.If(this=exp.EQ(this=exp.Paren(this=right), expression=exp.Literal.number(0)),
                                 true=by_zero)], default=divided)
-    return _copy_type(exp.Paren(this=case), node)
+    return copy_type(exp.Paren(this=case), node)
 
 
 def _half_away(value: Callable[[], exp.Expr]) -> exp.Expr:
@@ -472,16 +348,16 @@ def _half_away(value: Callable[[], exp.Expr]) -> exp.Expr:
 
 def _round(node: exp.Expr) -> exp.Expr:
     argument, decimals = node.this, node.args.get("decimals")
-    digits = 0 if decimals is None else _int_literal(decimals)
+    digits = 0 if decimals is None else int_literal(decimals)
     assert digits is not None
     if is_kind(argument, INTEGERS):
         if digits >= 0:
             return exp.Paren(this=argument)
         rounded = exp.Round(this=_cast(exp.Paren(this=argument), "NUMERIC"), decimals=exp.Literal.number(digits))
         type_sql = argument.type.sql("postgres") if argument.type is not None else "BIGINT"
-        return _copy_type(_cast(rounded, type_sql), argument)
+        return copy_type(_cast(rounded, type_sql), argument)
     if is_kind(argument, FLOATS):  # round(x): ties away from zero (round(x, n) is a Difference)
-        return _copy_type(_half_away(lambda: argument.copy()), node)
+        return copy_type(_half_away(lambda: argument.copy()), node)
     shape = _decimal_shape(argument)
     assert shape is not None
     precision, scale_digits = shape
@@ -489,7 +365,7 @@ def _round(node: exp.Expr) -> exp.Expr:
     # numeric round is half away from zero as well, its scale is n.
     target = max(0, min(scale_digits, digits))
     rounded = exp.Round(this=argument, decimals=exp.Literal.number(digits))
-    return _copy_type(_cast(rounded, f"DECIMAL({precision}, {target})"), node)
+    return copy_type(_cast(rounded, f"DECIMAL({precision}, {target})"), node)
 
 
 def _cast_rewrite(node: exp.Expr) -> exp.Expr:
@@ -502,7 +378,7 @@ def _cast_rewrite(node: exp.Expr) -> exp.Expr:
     while isinstance(value, exp.Paren):  # the type is the inner node's (a rewritten one's too)
         value = value.this
     if node.to.this == DType.BOOLEAN and is_kind(value, _NUMBERS - {DType.INT}):
-        return _copy_type(exp.Paren(this=exp.NEQ(this=exp.Paren(this=node.this), expression=exp.Literal.number(0))),
+        return copy_type(exp.Paren(this=exp.NEQ(this=exp.Paren(this=node.this), expression=exp.Literal.number(0))),
                           node)
     return node
 
@@ -527,10 +403,10 @@ def _extract(field: str, value: exp.Expr, original: exp.Expr) -> exp.Expr:
     name = _PART_NAMES.get(field, field)
     extracted: exp.Expr = exp.Extract(this=exp.var(name), expression=value)
     if field == "EPOCH":
-        return _copy_type(_cast(extracted, "DOUBLE PRECISION"), original)
+        return copy_type(_cast(extracted, "DOUBLE PRECISION"), original)
     if field in _WHOLE_PARTS:  # DuckDB drops the fraction PostgreSQL keeps
         extracted = exp.Floor(this=extracted)
-    return _copy_type(_cast(extracted, "BIGINT"), original)
+    return copy_type(_cast(extracted, "BIGINT"), original)
 
 
 def _extract_rewrite(node: exp.Expr) -> exp.Expr:
@@ -545,7 +421,7 @@ def _part_rewrite(node: exp.Expr) -> exp.Expr:
 def _month_day_name(node: exp.Expr) -> exp.Expr:
     # 'FM' drops to_char's padding; without 'TM' the names are English whatever lc_time says.
     pattern = "FMMonth" if isinstance(node, exp.Monthname) else "FMDay"
-    return _copy_type(exp.func("to_char", node.this, exp.Literal.string(pattern)), node)
+    return copy_type(exp.func("to_char", node.this, exp.Literal.string(pattern)), node)
 
 
 def _substring(node: exp.Expr) -> exp.Expr:
@@ -553,7 +429,7 @@ def _substring(node: exp.Expr) -> exp.Expr:
     if start is None:
         return node
     value = node.this
-    literal = _int_literal(start)
+    literal = int_literal(start)
     if literal is not None and literal >= 0:
         return node
     # DuckDB counts a negative start from the end: -1 is the last character.
@@ -568,49 +444,32 @@ def _substring(node: exp.Expr) -> exp.Expr:
     return node
 
 
-def _upper(node: exp.Expr) -> exp.Expr:
-    sharp = exp.func("replace", node.this, exp.Literal.string("ß"), exp.Literal.string("ẞ"))
-    node.set("this", _collated(sharp, _CASE_MAPPING))
-    return _byte_order_result(node)
-
-
-def _lower(node: exp.Expr) -> exp.Expr:
-    node.set("this", _collated(node.this, _CASE_MAPPING))
-    return _byte_order_result(node)
-
-
-def _byte_order_result(node: exp.Expr) -> exp.Expr:
-    # The result would carry "C.utf8" explicitly, which PostgreSQL refuses to compare with an
-    # operand collated "C" ("collation mismatch between explicit collations"): re-collate it.
-    return _collated(node)
-
-
 def _rewrite_for(node: exp.Expr) -> Callable[[exp.Expr], exp.Expr] | None:
     """The rewrite ``node`` needs, decided on the annotated tree before anything is rewritten."""
     if isinstance(node, exp.Ordered):
-        how, decider = _ordering(node)
-        return _collate_ordering if how != _UNSAFE and _strings(decider) else None
+        how, decider = ordering(node)
+        return collate_ordering if how != UNSAFE and strings(decider) else None
     if isinstance(node, (exp.LT, exp.LTE, exp.GT, exp.GTE)):
-        return _collate_first if _strings(node.this, node.expression) else None
+        return collate_first if strings(node.this, node.expression) else None
     if isinstance(node, exp.Between):
-        return _collate_first if _strings(node.this, node.args.get("low"), node.args.get("high")) else None
+        return collate_first if strings(node.this, node.args.get("low"), node.args.get("high")) else None
     if isinstance(node, (exp.Min, exp.Max)):
         return _min_max if is_kind(node.this, STRINGS | BOOLEAN) else None
     if isinstance(node, (exp.Greatest, exp.Least)):
-        return _greatest if _strings(*node.iter_expressions()) else None
+        return collate_first_argument if strings(*node.iter_expressions()) else None
     if isinstance(node, (exp.Like, exp.ILike)):
         escape = not isinstance(node.parent, exp.Escape) and not (
             isinstance(node.expression, exp.Literal) and "\\" not in node.expression.name)
         if isinstance(node, exp.ILike):
-            return _no_escape(_lower_operand) if escape else _lower_operand
-        return _no_escape(lambda like: like) if escape else None
+            return no_escape(lower_operands) if escape else lower_operands
+        return no_escape(lambda like: like) if escape else None
     if isinstance(node, exp.Distinct) and isinstance(node.args.get("on"), exp.Tuple):
-        return _collate_distinct_on if any(_strings(on) for on in node.args["on"].expressions) else None
+        return collate_distinct_on if any(strings(on) for on in node.args["on"].expressions) else None
     rewrites: dict[type[exp.Expr], Callable[[exp.Expr], exp.Expr]] = {
         exp.IntDiv: _int_div, exp.Div: _div, exp.Round: _round, exp.Cast: _cast_rewrite, exp.Concat: _concat,
         exp.DPipe: _concat, exp.TimestampTrunc: _trunc, exp.DateTrunc: _trunc, exp.Extract: _extract_rewrite,
         exp.Monthname: _month_day_name, exp.Dayname: _month_day_name, exp.Substring: _substring,
-        exp.Upper: _upper, exp.Lower: _lower,
+        exp.Upper: upper, exp.Lower: lower,
     }
     if isinstance(node, exp.Sub) and is_kind(node.this, _DATES) and is_kind(node.expression, _DATES):
         return _as_bigint  # date - date: DuckDB's BIGINT, PostgreSQL's integer
@@ -621,15 +480,6 @@ def _rewrite_for(node: exp.Expr) -> Callable[[exp.Expr], exp.Expr] | None:
     if type(node) in _PART_FUNCTIONS:
         return _part_rewrite
     return rewrites.get(type(node))
-
-
-def _collate_distinct_on(node: exp.Expr) -> exp.Expr:
-    # PostgreSQL wants DISTINCT ON expressions to match the leading ORDER BY terms, which get
-    # COLLATE "C": so do they (equality, what DISTINCT ON groups by, is the same under any collation).
-    for on in list(node.args["on"].expressions):
-        if _strings(on):
-            on.replace(_collated(on.copy()))
-    return node
 
 
 def _as_bigint(node: exp.Expr) -> exp.Expr:
@@ -651,23 +501,6 @@ def _typed_group_constants(node: exp.Expr) -> exp.Expr:
                 "BOOLEAN" if isinstance(key, exp.Boolean) else "DOUBLE PRECISION" if isinstance(key, exp.Literal)
                 else "INT")
             key.replace(_cast(key.copy(), to))
-    return node
-
-
-def _no_escape(then: Callable[[exp.Expr], exp.Expr]) -> Callable[[exp.Expr], exp.Expr]:
-    """LIKE without an escape character, as DuckDB's: PostgreSQL's default escape is a backslash."""
-
-    def rewrite(node: exp.Expr) -> exp.Expr:
-        return _copy_type(exp.Escape(this=then(node), expression=exp.Literal.string("")), node)
-
-    return rewrite
-
-
-def _lower_operand(node: exp.Expr) -> exp.Expr:
-    # ILIKE lowers both sides under the collation: the one-to-one mapping DuckDB uses. Both sides
-    # get it, so neither brings another explicit collation (an upper() result's "C").
-    node.set("this", _collated(node.this, _CASE_MAPPING))
-    node.set("expression", _collated(node.expression, _CASE_MAPPING))
     return node
 
 
