@@ -3,7 +3,7 @@
 ``pgshop`` (PostgreSQL) holds ``items`` (2,000 rows) and two views that make its engine misbehave:
 
 * ``stall``   answers nothing for ``STALL_SECONDS`` (an init-plan ``pg_sleep``): a fragment stuck in its engine;
-* ``endless`` streams ``generate_series(1, 10^9)``: a stream the client leaves in the middle.
+* ``endless`` streams 8 * 10^9 rows (items cubed): a stream the client leaves in the middle.
 
 ``sales`` (DuckDB) holds ``orders`` (500 rows). Users: alice and bob read both (role analyst), root
 administers (auth.admin_roles: [admin]) and reads both, carol has no role. The data is also
@@ -65,7 +65,9 @@ def _prepare_postgres(uri: str) -> None:
                "INSERT INTO items SELECT i, i % 97, 'x' || i FROM generate_series(1, 2000) AS i",
                f"CREATE OR REPLACE VIEW stall AS SELECT i AS id FROM generate_series(1, 3) AS i "
                f"WHERE (SELECT pg_sleep({STALL_SECONDS})::text) IS NOT NULL",
-               "CREATE OR REPLACE VIEW endless AS SELECT i AS id, i % 7 AS k FROM generate_series(1, 1000000000) AS i")
+               # a cross join streams (generate_series would be materialized before the first row)
+               "CREATE OR REPLACE VIEW endless AS SELECT a.id::bigint * 4000000 + b.id * 2000 + c.id AS id, c.v AS k "
+               "FROM items AS a CROSS JOIN items AS b CROSS JOIN items AS c")
 
 
 def build_ops_mesh(folder: Path, pg_uri: str, *, settings: dict[str, Any] | None = None) -> OpsMesh:
