@@ -10,6 +10,7 @@ place, and copies keep it) until each fragment is checked and rendered.
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.schema import MappingSchema
 
@@ -33,6 +34,11 @@ def annotate(tree: exp.Expr, resolution: Resolution) -> exp.Expr:
         # ``Difference`` treats as possibly affected: fewer pushdowns, never a wrong answer.
         pass
     for node in tree.walk():
+        if isinstance(node, exp.Bracket) and node.this.type is not None \
+                and not node.this.is_type(DType.ARRAY, DType.UNKNOWN):
+            # The parser stored ``s[1]`` 0-based as if ``s`` were a list; the generator adds the
+            # 1 back only for a list or an unknown type, so a known VARCHAR would print ``s[0]``.
+            node.this.type = DType.UNKNOWN
         # sqlglot also records each query's row type in its meta; plans travel as JSON
         # (``serial``), where meta must be plain data, and nothing here reads it.
         if node._meta is not None:
