@@ -52,11 +52,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str) -> None:
-    """Every record of the process as a JSON line on stderr, from ``level`` up."""
+    """Every record of the process as a JSON line on stderr, from ``level`` up.
+
+    Called again (the descriptor's level, once read), it replaces its own handler; handlers others
+    installed (a host application's, pytest's) are left alone."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     for previous in list(root.handlers):
-        root.removeHandler(previous)
+        if isinstance(previous.formatter, JsonFormatter):
+            root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -210,3 +210,26 @@ def test_a_query_waiting_for_admission_is_seen_as_queued(mesh: Mesh) -> None:
         samples = _samples(server)
         assert _value(samples, "flightmesh_queries_queued") == 0
         assert _value(samples, "flightmesh_queries_total", outcome="ok") == 2
+
+
+def test_log_level_decides_whether_query_lines_are_written(
+        watched: FlightMeshServer, capsys: pytest.CaptureFixture[str]) -> None:
+    from flightmesh.mesh import Settings
+    from flightmesh.server.query_log import configure
+
+    assert Settings.check("log_level", "LOUD") is not None and Settings.check("log_level", "warning") is None
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        configure("INFO")
+        _query(watched, "SELECT 1 AS one")
+        configure("WARNING")  # replaces its own handler: one line per record, not two
+        _query(watched, "SELECT 2 AS two")
+    finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    queries = [line["sql"] for line in lines if line.get("event") == "query"]
+    assert queries == ["SELECT 1 AS one"]
