@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -68,8 +69,8 @@ def releases(folder: Path) -> tuple[list[float], list[float], float, float]:
     return count_errors, sum_errors, count_scale, sum_scale
 
 
-def check_laplace(errors: list[float], scale: float) -> None:
-    """Fail unless ``errors`` look like draws of Laplace(0, scale)."""
+def check_laplace(errors: list[float], scale: float, *, discrete: bool = False) -> None:
+    """Fail unless ``errors`` look like draws of Laplace(0, scale) (discrete: of integers)."""
     n = len(errors)
     threshold = scale * math.log(1 / DELTA)   # P(|X| > threshold) = DELTA for Laplace(scale)
     beyond = sum(1 for e in errors if abs(e) > threshold)
@@ -77,8 +78,25 @@ def check_laplace(errors: list[float], scale: float) -> None:
     assert beyond <= 2 * n * DELTA, f"{beyond} of {n} errors beyond {threshold:g}"
     mean_absolute = sum(abs(e) for e in errors) / n
     assert 0.9 * scale < mean_absolute < 1.1 * scale, f"mean |error| {mean_absolute:g}, scale {scale:g}"
-    result = stats.kstest(errors, stats.laplace(loc=0, scale=scale).cdf)
+    if discrete:
+        # Counts get the discrete Laplace (P(k) ~ exp(-|k|/scale)); KS needs a continuous law, so each
+        # error is spread uniformly over [k - 1/2, k + 1/2] (seeded) and compared with that law exactly.
+        jitter = np.random.default_rng(14).uniform(-0.5, 0.5, n)
+        samples, cdf = np.asarray(errors, dtype=float) + jitter, _spread_discrete_laplace_cdf(scale)
+    else:
+        samples, cdf = np.asarray(errors, dtype=float), stats.laplace(loc=0, scale=scale).cdf
+    result = stats.kstest(samples, cdf)
     assert result.pvalue > 0.001, f"KS rejects Laplace({scale:g}): D={result.statistic:.4f}, p={result.pvalue:.2g}"
+
+
+def _spread_discrete_laplace_cdf(scale: float) -> Callable[[np.ndarray], np.ndarray]:
+    law = stats.dlaplace(1 / scale)
+
+    def cdf(x: np.ndarray) -> np.ndarray:
+        k = np.floor(np.asarray(x) + 0.5)
+        return law.cdf(k - 1) + (np.asarray(x) - (k - 0.5)) * law.pmf(k)  # type: ignore[no-any-return]
+
+    return cdf
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +115,7 @@ def test_released_counts_are_laplace_around_the_exact_bounded_count(
         observed: tuple[list[float], list[float], float, float]) -> None:
     count_errors, _, count_scale, _ = observed
     assert len(count_errors) == RELEASES * 8   # every declared (region, year) cell, every time
-    check_laplace(count_errors, count_scale)
+    check_laplace(count_errors, count_scale, discrete=True)
 
 
 def test_released_sums_are_laplace_around_the_exact_bounded_sum(
@@ -130,6 +148,6 @@ def test_the_check_fails_when_the_noise_is_removed_or_mis_scaled(
     monkeypatch.setattr("tests.governance.test_privacy_noise.RELEASES", 40)
     count_errors, sum_errors, count_scale, sum_scale = releases(small_folder)
     with pytest.raises(AssertionError):
-        check_laplace(count_errors, count_scale)
+        check_laplace(count_errors, count_scale, discrete=True)
     with pytest.raises(AssertionError):
         check_laplace(sum_errors, sum_scale)
