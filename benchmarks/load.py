@@ -1,6 +1,6 @@
 """Load: 64 concurrent ADBC clients running a mixed workload against one ``flightmesh serve``.
 
-    python benchmarks/load.py [--clients 64] [--seconds 30] [--seed 1]
+    python benchmarks/load.py [--clients 64] [--seconds 30] [--rounds 1] [--seed 1] [--setting NAME=VALUE ...]
 
 The server runs in its own process (``flightmesh serve``, JSON query log to a file, the HTTP side
 port on), over a mesh this script writes to a temporary folder: ``sales.orders`` in DuckDB
@@ -75,7 +75,7 @@ MIX: tuple[tuple[str, int, str], ...] = (
 # -- the mesh ------------------------------------------------------------------------------------------
 
 
-def write_mesh(directory: Path) -> Path:
+def write_mesh(directory: Path, settings: dict[str, str] | None = None) -> Path:
     data = directory / "data"
     (data / "telemetry").mkdir(parents=True)
     rng = np.random.default_rng(7)
@@ -110,7 +110,7 @@ def write_mesh(directory: Path) -> Path:
         "  telemetry:\n    engine: {kind: parquet, path: data/telemetry}\n"
         "    tables: {events: {source: events.parquet}}\n    access: {read: [analyst]}\n"
         f"users:\n{users}"
-        "settings:\n  http_port: 0\n")
+        "settings:\n  http_port: 0\n" + "".join(f"  {key}: {value}\n" for key, value in (settings or {}).items()))
     return descriptor
 
 
@@ -229,13 +229,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting for the mesh, e.g. plan_cache_size=0 (repeatable)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the load this many times in a row, the server's RSS after each (a leak grows)")
     args = parser.parse_args()
 
     print(f"python {platform.python_version()}, pyarrow {pa.__version__}, duckdb {duckdb.__version__}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="flightmesh-load-") as folder:
         directory = Path(folder)
-        descriptor = write_mesh(directory)
+        descriptor = write_mesh(directory, dict(item.split("=", 1) for item in args.setting))
         log = directory / "server.log"
         server = start_server(descriptor, log)
         try:
@@ -248,17 +252,20 @@ def main() -> None:
             before = server.metrics()
 
             results = Results()
-            deadline = time.monotonic() + args.seconds
-            started = time.perf_counter()
-            threads = [threading.Thread(target=client, args=(i, server, deadline, args.seed, results))
-                       for i in range(args.clients)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            wall = time.perf_counter() - started
-            time.sleep(2.0)  # the server lets go of what the last queries held
-            rss_end, rss_peak = server.rss_mb(), server.rss_mb("VmHWM")
+            wall, rss_rounds = 0.0, []
+            for round_number in range(args.rounds):
+                deadline = time.monotonic() + args.seconds
+                started = time.perf_counter()
+                threads = [threading.Thread(target=client, args=(i, server, deadline, args.seed + round_number,
+                                                                 results)) for i in range(args.clients)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                wall += time.perf_counter() - started
+                time.sleep(2.0)  # the server lets go of what the last queries held
+                rss_rounds.append(server.rss_mb())
+            rss_end, rss_peak = rss_rounds[-1], server.rss_mb("VmHWM")
             after = server.metrics()
         finally:
             server.process.terminate()
@@ -270,8 +277,8 @@ def main() -> None:
     refused = sum(results.refusals.values())
     total = answered + refused + len(results.errors)
     everything = [value for values in results.latencies.values() for value in values]
-    print(f"{args.clients} clients, {wall:.1f} s: {total} queries, {total / wall:.1f} queries/s "
-          f"({answered / wall:.1f}/s answered)")
+    print(f"{args.clients} clients, {args.rounds} x {args.seconds:.0f} s ({wall:.1f} s): {total} queries, "
+          f"{total / wall:.1f} queries/s ({answered / wall:.1f}/s answered)")
     print(f"{'kind':8} {'count':>7} {'p50 ms':>9} {'p99 ms':>9}")
     for kind, _, _ in MIX:
         values = results.latencies.get(kind, [])
@@ -292,6 +299,8 @@ def main() -> None:
           + f"; JSON query lines in its log (with warm-up): {query_lines}")
     print(f"server RSS: {rss_start:.0f} MB after warm-up, {rss_end:.0f} MB at the end "
           f"({rss_end - rss_start:+.0f} MB, {(rss_end / rss_start - 1) * 100:+.1f}%), peak {rss_peak:.0f} MB")
+    if len(rss_rounds) > 1:
+        print("server RSS after each round: " + ", ".join(f"{value:.0f} MB" for value in rss_rounds))
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
