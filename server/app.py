@@ -359,7 +359,7 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
             ticket = unpack_command(endpoint.ticket.ticket)
             if isinstance(ticket, sql.TicketStatementQuery):
                 queries_seen += 1
-                cancelled += self.tickets.cancel(ticket.statement_handle, caller)
+                cancelled += self.queries.cancel_ticket(ticket.statement_handle, caller)
         if cancelled:
             return session.CancelFlightInfoResult(status=session.CANCEL_STATUS_CANCELLED)
         if queries_seen:

@@ -11,6 +11,11 @@ already gone), and closing someone else's handle does nothing.
 * A **ticket** names bound plans waiting for their DoGet. Tickets are single use (Flight's own
   advice), expire after ``idle_seconds`` too, and while their stream runs they can be cancelled
   (CancelFlightInfo).
+
+Replicas: the bytes clients hold are signed, self-contained tokens (``ticket_codec``), and these
+registries are each replica's memory of them, keyed by the token's nonce. A replica that never saw
+a token ``adopt``s it (re-prepared, or its plans restored, by ``queries``); closed statements and
+used or cancelled tickets are remembered (``was_closed``, ``known``) so they stay refused here.
 """
 
 from __future__ import annotations
@@ -59,8 +64,11 @@ class PreparedStatements:
         self._clock = clock
         self._lock = threading.Lock()
         self._statements: dict[bytes, PreparedStatement] = {}
+        self._closed: dict[bytes, float] = {}   # handle -> when closed
+        self.closed_memory_seconds = 24 * 3600.0
 
-    def add(self, query: Any, caller: Caller) -> PreparedStatement:
+    def add(self, query: Any, caller: Caller, *, handle: bytes | None = None,
+            parameter_rows: list[tuple[Any, ...]] | None = None) -> PreparedStatement:
         now = self._clock()
         owner = caller.principal.name
         with self._lock:
@@ -70,8 +78,8 @@ class PreparedStatements:
                     f"too many open prepared statements ({self.max_per_user}); "
                     "close some before preparing more"
                 )
-            statement = PreparedStatement(secrets.token_bytes(_HANDLE_BYTES), owner, caller.session, query,
-                                          last_used=now)
+            statement = PreparedStatement(handle or secrets.token_bytes(_HANDLE_BYTES), owner, caller.session,
+                                          query, parameter_rows, last_used=now)
             self._statements[statement.handle] = statement
         return statement
 
@@ -102,13 +110,21 @@ class PreparedStatements:
             if statement is None or statement.owner != caller.principal.name:
                 return False
             del self._statements[handle]
+            self._closed[handle] = self._clock()
             return True
+
+    def was_closed(self, handle: bytes) -> bool:
+        """Closed here (by its client or its session): not to be re-prepared from its handle here."""
+        with self._lock:
+            return handle in self._closed
 
     def close_session(self, session: str) -> int:
         with self._lock:
             doomed = [handle for handle, s in self._statements.items() if s.session == session]
+            now = self._clock()
             for handle in doomed:
                 del self._statements[handle]
+                self._closed[handle] = now
         return len(doomed)
 
     def __len__(self) -> int:
@@ -119,6 +135,9 @@ class PreparedStatements:
         idle = [h for h, s in self._statements.items() if now - s.last_used > self.idle_seconds]
         for handle in idle:
             del self._statements[handle]
+        # Memory of closed handles, for as long as a handle is good (ticket_codec.HANDLE_SECONDS).
+        for handle in [h for h, at in self._closed.items() if now - at > self.closed_memory_seconds]:
+            del self._closed[handle]
 
 
 @dataclass
@@ -145,6 +164,7 @@ class Tickets:
         self._lock = threading.Lock()
         self._pending: dict[bytes, PendingResult] = {}
         self._running: dict[bytes, PendingResult] = {}
+        self._spent: dict[bytes, float] = {}   # taken, adopted or cancelled here -> when
 
     def issue(self, caller: Caller, plans: list[Any], schema: pa.Schema) -> PendingResult:
         now = self._clock()
@@ -169,6 +189,24 @@ class Tickets:
                 raise NotFound("ticket not found; it was already used or has expired")
             del self._pending[handle]
             self._running[handle] = result
+            self._spent[handle] = now
+        return result
+
+    def known(self, handle: bytes) -> bool:
+        """Issued, used or cancelled here: ``take`` decides; else another replica issued it."""
+        with self._lock:
+            return handle in self._pending or handle in self._running or handle in self._spent
+
+    def adopt(self, handle: bytes, caller: Caller, plans: list[Any], schema: pa.Schema) -> PendingResult:
+        """Run here a ticket another replica issued (its plans restored); single use on this replica too."""
+        now = self._clock()
+        with self._lock:
+            self._drop_stale(now)
+            if handle in self._pending or handle in self._running or handle in self._spent:
+                raise NotFound("ticket not found; it was already used or has expired")
+            result = PendingResult(handle, caller.principal.name, caller.session, plans, schema, now)
+            self._running[handle] = result
+            self._spent[handle] = now
         return result
 
     def finished(self, handle: bytes) -> None:
@@ -182,6 +220,7 @@ class Tickets:
             if result is None or result.owner != caller.principal.name:
                 return False
             self._pending.pop(handle, None)
+            self._spent[handle] = self._clock()
         result.scope.cancel()
         return True
 
@@ -189,8 +228,10 @@ class Tickets:
         """Forget the session's pending tickets and stop its running streams."""
         with self._lock:
             pending = [h for h, r in self._pending.items() if r.session == session]
+            now = self._clock()
             for handle in pending:
                 del self._pending[handle]
+                self._spent[handle] = now
             running = [r for r in self._running.values() if r.session == session]
         for result in running:
             result.scope.cancel()
@@ -204,6 +245,9 @@ class Tickets:
         stale = [h for h, r in self._pending.items() if now - r.created > self.idle_seconds]
         for handle in stale:
             del self._pending[handle]
+        # Past idle_seconds a ticket's signed expiry refuses it anyway: no need to remember it longer.
+        for handle in [h for h, at in self._spent.items() if now - at > self.idle_seconds]:
+            del self._spent[handle]
 
 
 def parameter_rows(parameters: pa.Table, expected: pa.Schema) -> list[tuple[Any, ...]]:

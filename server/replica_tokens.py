@@ -1,0 +1,188 @@
+"""What goes into the signed tickets and statement handles, and how a replica takes them back.
+
+A **ticket** carries the bound plans (``BoundPlan.to_dict``), the announced schema, the query id
+and how to plan it again (the SQL, session schema, dialect and parameter rows). The replica that
+issued it runs the plans it keeps in memory; another replica restores them from the ticket. Plans
+that cannot travel (system tables, planned per principal; a ticket over ``MAX_TOKEN_BYTES``) are
+left out and the other replica plans the SQL again for the same user, under the same mesh, and
+serves it only if the result has the schema the FlightInfo announced.
+
+Every ticket is bound to the mesh fingerprint it was planned under. A replica whose mesh differs
+(a reload changed a policy, a grant, a role...) refuses it rather than re-planning it: the client
+holds a FlightInfo whose schema and meaning came from the old policies, and a silent re-plan
+could answer something else under that schema. Refused, the client runs the query again and sees
+the new policy from GetFlightInfo on. The user's identity must also be the one the plans were
+made for (same roles and attributes): a role taken away is never served by an older ticket.
+
+A **statement handle** carries the SQL, the session's schema and dialect and, after a DoPut, the
+parameter rows (DoPut answers a new handle; ADBC and JDBC replace theirs with it). Another replica
+prepares the SQL again for the caller, under its current mesh: that is always safe.
+
+Privacy mode: nothing in a ticket is a release. The ledger charges the budget when a plan is
+executed (``executor.privacy_gate``), on whichever replica runs it, so every DoGet of a ticket,
+here or elsewhere, pays its epsilon; with a shared state store (``state: {kind: postgresql}``) the
+replicas charge one ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from flightmesh.executor.bound import BoundPlan
+from flightmesh.mesh import NotFound, QueryError
+from flightmesh.planner.serial import schema_from_text, schema_to_text
+
+from .auth import Caller
+from .errors import BadRequest
+from .mesh_fingerprint import mesh_fingerprint
+from .runtime import Runtime
+from .statements import common_schema
+from .ticket_codec import Opened, TicketCodec, TokenTooLarge, decode_rows, encode_rows
+
+__all__ = ["HANDLE_SECONDS", "ReplicaTokens", "Restatement"]
+
+TICKET_NOT_FOUND = "ticket not found; it was already used or has expired"
+STATEMENT_NOT_FOUND = "prepared statement not found; it was closed or has expired"
+# A handle lives as long as clients keep it (a JDBC pool keeps statements for hours); replaying it
+# only prepares the caller's own SQL again, under the current policies.
+HANDLE_SECONDS = 24 * 3600.0
+STALE_MESH = ("this ticket was planned under an earlier version of the mesh (it was reloaded since, and its "
+              "policies may differ): run the query again")
+OTHER_IDENTITY = ("this ticket was planned for your identity with other roles or attributes: run the query "
+                  "again")
+
+
+@dataclass(frozen=True)
+class Restatement:
+    """How to plan a statement again: its SQL, the session's schema and dialect, its parameter rows."""
+
+    sql: str
+    default_schema: str | None
+    dialect: str | None
+    rows: Sequence[tuple[Any, ...]] | None = None   # None: nothing bound
+
+    def to_dict(self, *, with_rows: bool = True) -> dict[str, Any]:
+        rows = None if self.rows is None or not with_rows else encode_rows(list(self.rows))
+        return {"sql": self.sql, "default_schema": self.default_schema, "dialect": self.dialect, "rows": rows}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Restatement:
+        rows = data.get("rows")
+        return cls(data["sql"], data.get("default_schema"), data.get("dialect"),
+                   None if rows is None else decode_rows(rows))
+
+
+class ReplicaTokens:
+    def __init__(self, runtime: Runtime, codec: TicketCodec) -> None:
+        self.runtime = runtime
+        self.codec = codec
+        self._fingerprinted: tuple[Any, str] | None = None
+
+    def fingerprint(self) -> str:
+        spec = self.runtime.spec
+        known = self._fingerprinted
+        if known is None or known[0] is not spec:  # recomputed once per reload
+            known = self._fingerprinted = (spec, mesh_fingerprint(spec))
+        return known[1]
+
+    # -- tickets ---------------------------------------------------------------------------------
+
+    def seal_ticket(self, caller: Caller, handle: bytes, plans: list[Any], schema: pa.Schema, query_id: str,
+                    products: Sequence[str], restatement: Restatement | None) -> bytes:
+        body: dict[str, Any] = {"schema": schema_to_text(schema), "query_id": query_id, "products": list(products),
+                                "sql": restatement.sql if restatement is not None else "",
+                                "plans": self._portable(plans),
+                                "restatement": restatement.to_dict() if restatement is not None else None}
+        ttl = self.runtime.settings.token_ttl_seconds
+        while True:
+            try:
+                return self.codec.seal("ticket", caller.principal.name, body, ttl_seconds=ttl,
+                                       fingerprint=self.fingerprint(), nonce=handle.hex())
+            except TokenTooLarge:
+                # Too big to travel whole: first the plans stay here (re-planned elsewhere), then the
+                # parameter rows too (then only this replica can serve it).
+                if body["plans"] is not None:
+                    body["plans"] = None
+                elif body["restatement"] is not None:
+                    body["restatement"] = None
+                else:
+                    raise
+
+    def open_ticket(self, token: bytes, caller: Caller) -> tuple[bytes, Opened]:
+        """(the ticket's handle in ``Tickets``, its checked payload); refused if stale."""
+        opened = self.codec.open("ticket", token, caller.principal.name, not_found=TICKET_NOT_FOUND)
+        if opened.fingerprint != self.fingerprint():
+            raise QueryError(STALE_MESH)
+        return bytes.fromhex(opened.nonce), opened
+
+    def ticket_handle(self, token: bytes) -> bytes | None:
+        nonce = self.codec.nonce_of(token)
+        return None if nonce is None else bytes.fromhex(nonce)
+
+    def restore(self, opened: Opened, caller: Caller) -> tuple[list[Any], pa.Schema]:
+        """The plans of a ticket another replica issued: restored, or planned again for ``caller``."""
+        body = opened.body
+        schema = schema_from_text(body["schema"])
+        connectors = getattr(self.runtime, "connectors", None)
+        if body.get("plans") is not None and connectors is not None:
+            try:
+                plans: list[Any] = [BoundPlan.from_dict(item, connectors) for item in body["plans"]]
+            except (KeyError, ValueError):  # a product this replica lacks: its mesh is not the same
+                raise QueryError(STALE_MESH) from None
+            return plans, schema
+        if body.get("restatement") is None:
+            raise NotFound("this ticket can be redeemed only on the server that issued it (it was too large to "
+                           "carry its plan); run the query again")
+        again = Restatement.from_dict(body["restatement"])
+        prepared = self.runtime.prepare(again.sql, caller.principal, default_schema=again.default_schema,
+                                        dialect=again.dialect)
+        rows: Sequence[tuple[Any, ...]] = again.rows if again.rows is not None else [()]
+        plans = [self.runtime.bind(prepared, caller.principal, row) for row in rows]
+        if plans and not common_schema([plan.schema for plan in plans]).equals(schema):
+            raise QueryError(STALE_MESH)
+        return plans, schema
+
+    @staticmethod
+    def check_identity(plans: Sequence[Any], caller: Caller) -> None:
+        for plan in plans:
+            principal = getattr(plan, "principal", None)
+            if principal is not None and principal.policy_key() != caller.principal.policy_key():
+                raise QueryError(OTHER_IDENTITY)
+
+    def _portable(self, plans: list[Any]) -> list[dict[str, Any]] | None:
+        connectors = getattr(self.runtime, "connectors", None)
+        if connectors is None or not all(isinstance(plan, BoundPlan) for plan in plans):
+            return None
+        try:
+            return [plan.to_dict(connectors) for plan in plans]
+        except ValueError:  # a fragment over a per-principal system connector: planned again elsewhere
+            return None
+
+    # -- statement handles -----------------------------------------------------------------------
+
+    def seal_statement(self, caller: Caller, key: bytes, restatement: Restatement) -> bytes:
+        """A handle for the statement registered under ``key``, carrying its rows if they fit."""
+        for with_rows in (True, False):
+            try:
+                return self.codec.seal("statement", caller.principal.name, restatement.to_dict(with_rows=with_rows),
+                                       ttl_seconds=HANDLE_SECONDS, fingerprint=self.fingerprint(),
+                                       nonce=key.hex())
+            except TokenTooLarge:
+                continue
+        raise BadRequest("the statement is too large to prepare")
+
+    def statement_key(self, token: bytes) -> bytes:
+        """The key ``PreparedStatements`` knows the statement by (unverifiable bytes: themselves)."""
+        nonce = self.codec.nonce_of(token)
+        return token if nonce is None else bytes.fromhex(nonce)
+
+    def open_statement(self, token: bytes, caller: Caller) -> Restatement:
+        try:
+            opened = self.codec.open("statement", token, caller.principal.name, not_found=STATEMENT_NOT_FOUND)
+        except BadRequest:  # not a handle of ours at all: as for a handle that never existed
+            raise NotFound(STATEMENT_NOT_FOUND) from None
+        return Restatement.from_dict(opened.body)
