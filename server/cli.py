@@ -221,6 +221,8 @@ def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None, *,
                                 cancel_running=cancel_running, reload=runtime.reload, announce=announce)
         finally:
             clean = shutdown_within(server)
+        if not clean:  # the streams still blocked get their query lines (cancelled) before the exit
+            server.operations.finish_unfinished()
     print("flightmesh: stopped", file=out, flush=True)
     if not clean:
         # A gRPC write still blocked (its client stopped reading) would hold the interpreter's exit

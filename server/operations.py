@@ -16,8 +16,10 @@ cancelled or went away, a kill) and ``timeout``.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -71,6 +73,8 @@ class Operations:
         self.metrics.count_running(self.lifecycle.running)
         # product -> why its last fragment could not reach the engine (cleared by a success)
         self.unreachable: dict[str, str] = {}
+        self._streams_lock = threading.Lock()
+        self._streams: dict[int, _Stream] = {}   # DoGet streams not ended yet
 
     # -- the executor's fragments ------------------------------------------------------------------
 
@@ -106,31 +110,24 @@ class Operations:
 
     def observe(self, result: PendingResult, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """``batches`` (what DoGet sends for ``result``), counted; the query's outcome when they end."""
-        wall, started = time.time(), time.perf_counter()
+        stream = _Stream(result, time.time(), time.perf_counter())
         self.metrics.session_seen(result.session)
-        rows = nbytes = 0
         failure: BaseException | None = None
+        with self._streams_lock:
+            self._streams[id(stream)] = stream
         with self.lifecycle.query_running():
             try:
                 for batch in batches:
-                    rows += batch.num_rows
                     size = batch.nbytes
-                    nbytes += size
+                    stream.rows += batch.num_rows
+                    stream.nbytes += size
                     self.metrics.streamed(batch.num_rows, size)
                     yield batch
             except BaseException as error:
                 failure = error
                 raise
             finally:
-                outcome = outcome_of(failure, planning=False)
-                elapsed = time.perf_counter() - started
-                self.metrics.query_finished(outcome, elapsed)
-                plans = result.plans
-                sql = plans[0].plan.sql if plans and hasattr(plans[0], "plan") else ""
-                products = sorted({p for plan in plans if hasattr(plan, "plan")
-                                   for fragment in plan.plan.fragments for p in fragment.products})
-                self._line(_query_id(result), result.owner, outcome, wall, elapsed, sql, rows=rows, nbytes=nbytes,
-                           products=products, error=failure)
+                self._finish(stream, outcome_of(failure, planning=False), failure)
                 # The inner stream's own cleanup (it stops watching the call's context) must run now, not
                 # when a garbage collection finds it: pyarrow frees the context with the call. And the
                 # error kept here would hold this frame in a cycle through its traceback.
@@ -139,7 +136,29 @@ class Operations:
                 if close is not None:
                     close()
 
+    def finish_unfinished(self) -> int:
+        """Count and log as cancelled the streams that never ended (at an exit that cannot wait for them:
+        a stream blocked in a gRPC write, its client no longer reading, never runs its own ending)."""
+        with self._streams_lock:
+            unfinished = list(self._streams.values())
+        for stream in unfinished:
+            self._finish(stream, "cancelled", QueryCancelled("the server stopped before the stream ended"))
+        return len(unfinished)
+
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _finish(self, stream: _Stream, outcome: str, error: BaseException | None) -> None:
+        with self._streams_lock:  # once per stream, whoever comes first
+            if self._streams.pop(id(stream), None) is None:
+                return
+        elapsed = time.perf_counter() - stream.started
+        self.metrics.query_finished(outcome, elapsed)
+        plans = stream.result.plans
+        sql = plans[0].plan.sql if plans and hasattr(plans[0], "plan") else ""
+        products = sorted({p for plan in plans if hasattr(plan, "plan")
+                           for fragment in plan.plan.fragments for p in fragment.products})
+        self._line(_query_id(stream.result), stream.result.owner, outcome, stream.wall, elapsed, sql,
+                   rows=stream.rows, nbytes=stream.nbytes, products=products, error=error)
 
     def _line(self, query_id: str | None, user: str, outcome: str, wall: float, elapsed: float, sql: str, *,
               rows: int | None = None, nbytes: int | None = None, products: list[str] | None = None,
@@ -150,6 +169,17 @@ class Operations:
             "elapsed_ms": round(elapsed * 1000.0, 3), "rows": rows, "bytes": nbytes,
             "products": products or [], "sql": sql[:limit], "error": _error_text(error)}
         query_line(fields)
+
+
+@dataclass
+class _Stream:
+    """One DoGet stream's counts, until its query line is written."""
+
+    result: PendingResult
+    wall: float
+    started: float
+    rows: int = 0
+    nbytes: int = 0
 
 
 def _query_id(result: PendingResult) -> str:

@@ -145,6 +145,7 @@ def test_sigterm_cancels_what_outlasts_drain_seconds_and_exits_0(
     assert "flightmesh: stopped" in out
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any("they are cancelled" in line["message"] for line in lines)
+    assert [line["outcome"] for line in lines if line.get("event") == "query"] == ["cancelled"]
 
 
 # -- a port already in use -----------------------------------------------------------------------------
