@@ -125,13 +125,21 @@ def _compare(node: exp.Expr) -> exp.Expr:
     if not _strings_compared(left, right):
         return node
     plain = node.copy() if isinstance(node, _INDEXABLE) and \
-        (isinstance(left, exp.Column) or isinstance(right, exp.Column)) else None
+        (isinstance(left, exp.Column) or isinstance(right, exp.Column)) and _narrowable(left, right) else None
     for key, side in (("this", left), ("expression", right)):
         if _wrappable(side):
             node.set(key, exact(side))
     if plain is None:
         return node
     return _narrowed(node, plain)
+
+
+def _narrowable(*operands: exp.Expr) -> bool:
+    """Can the raw comparison run whatever the column's charset? A literal with a character latin1
+    (cp1252) cannot hold ('日本' against a latin1 or utf8mb3 column) makes MariaDB refuse it:
+    "Illegal mix of collations". The exact comparison alone has no such limit."""
+    return all(all(ord(char) < 128 or 160 <= ord(char) < 256 for char in operand.name)
+               for operand in operands if isinstance(operand, exp.Literal) and operand.is_string)
 
 
 def _narrowed(exact_node: exp.Expr, plain: exp.Expr) -> exp.Expr:
@@ -148,7 +156,7 @@ def _in(node: exp.In) -> exp.Expr:
     if not _strings_compared(subject, *values):
         return node
     plain = node.copy() if values and isinstance(subject, exp.Column) and \
-        all(isinstance(value, exp.Literal) for value in values) else None
+        all(isinstance(value, exp.Literal) for value in values) and _narrowable(*values) else None
     node.set("this", exact(subject))
     if values:
         node.set("expressions", [exact(value) for value in values])
@@ -171,7 +179,7 @@ def _like(node: exp.Like | exp.ILike) -> None:
     # NOT would then apply to each conjunct, and no index serves it anyway).
     prefixed = isinstance(pattern, exp.Literal) and pattern.is_string and pattern.name[:1] not in ("", "%", "_")
     plain = node.copy() if isinstance(node, exp.Like) and isinstance(node.this, exp.Column) and prefixed and \
-        not isinstance(node.parent, exp.Escape) and not node.args.get("negate") else None
+        not isinstance(node.parent, exp.Escape) and not node.args.get("negate") and _narrowable(pattern) else None
     node.set("this", exact(node.this))
     if plain is not None:
         _narrowed(node, plain)

@@ -166,6 +166,12 @@ CASES = [
     Case("join_latin1", "SELECT count(*) AS c FROM maria.t a JOIN maria.tl b ON a.s = b.s", pushed="JOIN"),
     Case("join_utf8mb3", "SELECT count(*) AS c FROM maria.t3 a JOIN maria.t b ON a.s = b.s", pushed="JOIN"),
     Case("join_using", "SELECT count(*) AS c FROM maria.t a JOIN maria.t b USING (s)", pushed="JOIN"),
+    # a literal latin1 / utf8mb3 cannot hold: the raw comparison is refused ("Illegal mix of
+    # collations"), so it is not used to narrow; the exact one alone answers
+    Case("literal_beyond_latin1", "SELECT count(*) AS c FROM maria.tl WHERE s = '日本' OR s IN ('😀', 'Zürich') "
+         "OR s LIKE '日%'", pushed=EXACT),
+    Case("literal_beyond_utf8mb3", "SELECT count(*) AS c FROM maria.t3 WHERE s = '😀' OR s IN ('😀', 'a')",
+         pushed=EXACT),
     Case("group_latin1", "SELECT s, count(*) AS c FROM maria.tl GROUP BY s", pushed="GROUP BY"),
     Case("order_utf8mb3", "SELECT s, id FROM maria.t3 ORDER BY s DESC, id", pushed="ORDER BY", ordered=True),
     Case("union", "SELECT s FROM maria.t UNION SELECT s FROM maria.tl", pushed="UNION"),
