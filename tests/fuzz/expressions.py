@@ -81,6 +81,7 @@ class ExpressionGenerator:
         # answers where an engine that evaluates the rows fails, and neither is wrong.
         self._risky = False
         self._computed: dict[str, frozenset[str]] = {}  # output name -> engines, for computed outputs
+        self._constants: set[str] = set()               # outputs that are literals
 
     def _reset(self) -> None:
         self._features = set()
@@ -88,6 +89,7 @@ class ExpressionGenerator:
         self._aliases = 0
         self._risky = False
         self._computed = {}
+        self._constants = set()
 
     def _weighted(self, options: Iterable[tuple[int, Callable[..., str]]]) -> Callable[..., str]:
         pairs = list(options)

@@ -196,6 +196,8 @@ class QueryGenerator(ExpressionGenerator):
             kind = dict(outputs)[name]
             if kind == "string":
                 self._scope_feature(scope, "order:string")
+            if name in self._constants:
+                self._scope_feature(scope, "order:constant")
             if kind in ("string", "bool") and name in self._computed:
                 self._features |= {(f"order:{kind}-expr", engine) for engine in self._computed[name]}
             terms.append(f"{name}{r.choice(('', ' ASC', ' DESC'))}{r.choice(('', '', ' NULLS FIRST', ' NULLS LAST'))}")
@@ -213,6 +215,8 @@ class QueryGenerator(ExpressionGenerator):
             sql, engines = self._capture(lambda kind=kind: self._output(scope, kind, lambda: self.expr(scope, kind)))
             if not BARE.match(sql):
                 self._computed[f"c{index}"] = engines
+            elif not re.match(r"t\d+\.", sql):
+                self._constants.add(f"c{index}")
             items.append(f"{sql} AS c{index}")
             outputs.append((f"c{index}", kind))
         return items, outputs
