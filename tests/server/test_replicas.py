@@ -18,6 +18,7 @@ import pyarrow.flight as flight
 import pytest
 
 from flightmesh.executor import MeshRuntime
+from flightmesh.mesh import Principal
 from flightmesh.server.app import FlightMeshServer
 from flightmesh.server.messages import pack, sql, unpack_command
 from flightmesh.server.ticket_codec import KEY_VARIABLE, TicketCodec
@@ -162,6 +163,19 @@ def test_tampered_and_foreign_key_tickets_are_unauthenticated(
     with pytest.raises(pa.ArrowInvalid, match="not a ticket"):
         b.do_get(_with_handle(_ticket(info), b"a-ticket-from-somewhere-else"), b_options).read_all()
     assert b.do_get(_ticket(info), b_options).read_all().column("n").to_pylist() == [50]  # the real one works
+
+
+def test_a_ticket_is_refused_when_its_users_roles_changed(replicas: tuple[FlightMeshServer, FlightMeshServer],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """An identity provider may change a user's roles without a reload: the plans' roles must still match."""
+    one, two = replicas
+    a, a_options = flight_client(one, "alice")
+    info = _info(a, a_options, sql.CommandStatementQuery(query="SELECT count(*) AS n FROM crm.customers"))
+    b, b_options = flight_client(two, "alice")
+    demoted = Principal(name="alice", roles=frozenset({"sales"}))   # analyst taken away
+    monkeypatch.setattr(two.runtime, "principal_for", lambda name: demoted if name == "alice" else None)
+    with pytest.raises(pa.ArrowInvalid, match="other roles"):
+        b.do_get(_ticket(info), b_options).read_all()
 
 
 def test_an_expired_ticket_is_refused(replicas: tuple[FlightMeshServer, FlightMeshServer]) -> None:
