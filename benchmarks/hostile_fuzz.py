@@ -66,6 +66,10 @@ RENDERINGS: dict[str, frozenset[str]] = {
                          "regexp_extract_all"}),
     "sqlite": frozenset({"datetime", "date", "time"}),
 }
+# What the engines' faithful renderings (connectors/*_semantics.py) add so an engine compares
+# strings as the mesh dialect does: a fixed collation, and for MariaDB a cast to utf8mb4 text.
+# Engine SQL, not the mesh language: unwrapped to their operand before the check.
+FAITHFUL_COLLATIONS = frozenset({"binary", "c", "c.utf8", "utf8mb4_nopad_bin"})
 TYPES = [t.value for t in exp.DataType.Type] + ["regclass", "regrole", "oid", "customers", "vault_secrets"]
 
 
@@ -136,6 +140,9 @@ def spy_on(runtime: Any, counts: Counts) -> None:
             try:
                 tree = sqlglot.parse_one(query.sql, read=_dialect)
                 for node in list(tree.walk()):
+                    if _faithful(node):
+                        node.replace(node.this)
+                        continue
                     name = node.name.lower() if isinstance(node, exp.Anonymous) else type(node).__name__.lower()
                     if name in RENDERINGS.get(_dialect, ()):
                         counts.rendered[f"{_dialect}:{name}"] += 1
@@ -148,6 +155,14 @@ def spy_on(runtime: Any, counts: Counts) -> None:
             return _original(query, cancel)
 
         connector.execute = spy
+
+
+def _faithful(node: exp.Expr) -> bool:
+    """A node an engine's faithful rendering added (a fixed collation; MariaDB's utf8mb4 text cast)."""
+    if isinstance(node, exp.Collate):
+        return node.expression.name.lower() in FAITHFUL_COLLATIONS
+    return isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.CHARACTER_SET \
+        and node.to.args.get("kind") is not None and node.to.args["kind"].name.lower() == "utf8mb4"
 
 
 def run(port: int, runtime: Any, seed: int, count: int, user: str = "ann", password: str = "ann-pw") -> Counts:

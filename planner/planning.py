@@ -39,6 +39,7 @@ from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
 from .estimate import estimate_rows
 from .plan import Fragment, KeyFilter, Plan
+from .policy_placement import check_policies_in_engines
 from .render import engine_tree, render
 from .resolve import Resolution, qualify_query, resolve_tables
 from .rules import Cut, RuleContext, exists_select_one, scanned_rows
@@ -135,6 +136,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     step()
     drafts = list(cut.fragments)
     residual_tree = cut.tree
+    check_policies_in_engines(residual_tree, drafts,
+                              reveal=principal.has_any(context.catalog.spec.auth.admin_roles))
     # Rows each fragment reads before any pre-aggregation: what key filters act on.
     scanned = scanned_rows(cut, rule_context)
     notes = list(cut.notes) + list(privacy.explain_notes() if privacy is not None else ())
