@@ -3,7 +3,8 @@
 A **ticket** carries the bound plans (``BoundPlan.to_dict``), the announced schema, the query id
 and how to plan it again (the SQL, session schema, dialect and parameter rows). The replica that
 issued it runs the plans it keeps in memory; another replica restores them from the ticket. Plans
-that cannot travel (system tables, planned per principal; a ticket over ``MAX_TOKEN_BYTES``) are
+that cannot travel (system tables, planned per principal; more than ``MAX_TRAVELLING_PLANS``
+parameter rows; a ticket over ``MAX_TOKEN_BYTES``) are
 left out and the other replica plans the SQL again for the same user, under the same mesh, and
 serves it only if the result has the schema the FlightInfo announced.
 
@@ -26,6 +27,8 @@ replicas charge one ledger.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +53,9 @@ STATEMENT_NOT_FOUND = "prepared statement not found; it was closed or has expire
 # A handle lives as long as clients keep it (a JDBC pool keeps statements for hours); replaying it
 # only prepares the caller's own SQL again, under the current policies.
 HANDLE_SECONDS = 24 * 3600.0
+# An execution over many parameter rows travels as its SQL and rows: serializing a plan per row
+# would double the time planning them takes, and the other replica plans them as fast.
+MAX_TRAVELLING_PLANS = 8
 STALE_MESH = ("this ticket was planned under an earlier version of the mesh (it was reloaded since, and its "
               "policies may differ): run the query again")
 OTHER_IDENTITY = ("this ticket was planned for your identity with other roles or attributes: run the query "
@@ -81,6 +87,8 @@ class ReplicaTokens:
         self.runtime = runtime
         self.codec = codec
         self._fingerprinted: tuple[Any, str] | None = None
+        self._lock = threading.Lock()
+        self._serialized: weakref.WeakKeyDictionary[BoundPlan, dict[str, Any]] = weakref.WeakKeyDictionary()
 
     def fingerprint(self) -> str:
         spec = self.runtime.spec
@@ -155,12 +163,23 @@ class ReplicaTokens:
 
     def _portable(self, plans: list[Any]) -> list[dict[str, Any]] | None:
         connectors = getattr(self.runtime, "connectors", None)
-        if connectors is None or not all(isinstance(plan, BoundPlan) for plan in plans):
+        if connectors is None or len(plans) > MAX_TRAVELLING_PLANS \
+                or not all(isinstance(plan, BoundPlan) for plan in plans):
             return None
         try:
-            return [plan.to_dict(connectors) for plan in plans]
+            return [self._as_dict(plan, connectors) for plan in plans]
         except ValueError:  # a fragment over a per-principal system connector: planned again elsewhere
             return None
+
+    def _as_dict(self, plan: BoundPlan, connectors: Mapping[str, Any]) -> dict[str, Any]:
+        # Bound plans are immutable values handed out again by the plan cache: serialized once each.
+        with self._lock:
+            found = self._serialized.get(plan)
+        if found is None:
+            found = plan.to_dict(connectors)
+            with self._lock:
+                self._serialized[plan] = found
+        return found
 
     # -- statement handles -----------------------------------------------------------------------
 
