@@ -112,6 +112,9 @@ class QueryGenerator(ExpressionGenerator):
         right_col = r.choice(right.refs(key_kind))
         engines = left.engines | right.engines
         placement = "same" if len(engines) == 1 else "cross"
+        if placement == "cross" and key_kind == "string":
+            for engine in engines:
+                self._features.add(("join-cross-on-string", engine))
         if kind == "FULL" and len(scope.sources) > 1:
             for engine in engines:
                 self._features.add(("join-full-after-join", engine))

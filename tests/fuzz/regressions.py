@@ -21,6 +21,7 @@ class Regression:
     sql: str
     klass: str        # the class, the engine, and what went wrong
     open: bool = False
+    eager: bool = False   # shows only with dynamic filters and pre-aggregation forced on (mesh.EAGER)
 
 
 REGRESSIONS: tuple[Regression, ...] = (
@@ -148,6 +149,13 @@ REGRESSIONS: tuple[Regression, ...] = (
     Regression("postgresql-cast-division-to-varchar", "SELECT CAST(t1.m / t1.k AS VARCHAR) AS c0 FROM pg.p1 AS t1",
                "casts/PostgreSQL: CAST(double AS TEXT) of a division pushed: 'Infinity', '0' for 'inf', '0.0' "
                "(a bare double column is cast in the residual)", open=True),
+    Regression("mariadb-pre-aggregation-rollup", "SELECT COUNT(*) AS c2 FROM maria.m2 AS t1 GROUP BY ROLLUP (t1.s)",
+               "rewrite + collation/MariaDB: pre-aggregation pushes GROUP BY s to MariaDB without the binary "
+               "collation (14 rows for 17)", open=True, eager=True),
+    Regression("mariadb-pre-aggregation-join",
+               "SELECT AVG(t2.k) AS c2 FROM lite.s1 AS t1 INNER JOIN maria.m2 AS t2 ON t1.s = t2.s",
+               "rewrite + collation/MariaDB: the pre-aggregated MariaDB side groups by s in its collation before "
+               "the cross-engine join (avg 4.0 for 4.33)", open=True, eager=True),
     Regression("nested-join-tree-under-left-join",
                "SELECT t2.b AS c0, sum(t3.k) AS c1 FROM files.f1 AS t1 LEFT JOIN (maria.m1 AS t2 INNER JOIN pg.p1 "
                "AS t3 ON t2.k = t3.k) ON t1.k = t2.k GROUP BY t2.b",

@@ -20,7 +20,8 @@ def _param(case: Regression) -> object:
 
 
 @pytest.mark.parametrize("case", [_param(case) for case in REGRESSIONS])
-def test_regression_answers_as_the_oracle(case: Regression, differ: Differ) -> None:
+def test_regression_answers_as_the_oracle(case: Regression, request: pytest.FixtureRequest) -> None:
+    differ: Differ = request.getfixturevalue("eager_differ" if case.eager else "differ")
     outcome = differ.run(case.sql)
     assert outcome.good, (f"{case.klass}: {outcome.signature}\n{outcome.detail}\n"
                           + "\n".join(f"fragment [{e}] {sql}" for e, sql in outcome.fragments))
