@@ -7,6 +7,7 @@ error message names. Who sees which rows is checked per user; the history surviv
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,3 +168,17 @@ def test_a_query_id_is_recorded_once(tmp_path: Path) -> None:
 ])
 def test_outcomes_of_errors(error: BaseException, ran: bool, outcome: str) -> None:
     assert outcome_of(error, ran=ran) == outcome
+
+
+def test_the_server_log_names_each_query_by_its_id(served: tuple[MeshRuntime, FlightMeshServer],
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    _, server = served
+    with caplog.at_level(logging.INFO, logger="flightmesh.queries"):
+        _run(server, "alice", "SELECT count(*) AS logged FROM sales.orders")
+        _, refused_id = _failure(server, "alice", "SELECT * FROM sales.not_logged")
+    lines = [record.getMessage() for record in caplog.records if record.name == "flightmesh.queries"]
+    (started,) = [line for line in lines if "started" in line and "logged" in line]
+    query_id = started.split()[1]
+    assert any(line.startswith(f"query {query_id} ok: user alice, 1 rows") for line in lines), lines
+    assert any(line.startswith(f"query {refused_id} refused: user alice") for line in lines), lines
+    assert {getattr(r, "query_id", None) for r in caplog.records} >= {query_id, refused_id}  # also as a field
