@@ -12,6 +12,7 @@ and each ends in the history with its one outcome.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,6 +122,9 @@ def test_a_client_that_disconnects_mid_stream_has_its_engine_query_cancelled(
         chunk = reader.read_chunk().data
         assert chunk is not None and chunk.num_rows > 0
         assert engine_queries(mesh.pg_uri, "endless")    # PostgreSQL is still producing rows
+        (running,) = runtime.tracker.registry.snapshot()  # and flightmesh.queries shows how far it got
+        assert running.rows > 0 and re.fullmatch(r"f\w*: [1-9]\d* rows, running", running.fragments() or ""), \
+            running.fragments()
         client.close()                                   # no cancel: the connection just goes,
         del reader                                       # and the client's objects with it
         eventually(lambda: not engine_queries(mesh.pg_uri, "endless"))

@@ -159,6 +159,24 @@ def test_a_query_id_is_recorded_once(tmp_path: Path) -> None:
     assert [(e.query_id, e.outcome) for e in history.entries()] == [("q1", "ok")]
 
 
+def test_the_history_in_a_postgresql_state_store(postgres_database: str) -> None:  # noqa: F811
+    import datetime as dt
+
+    history = QueryHistory(StateSpec(kind="postgresql", uri=postgres_database))
+    try:
+        start = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+        for number, user in enumerate(("pg_a", "pg_b", "pg_a")):
+            entry = HistoryEntry(f"pg{number}", user, f"SELECT {number}", "ok", start + dt.timedelta(seconds=number),
+                                 start + dt.timedelta(seconds=number + 1), 1000, number, 8, ("sales",), None)
+            assert history.record(entry) is True
+        assert history.record(HistoryEntry("pg0", "pg_a", "again", "failed", start, start, 0, 0, 0, (), "x")) is False
+        mine = history.entries("pg_a")
+        assert [(e.query_id, e.outcome, e.started_at, e.products) for e in mine] == [
+            ("pg2", "ok", start + dt.timedelta(seconds=2), ("sales",)), ("pg0", "ok", start, ("sales",))]
+    finally:
+        history.close()
+
+
 @pytest.mark.parametrize(("error", "ran", "outcome"), [
     (SqlSyntaxError("bad", line=1, column=1), False, "refused"),
     (UnknownTable("x.y"), False, "refused"),
