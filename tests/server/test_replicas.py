@@ -9,6 +9,7 @@ policy written by hand.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,9 @@ import pyarrow.flight as flight
 import pytest
 
 from flightmesh.executor import MeshRuntime
-from flightmesh.mesh import Principal
+from flightmesh.mesh import Principal, load_descriptor
 from flightmesh.server.app import FlightMeshServer
+from flightmesh.server.mesh_fingerprint import mesh_fingerprint
 from flightmesh.server.messages import pack, sql, unpack_command
 from flightmesh.server.ticket_codec import KEY_VARIABLE, TicketCodec
 from tests.governance.privacy_mesh import build_privacy_mesh
@@ -251,3 +253,21 @@ def test_a_privacy_ticket_pays_on_every_replica_that_runs_it(tmp_path: Path, mon
         with pytest.raises(pa.ArrowKeyError, match="ticket not found"):
             b.do_get(_ticket(info), b_options).read_all()  # and B runs it once only
         assert remaining() == pytest.approx(0.90)
+
+
+def test_the_fingerprint_ignores_where_the_mesh_lives_but_not_its_policies(replica_mesh: Mesh, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(replica_mesh.directory, elsewhere)
+    here = mesh_fingerprint(load_descriptor(replica_mesh.descriptor))
+    assert mesh_fingerprint(load_descriptor(elsewhere / replica_mesh.descriptor.name)) == here
+    descriptor = elsewhere / replica_mesh.descriptor.name
+    text = descriptor.read_text()
+    grant = "    access: {read: [analyst]}\n"
+    assert grant in text
+    descriptor.write_text(text.replace(grant, "    access: {read: [analyst, sales]}\n", 1))  # crm granted to bob
+    assert mesh_fingerprint(load_descriptor(descriptor)) != here
+
+
+def test_a_ticket_key_must_be_long_enough() -> None:
+    with pytest.raises(ValueError, match=f"{KEY_VARIABLE} must be at least 32 bytes"):
+        TicketCodec.from_environment({KEY_VARIABLE: "short"})
