@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8815
 
-.PHONY: install serve test lint typecheck proto services bench clean
+.PHONY: install serve test lint typecheck proto services bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ $(SQLITE_INTERRUPT): connectors/sqlite_interrupt.c
 	$(CC) -shared -fPIC -O2 -fvisibility=hidden -Wall -o $@ $<
 
 install serve test bench: $(SQLITE_INTERRUPT)
+
+# The web console's browser tests (tests/server/test_console.py) drive Debian's Chromium through
+# Playwright, whose own browser download cannot work here.
+chromium:
+	@(command -v chromium && command -v chromedriver) >/dev/null 2>&1 || apt-get install -y chromium chromium-driver || \
+	  (apt-get update && apt-get install -y chromium chromium-driver)
+
+test: chromium
 
 serve: $(STAMP)
 	$(BIN)/flightmesh demo demo-mesh --port $(PORT)

@@ -98,6 +98,9 @@ products:
       products: {{source: products.parquet, description: Every product ever sold}}
     access: {{read: [analyst, sales, marketing]}}
 
+settings:
+  http_port: 0                    # the web console, /health and /metrics; 0: a free port, the banner names it
+
 users:
   alice: {{password: "{alice}", roles: [analyst]}}     # reads every product
   bob: {{password: "{bob}", roles: [sales]}}           # sales and catalog, not crm

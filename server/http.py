@@ -7,6 +7,8 @@ whether it is reachable; never why not (engine addresses and messages stay in th
 
 ``GET /metrics`` is the Prometheus text format of ``ServerMetrics``.
 
+Everything else is the web console (``server/console/``): its page at ``/``, its API under ``/api/``.
+
 Why the standard library's ``ThreadingHTTPServer``: two read-only endpoints polled every few
 seconds need no framework; a thread per request keeps a slow scrape from delaying a probe; it
 runs beside pyarrow's gRPC threads without an event loop to integrate; and it adds no dependency.
@@ -21,6 +23,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from .console import Console
 from .operations import Operations
 from .runtime import Runtime
 
@@ -48,7 +51,7 @@ class HttpSidePort:
     """A ``ThreadingHTTPServer`` on its own daemon thread; ``close()`` stops it."""
 
     def __init__(self, runtime: Runtime, operations: Operations, host: str, port: int) -> None:
-        handler = _handler(runtime, operations)
+        handler = _handler(runtime, operations, Console(runtime, operations))
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
@@ -61,7 +64,7 @@ class HttpSidePort:
         self._thread.join()
 
 
-def _handler(runtime: Runtime, operations: Operations) -> type[BaseHTTPRequestHandler]:
+def _handler(runtime: Runtime, operations: Operations, console: Console) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "flightmesh"
 
@@ -73,10 +76,13 @@ def _handler(runtime: Runtime, operations: Operations) -> type[BaseHTTPRequestHa
             elif path == "/metrics":
                 self._answer(200, CONTENT_TYPE_LATEST, operations.metrics.render())
             else:
-                self._answer(404, "text/plain; charset=utf-8", b"flightmesh serves /health and /metrics here\n")
+                console.get(self)
 
         def do_HEAD(self) -> None:
             self.do_GET()
+
+        def do_POST(self) -> None:
+            console.post(self)
 
         def _answer(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)
