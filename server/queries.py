@@ -175,11 +175,19 @@ class QueryService:
         one before an idle drop or restart) made the handle, unless it was closed here."""
         key = self.replicas.statement_key(token)
         try:
-            return self.statements.get(key, caller)
+            statement = self.statements.get(key, caller)
         except NotFound:
             if self.statements.was_closed(key):
                 raise
             again = self.replicas.open_statement(token, caller)
+        else:
+            # A handle answered by a DoPut carries its rows, and they are this call's: the DoPut may
+            # have reached another replica, so what this one kept can be older.
+            if key != token:
+                carried = self.replicas.open_statement(token, caller).rows
+                if carried is not None and list(carried) != statement.parameter_rows:
+                    statement = self.statements.bind(key, caller, list(carried))
+            return statement
         with self._refusals(caller, again.sql):
             query = self.runtime.prepare(again.sql, caller.principal, default_schema=again.default_schema,
                                          dialect=again.dialect)

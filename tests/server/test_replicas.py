@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import adbc_driver_flightsql.dbapi as dbapi
 import pyarrow as pa
 import pyarrow.flight as flight
 import pytest
@@ -27,7 +28,8 @@ from flightmesh.server.ticket_codec import KEY_VARIABLE, TicketCodec
 from tests.governance.privacy_mesh import build_privacy_mesh
 from tests.oracle import assert_same_result
 from tests.server.conftest import flight_client
-from tests.server.support import Mesh, build_mesh
+from tests.server.round_robin import RoundRobinProxy
+from tests.server.support import PASSWORDS, Mesh, build_mesh
 
 KEY = "replica-test-key-0123456789abcdef-0123456789"
 JOIN = ("SELECT o.order_id, c.country FROM sales.orders o JOIN crm.customers c ON c.customer_id = o.customer_id "
@@ -271,3 +273,31 @@ def test_the_fingerprint_ignores_where_the_mesh_lives_but_not_its_policies(repli
 def test_a_ticket_key_must_be_long_enough() -> None:
     with pytest.raises(ValueError, match=f"{KEY_VARIABLE} must be at least 32 bytes"):
         TicketCodec.from_environment({KEY_VARIABLE: "short"})
+
+
+def test_adbc_through_a_round_robin_balancer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ADBC behind a per-call round-robin proxy (as Envoy balances gRPC): prepare, bind, describe and
+    stream land on alternating replicas, and the answers are the oracle's."""
+    mesh = build_mesh(tmp_path, event_rows=10)
+    # One bearer-token secret for both (README): a token from one replica's handshake is good on the other.
+    with mesh.descriptor.open("a") as descriptor:
+        descriptor.write("auth:\n  token_secret: replica-token-secret-0123456789abcdef\n")
+    monkeypatch.setenv(KEY_VARIABLE, KEY)
+    with MeshRuntime.open(mesh.descriptor) as first, MeshRuntime.open(mesh.descriptor) as second, \
+            FlightMeshServer(first) as one, FlightMeshServer(second) as two, \
+            RoundRobinProxy([f"127.0.0.1:{one.port}", f"127.0.0.1:{two.port}"]) as proxy:
+        connection = dbapi.connect(f"grpc://127.0.0.1:{proxy.port}", autocommit=True,
+                                   db_kwargs={"username": "alice", "password": PASSWORDS["alice"]})
+        try:
+            with connection.cursor() as cursor:
+                for customer, quantity in ((15, 2), (8, 1), (22, 3)):
+                    cursor.execute("SELECT order_id, amount FROM sales.orders WHERE customer_id = ? AND quantity >= ?",
+                                   (customer, quantity))
+                    expected = mesh.oracle("SELECT order_id, amount FROM orders "
+                                           f"WHERE customer_id = {customer} AND quantity >= {quantity}")
+                    assert_same_result(cursor.fetch_arrow_table(), expected, ordered=False)
+                cursor.execute(JOIN)
+                assert_same_result(cursor.fetch_arrow_table(), mesh.oracle(ORACLE_JOIN), ordered=False)
+        finally:
+            connection.close()
+        assert min(proxy.served.values()) >= 5, proxy.served  # both replicas did real work
