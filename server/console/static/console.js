@@ -198,7 +198,8 @@
       const answer = kind === "query" && !explain
         ? await api("POST", "query", { sql, run_id: state.runId, cap: 1000 })
         : await api("POST", "explain", { sql, run_id: state.runId, analyze: kind === "analyze" });
-      const rows = answer.rows.length + (answer.truncated ? "+ rows (the first " + answer.rows.length + " shown)" : " rows");
+      const rows = explain ? "plan of " + answer.rows.length + " steps"
+        : answer.rows.length + (answer.truncated ? "+ rows (the first " + answer.rows.length + " shown)" : " rows");
       $("query-status").textContent = rows + " in " + answer.ms + " ms · query " + answer.query_id;
       if (explain) { $("result").hidden = true; drawPlan(answer); } else { $("plan").hidden = true; showResult(answer); }
     } catch (error) {
