@@ -376,6 +376,9 @@ def test_session_cookie_csrf_and_csp(console: Console) -> None:
         html = page.read().decode()
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "default-src 'none'" in csp
     assert "<script>" not in html and "onclick" not in html and "style=" not in html  # nothing inline
+    auth = {"Cookie": session, "X-CSRF-Token": body["csrf"]}
+    assert _post(console.url + "/api/logout", {}, auth)[0] == 200
+    assert _post(console.url + "/api/query", query, auth)[0] == 401  # the server forgot it: a kept cookie is worthless
 
 
 def test_export_csv_and_parquet(console: Console) -> None:
