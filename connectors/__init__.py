@@ -49,6 +49,7 @@ _KINDS = {
     "postgresql": ("postgresql", "PostgreSQLConnector"),
     "mysql": ("mysql", "MySQLConnector"),
     "flightsql": ("flightsql", "FlightSQLConnector"),
+    "spark": ("spark", "SparkConnector"),
 }
 
 

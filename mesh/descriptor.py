@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 FILE_ENGINES = ("duckdb", "sqlite", "parquet")
-SERVER_ENGINES = ("postgresql", "mysql", "flightsql")
+SERVER_ENGINES = ("postgresql", "mysql", "flightsql", "spark")
 ENGINE_KINDS = FILE_ENGINES + SERVER_ENGINES
 
 # Keys each engine kind accepts, beyond ``kind``. Required ones are listed first in _REQUIRED.
@@ -85,12 +85,13 @@ _ENGINE_KEYS: dict[str, frozenset[str]] = {
         {"uri", "username", "password", "token", "tls_root_certs", "tls_skip_verify", "pool_size",
          "timeout_seconds"}
     ),
+    "spark": frozenset({"uri", "token", "user_id", "tls", "session_id", "pool_size", "timeout_seconds"}),
 }
 # Server engines whose account has more rights than reading are refused at open unless this is true
 # (then only warned about): see connectors/privileges.py.
 _BOOLEAN_ENGINE_KEYS = frozenset({"allow_privileged"})
 _REQUIRED = {"duckdb": "path", "sqlite": "path", "parquet": "path", "postgresql": "uri", "mysql": "uri",
-             "flightsql": "uri"}
+             "flightsql": "uri", "spark": "uri"}
 
 _RESERVED_SCHEMAS = frozenset({"information_schema", "pg_catalog", "system", "flightmesh"}) | DISCOVERY_SCHEMAS
 

@@ -156,3 +156,41 @@ def mysql_execute(uri: str, *statements: str) -> None:
                 cursor.execute(statement)
     finally:
         connection.close()
+
+
+@pytest.fixture(scope="session")
+def sail_endpoint() -> Iterator[str]:
+    """LakeSail's Spark Connect server, started in this process; its ``sc://`` URI. Stopped afterwards.
+
+    Local mode (one process, threads per partition). Sail 0.7.2's local-cluster mode (a driver and
+    workers on threads, ``SAIL_MODE=local-cluster``) starts as fast, but a job interrupted there
+    keeps its workers busy: a cancelled cross join was still running 100 s later, so every later
+    test waited. ``sail_cluster_endpoint`` starts that mode for the tests that do not cancel.
+    """
+    yield from _sail({})
+
+
+@pytest.fixture(scope="session")
+def sail_cluster_endpoint() -> Iterator[str]:
+    """Sail in local-cluster mode: a driver and two workers in this process; its ``sc://`` URI."""
+    yield from _sail({"SAIL_MODE": "local-cluster", "SAIL_CLUSTER__WORKER_INITIAL_COUNT": "2"})
+
+
+def _sail(environment: dict[str, str]) -> Iterator[str]:
+    pysail_spark = pytest.importorskip("pysail.spark")
+    # Sail reads its configuration from the environment when a server starts.
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        server = pysail_spark.SparkConnectServer("127.0.0.1", 0)
+        server.start(background=True)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    try:
+        yield f"sc://127.0.0.1:{server.listening_address[1]}"
+    finally:
+        server.stop()

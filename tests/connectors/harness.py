@@ -24,7 +24,7 @@ from .conftest import mysql_connect, pg_execute
 from .dataset import ddl, tables
 
 __all__ = ["Harness", "build_duckdb", "build_flightsql", "build_mysql", "build_parquet", "build_postgresql",
-           "build_sqlite", "render"]
+           "build_spark", "build_sqlite", "load_spark_views", "render"]
 
 
 @dataclass
@@ -217,3 +217,30 @@ def build_flightsql(folder: Path) -> tuple[Harness, Callable[[], None]]:
     return Harness("flightsql", connector, sources,
                    slow_sql='SELECT count(*) AS n FROM "conf"."orders" a, "conf"."orders" b, "conf"."orders" c, '
                             '"conf"."orders" d WHERE a.id * b.id + c.id * d.id = 7 * a.qty'), stop
+
+
+def load_spark_views(uri: str, folder: Path, named: dict[str, pa.Table]) -> dict[str, str]:
+    """Each table written to Parquet and served as a global temporary view (the tables every
+    session of a Sail server shares); name -> source. Loaded with plain Spark SQL through the
+    Spark Connect driver, not through the connector."""
+    import adbc_driver_spark.dbapi as spark_dbapi
+
+    folder.mkdir(exist_ok=True)
+    with spark_dbapi.connect(uri) as connection:
+        for name, table in named.items():
+            path = folder / f"{name}.parquet"
+            pq.write_table(table, path)
+            with connection.cursor() as cursor:
+                cursor.execute(f"CREATE OR REPLACE GLOBAL TEMPORARY VIEW `{name}` AS "
+                               f"SELECT * FROM parquet.`{path}`")
+                cursor.fetchall()
+    return {name: f"global_temp.{name}" for name in named}
+
+
+def build_spark(uri: str, folder: Path) -> Harness:
+    from flightmesh.connectors.spark import SparkConnector
+
+    sources = load_spark_views(uri, folder / "spark", tables())
+    return Harness("spark", SparkConnector("conf_spark", uri, pool_size=3), sources,
+                   slow_sql="SELECT count(*) AS n FROM range(100000000) a CROSS JOIN range(100000) b "
+                            "WHERE (a.id * b.id) % 7919 = 3")

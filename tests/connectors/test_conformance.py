@@ -37,11 +37,12 @@ from .harness import (
     build_mysql,
     build_parquet,
     build_postgresql,
+    build_spark,
     build_sqlite,
     render,
 )
 
-KINDS = ["duckdb", "sqlite", "parquet", "postgresql", "mysql", "flightsql"]
+KINDS = ["duckdb", "sqlite", "parquet", "postgresql", "mysql", "flightsql", "spark"]
 _MARKS = {"postgresql": [pytest.mark.postgresql], "mysql": [pytest.mark.mysql]}
 
 # Gaps the connectors do not declare (yet): (kind, case) -> why. Reported to the connector's owner.
@@ -53,6 +54,10 @@ UNDECLARED: dict[tuple[str, str], str] = {
     # faithful rendering makes it DuckDB's (decimals, integers, round(double)), which this suite
     # does not apply; a Difference keeps round(double, n) in DuckDB (test_semantics_postgresql.py).
     ("postgresql", "round"): "plain ROUND(double precision, int) does not exist in PostgreSQL",
+    ("spark", "hash"): "Spark's hash() is Murmur3 (DuckDB's is another); anonymous functions are not declarable",
+    # A declared Difference (spark_semantics: AVG of a DECIMAL) keeps it in DuckDB; this suite
+    # renders it plainly. Shown in tests/connectors/test_spark.py.
+    ("spark", "average"): "Spark's AVG of a DECIMAL is a truncated DECIMAL, DuckDB's a DOUBLE",
 }
 
 
@@ -134,6 +139,8 @@ def _harness(kind: str, request: pytest.FixtureRequest) -> Harness:
             (folder / "remote").mkdir(exist_ok=True)
             _HARNESSES[kind], stop = build_flightsql(folder / "remote")
             _STOPS.append(stop)
+        elif kind == "spark":
+            _HARNESSES[kind] = build_spark(request.getfixturevalue("sail_endpoint"), folder)
     return _HARNESSES[kind]
 
 

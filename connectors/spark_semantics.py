@@ -1,0 +1,86 @@
+"""Where Spark SQL computes something other than the mesh dialect (DuckDB SQL) means.
+
+Found on LakeSail 0.7.2 (Spark SQL with ANSI mode off, as Spark 3 and Sail run by default)
+against DuckDB 2.0; each entry is shown on Sail by tests/connectors/test_spark.py, a plain
+rendering answering otherwise than DuckDB:
+
+- ``MISSING`` (never pushed): ``quantile_cont`` (sqlglot renders ``PERCENTILE_CONT(x, q)``,
+  which Spark refuses), ``mode`` (Sail refuses it over booleans), ``dayofweek`` (Spark counts
+  Sunday as 1, DuckDB as 0).
+- integer ``+``, ``-``, ``*`` and ``SUM`` wrap around on overflow (2147483647 + 1 is
+  -2147483648); DuckDB raises an error, or sums in 128 bits;
+- ``x / y`` and ``x % y`` by zero are NULL (DuckDB: +-inf and NaN for ``/``), and a division
+  with a DECIMAL side is a DECIMAL rounded to 6 digits (DuckDB: a DOUBLE);
+- ``AVG`` of a DECIMAL is a DECIMAL of 4 more digits, truncated (DuckDB: a DOUBLE);
+- ``CAST`` of text to a number, date or time gives NULL for a bad value (DuckDB raises), and of a
+  DOUBLE or DECIMAL to an integer truncates (DuckDB rounds: 2.7 is 3);
+- ``LIKE`` treats ``\\`` as an escape character without ``ESCAPE`` (DuckDB has none).
+
+String comparisons are by code point in both, and ``a || NULL`` is NULL in both; sqlglot renders
+DuckDB's NULL-skipping ``concat`` with COALESCE, and NULL ordering explicitly.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from .base import Difference
+from .typed import INTEGERS, STRINGS, may_be
+
+__all__ = ["DIFFERENCES", "MISSING"]
+
+MISSING: frozenset[type[exp.Expr]] = frozenset({exp.PercentileCont, exp.Mode, exp.DayOfWeek})
+
+_DECIMALS = frozenset({exp.DataType.Type.DECIMAL})
+_INEXACT = frozenset({exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE, exp.DataType.Type.DECIMAL})
+
+
+def _integer_arithmetic(node: exp.Expr) -> bool:
+    return may_be(node.this, INTEGERS) and may_be(node.expression, INTEGERS)
+
+
+def _nonzero_literal(node: exp.Expr) -> bool:
+    while isinstance(node, (exp.Paren, exp.Neg)):
+        node = node.this
+    return isinstance(node, exp.Literal) and not node.is_string and float(node.name) != 0
+
+
+def _division_may_differ(node: exp.Expr) -> bool:
+    if not _nonzero_literal(node.expression):
+        return True
+    return may_be(node.this, _DECIMALS) or may_be(node.expression, _DECIMALS)
+
+
+def _cast_may_differ(node: exp.Expr) -> bool:
+    assert isinstance(node, exp.Cast)
+    target = node.to.this
+    if target in STRINGS:
+        return False
+    if may_be(node.this, STRINGS) and not isinstance(node, exp.TryCast):
+        return True  # a bad value: NULL on Spark, an error in DuckDB
+    return target in INTEGERS and may_be(node.this, _INEXACT)
+
+
+def _like_may_differ(node: exp.Expr) -> bool:
+    pattern = node.expression
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        return "\\" in pattern.name
+    return True  # a pattern computed at run time may hold a backslash
+
+
+DIFFERENCES: tuple[Difference, ...] = (
+    Difference(exp.Add, "integer + wraps around on overflow (DuckDB raises)", _integer_arithmetic),
+    Difference(exp.Sub, "integer - wraps around on overflow (DuckDB raises)", _integer_arithmetic),
+    Difference(exp.Mul, "integer * wraps around on overflow (DuckDB raises)", _integer_arithmetic),
+    Difference(exp.Sum, "SUM of integers is a BIGINT that wraps around (DuckDB sums in 128 bits)",
+               lambda node: may_be(node.this, INTEGERS)),
+    Difference(exp.Div, "division by zero is NULL (DuckDB: inf/NaN); a DECIMAL division is rounded to "
+               "6 digits (DuckDB: a DOUBLE)", _division_may_differ),
+    Difference(exp.Mod, "x % 0 is NULL (DuckDB: NaN or an error)",
+               lambda node: not _nonzero_literal(node.expression)),
+    Difference(exp.Avg, "AVG of a DECIMAL is a truncated DECIMAL (DuckDB: a DOUBLE)",
+               lambda node: may_be(node.this, _DECIMALS)),
+    Difference(exp.Cast, "a bad text value casts to NULL (DuckDB raises); a fraction cast to an integer is "
+               "truncated (DuckDB rounds)", _cast_may_differ),
+    Difference(exp.Like, "LIKE treats a backslash as an escape character (DuckDB has none)", _like_may_differ),
+)
