@@ -8,6 +8,7 @@ whether it is reachable; never why not (engine addresses and messages stay in th
 ``GET /metrics`` is the Prometheus text format of ``ServerMetrics``.
 
 Everything else is the web console (``server/console/``): its page at ``/``, its API under ``/api/``.
+With ``auth.tls`` the port speaks HTTPS only, with the same certificate as Flight SQL.
 
 Why the standard library's ``ThreadingHTTPServer``: two read-only endpoints polled every few
 seconds need no framework; a thread per request keeps a slow scrape from delaying a probe; it
@@ -17,6 +18,7 @@ runs beside pyarrow's gRPC threads without an event loop to integrate; and it ad
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,8 +53,18 @@ class HttpSidePort:
     """A ``ThreadingHTTPServer`` on its own daemon thread; ``close()`` stops it."""
 
     def __init__(self, runtime: Runtime, operations: Operations, host: str, port: int) -> None:
-        handler = _handler(runtime, operations, Console(runtime, operations))
+        tls = runtime.spec.auth.tls
+        handler = _handler(runtime, operations, Console(runtime, operations, tls=tls is not None))
         self._server = ThreadingHTTPServer((host, port), handler)
+        if tls is not None:  # the console's passwords and cookies cross TLS, like Flight SQL's (auth.tls)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+            # No client certificate is asked for here, even with auth.client_ca_file: probes and
+            # Prometheus have none, and the console's users log in with the mesh's credentials.
+            # The handshake happens on the request's own thread (first read), not in the accept loop,
+            # so a client that stalls it delays nobody else.
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True,
+                                                      do_handshake_on_connect=False)
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="flightmesh-http", daemon=True)

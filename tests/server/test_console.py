@@ -436,3 +436,60 @@ def test_screenshots(browser: Any, tmp_path: Path) -> None:
     for name in ("catalog", "result", "plan"):
         assert (target / f"console-{name}.png").stat().st_size > 10_000
     shutil.rmtree(tmp_path / "demo", ignore_errors=True)
+
+
+# -- TLS ------------------------------------------------------------------------------------------------
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+                   .not_valid_after(now + datetime.timedelta(hours=1))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "server.crt", directory / "server.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_tls_when_the_mesh_serves_tls(tmp_path: Path) -> None:
+    import ssl
+
+    cert_file, key_file = _self_signed(tmp_path)
+    (tmp_path / "p.duckdb").unlink(missing_ok=True)
+    (tmp_path / "mesh.yaml").write_text(
+        "mesh: {name: tls}\nproducts:\n  p:\n    engine: {kind: duckdb, path: p.duckdb}\n    tables: {t: {}}\n"
+        "    access: {read: [r]}\n"
+        f"auth:\n  tls: {{cert_file: {cert_file}, key_file: {key_file}}}\n"
+        "users:\n  u: {password: pw, roles: [r]}\n")
+    with duckdb.connect(str(tmp_path / "p.duckdb")) as db:
+        db.execute("CREATE TABLE t AS SELECT 1 AS a")
+    with MeshRuntime.open(tmp_path / "mesh.yaml") as runtime:
+        server = FlightMeshServer(runtime, http_port=0)
+        try:
+            assert server.http is not None
+            trusted = ssl.create_default_context(cafile=str(cert_file))
+            request = urllib.request.Request(f"https://127.0.0.1:{server.http.port}/api/login",
+                                             json.dumps({"user": "u", "password": "pw"}).encode(),
+                                             {"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, context=trusted) as answer:
+                assert "; Secure" in answer.headers["Set-Cookie"]  # the cookie never travels in clear
+            with pytest.raises((urllib.error.URLError, ConnectionError)):  # no plain HTTP beside it
+                urllib.request.urlopen(f"http://127.0.0.1:{server.http.port}/", timeout=10)
+        finally:
+            server.shutdown()
