@@ -24,7 +24,7 @@ import sqlglot
 from flightmesh.connectors.base import FragmentQuery
 from flightmesh.connectors.spark import SparkConnector
 from flightmesh.executor import MeshRuntime
-from flightmesh.mesh import CancelScope, EngineUnavailable, QueryTimeout, UnknownTable
+from flightmesh.mesh import CancelScope, DataError, EngineUnavailable, QueryTimeout, UnknownTable
 from tests.oracle import assert_same_result
 
 from .conftest import pg_execute
@@ -36,12 +36,16 @@ pytestmark = pytest.mark.postgresql
 REGIONS = pa.table({"region": ["north", "south", "east", "west"],
                     "manager": ["ana", "bo", "cy", "di"]})
 
+# Sums past 2**63: DuckDB sums BIGINTs in 128 bits, Spark wraps around.
+BIG = pa.table({"k": pa.array([1, 1, 1, 2], pa.int32()),
+                "v": pa.array([2**62, 2**62, 2**62, 5], pa.int64())})
+
 _MESH = """
 mesh: {name: spark_mesh}
 products:
   shop:
     engine: {kind: spark, uri: "%(spark)s", pool_size: 2}
-    tables: {orders: {source: global_temp.spark_orders}}
+    tables: {orders: {source: global_temp.spark_orders}, big: {source: global_temp.spark_big}}
     access: {read: [analyst]}
   crm:
     engine: {kind: postgresql, uri: "%(pg)s", allow_privileged: true}
@@ -74,8 +78,9 @@ QUERIES = {
     "decimal_division": "SELECT id, amount / 3 AS third FROM shop.orders",
     "cast_to_integer": "SELECT id, CAST(amount AS INTEGER) AS whole FROM shop.orders",
     "day_of_week": "SELECT id, dayofweek(ordered) AS dow FROM shop.orders",
-    "like_backslash": "SELECT id FROM shop.orders WHERE status || '\\x' LIKE '%\\x'",
+    "like_backslash": "SELECT id FROM shop.orders WHERE status || '\\x' LIKE '%n\\x'",
     "integer_sum": "SELECT customer_id, sum(qty) AS q, sum(qty * id) AS w FROM shop.orders GROUP BY customer_id",
+    "bigint_sum_past_64_bits": "SELECT k, sum(v) AS total FROM shop.big GROUP BY k",
 }
 
 
@@ -84,7 +89,7 @@ def spark_mesh(request: pytest.FixtureRequest, postgres_database: str,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MeshRuntime, duckdb.DuckDBPyConnection]]:
     endpoint = request.getfixturevalue("sail_endpoint" if request.param == "local" else "sail_cluster_endpoint")
     folder = tmp_path_factory.mktemp(f"spark_mesh_{request.param}")
-    load_spark_views(endpoint, folder / "views", {"spark_orders": ORDERS})
+    load_spark_views(endpoint, folder / "views", {"spark_orders": ORDERS, "spark_big": BIG})
     pg_execute(postgres_database, "DROP SCHEMA IF EXISTS spark_test CASCADE", "CREATE SCHEMA spark_test",
                "CREATE TABLE spark_test.customers (id INTEGER NOT NULL, name VARCHAR(40), region VARCHAR(10), "
                "score DOUBLE PRECISION)")
@@ -99,7 +104,7 @@ def spark_mesh(request: pytest.FixtureRequest, postgres_database: str,
     runtime = MeshRuntime.open(descriptor)
     # The oracle: every table in one DuckDB, under the products' names.
     oracle = duckdb.connect()
-    for schema, name, table in (("shop", "orders", ORDERS), ("crm", "customers", CUSTOMERS),
+    for schema, name, table in (("shop", "orders", ORDERS), ("shop", "big", BIG), ("crm", "customers", CUSTOMERS),
                                 ("ref", "regions", REGIONS)):
         oracle.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         oracle.register("incoming", table)
@@ -121,6 +126,18 @@ def test_federated_query_equals_the_oracle(name: str, spark_mesh: tuple[MeshRunt
     actual = runtime.query(sql, principal).read_all()
     expected = oracle.sql(sql).to_arrow_table()
     assert_same_result(actual, expected, ordered="ORDER BY" in sql)
+
+
+def test_integer_overflow_is_an_error_as_in_duckdb(spark_mesh: tuple[MeshRuntime, Any]) -> None:
+    """qty * 1000000000 overflows INTEGER: DuckDB raises; Spark would wrap around silently."""
+    runtime, oracle = spark_mesh
+    sql = "SELECT id, qty * 1000000000 AS big FROM shop.orders"
+    with pytest.raises(duckdb.Error):
+        oracle.sql(sql).fetchall()
+    principal = runtime.principal_for("ann")
+    assert principal is not None
+    with pytest.raises(DataError):
+        runtime.query(sql, principal).read_all()
 
 
 def test_explain_sends_work_to_spark(spark_mesh: tuple[MeshRuntime, Any]) -> None:
