@@ -29,7 +29,7 @@ from .typed import INTEGERS, STRINGS, may_be
 
 __all__ = ["DIFFERENCES", "MISSING"]
 
-MISSING: frozenset[type[exp.Expr]] = frozenset({exp.PercentileCont, exp.Mode, exp.DayOfWeek})
+MISSING: frozenset[type[exp.Expression]] = frozenset({exp.PercentileCont, exp.Mode, exp.DayOfWeek})
 
 _DECIMALS = frozenset({exp.DataType.Type.DECIMAL})
 _INEXACT = frozenset({exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE, exp.DataType.Type.DECIMAL})
