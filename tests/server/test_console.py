@@ -81,6 +81,7 @@ products:
     tables:
       salaries: {{}}
     access: {{read: [analyst]}}
+auth: {{admin_roles: [analyst]}}
 users:
   alice: {{password: "alice-secret", roles: [analyst]}}
   rita: {{password: "rita-secret", roles: [restricted]}}
@@ -284,6 +285,36 @@ def test_cancel_a_slow_query(page: Any) -> None:
     error.wait_for(state="visible", timeout=60_000)
     assert "QueryCancelled" in error.inner_text()
     assert page.get_by_test_id("result-table").is_hidden()
+
+
+def test_history_and_an_admin_kills_another_users_query(page: Any, console: Console) -> None:
+    import threading
+
+    _, body, headers = _post(console.url + "/api/login", {"user": "rita", "password": "rita-secret"}, {})
+    rita = {"Cookie": headers["Set-Cookie"].split(";", 1)[0], "X-CSRF-Token": body["csrf"]}
+    outcome: list[tuple[int, dict[str, Any]]] = []
+    slow = threading.Thread(
+        target=lambda: outcome.append(_post(console.url + "/api/query", {"sql": SLOW_SQL}, rita)[:2]))
+    slow.start()
+    try:
+        login(page, "alice", "alice-secret")
+        kill = page.get_by_test_id("running-table").locator("tr", has_text="rita").locator("[data-kill]")
+        for _ in range(50):  # the History page reads flightmesh.queries when opened: open it until rita's shows
+            page.get_by_test_id("nav-history").click()
+            page.get_by_test_id("history-table").locator("thead th").first.wait_for()
+            if kill.count() == 1:
+                break
+            page.wait_for_timeout(200)
+        kill.click()
+    finally:
+        slow.join(timeout=60)
+    assert outcome and outcome[0][0] == 409 and "killed by alice" in outcome[0][1]["error"]
+    run(page, "SELECT 7 AS seven")
+    query_id = page.get_by_test_id("query-status").inner_text().rsplit(" ", 1)[-1]
+    page.get_by_test_id("nav-history").click()
+    history = page.get_by_test_id("history-table")
+    expect(history).to_contain_text(query_id)  # alice's own query, with its id
+    assert "SELECT 7 AS seven" in history.inner_text()
 
 
 # -- plans --------------------------------------------------------------------------------------------
