@@ -42,9 +42,6 @@ KNOWN_OPEN: dict[str, KnownOpen] = {
     "NOT inside a comparison on MariaDB": _open(
         "mariadb-not-in-comparison", "b <= NOT (x) rendered without parentheses: a syntax error there",
         ("not", "mysql"), ("compare:bool", "mysql"), all_of=True),
-    "pre-aggregation on MariaDB string keys": _open(
-        "mariadb-pre-aggregation-rollup", "the pre-aggregated fragment groups by strings in MariaDB's collation",
-        ("group:string", "mysql"), ("join-cross-on-string", "mysql")),
     "CAST(double AS VARCHAR) of a division on PostgreSQL": _open(
         "postgresql-cast-division-to-varchar", "'Infinity' and '0' where the mesh dialect writes 'inf' and '0.0'",
         ("cast-double-varchar", "postgresql"), ("div", "postgresql"), all_of=True),
