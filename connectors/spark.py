@@ -6,8 +6,8 @@ would do too, but it pins a Spark version: Sail 0.7 refuses every session opened
 client and accepts 4.2, so a PySpark in the server's environment is one more thing that can break
 a Sail started beside it. Nothing here imports PySpark.
 
-- ``uri``: ``sc://host:port``. Options: ``token`` (sent as ``Authorization: Bearer``; TLS is then
-  implied, as Spark Connect clients do), ``tls: true|false`` to force TLS on or off, ``user_id``
+- ``uri``: ``sc://host:port``. Options: ``token`` (sent as ``Authorization: Bearer``, over TLS
+  unless ``tls: false`` says otherwise), ``tls: true|false`` to force TLS on or off, ``user_id``
   (the Spark user of the session), ``session_id`` (pin every connection to one server session),
   ``pool_size``, ``timeout_seconds``.
 - Sources are the engine's catalog tables (``db.table``) or global temporary views
@@ -126,8 +126,11 @@ class SparkConnector(PooledConnector[Any]):
         options = {_USER_AGENT: "flightmesh"}
         if self._token is not None:
             options[_TOKEN] = self._token
-        if self._tls is not None:
-            options[_TLS] = "true" if self._tls else "false"
+        # A bearer token goes over TLS unless the descriptor says ``tls: false`` (a test endpoint):
+        # the driver itself would send it in the clear to a plain ``sc://`` address.
+        tls = self._tls if self._tls is not None else (True if self._token is not None else None)
+        if tls is not None:
+            options[_TLS] = "true" if tls else "false"
         if self._user_id is not None:
             options[_USER_ID] = self._user_id
         if self._session_id is not None:
@@ -385,5 +388,6 @@ def _is_missing_table(error: BaseException) -> bool:
 
 def _lost(error: BaseException) -> bool:
     lowered = str(error).lower()
-    return any(sign in lowered for sign in ("connection refused", "unavailable", "transport is closing",
-                                            "connection reset", "error reading from server", "eof"))
+    return lowered.startswith("io:") or any(
+        sign in lowered for sign in ("connection refused", "unavailable", "transport is closing", "connection reset",
+                                     "error reading from server", "connection error", "handshake failed", "eof"))

@@ -88,8 +88,8 @@ _ENGINE_KEYS: dict[str, frozenset[str]] = {
     "spark": frozenset({"uri", "token", "user_id", "tls", "session_id", "pool_size", "timeout_seconds"}),
 }
 # Server engines whose account has more rights than reading are refused at open unless this is true
-# (then only warned about): see connectors/privileges.py.
-_BOOLEAN_ENGINE_KEYS = frozenset({"allow_privileged"})
+# (then only warned about): see connectors/privileges.py. Spark's ``tls`` is a switch too.
+_BOOLEAN_ENGINE_KEYS = frozenset({"allow_privileged", "tls"})
 _REQUIRED = {"duckdb": "path", "sqlite": "path", "parquet": "path", "postgresql": "uri", "mysql": "uri",
              "flightsql": "uri", "spark": "uri"}
 

@@ -318,8 +318,24 @@ def test_unreachable_endpoint_is_engine_unavailable() -> None:
         connector.close()
 
 
+def test_a_token_goes_only_over_tls(sail_endpoint: str) -> None:
+    """A token is never sent in the clear unless ``tls: false`` says so; a TLS failure is EngineUnavailable."""
+    for options in ({"token": "t0ken"}, {"tls": True}):
+        connector = SparkConnector("secured", sail_endpoint, pool_size=1, timeout_seconds=5, **options)
+        try:
+            with pytest.raises(EngineUnavailable):
+                connector.table_names()  # Sail here speaks plain gRPC
+        finally:
+            connector.close()
+    connector = SparkConnector("plain", sail_endpoint, pool_size=1, token="t0ken", tls=False, user_id="ann")
+    try:
+        assert isinstance(connector.table_names(), list)
+    finally:
+        connector.close()
+
+
 def test_descriptor_accepts_the_spark_options(tmp_path: Path) -> None:
-    from flightmesh.mesh import load_descriptor
+    from flightmesh.mesh import DescriptorError, load_descriptor
 
     path = tmp_path / "mesh.yaml"
     path.write_text("""
@@ -333,5 +349,8 @@ products:
     engine = load_descriptor(path).products["p"].engine
     assert engine.kind == "spark" and engine.uri == "sc://127.0.0.1:15002"
     assert engine.options["tls"] is True and engine.options["token"] == "t"
+    path.write_text(path.read_text().replace("tls: true", "tls: yes please"))
+    with pytest.raises(DescriptorError, match="true or false"):
+        load_descriptor(path)
     with pytest.raises(ValueError, match="sc://"):
         SparkConnector("p", "grpc://127.0.0.1:1")
