@@ -137,6 +137,8 @@ class ConsoleApi:
     def cancel(self, session: ConsoleSession, run_id: str) -> bool:
         scope = session.running.get(run_id)
         if scope is None:
+            if run_id and len(session.cancelled_early) < 1_000:
+                session.cancelled_early.add(run_id)  # its query may still be on its way
             return False
         scope.cancel()
         return True
@@ -155,6 +157,9 @@ class ConsoleApi:
         scope = CancelScope()
         if run_id:
             session.running[run_id] = scope
+            if run_id in session.cancelled_early:
+                session.cancelled_early.discard(run_id)
+                scope.cancel()
         try:
             return run_query(self.runtime, self.operations, principal, session.token[:8], sql, cap, scope)
         finally:

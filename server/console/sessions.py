@@ -30,6 +30,8 @@ class ConsoleSession:
     expires: float
     # the queries this session is running, by the id the page gave them (what "cancel" names)
     running: dict[str, CancelScope] = field(default_factory=dict)
+    # run ids cancelled before their query arrived (the two requests race): refused on arrival
+    cancelled_early: set[str] = field(default_factory=set)
 
 
 class ConsoleSessions:

@@ -524,3 +524,13 @@ def test_tls_when_the_mesh_serves_tls(tmp_path: Path) -> None:
                 urllib.request.urlopen(f"http://127.0.0.1:{server.http.port}/", timeout=10)
         finally:
             server.shutdown()
+
+
+def test_a_cancel_that_overtakes_its_query_still_stops_it(console: Console) -> None:
+    _, body, headers = _post(console.url + "/api/login", {"user": "alice", "password": "alice-secret"}, {})
+    auth = {"Cookie": headers["Set-Cookie"].split(";", 1)[0], "X-CSRF-Token": body["csrf"]}
+    assert _post(console.url + "/api/cancel", {"run_id": "r-early"}, auth)[1] == {"cancelled": False}
+    status, answer, _ = _post(console.url + "/api/query", {"sql": SLOW_SQL, "run_id": "r-early"}, auth)
+    assert status == 409 and answer["kind"] == "QueryCancelled"
+    status, answer, _ = _post(console.url + "/api/query", {"sql": "SELECT 1 AS one", "run_id": "r-early"}, auth)
+    assert status == 200  # used once: the same id later runs
