@@ -82,6 +82,7 @@ products:
       salaries: {{}}
     access: {{read: [analyst]}}
 auth: {{admin_roles: [analyst]}}
+settings: {{query_timeout_seconds: 60}}   # a broken cancel fails the slow tests (QueryTimeout), not hangs them
 users:
   alice: {{password: "alice-secret", roles: [analyst]}}
   rita: {{password: "rita-secret", roles: [restricted]}}
