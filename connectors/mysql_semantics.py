@@ -282,6 +282,25 @@ def _double_division(node: exp.Div) -> None:
         node.set("this", cast)
 
 
+def _constant_keys_dropped(select: exp.Select) -> None:
+    """ORDER BY keys that are constants (or an output's alias of one) dropped: they order nothing,
+    and MariaDB reads a number there, as sqlglot spells out NULLS FIRST, as a column position."""
+    constants = {projection.alias for projection in select.expressions
+                 if isinstance(projection, exp.Alias) and isinstance(projection.this, exp.Literal | exp.Null)}
+
+    def constant(key: exp.Expr) -> bool:
+        if isinstance(key, exp.Literal | exp.Null):
+            return True
+        return isinstance(key, exp.Column) and not key.table and key.name in constants
+
+    order = select.args["order"]
+    kept = [term for term in order.expressions if not constant(term.this)]
+    if not kept:
+        select.set("order", None)
+    elif len(kept) < len(order.expressions):
+        order.set("expressions", kept)
+
+
 def faithful(tree: exp.Expr) -> exp.Expr:
     """``tree`` rendered to mean in MariaDB/MySQL what it means in the mesh dialect."""
     for node in reversed(list(tree.walk())):
@@ -301,4 +320,9 @@ def faithful(tree: exp.Expr) -> exp.Expr:
             _double_division(node)
         elif isinstance(node, (exp.Ceil, exp.Floor)) and is_kind(node.this, _DECIMALS):
             _decimal_ceiling(node)
+        elif isinstance(node, exp.Select) and node.args.get("order") is not None:
+            _constant_keys_dropped(node)
+        elif isinstance(node, exp.Not) and isinstance(node.parent, exp.Binary):
+            # NOT binds looser than comparisons in MariaDB: b <= NOT x is a syntax error there.
+            node.replace(exp.Paren(this=node.copy()))
     return exact_strings(tree)

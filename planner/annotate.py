@@ -42,6 +42,7 @@ def annotate(tree: exp.Expr, resolution: Resolution) -> exp.Expr:
     # ``Difference`` treats as possibly affected: fewer pushdowns, never a wrong answer.
     with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
         annotate_types(tree, schema=schema, dialect="duckdb")
+    _doubles_from_division(tree)
     for node in tree.walk():
         known = _RESULT_TYPES.get(type(node))
         if known is not None and (node.type is None or node.is_type(DType.UNKNOWN)):
@@ -56,3 +57,24 @@ def annotate(tree: exp.Expr, resolution: Resolution) -> exp.Expr:
         if node._meta is not None:
             node._meta.pop("query_type", None)
     return tree
+
+
+# DuckDB's ``/`` divides as DOUBLE (FLOAT for two floats) whatever the operands, decimals
+# included; sqlglot types DECIMAL / INTEGER as DECIMAL. The DOUBLE spreads to the arithmetic and
+# conditionals around it (DECIMAL with DOUBLE is DOUBLE), so a cast of ``m / k + 1`` to text is
+# known to cast a double.
+_SPREADS = (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.Paren, exp.Neg, exp.Abs, exp.Case, exp.If, exp.Coalesce,
+            exp.Greatest, exp.Least, exp.Sum, exp.Max, exp.Min, exp.Avg)
+
+
+def _doubles_from_division(tree: exp.Expr) -> None:
+    for node in tree.walk(bfs=False):
+        if not isinstance(node, exp.Div) or node.args.get("typed"):
+            continue
+        if node.is_type(DType.DOUBLE, DType.FLOAT):
+            continue
+        node.type = DType.DOUBLE
+        parent = node.parent
+        while isinstance(parent, _SPREADS) and parent.is_type(DType.DECIMAL, DType.UNKNOWN):
+            parent.type = DType.DOUBLE
+            parent = parent.parent

@@ -310,6 +310,10 @@ def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, esti
             reveal: bool) -> Fragment:
     connector = draft.connector
     capabilities = connector.capabilities
+    if capabilities.faithful is not None:
+        # Again, on the fragment as the rules left it: nodes they built (a pre-aggregation's
+        # grouping columns) carry no type yet, and a faithful rendering needs every string's.
+        annotate(draft.tree, resolution)
     tree = engine_tree(draft.tree, connector, resolution)
     # Nothing reaches an engine unvetted, whoever added it (policies, rewrites, key filters).
     check_fragment(tree, catalog.spec.settings.max_generated_values)

@@ -37,14 +37,6 @@ KNOWN_OPEN: dict[str, KnownOpen] = {
     "parenthesized join tree under a LEFT JOIN (refused)": _open(
         "nested-join-tree-under-left-join", "UnsupportedQuery: write the joins without parentheses",
         ("nested-join-under-left", "*")),
-    "ORDER BY a constant output on MariaDB": _open(
-        "mariadb-order-by-constant", "ORDER BY 2 is rendered: MariaDB reads a position", ("order:constant", "mysql")),
-    "NOT inside a comparison on MariaDB": _open(
-        "mariadb-not-in-comparison", "b <= NOT (x) rendered without parentheses: a syntax error there",
-        ("not", "mysql"), ("compare:bool", "mysql"), all_of=True),
-    "CAST(double AS VARCHAR) of a division on PostgreSQL": _open(
-        "postgresql-cast-division-to-varchar", "'Infinity' and '0' where the mesh dialect writes 'inf' and '0.0'",
-        ("cast-double-varchar", "postgresql"), ("div", "postgresql"), all_of=True),
 }
 
 

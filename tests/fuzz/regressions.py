@@ -141,21 +141,21 @@ REGRESSIONS: tuple[Regression, ...] = (
     # -- open at the last run (strict xfails; their classes are in known_open.KNOWN_OPEN) ----------
     Regression("mariadb-order-by-constant", "SELECT 2 AS c2 FROM maria.m1 AS t1 ORDER BY c2 DESC NULLS FIRST",
                "rendering/MariaDB: ORDER BY a constant output is rendered ORDER BY ..., 2 DESC, a position there "
-               "(EngineError: not valid SQL)", open=True),
+               "(EngineError: not valid SQL)"),
     Regression("mariadb-not-in-comparison",
                "SELECT t1.k AS c0 FROM maria.m1 AS t1 WHERE (t1.b <= NOT (t1.s > 'é'))",
                "rendering/MariaDB: b <= NOT (...) without parentheses around the NOT; NOT binds looser there "
-               "(EngineError: not valid SQL)", open=True),
+               "(EngineError: not valid SQL)"),
     Regression("postgresql-cast-division-to-varchar", "SELECT CAST(t1.m / t1.k AS VARCHAR) AS c0 FROM pg.p1 AS t1",
                "casts/PostgreSQL: CAST(double AS TEXT) of a division pushed: 'Infinity', '0' for 'inf', '0.0' "
-               "(a bare double column is cast in the residual)", open=True),
+               "(a bare double column is cast in the residual)"),
     Regression("mariadb-pre-aggregation-rollup", "SELECT COUNT(*) AS c2 FROM maria.m2 AS t1 GROUP BY ROLLUP (t1.s)",
                "rewrite + collation/MariaDB: pre-aggregation pushes GROUP BY s to MariaDB without the binary "
-               "collation (14 rows for 17)", open=True, eager=True),
+               "collation (14 rows for 17)", eager=True),
     Regression("mariadb-pre-aggregation-join",
                "SELECT AVG(t2.k) AS c2 FROM lite.s1 AS t1 INNER JOIN maria.m2 AS t2 ON t1.s = t2.s",
                "rewrite + collation/MariaDB: the pre-aggregated MariaDB side groups by s in its collation before "
-               "the cross-engine join (avg 4.0 for 4.33)", open=True, eager=True),
+               "the cross-engine join (avg 4.0 for 4.33)", eager=True),
     Regression("nested-join-tree-under-left-join",
                "SELECT t2.b AS c0, sum(t3.k) AS c1 FROM files.f1 AS t1 LEFT JOIN (maria.m1 AS t2 INNER JOIN pg.p1 "
                "AS t3 ON t2.k = t3.k) ON t1.k = t2.k GROUP BY t2.b",
