@@ -205,7 +205,7 @@ def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None, *,
                 for product, reason in catalog.unavailable.items():
                     print(f"warning: product {product} is unavailable: {reason}", file=sys.stderr)
                 tables = sum(1 for _ in _published_tables(runtime))
-                side = (f"; web console, /health and /metrics on http://{host}:{server.http.port}/"
+                side = (f"; web console, /health and /metrics on http://{host}:{server.http.port}"
                         if server.http else "")
                 print(f"flightmesh: serving mesh {catalog.name!r} ({len(_published(runtime))} products, "
                       f"{tables} tables) on grpc://{host}:{server.port}{side}; Ctrl-C stops", file=out, flush=True)
