@@ -159,7 +159,8 @@ def test_flightsql_dbapi_union_parameters_and_handle_echo(server: FlightMeshServ
     # and carries the rows (so another replica has them: test_replicas).
     assert echoed.prepared_statement_handle
     expected = mesh.oracle(ORACLE_BY_CUSTOMER.format(15, 2))
-    for same in (command, sql.CommandPreparedStatementQuery(prepared_statement_handle=echoed.prepared_statement_handle)):
+    again = sql.CommandPreparedStatementQuery(prepared_statement_handle=echoed.prepared_statement_handle)
+    for same in (command, again):
         assert_same_result(_run(client, options, same), expected, ordered=True, order_by=["order_id"])
 
 
