@@ -74,7 +74,8 @@ governance:
 
 # flightmesh: operations (governance.ops_tables), named by everyone, rows of one's own queries
 SYSTEM_VIEWS = [("flightmesh", "queries"), ("flightmesh", "query_history"), ("information_schema", "columns"),
-                ("information_schema", "schemata"), ("information_schema", "tables"), ("mesh", "columns"), ("mesh", "contracts"), ("mesh", "my_access"),
+                ("information_schema", "schemata"), ("information_schema", "tables"), ("mesh", "columns"),
+                ("mesh", "contracts"), ("mesh", "my_access"),
                 ("mesh", "privacy_budget"), ("mesh", "products"), ("mesh", "quality"), ("mesh", "tables")]
 
 
