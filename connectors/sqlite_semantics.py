@@ -267,8 +267,10 @@ def _concat_differs(node: exp.Expr) -> bool:
 
 
 def _distinct_with_separator(node: exp.Expr) -> bool:
-    # GROUP_CONCAT(DISTINCT x, ',') is an error in SQLite: DISTINCT aggregates take one argument.
-    return isinstance(node.this, exp.Distinct) and node.args.get("separator") is not None
+    # GROUP_CONCAT(DISTINCT x, ',') is an error in SQLite: DISTINCT aggregates take one argument
+    # (also under an ORDER BY: string_agg(DISTINCT x, ',' ORDER BY x) parses as Order(Distinct)).
+    argument = node.this.this if isinstance(node.this, exp.Order) else node.this
+    return isinstance(argument, exp.Distinct) and node.args.get("separator") is not None
 
 
 # Date parts SQLite's strftime() gives as DuckDB's functions do, over ISO text dates and times.
