@@ -242,5 +242,5 @@ def build_spark(uri: str, folder: Path) -> Harness:
 
     sources = load_spark_views(uri, folder / "spark", tables())
     return Harness("spark", SparkConnector("conf_spark", uri, pool_size=3), sources,
-                   slow_sql="SELECT count(*) AS n FROM range(100000000) a CROSS JOIN range(100000) b "
+                   slow_sql="SELECT count(*) AS n FROM range(1000000) a CROSS JOIN range(3000) b "
                             "WHERE (a.id * b.id) % 7919 = 3")

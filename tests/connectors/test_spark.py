@@ -282,7 +282,7 @@ def test_session_local_view_is_not_a_table(sail_endpoint: str) -> None:
 
 def test_timeout_stops_the_query_on_the_engine(sail_endpoint: str) -> None:
     connector = SparkConnector("slow", sail_endpoint, pool_size=1, timeout_seconds=0.5)
-    slow = ("SELECT count(*) AS n FROM range(100000000) a CROSS JOIN range(100000) b "
+    slow = ("SELECT count(*) AS n FROM range(1000000) a CROSS JOIN range(3000) b "
             "WHERE (a.id * b.id) % 7919 = 3")
     try:
         started = time.monotonic()
@@ -294,11 +294,12 @@ def test_timeout_stops_the_query_on_the_engine(sail_endpoint: str) -> None:
         result: list[Any] = []
 
         def follow_up() -> None:
-            result.append(connector.execute(FragmentQuery("SELECT 41 + 1 AS v"), CancelScope()).read_all())
+            result.append(connector.execute(FragmentQuery("SELECT 41 + 1 AS v", timeout_seconds=60),
+                                            CancelScope()).read_all())
             done.set()
 
         threading.Thread(target=follow_up, daemon=True).start()
-        assert done.wait(10)
+        assert done.wait(60)
         assert result[0].column("v").to_pylist() == [42]
     finally:
         connector.close()
