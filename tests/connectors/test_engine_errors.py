@@ -18,6 +18,7 @@ instead of raising (MariaDB and SQLite convert silently), that engine has no suc
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,11 +168,17 @@ def _assert_data_error(error: adbc_driver_manager.Error, product: str | None, *r
     assert any(reason in message for reason in reasons), message
     for forbidden in ("Traceback", "engine said", "Conversion Error", "SQLSTATE", "MySqlError"):
         assert forbidden not in str(error), str(error)
-    return message
+    return _without_query_id(message)
+
+
+def _without_query_id(message: str) -> str:
+    """The message without its ``(query id 20261202_...)`` suffix, whose digits are no row's."""
+    return re.sub(r"\s*\(query id [^)]*\)", "", message)
 
 
 def _row_values_in(message: str, allowed: tuple[str, ...] = ()) -> list[str]:
     """Row values found in ``message``, after removing the client's own literals (``allowed``)."""
+    message = _without_query_id(message)
     for literal in sorted(allowed, key=len, reverse=True):
         message = message.replace(literal, "")
     return [text for text in ROW_TEXTS if len(text) > 1 and text in message]
@@ -216,7 +223,14 @@ def test_a_hidden_rows_value_never_reaches_the_message(server: FlightMeshServer,
     # The row filter converts every raw code; it fails on the hidden row. The client guesses the
     # hidden value as a literal of its own: a matching quote would confirm the guess.
     sql = f"SELECT order_id, '{HIDDEN}' AS guess FROM {product}.guarded"
-    message = _assert_data_error(_error(server, sql), product, "could not be converted to INTEGER")
+    error = _error(server, sql)
+    if product == "pg":
+        # PostgreSQL reads text as an integer otherwise than DuckDB ('12.5'), so this row filter
+        # cannot run in its engine: refused before anything runs (planner/policy_placement.py).
+        message = _message(error)
+        assert "cannot run inside its product's engine" in message, message
+    else:
+        message = _assert_data_error(error, product, "could not be converted to INTEGER")
     assert HIDDEN not in message and "4711" not in message
 
 
