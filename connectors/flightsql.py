@@ -210,11 +210,9 @@ class FlightSQLConnector(PooledConnector[Any]):
     # -- errors ----------------------------------------------------------------------------------
 
     def _query_error(self, error: BaseException, cancel: CancelScope) -> BaseException:
-        if cancel.cancelled:
-            try:
-                cancel.check()
-            except (QueryCancelled, QueryTimeout) as stopped:
-                return stopped
+        stopped = cancel.stopped()
+        if stopped is not None:
+            return stopped
         return self._error(error)
 
     def _error(self, error: BaseException) -> BaseException:

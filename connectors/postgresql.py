@@ -287,11 +287,9 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
 
     def _query_error(self, error: BaseException, cancel: CancelScope) -> BaseException:
         if getattr(error, "sqlstate", None) == "57014" or "canceling statement" in str(error):
-            if cancel.cancelled:
-                try:
-                    cancel.check()
-                except (QueryCancelled, QueryTimeout) as stopped:
-                    return stopped
+            stopped = cancel.stopped()
+            if stopped is not None:
+                return stopped
             if "statement timeout" in str(error):
                 return QueryTimeout(f"product {self.product}: the fragment ran past its time limit "
                                     "and was stopped")

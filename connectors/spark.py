@@ -281,11 +281,9 @@ class SparkConnector(PooledConnector[Any]):
     def _query_error(self, error: BaseException, cancel: CancelScope, expired: threading.Event) -> BaseException:
         if expired.is_set():
             return QueryTimeout(f"product {self.product}: the fragment ran past its time limit and was stopped")
-        if cancel.cancelled:
-            try:
-                cancel.check()
-            except (QueryCancelled, QueryTimeout) as stopped:
-                return stopped
+        stopped = cancel.stopped()
+        if stopped is not None:
+            return stopped
         return self._error(error)
 
     def _error(self, error: BaseException) -> BaseException:

@@ -54,6 +54,18 @@ class CancelScope:
         for callback in callbacks:
             _quietly(callback)
 
+    def stopped(self) -> QueryCancelled | QueryTimeout | None:
+        """Why a cancelled query stopped (what ``check`` would raise), or None if it was not cancelled.
+
+        Connectors ask it when a driver fails: a failure after a cancel is the cancel."""
+        if not self._cancelled:
+            return None
+        try:
+            self.check()
+        except (QueryCancelled, QueryTimeout) as stopped:
+            return stopped
+        return None
+
     def check(self) -> None:
         """Raise if the query should stop: QueryTimeout past the deadline, QueryCancelled if cancelled."""
         if self.deadline is not None and not self._cancelled and time.monotonic() > self.deadline:
