@@ -411,6 +411,9 @@ class _Reader(AccessReader, KeysReader):
             return Settings()
         accepted = {}
         for key, value in node.items():
+            if isinstance(value, dict):  # merge_engine: its token may be a ${ENV_VAR}
+                value = {name: self.substitute(item, self.at(value, name, f"settings.{key}.{name}"))
+                         if isinstance(item, str) else item for name, item in value.items()}
             why = Settings.check(key, value)
             if why is not None:
                 self.problem(self.at(node, key, f"settings.{key}"), why)

@@ -5,6 +5,7 @@ In ``mesh.yaml`` they live under ``settings:``; every key below may be given, no
     settings:
       fragment_timeout_seconds: 120
       dynamic_filter_max_keys: 50000
+      merge_engine: {kind: spark, uri: "sc://spark.internal:15002", exchange: "s3://bucket/flightmesh-exchange"}
 
 ``Settings`` holds names, types and defaults; ``DOCS`` says what each one does and its lower
 bound. ``flightmesh check --settings`` prints the table.
@@ -12,10 +13,61 @@ bound. ``flightmesh check --settings`` prints the table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-__all__ = ["DOCS", "Settings"]
+__all__ = ["DOCS", "MERGE_ENGINE_KINDS", "MergeEngineChoice", "Settings"]
+
+
+MERGE_ENGINE_KINDS = ("duckdb", "spark", "sail")
+_MERGE_ENGINE_KEYS = ("kind", "uri", "exchange", "token", "tls")
+
+
+@dataclass(frozen=True)
+class MergeEngineChoice:
+    """Where a plan's residual runs: the embedded DuckDB, or a Spark Connect cluster (``spark``/``sail``).
+
+    ``exchange`` is where fragment results are written (as Parquet) for the cluster to read: a local
+    folder, or a URI pyarrow writes and the cluster reads under the same name (``s3://``, ``gs://``,
+    ``hdfs://``). Empty: a folder in this machine's temporary directory (a cluster on this machine).
+    """
+
+    kind: str = "duckdb"
+    uri: str = ""
+    exchange: str = ""
+    token: str = field(default="", repr=False)
+    tls: bool | None = None
+
+    @staticmethod
+    def problem(value: Any) -> str | None:
+        """Why ``value`` is not a merge engine mapping, or None when it is."""
+        if not isinstance(value, dict):
+            return f"expected a mapping such as {{kind: duckdb}}, got {value!r}"
+        unknown = sorted(set(value) - set(_MERGE_ENGINE_KEYS))
+        if unknown:
+            return f"unknown key {unknown[0]!r}; expected one of {', '.join(_MERGE_ENGINE_KEYS)}"
+        kind = value.get("kind", "duckdb")
+        if kind not in MERGE_ENGINE_KINDS:
+            return f"kind: expected one of {', '.join(MERGE_ENGINE_KINDS)}, got {kind!r}"
+        for key in ("uri", "exchange", "token"):
+            if not isinstance(value.get(key, ""), str):
+                return f"{key}: expected text, got {value[key]!r}"
+        if not isinstance(value.get("tls", False), bool):
+            return f"tls: expected true or false, got {value['tls']!r}"
+        if kind == "duckdb":
+            extra = sorted(set(value) - {"kind"})
+            return f"{extra[0]}: the embedded duckdb merge engine takes no options" if extra else None
+        if not str(value.get("uri", "")).startswith("sc://"):
+            return f"uri: a {kind} merge engine needs uri: sc://host:port"
+        return None
+
+    @classmethod
+    def from_mapping(cls, value: dict[str, Any]) -> MergeEngineChoice:
+        return cls(**{key: value[key] for key in _MERGE_ENGINE_KEYS if key in value})
+
+    @property
+    def delegated(self) -> bool:
+        return self.kind != "duckdb"
 
 
 @dataclass(frozen=True)
@@ -54,13 +106,16 @@ class Settings:
     max_queued_queries: int = 128
     max_queries_per_user: int = 0
     max_queue_wait_seconds: float = 30.0
+    merge_engine: MergeEngineChoice = MergeEngineChoice()
 
     @staticmethod
     def check(name: str, value: Any) -> str | None:
         """Why ``value`` is not acceptable for setting ``name``, or None when it is."""
-        field = _FIELDS.get(name)
-        if field is None:
+        known = _FIELDS.get(name)
+        if known is None:
             return f"unknown setting; expected one of {', '.join(sorted(_FIELDS))}"
+        if name == "merge_engine":
+            return MergeEngineChoice.problem(value)
         expected = _TYPES[name]
         if isinstance(value, bool) or not isinstance(value, (int, float) if expected is float else expected):
             return f"expected {expected.__name__}, got {value!r}"
@@ -168,12 +223,20 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "merge_spill_directory": (
         "Where merges spill (a folder of its own per merge instance, removed when the server stops); "
         "empty: a folder in the system's temporary directory.", None),
+    "merge_engine": (
+        "Where the residual (the part of a plan that joins fragments of different products) runs: "
+        "{kind: duckdb} (default: the embedded DuckDB), or {kind: spark|sail, uri: sc://host:port, "
+        "exchange: <folder or URI>, token: ..., tls: true|false}: a Spark Connect cluster reading each "
+        "fragment's result as Parquet from exchange (removed when the query ends). A residual with a "
+        "construct Spark computes otherwise than the mesh dialect still runs in the embedded DuckDB; "
+        "EXPLAIN names the engine of each residual and why.", None),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-_FIELDS = {field.name: field for field in fields(Settings)}
-_TYPES: dict[str, type] = {
-    name: {"float": float, "int": int, "str": str}[str(field.type)] for name, field in _FIELDS.items()
+_FIELDS = {item.name: item for item in fields(Settings)}
+_TYPES: dict[str, Any] = {
+    name: {"float": float, "int": int, "str": str, "MergeEngineChoice": MergeEngineChoice.from_mapping}[
+        str(item.type)] for name, item in _FIELDS.items()
 }
 assert set(DOCS) == set(_FIELDS), "every setting is documented, and only settings are"
