@@ -23,6 +23,7 @@ from .constraints import TableKeys
 from .descriptor import ColumnSpec, MeshSpec, ProductSpec, TableSpec
 from .errors import EngineUnavailable, UnknownTable
 from .principal import Principal
+from .statistics import ColumnStatistics, TableStatistics
 
 __all__ = ["Catalog", "CatalogTable"]
 
@@ -38,6 +39,9 @@ class CatalogTable:
     row_estimate: int | None = None
     columns: Mapping[str, ColumnSpec] = field(default_factory=dict)  # descriptor column specs (tags)
     keys: TableKeys = field(default_factory=TableKeys)  # declared, else the engine's (mesh.constraints)
+    # The engine's statistics, read when the catalog is built and on the statistics schedule
+    # (``statistics_refresh_seconds``); None when the engine keeps none.
+    statistics: TableStatistics | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -50,6 +54,9 @@ class CatalogTable:
             if item.name.lower() == lowered:
                 return item
         return None
+
+    def column_statistics(self, column: str) -> ColumnStatistics | None:
+        return self.statistics.column(column) if self.statistics is not None else None
 
     def tags_of(self, column: str) -> tuple[str, ...]:
         lowered = column.lower()
