@@ -44,6 +44,7 @@ from flightmesh.mesh import (
     UnknownTable,
 )
 from flightmesh.mesh.constraints import EngineConstraints
+from flightmesh.mesh.statistics import TableStatistics
 
 from . import postgresql_semantics
 from .adbc_stream import cursor_batches
@@ -54,7 +55,8 @@ from .engine_errors import mesh_error, postgresql_failure, postgresql_primary
 from .pg_types import UnknownPgType, convert_batch, pg_arrow_type, result_schema
 from .pool import pooled_engine_options
 from .pooled import PooledConnector
-from .stats import CachedRowEstimates, RowEstimates
+from .postgresql_stats import postgresql_statistics
+from .stats import CachedRowEstimates, CachedTableStatistics, RowEstimates, TtlCache
 
 __all__ = ["PostgreSQLConnector"]
 
@@ -84,7 +86,7 @@ class _Session:
     timeout_ms: int | None = None
 
 
-class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
+class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates, CachedTableStatistics):
     driver_errors = _DRIVER_ERRORS
     capabilities: ClassVar[Capabilities] = Capabilities(
         dialect="postgres",
@@ -106,6 +108,7 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
         super().__init__(product, pool_size=pool_size, timeout_seconds=timeout_seconds)
         self.address = EngineAddress.parse(uri, default_port=5432, password=password, default_user="postgres")
         self.statistics = RowEstimates(statistics_ttl_seconds)
+        self.column_statistics_cache = TtlCache(statistics_ttl_seconds)
 
     @classmethod
     def from_spec(cls, product: ProductSpec, settings: Settings) -> PostgreSQLConnector:
@@ -200,6 +203,9 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates):
                                   "which flightmesh cannot map to Arrow") from None
             fields.append(pa.field(name, arrow_type, nullable=not not_null))
         return pa.schema(fields)
+
+    def _table_statistics(self, source: str, schema: pa.Schema) -> TableStatistics:
+        return postgresql_statistics(self._rows, self._regclass(source), schema, self.estimate_rows(source))
 
     def _estimate(self, source: str) -> int | None:
         rows = self._rows("SELECT c.reltuples::bigint, c.relkind FROM pg_class c "
