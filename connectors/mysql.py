@@ -68,6 +68,7 @@ from flightmesh.mesh import (
     UnknownTable,
 )
 from flightmesh.mesh.constraints import EngineConstraints
+from flightmesh.mesh.statistics import TableStatistics
 
 from . import mysql_semantics
 from .address import EngineAddress, quoted_table
@@ -75,11 +76,12 @@ from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batch
 from .constraints import assemble, mysql_rows
 from .engine_errors import mesh_error, mysql_failure
 from .mysql_statement import StatementEnd, StatementKiller
+from .mysql_stats import mysql_statistics
 from .mysql_stream import FragmentStream, WorkerError, WorkerLost, WorkerPool
 from .mysql_types import UnknownMySQLType, mysql_arrow_type, normalize_result_type
 from .pool import pooled_engine_options
 from .pooled import PooledConnector
-from .stats import CachedRowEstimates, RowEstimates
+from .stats import CachedRowEstimates, CachedTableStatistics, RowEstimates, TtlCache
 
 __all__ = ["MySQLConnector"]
 
@@ -108,7 +110,7 @@ _MYSQL_MISSING: frozenset[type[exp.Expression]] = frozenset({
 })
 
 
-class MySQLConnector(PooledConnector[Any], CachedRowEstimates):
+class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatistics):
     driver_errors = (pymysql.MySQLError,)  # of the control connections; the workers report their own
     capabilities: ClassVar[Capabilities] = Capabilities(
         dialect="mysql",
@@ -137,6 +139,7 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates):
         self._flavor: str | None = None   # "mariadb" or "mysql", learnt on first contact
         self._workers = WorkerPool()       # reader processes, started on the first fragment
         self.statistics = RowEstimates(statistics_ttl_seconds)
+        self.column_statistics_cache = TtlCache(statistics_ttl_seconds)
 
     @classmethod
     def from_spec(cls, product: ProductSpec, settings: Settings) -> MySQLConnector:
@@ -240,6 +243,10 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates):
                                   "which flightmesh cannot map to Arrow exactly") from None
             fields.append(pa.field(name, arrow_type, nullable=nullable == "YES"))
         return pa.schema(fields)
+
+    def _table_statistics(self, source: str, schema: pa.Schema) -> TableStatistics:
+        where, parameters = self._where_table(source)
+        return mysql_statistics(self._rows, where, parameters, schema, self.estimate_rows(source))
 
     def _estimate(self, source: str) -> int | None:
         # InnoDB's TABLE_ROWS is a sampled estimate, the kind of hint a planner wants; views have none.
