@@ -44,6 +44,7 @@ from flightmesh.mesh import (
     UnknownTable,
 )
 from flightmesh.mesh.constraints import EngineConstraints
+from flightmesh.mesh.statistics import TableStatistics
 
 from . import sqlite_semantics
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batches
@@ -51,6 +52,8 @@ from .constraints import assemble, sqlite_rows
 from .engine_errors import Problem, mesh_error, sqlite_failure
 from .pool import ConnectionPool, PoolTimeout, engine_timeout
 from .sqlite_interrupt import RunningStatement, Watch, interrupt_library
+from .sqlite_stats import sqlite_statistics
+from .stats import CachedTableStatistics, TtlCache
 
 __all__ = ["SQLiteConnector", "sqlite_type"]
 
@@ -92,7 +95,7 @@ class _Session:
     watch: Watch | None  # None: the interrupt extension is not available
 
 
-class SQLiteConnector:
+class SQLiteConnector(CachedTableStatistics):
     capabilities: ClassVar[Capabilities] = Capabilities(
         dialect="sqlite",
         # SQLite has window functions (3.25+) and everything else we push; FULL OUTER JOIN
@@ -126,6 +129,7 @@ class SQLiteConnector:
         self.timeout_seconds = timeout_seconds
         self._pool: ConnectionPool[_Session] = ConnectionPool(self._open, self._close, _MAX_CONNECTIONS)
         self._distinct: dict[tuple[str, str], int | None] = {}
+        self.column_statistics_cache: TtlCache[TableStatistics] = TtlCache()
 
     @classmethod
     def from_spec(cls, product: ProductSpec, settings: Settings) -> SQLiteConnector:
@@ -199,6 +203,10 @@ class SQLiteConnector:
 
     def constraints(self, source: str) -> EngineConstraints:
         return assemble(sqlite_rows(self._rows, source))
+
+    def _table_statistics(self, source: str, schema: pa.Schema) -> TableStatistics:
+        return sqlite_statistics(self._rows, source, self.table_expression(source).sql("sqlite"), schema,
+                                 self.estimate_rows(source))
 
     def estimate_rows(self, source: str) -> int | None:
         # sqlite_stat1 exists only after ANALYZE; a count on a rowid table is cheap enough here.
