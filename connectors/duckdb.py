@@ -26,11 +26,14 @@ from flightmesh.mesh import (
     UnknownTable,
 )
 from flightmesh.mesh.constraints import EngineConstraints
+from flightmesh.mesh.statistics import TableStatistics
 
 from .base import Capabilities, FragmentQuery, KeyDelivery, cast_batches
 from .constraints import assemble, duckdb_rows
+from .duckdb_stats import duckdb_statistics
 from .engine_errors import duckdb_failure, mesh_error
 from .pool import engine_timeout
+from .stats import CachedTableStatistics, TtlCache
 
 __all__ = ["DuckDBConnector", "lock_down"]
 
@@ -50,7 +53,7 @@ def lock_down(connection: duckdb.DuckDBPyConnection, *, threads: int | None = No
     connection.execute("SET lock_configuration = true")
 
 
-class DuckDBConnector:
+class DuckDBConnector(CachedTableStatistics):
     capabilities: ClassVar[Capabilities] = Capabilities(dialect="duckdb", key_delivery=KeyDelivery.KEY_TABLE)
 
     _instances: ClassVar[dict[Path, duckdb.DuckDBPyConnection]] = {}
@@ -61,6 +64,7 @@ class DuckDBConnector:
         self.path = Path(path).resolve()
         self.timeout_seconds = timeout_seconds
         self._connection: duckdb.DuckDBPyConnection | None = None
+        self.column_statistics_cache: TtlCache[TableStatistics] = TtlCache()
 
     @classmethod
     def from_spec(cls, product: ProductSpec, settings: Settings) -> DuckDBConnector:
@@ -133,6 +137,12 @@ class DuckDBConnector:
         table = self.table_expression(source)
         return assemble(duckdb_rows(lambda sql, params: self._cursor().execute(sql, params).fetchall(),
                                     table.db or "main", table.name))
+
+    def _table_statistics(self, source: str, schema: pa.Schema) -> TableStatistics:
+        rows = self.estimate_rows(source)
+        if rows is None:  # a view: its statistics would cost its query
+            return TableStatistics()
+        return duckdb_statistics(self._cursor(), self.table_expression(source).sql("duckdb"), schema, rows)
 
     def estimate_rows(self, source: str) -> int | None:
         table = self.table_expression(source)
