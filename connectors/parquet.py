@@ -18,9 +18,11 @@ import pyarrow as pa
 from sqlglot import exp
 
 from flightmesh.mesh import EngineUnavailable, ProductSpec, Settings, UnknownTable
+from flightmesh.mesh.statistics import TableStatistics
 
 from .base import Capabilities, KeyDelivery
 from .duckdb import DuckDBConnector, lock_down
+from .parquet_stats import parquet_statistics
 from .pool import engine_timeout
 
 __all__ = ["ParquetConnector"]
@@ -106,6 +108,14 @@ class ParquetConnector(DuckDBConnector):
         if source not in self._views or source in self._missing:
             raise UnknownTable(source)
         return super().describe(source)
+
+    def _table_statistics(self, source: str, schema: pa.Schema) -> TableStatistics:
+        pattern = self._pattern(source) if source in self._views and source not in self._missing else None
+        if pattern is None:
+            return TableStatistics()
+        root = Path("/")
+        files = sorted(root.glob(pattern.lstrip("/"))) if any(char in pattern for char in "*?[") else [Path(pattern)]
+        return parquet_statistics(files, schema)
 
     def estimate_rows(self, source: str) -> int | None:
         view = self._views.get(source)
