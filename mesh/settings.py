@@ -96,6 +96,7 @@ class Settings:
     max_generated_values: int = 1_000_000
     planning_timeout_seconds: float = 10.0
     schema_refresh_seconds: float = 60.0
+    statistics_refresh_seconds: float = 600.0
     contract_check_seconds: float = 300.0
     http_port: int = -1
     log_level: str = "INFO"
@@ -192,6 +193,10 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "thread (a changed type or a new column is then announced; a query reading a dropped or renamed "
         "column gets an error naming it). The admin action refresh (flightmesh refresh) asks at once. "
         "0 turns the periodic refresh off.", 0),
+    "statistics_refresh_seconds": (
+        "How often the engines' statistics (row counts, distinct counts, NULL fractions, min/max) are read "
+        "again, on a background thread; queries plan with the cached ones meanwhile. 0 turns the periodic "
+        "refresh off (statistics are then those read when the catalog was built).", 0),
     "contract_check_seconds": (
         "How often the data contracts' quality rules and latency SLAs (products' contract:) run inside the "
         "products' engines, on a background thread; results in mesh.quality. The admin action refresh "
