@@ -1,4 +1,4 @@
-"""Building the catalog: ask each product's engine for its tables' schemas and sizes.
+"""Building the catalog: ask each product's engine for its tables' schemas, sizes and statistics.
 
 An engine that lacks a declared table (or a column declared under ``columns:``) makes the
 descriptor invalid: the server refuses to start, and ``flightmesh check`` fails. A server engine
@@ -14,9 +14,12 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from flightmesh.connectors import Connector
 from flightmesh.connectors.base import HasConstraints
 from flightmesh.connectors.privileges import README_SECTION, EngineAccount
+from flightmesh.connectors.stats import HasTableStatistics
 from flightmesh.mesh import (
     Catalog,
     CatalogTable,
@@ -29,6 +32,7 @@ from flightmesh.mesh import (
     UnknownTable,
 )
 from flightmesh.mesh.constraints import EngineConstraints, check_keys, resolve_keys
+from flightmesh.mesh.statistics import TableStatistics
 
 __all__ = ["AccountReview", "build_catalog", "describe_product", "review_engine_account", "unreachable_problem"]
 
@@ -53,6 +57,7 @@ def describe_product(product: ProductSpec, connector: Connector) -> tuple[dict[s
             estimate = connector.estimate_rows(spec.source)
         except EngineError:
             estimate = None
+        statistics = _statistics(product, spec, connector, schema)
         names = {field.lower() for field in schema.names}
         # (a tagged column is reported by the policy check: its tags would protect nothing)
         problems.extend(f"{column.origin or spec.origin}: table {spec.source!r} of product {product.name} "
@@ -63,8 +68,23 @@ def describe_product(product: ProductSpec, connector: Connector) -> tuple[dict[s
             product=product.name, name=name, spec=spec, schema=schema, row_estimate=estimate,
             columns=dict(product.columns.get(name, {})),
             keys=resolve_keys(product, spec, _engine_keys(product, spec, connector)),
+            statistics=statistics,
         )
     return tables, problems
+
+
+def _statistics(product: ProductSpec, spec: TableSpec, connector: Connector,
+                schema: pa.Schema) -> TableStatistics | None:
+    """The engine's statistics of the table (``connectors/*_stats.py``), read here with the
+    catalog, so planning only ever looks them up. Cached by the connector for the schema
+    refreshes in between; the statistics schedule forgets them (``executor.schema_refresh``)."""
+    if not isinstance(connector, HasTableStatistics):
+        return None
+    try:
+        return connector.table_statistics(spec.source, schema)
+    except Exception as error:  # statistics only inform estimates: not knowing them blocks nothing
+        log.warning("product %s: reading the statistics of %s failed: %s", product.name, spec.source, error)
+        return None
 
 
 def _engine_keys(product: ProductSpec, spec: TableSpec, connector: Connector) -> EngineConstraints | None:
