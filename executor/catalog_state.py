@@ -156,6 +156,17 @@ class CatalogState:
         self.swap(catalog)
         return self._state.catalog
 
+    def update_statistics(self, product: str, tables: Mapping[str, CatalogTable]) -> bool:
+        """Swap in ``product``'s tables carrying new statistics (``executor.schema_refresh``); False,
+        and nothing swapped, when its tables changed meanwhile (the schema refresh's business)."""
+        with self._lock:
+            current = self._state.catalog
+            if product in current.unavailable or not _same_tables(_product_tables(current, product), tables):
+                return False
+            catalog = current.replaced(product, tables)
+        self.swap(catalog)
+        return True
+
     def refresh_all(self) -> list[str]:
         """Describe every product with an engine again; the products whose tables changed."""
         changed = []
