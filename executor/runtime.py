@@ -62,6 +62,7 @@ from .privacy_gate import PrivacyGate
 from .query_tracker import QueryTracker
 from .reload import Reload, changes_between
 from .schema_refresh import SchemaRefresher
+from .statistics_refresh import refresh_statistics
 from .system_schemas import SystemSchemas
 
 __all__ = ["MeshRuntime", "Prepared"]
@@ -112,6 +113,10 @@ class MeshRuntime:
         self.schema_refresher = SchemaRefresher(lambda: self.catalogs.refresh_all(),
                                                 self.settings.schema_refresh_seconds, after=self.contracts.drift)
         self.schema_refresher.start()
+        # Engine statistics read again every settings.statistics_refresh_seconds; planning only reads the catalog's.
+        self.statistics_refresher = SchemaRefresher(lambda: refresh_statistics(self.catalogs),
+                                                    self.settings.statistics_refresh_seconds, name="statistics refresh")
+        self.statistics_refresher.start()
 
     def _assemble(self, spec: MeshSpec, allow_unavailable: bool) -> tuple[MeshSpec, CatalogState, Settings,
                                                                             Identities]:
@@ -375,6 +380,7 @@ class MeshRuntime:
 
     def close(self) -> None:
         self.schema_refresher.stop()
+        self.statistics_refresher.stop()
         self.contracts.stop()
         self.executor.close()
         self.privacy.close()
