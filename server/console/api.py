@@ -3,6 +3,7 @@ through SQL the runtime runs for that principal, so the catalog, masks, hidden p
 history are exactly those of a Flight SQL client asking the same (``governance/discovery.py``).
 
     catalog()                products, their tables and columns, and what applies to the viewer
+    status(product)          its data contract, latest quality checks and privacy budget (``product_status.py``)
     query(sql, ...)          a bounded page of rows (``cap``), cancellable by its run id
     explain(sql, analyze)    the runtime's EXPLAIN rows: one per step (kind, engine, sql, rows, ms)
     history()                the viewer's rows of ``flightmesh.query_history`` (all, for an admin)
@@ -23,10 +24,11 @@ from typing import Any
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from flightmesh.governance.discovery import discovery_tables
+from flightmesh.executor.state_store import StateUnavailable
 from flightmesh.mesh import (
     AccessDenied,
     AuthenticationError,
+    EngineUnavailable,
     FlightmeshError,
     NotFound,
     Principal,
@@ -38,6 +40,7 @@ from flightmesh.mesh.cancel import CancelScope
 from ..operations import Operations
 from ..runtime import Runtime
 from ..tracking import tracker_of
+from .product_status import mesh_tables, product_status
 from .queries import Answer, run_query
 from .sessions import ConsoleSession
 
@@ -65,7 +68,8 @@ def error_answer(error: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(error, FlightmeshError):
         status = (401 if isinstance(error, AuthenticationError) else 403 if isinstance(error, AccessDenied)
                   else 404 if isinstance(error, NotFound) else 409 if isinstance(error, QueryCancelled)
-                  else 408 if isinstance(error, QueryTimeout) else 400)
+                  else 408 if isinstance(error, QueryTimeout)
+                  else 503 if isinstance(error, (EngineUnavailable, StateUnavailable)) else 400)
         return status, {"error": str(error), "kind": type(error).__name__, "query_id": query_id}
     incident = secrets.token_hex(4)
     log.error("console request failed (incident %s)", incident, exc_info=error)
@@ -88,7 +92,7 @@ class ConsoleApi:
     def catalog(self, principal: Principal) -> dict[str, Any]:
         # The producers of mesh.products, mesh.tables, ... themselves: the viewer's rows, computed
         # as a query of them would be, without four history rows per page view.
-        mesh = discovery_tables("mesh", self.runtime.catalog, principal)
+        mesh = mesh_tables(self.runtime, principal)
         products, tables, columns = (mesh[name]().to_pylist() for name in ("products", "tables", "columns"))
         access = {row["product"]: row for row in mesh["my_access"]().to_pylist()}
         by_table: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -101,11 +105,21 @@ class ConsoleApi:
             listed.append({
                 **{key: product.get(key) for key in ("product", "domain", "owner", "description", "engine", "tags",
                                                      "freshness", "available")},
-                "access": access.get(name, {}).get("summary"),
+                # what applies, in the words of mesh.my_access: policies by name, never their bodies
+                **{key: access.get(name, {}).get(column) for key, column in (
+                    ("access", "summary"), ("access_kind", "access"), ("row_filters", "row_filters"),
+                    ("masked_columns", "masked_columns"))},
                 "tables": [{"table_name": t["table_name"], "description": t["description"], "tags": t["tags"],
                             "row_estimate": t["row_estimate"], "columns": by_table.get((name, t["table_name"]), [])}
                            for t in tables if t["product"] == name]})
         return {"products": listed}
+
+    def status(self, principal: Principal, product: str) -> dict[str, Any]:
+        # Asked for by name: a product the viewer may not read is answered as one that does not exist.
+        visible = {row["product"] for row in mesh_tables(self.runtime, principal)["products"]().to_pylist()}
+        if product not in visible:
+            raise ApiError(404, f"no data product named {product!r}")
+        return product_status(self.runtime, principal, product, lambda error: error_answer(error)[1], _plain)
 
     # -- queries ---------------------------------------------------------------------------------
 

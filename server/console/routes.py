@@ -24,11 +24,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import urllib.parse
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 
+from flightmesh.governance.identity import TokenClaimsRejected
 from flightmesh.governance.throttle import LoginThrottle, LoginThrottled
 from flightmesh.mesh import AuthenticationError, Principal
 
@@ -98,26 +100,41 @@ class Console:
                     self._login(request, body)
                     return
             session = self.sessions.get(_cookie(request))
-            principal = self.runtime.principal_for(session.user) if session is not None else None
+            principal = self._principal(session) if session is not None else None
             if session is None or principal is None:
                 raise ApiError(401, "not logged in (or the session ended): log in again")
             if method == "POST" and not self.sessions.csrf_matches(session, request.headers.get("X-CSRF-Token")):
                 raise ApiError(403, "missing or wrong CSRF token: reload the page")
             if method == "GET":
-                self._json(request, 200, self._read(name, principal, session))
+                self._json(request, 200, self._read(name, principal, session, _query(request)))
             else:
                 self._write(request, name, body, principal, session)
         except Exception as error:
             status, answer = error_answer(error)
             self._json(request, status, answer)
 
-    def _read(self, name: str, principal: Principal, session: ConsoleSession) -> dict[str, Any]:
+    def _principal(self, session: ConsoleSession) -> Principal | None:
+        """Who the session is now. A password session's roles are looked up again (a reload applies
+        at once); an identity-provider session's come from its token, checked again on every request,
+        so it ends when the token expires or the mesh stops trusting its key."""
+        if session.jwt is None:
+            return self.runtime.principal_for(session.user)
+        try:
+            return self.runtime.authenticate_jwt(session.jwt)
+        except AuthenticationError:
+            self.sessions.close(session.token)
+            return None
+
+    def _read(self, name: str, principal: Principal, session: ConsoleSession,
+              query: dict[str, list[str]]) -> dict[str, Any]:
         if name == "me":
             return {"user": principal.name, "roles": sorted(principal.roles), "csrf": session.csrf}
         if name == "catalog":
             return self.api.catalog(principal)
         if name == "history":
             return self.api.history(principal)
+        if name == "status":
+            return self.api.status(principal, (query.get("product") or [""])[0])
         raise ApiError(404, f"no API {name!r}")
 
     def _write(self, request: BaseHTTPRequestHandler, name: str, body: dict[str, Any], principal: Principal,
@@ -146,29 +163,48 @@ class Console:
 
     def _login(self, request: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         address = request.client_address[0]
-        user, password, token = _text(body, "user"), _text(body, "password"), _text(body, "jwt")
-        try:
-            attempt = self.throttle.admit(user or None, address)
-        except LoginThrottled as refusal:
-            self.runtime.audit_refusal(user or None, str(refusal))
-            raise
-        try:
-            if token:
-                principal = self.runtime.authenticate_jwt(token)
-            else:
+        user, password, token = _text(body, "user"), _text(body, "password"), _text(body, "jwt").strip()
+        if token:
+            principal = self._login_jwt(token, address)
+        else:
+            try:
+                attempt = self.throttle.admit(user or None, address)
+            except LoginThrottled as refusal:
+                self.runtime.audit_refusal(user or None, str(refusal))
+                raise
+            try:
                 if not (self.tls or _loopback(address) or self.runtime.spec.auth.allow_plaintext_passwords):
                     attempt.abandon()
                     raise ApiError(403, "passwords are not accepted over plain HTTP from another host "
                                         "(serve TLS, or set auth.allow_plaintext_passwords)")
                 principal = self.runtime.authenticate(user, password)
-        except AuthenticationError:
-            attempt.failed()
-            raise
-        attempt.succeeded()
-        session = self.sessions.open(principal.name)
+            except AuthenticationError:
+                attempt.failed()
+                raise
+            attempt.succeeded()
+        session = self.sessions.open(principal.name, jwt=token or None)
         secure = "; Secure" if self.tls else ""
         self._json(request, 200, {"user": principal.name, "csrf": session.csrf},
                    cookie=f"{COOKIE}={session.token}; Path=/; HttpOnly; SameSite=Strict{secure}")
+
+    def _login_jwt(self, token: str, address: str) -> Principal:
+        # Throttled as the Flight SQL side does (server/auth.py): per address only (the user named in
+        # an unverified token is the sender's choice); a well-signed but stale token is no guess, and
+        # a good token only gives its place back, so it cannot reset the count of forged ones.
+        try:
+            attempt = self.throttle.admit(None, address)
+        except LoginThrottled as refusal:
+            self.runtime.audit_refusal(None, str(refusal))
+            raise
+        try:
+            return self.runtime.authenticate_jwt(token)
+        except TokenClaimsRejected as error:
+            raise ApiError(401, f"the identity-provider token was refused: {error}") from None
+        except AuthenticationError as error:
+            attempt.failed()
+            raise ApiError(401, f"the identity-provider token was refused: {error}") from None
+        finally:
+            attempt.abandon()
 
     # -- checks and answers ------------------------------------------------------------------------
 
@@ -237,6 +273,11 @@ def _cookie(request: BaseHTTPRequestHandler) -> str | None:
         return None
     morsel = jar.get(COOKIE)
     return morsel.value if morsel is not None else None
+
+
+def _query(request: BaseHTTPRequestHandler) -> dict[str, list[str]]:
+    _, _, query = request.path.partition("?")
+    return urllib.parse.parse_qs(query, max_num_fields=20)
 
 
 def _text(body: dict[str, Any], key: str) -> str:

@@ -1,9 +1,11 @@
-"""Console sessions: an opaque random token (the HttpOnly cookie) -> the user, a CSRF token, expiry.
+"""Console sessions: an opaque random token (the HttpOnly cookie) -> the user, a CSRF token, expiry
+(and, for a login with an identity provider's token, that token: it stays on the server).
 
 The token is only a key into this server's memory: nothing about the user is in the cookie, so a
 stolen cookie is worth nothing once the session ends (logout, expiry or a restart). Roles are looked
 up again on every request (``runtime.principal_for``), so a user removed or changed by a reload is
-seen at once, as the Flight SQL side does for its bearer tokens.
+seen at once, as the Flight SQL side does for its bearer tokens. A session opened with an identity
+provider's JWT keeps the JWT instead, and is its principal only while the JWT still verifies.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class ConsoleSession:
     user: str
     csrf: str
     expires: float
+    # the identity provider's token the session was opened with (None: a password login)
+    jwt: str | None = None
     # the queries this session is running, by the id the page gave them (what "cancel" names)
     running: dict[str, CancelScope] = field(default_factory=dict)
     # run ids cancelled before their query arrived (the two requests race): refused on arrival
@@ -41,9 +45,9 @@ class ConsoleSessions:
         self._lock = threading.Lock()
         self._sessions: dict[str, ConsoleSession] = {}
 
-    def open(self, user: str) -> ConsoleSession:
+    def open(self, user: str, *, jwt: str | None = None) -> ConsoleSession:
         session = ConsoleSession(secrets.token_urlsafe(32), user, secrets.token_urlsafe(32),
-                                 self._clock() + self._ttl())
+                                 self._clock() + self._ttl(), jwt=jwt)
         with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
                 oldest = min(self._sessions.values(), key=lambda s: s.expires)

@@ -30,8 +30,9 @@ import pytest
 
 from flightmesh.executor import MeshRuntime
 from flightmesh.server.app import FlightMeshServer
+from tests.server import console_browser
+from tests.server.console_browser import expect, login, post, result_rows, run
 
-CHROMIUM = "/usr/bin/chromium"
 XSS_DESCRIPTION = 'Customers <img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 XSS_VALUE = '<img src=y onerror="window.__xss=3"><b>bold</b>'
 # 4000^3 combinations under a condition no join algorithm or statistic shortcuts: minutes of DuckDB work
@@ -143,67 +144,12 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    missing = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        missing = f"Playwright for Python is not installed ({error})"
-    if missing is None and not Path(CHROMIUM).exists():
-        missing = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium chromium-driver)"
-    if missing is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing}; CI must run the console's browser tests")
-        pytest.skip(missing)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
+browser, new_page = console_browser.browser, console_browser.new_page  # the shared fixtures
 
 
 @pytest.fixture
-def page(browser: Any, console: Console) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    # A refused inline script or handler is reported on the console: injected markup that came alive.
-    page.on("console", lambda message: errors.append(message.text) if "Content Security" in message.text else None)
-    page.goto(console.url + "/")
-    page.csp_errors = errors
-    try:
-        yield page
-    finally:
-        context.close()
-
-
-def login(page: Any, user: str, password: str) -> None:
-    page.get_by_test_id("login-user").fill(user)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    page.get_by_test_id("product-list").locator("[data-product]").first.wait_for()
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-def run(page: Any, sql: str, button: str = "run-query") -> None:
-    page.get_by_test_id("nav-query").click()
-    page.get_by_test_id("sql-editor").fill(sql)
-    page.get_by_test_id(button).click()
-    expect(page.get_by_test_id("run-query")).to_be_enabled()  # (the page's CSP forbids wait_for_function's eval)
-
-
-def result_rows(page: Any) -> list[list[str]]:
-    rows: list[list[str]] = page.get_by_test_id("result-table").locator("tbody tr").evaluate_all(
-        "rows => rows.map(r => Array.from(r.cells, c => c.textContent))")
-    return rows
+def page(new_page: Any, console: Console) -> Any:
+    return new_page(console.url + "/")
 
 
 # -- logging in ---------------------------------------------------------------------------------------
@@ -291,11 +237,11 @@ def test_cancel_a_slow_query(page: Any) -> None:
 def test_history_and_an_admin_kills_another_users_query(page: Any, console: Console) -> None:
     import threading
 
-    _, body, headers = _post(console.url + "/api/login", {"user": "rita", "password": "rita-secret"}, {})
+    _, body, headers = post(console.url + "/api/login", {"user": "rita", "password": "rita-secret"}, {})
     rita = {"Cookie": headers["Set-Cookie"].split(";", 1)[0], "X-CSRF-Token": body["csrf"]}
     outcome: list[tuple[int, dict[str, Any]]] = []
     slow = threading.Thread(
-        target=lambda: outcome.append(_post(console.url + "/api/query", {"sql": SLOW_SQL}, rita)[:2]))
+        target=lambda: outcome.append(post(console.url + "/api/query", {"sql": SLOW_SQL}, rita)[:2]))
     slow.start()
     try:
         login(page, "alice", "alice-secret")
@@ -381,27 +327,18 @@ def test_markup_in_a_description_and_a_value_stays_text(page: Any) -> None:
 # -- the protections, one by one (HTTP, no browser) -----------------------------------------------------
 
 
-def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any], Any]:
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json", **headers})
-    try:
-        with urllib.request.urlopen(request) as answer:
-            return answer.status, json.loads(answer.read()), answer.headers
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read()), error.headers
-
-
 def test_session_cookie_csrf_and_csp(console: Console) -> None:
-    status, body, headers = _post(console.url + "/api/login", {"user": "alice", "password": "alice-secret"}, {})
+    status, body, headers = post(console.url + "/api/login", {"user": "alice", "password": "alice-secret"}, {})
     assert status == 200
     cookie = headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     session = cookie.split(";", 1)[0]
     query = {"sql": "SELECT 1 AS one"}
-    assert _post(console.url + "/api/query", query, {"Cookie": session})[0] == 403  # no CSRF token
-    assert _post(console.url + "/api/query", query, {"Cookie": session, "X-CSRF-Token": "guess"})[0] == 403
+    assert post(console.url + "/api/query", query, {"Cookie": session})[0] == 403  # no CSRF token
+    assert post(console.url + "/api/query", query, {"Cookie": session, "X-CSRF-Token": "guess"})[0] == 403
     other_site = {"Cookie": session, "X-CSRF-Token": body["csrf"], "Origin": "http://evil.example"}
-    assert _post(console.url + "/api/query", query, other_site)[0] == 403
-    status, answer, _ = _post(console.url + "/api/query", query, {"Cookie": session, "X-CSRF-Token": body["csrf"]})
+    assert post(console.url + "/api/query", query, other_site)[0] == 403
+    status, answer, _ = post(console.url + "/api/query", query, {"Cookie": session, "X-CSRF-Token": body["csrf"]})
     assert status == 200 and answer["rows"] == [[1]]
     with urllib.request.urlopen(console.url + "/") as page:
         csp = page.headers["Content-Security-Policy"]
@@ -409,12 +346,12 @@ def test_session_cookie_csrf_and_csp(console: Console) -> None:
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "default-src 'none'" in csp
     assert "<script>" not in html and "onclick" not in html and "style=" not in html  # nothing inline
     auth = {"Cookie": session, "X-CSRF-Token": body["csrf"]}
-    assert _post(console.url + "/api/logout", {}, auth)[0] == 200
-    assert _post(console.url + "/api/query", query, auth)[0] == 401  # the server forgot it: a kept cookie is worthless
+    assert post(console.url + "/api/logout", {}, auth)[0] == 200
+    assert post(console.url + "/api/query", query, auth)[0] == 401  # the server forgot it: a kept cookie is worthless
 
 
 def test_export_csv_and_parquet(console: Console) -> None:
-    _status, body, headers = _post(console.url + "/api/login", {"user": "rita", "password": "rita-secret"}, {})
+    _status, body, headers = post(console.url + "/api/login", {"user": "rita", "password": "rita-secret"}, {})
     auth = {"Cookie": headers["Set-Cookie"].split(";", 1)[0], "X-CSRF-Token": body["csrf"]}
     sql = "SELECT customer_id, email FROM crm.customers ORDER BY customer_id"
     for fmt in ("csv", "parquet"):
@@ -528,10 +465,10 @@ def test_tls_when_the_mesh_serves_tls(tmp_path: Path) -> None:
 
 
 def test_a_cancel_that_overtakes_its_query_still_stops_it(console: Console) -> None:
-    _, body, headers = _post(console.url + "/api/login", {"user": "alice", "password": "alice-secret"}, {})
+    _, body, headers = post(console.url + "/api/login", {"user": "alice", "password": "alice-secret"}, {})
     auth = {"Cookie": headers["Set-Cookie"].split(";", 1)[0], "X-CSRF-Token": body["csrf"]}
-    assert _post(console.url + "/api/cancel", {"run_id": "r-early"}, auth)[1] == {"cancelled": False}
-    status, answer, _ = _post(console.url + "/api/query", {"sql": SLOW_SQL, "run_id": "r-early"}, auth)
+    assert post(console.url + "/api/cancel", {"run_id": "r-early"}, auth)[1] == {"cancelled": False}
+    status, answer, _ = post(console.url + "/api/query", {"sql": SLOW_SQL, "run_id": "r-early"}, auth)
     assert status == 409 and answer["kind"] == "QueryCancelled"
-    status, answer, _ = _post(console.url + "/api/query", {"sql": "SELECT 1 AS one", "run_id": "r-early"}, auth)
+    status, answer, _ = post(console.url + "/api/query", {"sql": "SELECT 1 AS one", "run_id": "r-early"}, auth)
     assert status == 200  # used once: the same id later runs

@@ -77,13 +77,34 @@
 
   // -- login -----------------------------------------------------------------------------------
 
+  // Two ways in: the mesh's user and password, or a token (JWT) from the mesh's identity provider.
+  let loginMode = "password";
+  function setLoginMode(mode) {
+    loginMode = mode;
+    for (const [tab, fields, name] of [["login-mode-password", "login-password-fields", "password"],
+                                       ["login-mode-token", "login-token-fields", "token"]]) {
+      $(tab).classList.toggle("active", name === mode);
+      $(tab).setAttribute("aria-selected", String(name === mode));
+      $(fields).hidden = name !== mode;
+    }
+    $("login-error").textContent = "";
+  }
+  $("login-mode-password").addEventListener("click", () => setLoginMode("password"));
+  $("login-mode-token").addEventListener("click", () => setLoginMode("token"));
+
   $("login-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     $("login-error").textContent = "";
-    const body = { user: $("login-user").value, password: $("login-password").value, jwt: $("login-jwt").value };
+    const body = loginMode === "token" ? { jwt: $("login-token").value.trim() }
+      : { user: $("login-user").value, password: $("login-password").value };
+    if (loginMode === "token" ? !body.jwt : !body.user) {
+      $("login-error").textContent = loginMode === "token" ? "Paste a token first." : "Enter a user name.";
+      return;
+    }
     try {
       const answer = await api("POST", "login", body);
       $("login-password").value = "";
+      $("login-token").value = "";
       loggedIn({ user: answer.user, csrf: answer.csrf });
     } catch (error) {
       $("login-error").textContent = error.message;
@@ -141,13 +162,16 @@
   function showProduct(product, item) {
     for (const other of $("product-list").children) other.classList.toggle("selected", other === item);
     const detail = $("product-detail");
+    detail.dataset.product = product.product;
     detail.replaceChildren(
       el("h2", { text: product.product }),
       el("p", { "data-testid": "product-description", text: product.description || "" }),
       el("p", { text: "Domain: " + (product.domain || "—") + " · Owner: " + (product.owner || "—") +
         " · Engine: " + (product.engine || "—") + (product.available === false ? " · UNAVAILABLE" : "") }),
-      el("p", { class: "access", "data-testid": "product-access", text: "For you: " + (product.access || "—") }),
-      tags(product.tags));
+      applies(product),
+      tags(product.tags),
+      el("section", { class: "status-box", "data-testid": "product-status" }, el("p", { class: "muted", text: "Loading the contract and quality checks…" })));
+    loadStatus(product);
     for (const table of product.tables) {
       const head = el("tr", {}, el("th", { text: "column" }), el("th", { text: "type" }),
         el("th", { text: "description" }), el("th", { text: "tags" }));
@@ -163,6 +187,94 @@
         el("p", { text: (table.description || "") + (table.row_estimate != null ? "  (about " + table.row_estimate + " rows)" : "") }),
         el("table", {}, el("thead", {}, head), body));
     }
+  }
+
+  // What applies to the viewer, from mesh.my_access: policies by name only (their SQL is not shown).
+  function applies(product) {
+    const box = el("section", { class: "access", "data-testid": "product-access", "data-access": product.access_kind || "" },
+      el("p", { text: "For you: " + (product.access || "—") }));
+    if (product.access_kind === "privacy mode") {
+      box.prepend(el("span", { class: "privacy-mark", "data-testid": "privacy-mark", text: "privacy mode" }));
+    }
+    const list = el("ul");
+    if (product.row_filters) list.append(el("li", { "data-testid": "applied-row-filters", text: "Row filters: " + product.row_filters }));
+    if (product.masked_columns) list.append(el("li", { "data-testid": "applied-masks", text: "Masked columns: " + product.masked_columns }));
+    if (list.children.length) box.append(list);
+    return box;
+  }
+
+  // The product's status: fetched per product, so a failure here leaves the rest of the page working.
+  async function loadStatus(product) {
+    let answer;
+    try {
+      answer = await api("GET", "status?product=" + encodeURIComponent(product.product));
+    } catch (error) {
+      if (error.status === 401) { loggedOut(); return; }
+      answer = { error: error.message };
+    }
+    const box = $("product-detail").querySelector("[data-testid=product-status]");
+    if (!box || $("product-detail").dataset.product !== product.product) return;  // another product is shown now
+    box.replaceChildren(...statusParts(answer));
+  }
+
+  function failure(what, part) {
+    return el("p", { class: "error", "data-testid": "status-error", text: what + " could not be read: " + part.error });
+  }
+
+  function when(value) {
+    return value ? String(value).replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC") : "—";
+  }
+
+  function statusParts(answer) {
+    if (answer.error) return [failure("The product's status", answer)];
+    const parts = [];
+    const privacy = answer.privacy;
+    if (privacy && privacy.error) parts.push(failure("Your privacy budget", privacy));
+    else if (privacy) {
+      parts.push(el("p", { class: "budget", "data-testid": "privacy-budget", "data-remaining": String(privacy.remaining),
+        "data-resets-at": privacy.resets_at || "" },
+        el("strong", { text: "Privacy budget: " }),
+        document.createTextNode(privacy.remaining + " of " + privacy.budget + " epsilon left this " + privacy.per +
+          " (" + privacy.queries_left + " queries at " + privacy.epsilon_per_query + " each); resets " +
+          (privacy.resets_at ? when(privacy.resets_at) : "never"))));
+    }
+    const contracts = answer.contracts;
+    if (contracts && contracts.error) parts.push(failure("The data contract", contracts));
+    else if (contracts && contracts.length) {
+      const first = contracts[0];
+      parts.push(el("h3", { text: "Data contract" }), el("p", { "data-testid": "contract-status",
+        "data-status": first.contract_status || "" },
+        document.createTextNode([first.contract_name || first.contract_id, first.contract_version ? "version " + first.contract_version : "",
+          first.contract_status, first.enforced ? "enforced" : "not enforced", first.owner ? "owner " + first.owner : ""]
+          .filter((p) => p).join(" · "))));
+      const rows = el("tbody");
+      for (const c of contracts) {
+        rows.append(el("tr", { "data-contract-table": c.table_name, "data-schema-status": c.schema_status },
+          el("td", { text: c.table_name }), el("td", { class: "st-" + c.schema_status, text: c.schema_status }),
+          el("td", { text: c.drift || "" }), el("td", { text: c.failing + " of " + c.rules }), el("td", { text: when(c.checked_at) })));
+      }
+      parts.push(el("table", { "data-testid": "contract-tables" }, el("thead", {}, el("tr", {},
+        ...["table", "schema", "drift", "checks failing", "last checked"].map((t) => el("th", { text: t })))), rows));
+    } else if (contracts) {
+      parts.push(el("p", { class: "muted", "data-testid": "contract-status", "data-status": "none", text: "No data contract." }));
+    }
+    const quality = answer.quality;
+    if (quality && quality.error) parts.push(failure("The quality checks", quality));
+    else if (quality && quality.length) {
+      const rows = el("tbody");
+      for (const q of quality) {
+        rows.append(el("tr", { "data-rule": q.rule, "data-check-status": q.status },
+          el("td", { text: q.table_name + (q.column_name ? "." + q.column_name : "") }), el("td", { text: q.rule }),
+          el("td", { text: q.kind }), el("td", { text: q.threshold || "" }),
+          el("td", { class: "st-" + q.status, text: q.status }),
+          el("td", { text: q.measured === null || q.measured === undefined ? "" : String(q.measured) }),
+          el("td", { text: q.detail || "" }), el("td", { text: when(q.checked_at) })));
+      }
+      parts.push(el("h3", { text: "Quality checks" }), el("div", { class: "scroll" }, el("table", { "data-testid": "quality-checks" },
+        el("thead", {}, el("tr", {}, ...["checks", "rule", "kind", "threshold", "status", "measured", "detail", "when"]
+          .map((t) => el("th", { text: t })))), rows)));
+    }
+    return parts;
   }
 
   $("catalog-search").addEventListener("input", renderProducts);
