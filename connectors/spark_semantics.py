@@ -22,6 +22,9 @@ DuckDB's NULL-skipping ``concat`` with COALESCE, and NULL ordering explicitly.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from sqlglot import exp
 
 from .base import Difference
@@ -33,6 +36,7 @@ MISSING: frozenset[type[exp.Expression]] = frozenset({exp.PercentileCont, exp.Mo
 
 _DECIMALS = frozenset({exp.DataType.Type.DECIMAL})
 _INEXACT = frozenset({exp.DataType.Type.FLOAT, exp.DataType.Type.DOUBLE, exp.DataType.Type.DECIMAL})
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _integer_arithmetic(node: exp.Expr) -> bool:
@@ -54,11 +58,25 @@ def _division_may_differ(node: exp.Expr) -> bool:
 def _cast_may_differ(node: exp.Expr) -> bool:
     assert isinstance(node, exp.Cast)
     target = node.to.this
-    if target in STRINGS:
+    if target in STRINGS or _real_day(node.this, target):
         return False
     if may_be(node.this, STRINGS) and not isinstance(node, exp.TryCast):
         return True  # a bad value: NULL on Spark, an error in DuckDB
     return target in INTEGERS and may_be(node.this, _INEXACT)
+
+
+def _real_day(value: exp.Expr, target: object) -> bool:
+    """A literal ``'1994-01-01'`` cast to DATE (what ``DATE '1994-01-01'`` parses to): in ISO form and
+    a day of the calendar, both engines read it as that day, so no bad value can become NULL."""
+    if target != exp.DataType.Type.DATE or not (isinstance(value, exp.Literal) and value.is_string):
+        return False
+    if not _ISO_DATE.fullmatch(value.name):
+        return False
+    try:
+        dt.date.fromisoformat(value.name)
+    except ValueError:
+        return False
+    return True
 
 
 def _like_may_differ(node: exp.Expr) -> bool:
