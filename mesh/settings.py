@@ -107,6 +107,10 @@ class Settings:
     max_queued_queries: int = 128
     max_queries_per_user: int = 0
     max_queue_wait_seconds: float = 30.0
+    merge_idle_seconds: float = 10.0
+    otel_exporter: str = ""
+    otel_endpoint: str = ""
+    grpc_health_port: int = -1
     merge_engine: MergeEngineChoice = MergeEngineChoice()
 
     @staticmethod
@@ -125,6 +129,8 @@ class Settings:
             return f"expected at least {minimum}, got {value!r}"
         if name == "table_type_case" and value not in ("upper", "lower"):
             return f"expected 'upper' or 'lower', got {value!r}"
+        if name == "otel_exporter" and value not in ("", "console", "otlp"):
+            return f"expected '', 'console' or 'otlp', got {value!r}"
         if name == "log_level" and str(value).upper() not in LOG_LEVELS:
             return f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}"
         return None
@@ -228,6 +234,18 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "merge_spill_directory": (
         "Where merges spill (a folder of its own per merge instance, removed when the server stops); "
         "empty: a folder in the system's temporary directory.", None),
+    "merge_idle_seconds": (
+        "A merge instance (an embedded DuckDB, kept for the next query) unused for this long is closed and "
+        "its memory given back to the system; 0 closes each one as soon as its query ends.", 0.0),
+    "otel_exporter": (
+        "OpenTelemetry spans of each query's plan, fragments and merge (flightmesh.plan, flightmesh.fragment, "
+        "flightmesh.merge): '' (the default) off, at no cost; 'console' prints them; 'otlp' sends them to "
+        "otel_endpoint (or the standard OTEL_EXPORTER_OTLP_* variables). Needs flightmesh[otel].", None),
+    "otel_endpoint": ("Where otel_exporter 'otlp' sends spans, e.g. 'http://collector:4317'; empty: the "
+                      "OTEL_EXPORTER_OTLP_ENDPOINT variable, or the exporter's default.", None),
+    "grpc_health_port": (
+        "Port of the gRPC health checking service (grpc.health.v1: SERVING, NOT_SERVING while draining), on the "
+        "host the Flight SQL server listens on. -1 (the default) turns it off; 0 picks a free port.", -1),
     "merge_engine": (
         "Where the residual (the part of a plan that joins fragments of different products) runs: "
         "{kind: duckdb} (default: the embedded DuckDB), or {kind: spark|sail, uri: sc://host:port, "
