@@ -14,9 +14,8 @@ import contextlib
 from sqlglot import exp
 from sqlglot.expressions.datatypes import DType
 from sqlglot.optimizer.annotate_types import annotate_types
-from sqlglot.schema import MappingSchema
 
-from .resolve import Resolution, arrow_to_sql_type
+from .resolve import Resolution
 
 __all__ = ["annotate"]
 
@@ -30,18 +29,29 @@ _RESULT_TYPES: dict[type[exp.Expr], DType] = {
 }
 
 
-def annotate(tree: exp.Expr, resolution: Resolution) -> exp.Expr:
-    """``tree`` (qualified) with ``node.type`` set where sqlglot can infer it; rewritten in place."""
-    mapping: dict[str, object] = {}
-    for table in resolution.tables.values():
-        tables = mapping.setdefault(table.product, {})
-        assert isinstance(tables, dict)
-        tables[table.name] = {item.name: arrow_to_sql_type(item.type) for item in table.schema}
-    schema = MappingSchema(mapping, dialect="duckdb", normalize=True)
+def annotate(tree: exp.Expr, resolution: Resolution, *, only_missing: bool = False) -> exp.Expr:
+    """``tree`` (qualified) with ``node.type`` set where sqlglot can infer it; rewritten in place.
+
+    ``only_missing``: the tree was annotated before and rules have since rewritten it; only the
+    nodes they built (no type yet) are inferred, the others keep theirs. A tree with no such
+    node is left as it is, without building its scopes again.
+    """
+    if only_missing:
+        # An identifier's type is never read; any other node without one was built by a rule.
+        missing = [node for node in tree.walk() if node.type is None and not isinstance(node, exp.Identifier)]
+        if not missing:
+            return tree
+        for node in missing:
+            # sqlglot skips a typed node with all it holds: the new node's ancestors are typed
+            # again from their children (the new one among them), their other children keep theirs.
+            parent = node.parent
+            while parent is not None and parent is not tree.parent:
+                parent.type = None
+                parent = parent.parent
     # sqlglot's inference failing on an odd tree leaves types unknown, which every
     # ``Difference`` treats as possibly affected: fewer pushdowns, never a wrong answer.
     with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
-        annotate_types(tree, schema=schema, dialect="duckdb")
+        annotate_types(tree, schema=resolution.schema(), dialect="duckdb", overwrite_types=not only_missing)
     _doubles_from_division(tree)
     for node in tree.walk():
         known = _RESULT_TYPES.get(type(node))

@@ -64,6 +64,31 @@ def takes(capabilities: Capabilities, tree: exp.Expr) -> bool:
     if not all(capabilities.supports(feature) for feature in features_of(tree)):
         return False
     if (capabilities.missing or capabilities.differences) and \
-            any(not capabilities.supports(node) for node in tree.walk()):
+            any(not _supports_node(capabilities, node) for node in tree.walk()):
         return False
     return render_check(tree, capabilities.dialect)
+
+
+# Per Capabilities: which node classes it lacks (``missing``, by class), and the classes its
+# declared differences are about. ``Capabilities.supports(node)`` answers the same, but asks every
+# missing class and every difference of every node; each piece of a query is offered several times.
+_CLASSES: dict[int, tuple[Capabilities, dict[type, bool], tuple[type, ...]]] = {}
+
+
+def _supports_node(capabilities: Capabilities, node: exp.Expr) -> bool:
+    """``capabilities.supports(node)``, with the per-class part remembered."""
+    entry = _CLASSES.get(id(capabilities))
+    if entry is None or entry[0] is not capabilities:
+        if len(_CLASSES) > 256:
+            _CLASSES.clear()
+        entry = (capabilities, {}, tuple(difference.kind for difference in capabilities.differences))
+        _CLASSES[id(capabilities)] = entry
+    _, classes, kinds = entry
+    supported = classes.get(type(node))
+    if supported is None:
+        supported = classes[type(node)] = capabilities.supports(type(node))
+    if not supported:
+        return False
+    if isinstance(node, exp.DataType) or (kinds and isinstance(node, kinds)):
+        return capabilities.supports(node)
+    return True

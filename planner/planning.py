@@ -38,6 +38,7 @@ from .binding import bind_columns
 from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
 from .estimate import estimate_rows
+from .join_order import sized_reads
 from .plan import Fragment, KeyFilter, Plan
 from .policy_placement import check_policies_in_engines
 from .render import engine_tree, render
@@ -173,6 +174,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         # A fragment read inside a recursive WITH is scanned once per iteration: kept, like one read twice.
         references.update({name: 2 for name in _recursive_reads(residual_tree)})
         materialize = frozenset(name for name, count in references.items() if name and count > 1)
+        # Fragments small enough to hold are handed to DuckDB as tables: it then knows their sizes.
+        materialize |= sized_reads(estimates, {name for name in references if name})
     return Plan(
         sql=sql, fragments=fragments, residual=residual, output_names=result_names, explain=statement.explain,
         key_filters=tuple(key_filters), materialize=materialize, notes=tuple(notes),
@@ -313,7 +316,8 @@ def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, esti
     if capabilities.faithful is not None:
         # Again, on the fragment as the rules left it: nodes they built (a pre-aggregation's
         # grouping columns) carry no type yet, and a faithful rendering needs every string's.
-        annotate(draft.tree, resolution)
+        # The nodes the whole query's annotation typed keep their types.
+        annotate(draft.tree, resolution, only_missing=True)
     tree = engine_tree(draft.tree, connector, resolution)
     # Nothing reaches an engine unvetted, whoever added it (policies, rewrites, key filters).
     check_fragment(tree, catalog.spec.settings.max_generated_values)
@@ -353,4 +357,4 @@ def _typing(tree: exp.Expr, resolution: Resolution) -> tuple[str, tuple[tuple[st
         stand_in = exp.Table(this=exp.to_identifier(tables[key][0], quoted=True), alias=node.args.get("alias"),
                              joins=node.args.get("joins"))  # a parenthesized join tree keeps its joins
         node.replace(stand_in)
-    return tree.sql(dialect="duckdb", identify=True), tuple(tables.values())
+    return tree.sql(dialect="duckdb", identify=True, copy=False), tuple(tables.values())  # a copy already

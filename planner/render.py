@@ -24,15 +24,8 @@ __all__ = ["engine_tree", "render"]
 def engine_tree(tree: exp.Expr, connector: Connector, resolution: Resolution) -> exp.Expr:
     """A copy of ``tree`` naming tables and columns the way ``connector``'s engine does."""
     tree = tree.copy()
-    binding = bind_columns(tree)
-    for column in list(tree.find_all(exp.Column)):
-        source = binding.source_of(column)
-        table = resolution.of(source) if source is not None else None
-        if table is None:
-            continue
-        field = table.field_named(column.name)
-        if field is not None:
-            column.set("this", exp.to_identifier(field.name, quoted=True))
+    if _respells(tree, resolution):
+        _respell_columns(tree, resolution)
     for node in list(tree.find_all(exp.Table)):
         table = resolution.of(node)
         if table is None:
@@ -42,6 +35,30 @@ def engine_tree(tree: exp.Expr, connector: Connector, resolution: Resolution) ->
         replacement.meta.update(node.meta)  # which catalog table it is (EXPLAIN names governed ones)
         node.replace(replacement)
     return tree
+
+
+def _respells(tree: exp.Expr, resolution: Resolution) -> bool:
+    """Would naming columns the engine's way change any? Not when every column of the fragment's
+    tables is spelled in lower case (the mesh's form) and every column reference is that form,
+    quoted: then the binding (a scope walk) is not worth building."""
+    for node in tree.find_all(exp.Table):
+        table = resolution.of(node)
+        if table is not None and any(item.name != item.name.lower() for item in table.schema):
+            return True
+    return any(not (isinstance(column.this, exp.Identifier) and column.this.quoted
+                    and column.name == column.name.lower()) for column in tree.find_all(exp.Column))
+
+
+def _respell_columns(tree: exp.Expr, resolution: Resolution) -> None:
+    binding = bind_columns(tree)
+    for column in list(tree.find_all(exp.Column)):
+        source = binding.source_of(column)
+        table = resolution.of(source) if source is not None else None
+        if table is None:
+            continue
+        field = table.field_named(column.name)
+        if field is not None:
+            column.set("this", exp.to_identifier(field.name, quoted=True))
 
 
 def render(tree: exp.Expr, dialect: str) -> str:

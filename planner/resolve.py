@@ -19,6 +19,7 @@ a column two tables have is reported as ambiguous, naming them, not as missing.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,10 +66,28 @@ class Resolution:
     # out), and which key each alias (lower-cased) stands for.
     visible: dict[str, tuple[str, ...]] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    # The sqlglot schema of ``tables``, built once per run: qualification and every type
+    # annotation read the same one (normalizing a MappingSchema is a cost per build).
+    _schema: tuple[frozenset[str], MappingSchema] | None = field(default=None, repr=False, compare=False)
 
     def of(self, node: exp.Expr) -> CatalogTable | None:
         key = table_key(node)
         return self.tables.get(key) if key else None
+
+    def schema(self) -> MappingSchema:
+        """The query's tables as a sqlglot schema (mesh names, DuckDB types), kept while they stay."""
+        keys = frozenset(self.tables)
+        if self._schema is None or self._schema[0] != keys:
+            self._schema = (keys, MappingSchema(self.mapping(), dialect=_MESH_NAMES, normalize=True))
+        return self._schema[1]
+
+    def mapping(self) -> dict[str, dict[str, dict[str, str]]]:
+        """product -> table -> column -> SQL type, for the query's tables."""
+        mapping: dict[str, dict[str, dict[str, str]]] = {}
+        for table in self.tables.values():
+            mapping.setdefault(table.product, {})[table.name] = {
+                item.name: arrow_to_sql_type(item.type) for item in table.schema}
+        return mapping
 
 
 def resolve_tables(
@@ -185,14 +204,14 @@ def qualify_query(tree: exp.Expr, resolution: Resolution, dialect: str,
 
     ``dialect`` is the client's; names are normalized the mesh's way whatever it is.
     """
-    mapping: dict[str, dict[str, dict[str, str]]] = {}
-    for table in resolution.tables.values():
-        columns = {item.name: arrow_to_sql_type(item.type) for item in table.schema}
-        mapping.setdefault(table.product, {})[table.name] = columns
-    for product, tables in (extra or {}).items():
-        for name, extra_columns in tables.items():
-            mapping.setdefault(product, {})[name] = dict(extra_columns)
-    schema = MappingSchema(dict(mapping), dialect=_MESH_NAMES, normalize=True)
+    if extra:
+        mapping = resolution.mapping()
+        for product, tables in extra.items():
+            for name, extra_columns in tables.items():
+                mapping.setdefault(product, {})[name] = dict(extra_columns)
+        schema = MappingSchema(mapping, dialect=_MESH_NAMES, normalize=True)
+    else:
+        schema = resolution.schema()
     try:
         return qualify(
             tree, schema=schema, dialect=_MESH_NAMES, validate_qualify_columns=True, quote_identifiers=True,
@@ -241,6 +260,7 @@ def _holders(name: str, resolution: Resolution) -> list[str]:
     return [f"{key} ({alias})" for alias, key in by_alias]  # a self-join: the aliases tell them apart
 
 
+@functools.lru_cache(maxsize=512)  # a catalog has few distinct column types; each is looked up per column
 def arrow_to_sql_type(data_type: pa.DataType) -> str:
     """A SQL type name (DuckDB's spelling) for an Arrow type; "UNKNOWN" when there is none."""
     return sql_type(data_type) or "UNKNOWN"

@@ -160,11 +160,13 @@ class Engines:
         inside ``tree``, goes.
         """
         found: Identity | None = None
-        recursive = _recursive_names(tree)
+        recursive: set[str] | None = None  # looked for only when a table is no catalog table
         for node in tree.find_all(exp.Table):
             table = self.resolution.of(node)
-            if table is None and not node.db and node.name.lower() in recursive:
-                continue
+            if table is None and not node.db:
+                recursive = _recursive_names(tree) if recursive is None else recursive
+                if node.name.lower() in recursive:
+                    continue
             if table is None:
                 return None
             connector = self.connector_for(table)

@@ -76,7 +76,7 @@ def _body(tree: exp.Query) -> str:
         return tree.sql(dialect="duckdb")
     body = tree.copy()
     body.set("expressions", [exp.Star()])
-    return body.sql(dialect="duckdb")
+    return body.sql(dialect="duckdb", copy=False)  # a copy already: the generator may rewrite it
 
 
 def _plain(tree: exp.Query) -> bool:
