@@ -58,10 +58,11 @@ from .execute import Executor
 from .identities import Identities
 from .ops_schema import OperationsSchema
 from .plan_cache import PlanCache, plan_key
-from .privacy_gate import PrivacyGate
+from .privacy_gate import BudgetHold, PrivacyGate
 from .query_tracker import QueryTracker
 from .reload import Reload, changes_between
 from .schema_refresh import SchemaRefresher
+from .state_store import state_change_problem
 from .statistics_refresh import refresh_statistics
 from .system_schemas import SystemSchemas
 
@@ -168,8 +169,11 @@ class MeshRuntime:
                 outcome = Reload(False, problems=["this mesh was not opened from a descriptor file"])
             else:
                 try:
-                    spec, catalogs, settings, identities = self._assemble(load_descriptor(self.descriptor),
-                                                                          self.allow_unavailable)
+                    loaded = load_descriptor(self.descriptor)
+                    moved = state_change_problem(self.spec.state, loaded.state)  # restart-only
+                    if moved is not None:
+                        raise DescriptorError([moved])
+                    spec, catalogs, settings, identities = self._assemble(loaded, self.allow_unavailable)
                 except DescriptorError as error:
                     outcome = Reload(False, problems=error.problems)
                 else:
@@ -293,9 +297,16 @@ class MeshRuntime:
             refused(self.audit, prepared.sql, principal, error, started)
             raise
 
-    def execute(self, plan: BoundPlan, cancel: CancelScope | None = None) -> pa.RecordBatchReader:
+    def execute(self, plan: BoundPlan, cancel: CancelScope | None = None,
+                hold: BudgetHold | None = None) -> pa.RecordBatchReader:
+        """``hold``: the plan's privacy budget, reserved by ``hold_budgets`` (None: reserved now)."""
         return audited(self.audit, plan.plan, plan.principal, plan.policies,
-                       lambda: self.privacy.run(plan, lambda: self.executor.execute(plan, cancel)))
+                       lambda: self.privacy.run(plan, lambda: self.executor.execute(plan, cancel), hold))
+
+    def hold_budgets(self, plans: Sequence[Any]) -> list[BudgetHold | None]:
+        """Reserve the privacy budget of ``plans`` before their stream's schema is sent (it says what
+        remains); a hold is given back unless its plan released (``BudgetHold.give_back``)."""
+        return self.privacy.hold_all(plans)
 
     def query(self, sql: str, principal: Principal, parameters: Sequence[Any] = (), *,
               cancel: CancelScope | None = None, default_schema: str | None = None,

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from flightmesh.mesh import FlightmeshError
 from flightmesh.mesh.descriptor_privacy import StateSpec
 
-__all__ = ["StateStore", "StateTransaction", "StateUnavailable", "open_state_store"]
+__all__ = ["StateStore", "StateTransaction", "StateUnavailable", "open_state_store", "state_change_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,23 @@ def open_state_store(spec: StateSpec) -> StateStore:
         return PostgresStateStore(spec.uri)
     assert spec.path is not None
     return SqliteStateStore(spec.path)
+
+
+def state_change_problem(running: StateSpec, loaded: StateSpec) -> str | None:
+    """Why a reload whose ``state:`` names another store than the running one is refused (None: same store).
+
+    The store is restart-only, like Trino's node settings: switching it live would leave the
+    running queries' reservations in the old ledger and start the new one from nothing (a budget
+    spent there would be spendable again here), and replicas would disagree on which store holds
+    the truth. The message names the keys that differ, never a path or URI (they may hold secrets)."""
+    differs = [key for key in ("kind", "path", "uri") if getattr(running, key) != getattr(loaded, key)]
+    if not differs:
+        return None
+    where = loaded.origin or "state (now the default, beside the descriptor)"
+    keys = ", ".join(f"state.{key}" for key in differs)
+    return (f"{where}: changed ({keys}); the state store (privacy ledger, query history) is chosen when the "
+            f"server starts, so a change of state: needs a restart; the running mesh is unchanged and keeps "
+            f"using its store")
 
 
 # -- SQLite ------------------------------------------------------------------------------------------

@@ -87,8 +87,13 @@ class Runtime(Protocol):
         """Raises ParameterError when the parameters do not fit."""
         ...
 
-    def execute(self, plan: Any, cancel: CancelScope | None = None) -> pa.RecordBatchReader:
-        """Errors, also while streaming, are flightmesh.mesh errors."""
+    def execute(self, plan: Any, cancel: CancelScope | None = None, hold: Any = None) -> pa.RecordBatchReader:
+        """Errors, also while streaming, are flightmesh.mesh errors. ``hold``: from ``hold_budgets``."""
+        ...
+
+    def hold_budgets(self, plans: Sequence[Any]) -> list[Any]:
+        """Reserve the privacy budget of ``plans`` (one hold or None each) before their DoGet's
+        schema is sent; never raises: a refusal is raised when its plan is executed."""
         ...
 
     def reload(self, by: Principal | None = None) -> Any:

@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from flightmesh.executor.privacy_gate import announced
 from flightmesh.executor.query_context import query_id_of
 from flightmesh.executor.query_tracker import QueryTracker, Tracked
 from flightmesh.mesh import CancelScope, QueryCancelled
@@ -90,9 +92,17 @@ def result_stream(
 ) -> flight.GeneratorStream:
     """The DoGet stream of ``result``: each plan executed in turn, results concatenated.
 
-    ``observe`` wraps the batches as they leave (the server's metrics and query log)."""
-    batches = _batches(runtime, result, context, watcher, on_finish, tracker)
-    return flight.GeneratorStream(result.schema, guarded(observe(batches) if observe else batches))
+    ``observe`` wraps the batches as they leave (the server's metrics and query log).
+
+    A privacy-mode result's budget is reserved here, before the schema leaves, so the schema says
+    what remains once it is paid (``executor.privacy_gate``); a plan that releases nothing gives
+    its reservation back when the stream ends."""
+    holds: list[Any] = [None] * len(result.plans)
+    if any(getattr(getattr(plan, "plan", None), "privacy", None) is not None for plan in result.plans):
+        holds = runtime.hold_budgets(result.plans)
+    schema = announced(result.schema, holds)
+    batches = _batches(runtime, result, context, watcher, on_finish, tracker, holds, schema)
+    return flight.GeneratorStream(schema, guarded(observe(batches) if observe else batches))
 
 
 def _batches(
@@ -102,8 +112,12 @@ def _batches(
     watcher: CancelWatcher,
     on_finish: Callable[[], None],
     tracker: QueryTracker | None = None,
+    holds: list[Any] | None = None,
+    schema: pa.Schema | None = None,
 ) -> Iterator[pa.RecordBatch]:
     scope = result.scope
+    holds = holds or [None] * len(result.plans)
+    schema = schema or result.schema
     completed = False
     tracked: Tracked | None = None
     failure: BaseException | None = None
@@ -111,17 +125,18 @@ def _batches(
         with watcher.watching(context, scope):
             if tracker is not None:  # registered in flightmesh.queries; waits for admission or is refused
                 tracked = tracker.start(result.owner, scope)
-            for plan in result.plans:
+            for plan, hold in zip(result.plans, holds, strict=True):
                 scope.check()
                 # No read-ahead thread here: the executor already reads every fragment ahead on
                 # its own thread, and a second hop measured slower (more GIL handoffs per batch).
-                reader = runtime.execute(plan, cancel=scope)
+                reader = runtime.execute(plan, cancel=scope, hold=hold) if hold is not None else \
+                    runtime.execute(plan, cancel=scope)
                 exhausted = False
                 try:
                     for batch in reader:
                         if context.is_cancelled():
                             return  # nobody is listening; `finally` stops the engines
-                        for piece in split_large(conform(batch, result.schema)):
+                        for piece in split_large(conform(batch, schema)):
                             if tracked is not None:
                                 tracked.query.rows += piece.num_rows
                                 tracked.query.bytes += piece.nbytes
@@ -141,6 +156,9 @@ def _batches(
     finally:
         if not completed:
             scope.cancel()
+        for hold in holds:   # the budget of plans that never released (cancelled, failed before) comes back
+            if hold is not None:
+                hold.give_back()
         if tracker is not None and tracked is not None:
             tracker.finish(tracked, failure, completed=completed)
         on_finish()

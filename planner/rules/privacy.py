@@ -24,8 +24,9 @@ among the rows the query is about.
 
 What the mode allows, and everything else refused with a message saying so: one privacy table,
 read once (no subqueries, CTEs or set operations), COUNT(*), COUNT(column), SUM and AVG of columns
-with declared bounds, GROUP BY declared public keys, WHERE on any column, ORDER BY result columns,
-LIMIT; not DISTINCT, HAVING, MIN/MAX or other functions, window functions, row-level SELECT, nor
+with declared bounds, GROUP BY declared public keys, WHERE on any column (comparisons with values
+only, ``privacy_conditions``), ORDER BY result columns, LIMIT; not DISTINCT, HAVING, MIN/MAX or
+other functions, window functions, row-level SELECT, nor
 EXPLAIN ANALYZE (its row counts are exact).
 
 One join is allowed where the bound still holds: to a table the principal reads fully, on that
@@ -55,12 +56,14 @@ from flightmesh.mesh import MeshSpec, Principal, UnsupportedQuery
 from flightmesh.mesh.descriptor_privacy import PrivacySpec, PrivacyTableSpec
 
 from ..resolve import TABLE_KEY, Resolution
+from .privacy_conditions import check_condition
 
 __all__ = ["ALLOWED", "privacy_mode"]
 
 ALLOWED = ("privacy mode allows only COUNT(*), COUNT(column), and SUM or AVG of a column with declared bounds, "
            "over one privacy table (joined at most to a table you read fully, on its primary key), "
-           "with GROUP BY on its declared public keys, WHERE on any column, ORDER BY result columns and LIMIT")
+           "with GROUP BY on its declared public keys, WHERE comparing any column with values, ORDER BY result columns "
+           "and LIMIT")
 
 RANK = "__fm_rank"
 DUPLICATE = "__fm_copy"
@@ -92,6 +95,11 @@ def privacy_mode(tree: exp.Expr, resolution: Resolution, principal: Principal, s
                        ("distinct", "DISTINCT"), ("sample", "a sample")):
         if tree.args.get(key):
             raise _refuse(label)
+    if (where := tree.args.get("where")) is not None:
+        check_condition(where.this, "WHERE")
+    for join in joins:
+        if join.args.get("on") is not None:
+            check_condition(join.args["on"], "ON")
     table = guarded[0]
     joined = _joined(tree, table, joins[0], resolution) if joins else None
     key = table.meta[TABLE_KEY]

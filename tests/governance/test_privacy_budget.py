@@ -15,7 +15,14 @@ import adbc_driver_flightsql.dbapi as dbapi
 import pytest
 
 from flightmesh.executor import MeshRuntime
-from flightmesh.mesh import DataError, EngineUnavailable, PrivacyBudgetExhausted
+from flightmesh.mesh import (
+    CancelScope,
+    EngineUnavailable,
+    PrivacyBudgetExhausted,
+    QueryCancelled,
+    QueryTimeout,
+    UnsupportedQuery,
+)
 from flightmesh.server.app import FlightMeshServer
 from tests.connectors.conftest import postgres_database  # noqa: F401 - the fixture
 from tests.governance.privacy_mesh import build_privacy_mesh
@@ -94,15 +101,32 @@ def test_a_query_failing_in_an_unreachable_engine_spends_nothing(tmp_path: Path)
         assert remaining(mesh) == pytest.approx(0.95)
 
 
-def test_a_query_failing_on_a_value_is_charged(tmp_path: Path) -> None:
-    # Whether it fails depends on the rows (is there a region that is not a number?): free
-    # failures would answer such questions without noise.
+def test_a_condition_that_could_fail_on_a_value_is_refused_before_anything_is_spent(tmp_path: Path) -> None:
+    # Whether it fails would depend on the rows (is there a region that is not a number?), and a
+    # failure gives its epsilon back: such a condition would be a free, noiseless yes/no.
     build_privacy_mesh(tmp_path, epsilon_per_query=0.05, budget=1.0)
     with MeshRuntime.open(tmp_path / "mesh.yaml") as mesh:
         rita = mesh.authenticate("rita", "r")
-        with pytest.raises(DataError, match=r"privacy mode: this failure depends on the data, so its epsilon 0.05 "
-                                            r"is spent; 0.95 of 1 remains"):
-            mesh.query("SELECT COUNT(*) FROM sales.orders WHERE CAST(region AS INTEGER) = 1", rita).read_all()
+        for sql in ("SELECT COUNT(*) FROM sales.orders WHERE CAST(region AS INTEGER) = 1",
+                    "SELECT COUNT(*) FROM sales.orders WHERE CASE WHEN customer_id = 5 THEN amount / 0 END > 1",
+                    "SELECT COUNT(*) FROM sales.orders o JOIN crm.customers c "
+                    "ON o.customer_id = c.customer_id AND CAST(c.segment AS INTEGER) = 1"):
+            with pytest.raises(UnsupportedQuery, match="is not allowed in privacy mode: conditions may only compare "
+                                                       "columns with values"):
+                mesh.query(sql, rita).read_all()
+        assert remaining(mesh) == 1.0
+
+
+@pytest.mark.parametrize("timed_out", [False, True], ids=["cancelled", "timed out"])
+def test_a_query_stopped_before_its_release_gives_the_epsilon_back(tmp_path: Path, timed_out: bool) -> None:
+    build_privacy_mesh(tmp_path, epsilon_per_query=0.05, budget=1.0)
+    with MeshRuntime.open(tmp_path / "mesh.yaml") as mesh:
+        rita = mesh.authenticate("rita", "r")
+        mesh.query(SQL, rita).read_all()   # planned and cached: the next run reserves, then stops in the executor
+        stopped = CancelScope()
+        stopped.cancel(timed_out=timed_out)
+        with pytest.raises(QueryTimeout if timed_out else QueryCancelled):
+            mesh.query(SQL, rita, cancel=stopped).read_all()
         assert remaining(mesh) == pytest.approx(0.95)
 
 
