@@ -89,6 +89,23 @@ users:
   rita: {{password: "rita-secret", roles: [restricted]}}
 """.format(XSS_DESCRIPTION.replace("'", "''"))
 
+# A data contract for the demo's sales.orders, in the screenshots' copy of the demo only.
+DEMO_CONTRACT = """\
+apiVersion: v3.0.2
+kind: DataContract
+id: sales-orders
+version: 1.0.0
+status: active
+name: Sales orders
+team: [{username: sales-data, role: Data Owner}]
+schema:
+  - name: orders
+    quality:
+      - {metric: rowCount, mustBeGreaterThan: 1000, name: enough_orders}
+      - {type: sql, name: few_cancellations, mustBeLessThan: 100,
+         query: "SELECT COUNT(*) FROM orders WHERE status = 'cancelled'"}
+"""
+
 
 @dataclass
 class Console:
@@ -376,15 +393,23 @@ def test_screenshots(browser: Any, tmp_path: Path) -> None:
 
     target = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
     descriptor, users = write_demo(tmp_path / "demo")
+    # The demo's sales product with a data contract (in this copy only), so the catalog shows its checks.
+    (tmp_path / "demo" / "contracts").mkdir()
+    (tmp_path / "demo" / "contracts" / "sales.odcs.yaml").write_text(DEMO_CONTRACT)
+    access = "    access: {read: [analyst, sales]}\n"
+    contract = "    contract: contracts/sales.odcs.yaml\n"
+    descriptor.write_text(descriptor.read_text().replace(access, access + contract, 1))
     with MeshRuntime.open(descriptor) as runtime:
         server = FlightMeshServer(runtime, http_port=0)
         try:
             assert server.http is not None
-            context = browser.new_context(viewport={"width": 1280, "height": 760})
+            runtime.contracts.check_all()
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
             page.goto(f"http://127.0.0.1:{server.http.port}/")
             login(page, "alice", users["alice"])
-            page.get_by_test_id("product-list").locator("[data-product=crm]").click()
+            page.get_by_test_id("product-list").locator("[data-product=sales]").click()
+            page.get_by_test_id("quality-checks").wait_for()
             page.screenshot(path=str(target / "console-catalog.png"))
             run(page, "SELECT c.country, p.category, count(*) AS orders, sum(i.quantity * i.unit_price) AS revenue\n"
                       "FROM sales.orders o JOIN crm.customers c ON o.customer_id = c.customer_id\n"
@@ -400,9 +425,17 @@ def test_screenshots(browser: Any, tmp_path: Path) -> None:
             page.get_by_test_id("plan-graph").locator(".node.residual").click()
             page.screenshot(path=str(target / "console-plan.png"))
             context.close()
+            context = browser.new_context(viewport={"width": 1280, "height": 640})
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{server.http.port}/")
+            login(page, "dana", users["dana"])  # privacy mode: the mark and the remaining budget
+            page.get_by_test_id("product-list").locator("[data-product=sales]").click()
+            page.get_by_test_id("privacy-budget").wait_for()
+            page.screenshot(path=str(target / "console-privacy.png"))
+            context.close()
         finally:
             server.shutdown()
-    for name in ("catalog", "result", "plan"):
+    for name in ("catalog", "result", "plan", "privacy"):
         assert (target / f"console-{name}.png").stat().st_size > 10_000
     shutil.rmtree(tmp_path / "demo", ignore_errors=True)
 

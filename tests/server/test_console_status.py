@@ -69,7 +69,7 @@ schema:
 
 MESH = """\
 mesh: {{name: status}}
-settings: {{contract_check_seconds: 0}}   # checked when the test says so
+settings: {{contract_check_seconds: 0{settings}}}   # checked when the test says so
 products:
   sales:
     domain: sales
@@ -125,7 +125,7 @@ def _rsa() -> Any:
 
 
 @contextlib.contextmanager
-def _serve(root: Path, state: str = "") -> Iterator[Served]:
+def _serve(root: Path, state: str = "", settings: str = "") -> Iterator[Served]:
     orders = _orders()
     key = _rsa()
     (root / "idp.pem").write_bytes(key.public_key().public_bytes(
@@ -137,7 +137,7 @@ def _serve(root: Path, state: str = "") -> Iterator[Served]:
         db.execute("CREATE TABLE orders AS SELECT * FROM o")
     with duckdb.connect(str(root / "payroll.duckdb")) as db:
         db.execute("CREATE TABLE salaries AS SELECT 'alice' AS who, 100 AS salary")
-    (root / "mesh.yaml").write_text(MESH.format(issuer=ISSUER, audience=AUDIENCE, state=state))
+    (root / "mesh.yaml").write_text(MESH.format(issuer=ISSUER, audience=AUDIENCE, state=state, settings=settings))
     with MeshRuntime.open(root / "mesh.yaml") as runtime:
         server = FlightMeshServer(runtime, http_port=0)
         try:
@@ -351,3 +351,20 @@ def test_a_jwt_session_ends_with_its_token(served: Served) -> None:
         status = get(served.url + "/api/catalog", headers)[0]
     assert status == 401
     assert post(served.url + "/api/query", {"sql": "SELECT 1 AS one"}, headers)[0] == 401  # the session is gone
+
+
+def test_forged_tokens_are_throttled_by_address_and_stale_ones_are_not(tmp_path: Path) -> None:
+    """As on the Flight SQL side: a forged token is a guess and counts against the address; a
+    well-signed token that is merely stale or for another audience does not; a good one does not
+    reset the count of forged ones."""
+    with _serve(tmp_path, settings=", login_max_failures: 3, login_lockout_seconds: 600") as served:
+        login = served.url + "/api/login"
+        for _ in range(4):
+            assert post(login, {"jwt": token(served.key, "ivy", ["restricted"], expires_in=-3600)}, {})[0] == 401
+        assert post(login, {"jwt": token(served.key, "ivy", ["restricted"])}, {})[0] == 200
+        for _ in range(2):
+            assert post(login, {"jwt": token(_rsa(), "ivy", ["restricted"])}, {})[0] == 401
+        assert post(login, {"jwt": token(served.key, "ivy", ["restricted"])}, {})[0] == 200  # 2 of 3: still in
+        assert post(login, {"jwt": token(_rsa(), "ivy", ["restricted"])}, {})[0] == 401
+        status, answer, _ = post(login, {"jwt": token(served.key, "ivy", ["restricted"])}, {})
+        assert status == 401 and "too many failed logins" in answer["error"]  # the address is locked now

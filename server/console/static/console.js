@@ -256,7 +256,7 @@
       parts.push(el("table", { "data-testid": "contract-tables" }, el("thead", {}, el("tr", {},
         ...["table", "schema", "drift", "checks failing", "last checked"].map((t) => el("th", { text: t })))), rows));
     } else if (contracts) {
-      parts.push(el("p", { class: "muted", "data-testid": "contract-status", "data-status": "none", text: "No data contract." }));
+      parts.push(el("p", { class: "muted", "data-testid": "contract-status", "data-status": "none", text: "No data contract for you to see." }));
     }
     const quality = answer.quality;
     if (quality && quality.error) parts.push(failure("The quality checks", quality));
@@ -271,7 +271,7 @@
           el("td", { text: q.detail || "" }), el("td", { text: when(q.checked_at) })));
       }
       parts.push(el("h3", { text: "Quality checks" }), el("div", { class: "scroll" }, el("table", { "data-testid": "quality-checks" },
-        el("thead", {}, el("tr", {}, ...["checks", "rule", "kind", "threshold", "status", "measured", "detail", "when"]
+        el("thead", {}, el("tr", {}, ...["on", "rule", "kind", "threshold", "status", "measured", "detail", "when"]
           .map((t) => el("th", { text: t })))), rows)));
     }
     return parts;
