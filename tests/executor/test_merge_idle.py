@@ -1,0 +1,90 @@
+"""Idle merge instances are closed after merge_idle_seconds (their memory goes back to the system):
+a burst of concurrent merges does not leave IDLE_INSTANCES DuckDBs behind for good. Real DuckDB."""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+import pyarrow as pa
+
+from flightmesh.executor.merge import IDLE_INSTANCES, MergeEngine
+from flightmesh.mesh import Settings
+
+
+def _merge(cursor: duckdb.DuckDBPyConnection) -> int:
+    cursor.register("left_side", pa.table({"k": list(range(1000))}))
+    cursor.register("right_side", pa.table({"k": list(range(500, 1500))}))
+    rows = cursor.execute("SELECT count(*) FROM left_side JOIN right_side USING (k)").fetchall()
+    return int(rows[0][0])
+
+
+def _closed(instance: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        instance.execute("SELECT 1")
+    except duckdb.ConnectionException:
+        return True
+    return False
+
+
+def _wait_for(condition, seconds: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_burst_of_merges_leaves_no_idle_instance_behind() -> None:
+    engine = MergeEngine(Settings(merge_idle_seconds=0.3))
+    try:
+        leases = [engine.lease() for _ in range(3)]  # three queries merging at once
+        for cursor, _ in leases:
+            assert _merge(cursor) == 500
+        for _, give_back in leases:
+            give_back()
+        assert engine.idle_instances() == 3  # kept for the next query first
+        kept = [instance for instance, _ in engine._idle]
+        assert _wait_for(lambda: engine.idle_instances() == 0)
+        assert _wait_for(lambda: all(_closed(instance) for instance in kept))  # really closed, not only forgotten
+        cursor, give_back = engine.lease()  # the next burst opens a new one
+        assert _merge(cursor) == 500
+        give_back()
+    finally:
+        engine.close()
+
+
+def test_an_instance_in_use_is_never_reaped() -> None:
+    engine = MergeEngine(Settings(merge_idle_seconds=0.1))
+    try:
+        cursor, give_back = engine.lease()
+        _other, other_back = engine.lease()
+        other_back()  # one given back starts the reaper; the other stays leased past its idle time
+        assert _wait_for(lambda: engine.idle_instances() == 0)
+        assert _merge(cursor) == 500
+        give_back()
+    finally:
+        engine.close()
+
+
+def test_zero_idle_seconds_closes_each_instance_when_its_query_ends() -> None:
+    engine = MergeEngine(Settings(merge_idle_seconds=0))
+    try:
+        cursor, give_back = engine.lease()
+        assert _merge(cursor) == 500
+        give_back()
+        assert engine.idle_instances() == 0
+    finally:
+        engine.close()
+
+
+def test_the_idle_pool_stays_bounded() -> None:
+    engine = MergeEngine(Settings(merge_idle_seconds=600))
+    try:
+        leases = [engine.lease() for _ in range(IDLE_INSTANCES + 2)]
+        for _, give_back in leases:
+            give_back()
+        assert engine.idle_instances() == IDLE_INSTANCES
+    finally:
+        engine.close()
