@@ -16,7 +16,9 @@ Safety, by construction rather than by care in each page:
 * **Bounded**: request bodies up to ``MAX_BODY`` bytes; results up to ``api.PAGE_CAP`` rows.
 * **Same identities**: passwords and identity-provider tokens go to ``runtime.authenticate`` and
   ``authenticate_jwt``, throttled like Flight SQL logins; a password is refused over plain HTTP
-  from another host unless ``auth.allow_plaintext_passwords``.
+  from another host unless ``auth.allow_plaintext_passwords``. A token's session keeps the token
+  on the server and verifies it again on every request: its roles are the token's, and it ends
+  when the token expires or its key is no longer trusted.
 """
 
 from __future__ import annotations
@@ -277,7 +279,10 @@ def _cookie(request: BaseHTTPRequestHandler) -> str | None:
 
 def _query(request: BaseHTTPRequestHandler) -> dict[str, list[str]]:
     _, _, query = request.path.partition("?")
-    return urllib.parse.parse_qs(query, max_num_fields=20)
+    try:
+        return urllib.parse.parse_qs(query, max_num_fields=20)
+    except ValueError:
+        raise ApiError(400, "too many query parameters") from None
 
 
 def _text(body: dict[str, Any], key: str) -> str:
