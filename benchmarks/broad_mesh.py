@@ -54,7 +54,7 @@ from benchmarks.tpch_mesh import (  # noqa: E402
     sf_tag,
 )
 
-LAYOUT = "flightmesh-broad-1"
+LAYOUT = "flightmesh-broad-2"
 DEFAULT_MYSQL = "mysql://root@127.0.0.1:3306"
 D0 = 2450815                     # d_date_sk of 1998-01-01, as in TPC-DS (a Julian day number)
 
@@ -168,10 +168,12 @@ def scale(sf: float) -> dict[str, int]:
 # -- generation: DuckDB SQL over range(), every "random" value an arithmetic hash -----------------
 
 _MACROS = (
-    # rnd(i, s, n): a value in [0, n) from row i and salt s; two multiply-mod rounds with
-    # salt-dependent multipliers, so columns with different salts are not shifted copies.
+    # rnd(i, s, n): a value in [0, n) from row i and salt s: a 32-bit integer hash (xor-shift,
+    # multiply, twice). Multiplications alone would be linear in i, and a linear sequence taken
+    # modulo a small n can hit only a few values.
+    "CREATE OR REPLACE MACRO mix(h) AS (xor(h >> 16, h) * 73244475) % 4294967296",
     "CREATE OR REPLACE MACRO rnd(i, s, n) AS "
-    "(((((i + s * 1000003) * 2654435761) % 4294967291) * (2 * s + 1) * 40503) % 4294967291) % n",
+    "xor(mix(mix((i + s * 1000003) % 4294967296)) >> 16, mix(mix((i + s * 1000003) % 4294967296))) % n",
     "CREATE OR REPLACE MACRO pick(i, s, xs) AS xs[1 + rnd(i, s, len(xs))]",
     "CREATE OR REPLACE MACRO money(cents) AS CAST(cents / 100.0 AS DECIMAL(7,2))",
 )
