@@ -4,12 +4,14 @@
 does (``open_connector`` on a synthetic ``ProductSpec``), lists the engine's tables
 (``table_names``), reads each one's columns (``describe``), keys (``HasConstraints``) and the
 comments the engine keeps (PostgreSQL ``obj_description``/``col_description``, MariaDB/MySQL
-``TABLE_COMMENT``/``COLUMN_COMMENT``, DuckDB ``duckdb_tables().comment``; SQLite, Parquet and
-Flight SQL engines have none). ``descriptor_yaml`` writes it as ``products/<name>.yaml``
+``TABLE_COMMENT``/``COLUMN_COMMENT``, DuckDB ``duckdb_tables().comment``, Spark ``DESCRIBE TABLE
+EXTENDED``; SQLite, Parquet and Flight SQL engines have none). ``descriptor_yaml`` writes it as ``products/<name>.yaml``
 expects it: deterministic (tables and columns sorted), strings quoted where YAML would read them
 as something else, column types as comments, ``access: {read: []}`` left for the owner.
 
-A password found in a URI is never written: the descriptor reads it from ``${<PRODUCT>_PASSWORD}``.
+A password found in a URI is never written: the descriptor reads it from ``${<PRODUCT>_PASSWORD}``;
+a Spark Connect token likewise from ``${<PRODUCT>_TOKEN}``. A Spark engine's tables are its catalog
+tables and global views (``global_temp.orders``), written with that ``source``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .base import Connector, HasConstraints
 __all__ = ["IntrospectedColumn", "IntrospectedProduct", "IntrospectedTable", "descriptor_yaml", "introspect"]
 
 FILE_KINDS = ("duckdb", "sqlite", "parquet")
-SERVER_KINDS = ("postgresql", "mysql", "flightsql")
+SERVER_KINDS = ("postgresql", "mysql", "flightsql", "spark")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
 _YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n"})
@@ -78,7 +80,7 @@ class IntrospectedProduct:
 
 def introspect(kind: str, product: str, *, uri: str | None = None, path: Path | None = None,
                tables: Sequence[str] = (), username: str | None = None,
-               password: str | None = None) -> IntrospectedProduct:
+               password: str | None = None, token: str | None = None) -> IntrospectedProduct:
     """Read ``kind``'s engine at ``uri`` or ``path``; ``tables``: globs on table names (see ``_matches``).
 
     Raises ValueError for a usage mistake, and what the connector raises (EngineUnavailable,
@@ -86,6 +88,8 @@ def introspect(kind: str, product: str, *, uri: str | None = None, path: Path | 
     """
     if kind not in FILE_KINDS + SERVER_KINDS:
         raise ValueError(f"unknown engine kind {kind!r}; expected one of {', '.join(FILE_KINDS + SERVER_KINDS)}")
+    if token is not None and kind != "spark":
+        raise ValueError("--token is for a spark engine; others take --password")
     if not _NAME.match(product):
         raise ValueError(f"product name {product!r} must be letters, digits and _ (not starting with a digit)")
     variable = f"{product.upper()}_PASSWORD"
@@ -104,6 +108,9 @@ def introspect(kind: str, product: str, *, uri: str | None = None, path: Path | 
     else:
         if uri is None or path is not None:
             raise ValueError(f"a {kind} engine takes --uri")
+        if kind == "spark" and (not uri.startswith("sc://") or ";" in uri):
+            # Spark Connect's ``sc://host:port/;token=...`` parameters would put a secret in the file
+            raise ValueError("a spark engine takes --uri sc://host:port (a token goes in --token)")
         spec_path = None
         spec_uri, in_uri = _without_password(uri)
         engine["uri"] = spec_uri
@@ -115,6 +122,10 @@ def introspect(kind: str, product: str, *, uri: str | None = None, path: Path | 
             options["password"] = secret
             engine["password"] = f"${{{variable}}}"
             notes.append(f"the password is read from ${{{variable}}}: set it before check or serve")
+        if token is not None:
+            options["token"] = token
+            engine["token"] = f"${{{product.upper()}_TOKEN}}"
+            notes.append(f"the token is read from ${{{product.upper()}_TOKEN}}: set it before check or serve")
     sources = _parquet_sources(resolved) if kind == "parquet" else []
     spec = ProductSpec(name=product, engine=EngineSpec(kind=kind, path=spec_path, uri=spec_uri, options=options),
                        tables={})
@@ -250,10 +261,44 @@ def _comments(connector: Connector, kind: str, source: str) -> tuple[str, dict[s
                                 "AND TABLE_TYPE <> 'VIEW'", parameters)
         rows = connector._rows(f"SELECT COLUMN_NAME, COLUMN_COMMENT FROM information_schema.COLUMNS WHERE {where}",
                                parameters)
+    elif kind == "spark":
+        return _spark_comments(connector, source)
     else:
         return "", {}
     table_comment = str(found[0][0] or "") if found else ""
     return table_comment.strip(), {str(column): str(comment).strip() for column, comment in rows if comment}
+
+
+def _spark_comments(connector: Connector, source: str) -> tuple[str, dict[str, str]]:
+    """From ``DESCRIBE TABLE EXTENDED``: a row per column (name, type, comment), then a section
+    ``# Detailed Table Information`` whose ``Comment`` row is the table's. An engine that cannot
+    describe a view this way (Sail) simply has no comments."""
+    from flightmesh.mesh import EngineError
+
+    from .spark import SparkConnector, _rows
+
+    assert isinstance(connector, SparkConnector)
+    sql = f"DESCRIBE TABLE EXTENDED {connector.table_expression(source).sql('spark')}"
+    try:
+        with connector._lease() as connection:
+            rows = _rows(connection, sql)
+    except EngineError:
+        return "", {}
+    columns: dict[str, str] = {}
+    table_comment = ""
+    detailed = False
+    for row in rows:
+        name = str(row[0] or "").strip()
+        if name.startswith("#"):
+            detailed = detailed or name.lower().startswith("# detailed")
+            continue
+        comment = str(row[2] or "").strip() if len(row) > 2 else ""
+        if detailed:
+            if name.lower() == "comment":
+                table_comment = str(row[1] or "").strip()
+        elif name and comment:
+            columns[name] = comment
+    return table_comment, columns
 
 
 # -- writing ---------------------------------------------------------------------------------------

@@ -113,15 +113,16 @@ def _parser() -> argparse.ArgumentParser:
 
     introspect = commands.add_parser("introspect", help="write a product descriptor from an engine's tables")
     introspect.add_argument("--kind", required=True,
-                            choices=("duckdb", "sqlite", "parquet", "postgresql", "mysql", "flightsql"))
+                            choices=("duckdb", "sqlite", "parquet", "postgresql", "mysql", "flightsql", "spark"))
     where = introspect.add_mutually_exclusive_group(required=True)
-    where.add_argument("--uri", help="a server engine: postgresql://, mysql://, grpc:// or grpc+tls://")
+    where.add_argument("--uri", help="a server engine: postgresql://, mysql://, grpc://, grpc+tls:// or sc:// (spark)")
     where.add_argument("--path", type=Path, help="a file engine: a DuckDB or SQLite file, a Parquet folder")
     introspect.add_argument("--product", required=True, metavar="NAME", help="the product's name")
     introspect.add_argument("--tables", action="append", default=[], metavar="GLOB",
                             help="only tables matching GLOB (engine or exposed name; repeatable)")
     introspect.add_argument("--username", help="flightsql: the remote user")
     introspect.add_argument("--password", help="the engine's password (written as ${NAME_PASSWORD})")
+    introspect.add_argument("--token", help="spark: the Spark Connect bearer token (written as ${NAME_TOKEN})")
     introspect.add_argument("-o", "--output", type=Path, metavar="FILE",
                             help="where to write it, e.g. products/NAME.yaml (default: stdout)")
     introspect.set_defaults(run=_introspect_command)
@@ -436,7 +437,7 @@ def _introspect_command(args: argparse.Namespace) -> int:
 
     try:
         product = introspect(args.kind, args.product, uri=args.uri, path=args.path, tables=args.tables,
-                             username=args.username, password=args.password)
+                             username=args.username, password=args.password, token=args.token)
     except ValueError as error:
         raise CommandError(str(error)) from None
     if not product.tables:
