@@ -54,7 +54,7 @@ from benchmarks.tpch_mesh import (  # noqa: E402
     sf_tag,
 )
 
-LAYOUT = "flightmesh-broad-2"
+LAYOUT = "flightmesh-broad-3"
 DEFAULT_MYSQL = "mysql://root@127.0.0.1:3306"
 D0 = 2450815                     # d_date_sk of 1998-01-01, as in TPC-DS (a Julian day number)
 
@@ -131,6 +131,12 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "customer": ("c_customer_sk",), "store": ("s_store_sk",), "promotion": ("p_promo_sk",),
     "reason": ("r_reason_sk",), "warehouse": ("w_warehouse_sk",), "ship_mode": ("sm_ship_mode_sk",),
     "web_site": ("web_site_sk",), "inventory": ("inv_date_sk", "inv_item_sk", "inv_warehouse_sk"),
+}
+# Foreign keys the row stores (PostgreSQL, MariaDB) index besides their primary keys, as an owner
+# of such a table would (tpch_mesh does the same); DuckDB and Parquet have no such indexes.
+FOREIGN_KEYS: dict[str, tuple[str, ...]] = {
+    "customer": ("c_current_addr_sk", "c_current_cdemo_sk", "c_current_hdemo_sk"),
+    "household_demographics": ("hd_income_band_sk",), "inventory": ("inv_item_sk", "inv_warehouse_sk"),
 }
 
 
@@ -214,14 +220,16 @@ def _generators(sf: float) -> dict[str, str]:
             FROM (SELECT CAST(range AS INTEGER) AS i FROM range(1440))""",
         "item": f"""
             SELECT i AS i_item_sk, 'AAAAAAAA' || lpad(CAST(i // 2 AS VARCHAR), 8, '0') AS i_item_id,
-                   money(100 + rnd(i, 1, 9900)) AS i_current_price, money(50 + rnd(i, 1, 9900) // 2) AS i_wholesale_cost,
+                   money(100 + rnd(i, 1, 9900)) AS i_current_price,
+                   money(50 + rnd(i, 1, 9900) // 2) AS i_wholesale_cost,
                    CAST(cat * 1000000 + 1000 * cls + rnd(i, 3, 9) + 1 AS INTEGER) AS i_brand_id,
                    lower(pick(i, 2, {_CATEGORIES})) || pick(i, 4, ['corp','brand','exporti','importo','amalg',
                        'edu packscholar','univ','maxi','scholaramalg'])
                        || ' #' || (rnd(i, 3, 9) + 1) AS i_brand,
                    CAST(cls AS INTEGER) AS i_class_id, ({_CLASSES})[cls] AS i_class,
                    CAST(cat AS INTEGER) AS i_category_id, ({_CATEGORIES})[cat] AS i_category,
-                   CAST(1 + rnd(i, 5, 1000) AS INTEGER) AS i_manufact_id, CAST(1 + rnd(i, 6, 100) AS INTEGER) AS i_manager_id,
+                   CAST(1 + rnd(i, 5, 1000) AS INTEGER) AS i_manufact_id,
+                   CAST(1 + rnd(i, 6, 100) AS INTEGER) AS i_manager_id,
                    pick(i, 7, ['petite','small','medium','large','extra large','economy','N/A']) AS i_size,
                    pick(i, 8, {_COLORS}) AS i_color,
                    pick(i, 9, ['Each','Dozen','Case','Pallet','Gross','Box','Pound','Ounce','Unknown']) AS i_units
@@ -247,7 +255,8 @@ def _generators(sf: float) -> dict[str, str]:
             SELECT i + 1 AS hd_demo_sk, 1 + i % 20 AS hd_income_band_sk,
                    ['0-500','501-1000','1001-5000','5001-10000','>10000','Unknown'][1 + (i // 20) % 6]
                        AS hd_buy_potential,
-                   CAST((i // 120) % 10 AS INTEGER) AS hd_dep_count, CAST((i // 1200) % 6 - 1 AS INTEGER) AS hd_vehicle_count
+                   CAST((i // 120) % 10 AS INTEGER) AS hd_dep_count,
+                   CAST((i // 1200) % 6 - 1 AS INTEGER) AS hd_vehicle_count
             FROM range(7200) AS t(i)""",
         "income_band": """
             SELECT i + 1 AS ib_income_band_sk, CAST(i * 10000 + CASE WHEN i = 0 THEN 0 ELSE 1 END AS INTEGER)
@@ -262,7 +271,8 @@ def _generators(sf: float) -> dict[str, str]:
                    pick(i, 22, ['Smith','Johnson','Williams','Brown','Jones','Garcia','Miller','Davis','Lopez',
                                 'Wilson','Moore','Taylor','Thomas','White','Harris','Clark','Lewis']) AS c_last_name,
                    CASE WHEN rnd(i, 23, 2) = 0 THEN 'Y' ELSE 'N' END AS c_preferred_cust_flag,
-                   CASE WHEN rnd(i, 24, 30) = 0 THEN NULL ELSE CAST(1924 + rnd(i, 25, 69) AS INTEGER) END AS c_birth_year,
+                   CASE WHEN rnd(i, 24, 30) = 0 THEN NULL
+                        ELSE CAST(1924 + rnd(i, 25, 69) AS INTEGER) END AS c_birth_year,
                    pick(i, 26, ['UNITED STATES','CANADA','MEXICO','GERMANY','FRANCE','JAPAN','BRAZIL','INDIA',
                                 'CHINA','NIGERIA']) AS c_birth_country,
                    'c' || i || '@example.org' AS c_email_address
@@ -274,7 +284,8 @@ def _generators(sf: float) -> dict[str, str]:
                    CAST(200 + rnd(i, 27, 100) AS INTEGER) AS s_number_employees,
                    CAST(5000000 + rnd(i, 28, 5000000) AS INTEGER) AS s_floor_space,
                    CAST(1 + rnd(i, 29, 10) AS INTEGER) AS s_market_id, ({_CITIES})[1 + i % 4] AS s_city,
-                   ({_COUNTIES})[1 + i % 3] AS s_county, ['TN','TN','TN','GA','GA','KY','TX','TX','SD','AL','NC','OH'][i] AS s_state,
+                   ({_COUNTIES})[1 + i % 3] AS s_county,
+                   ['TN','TN','TN','GA','GA','KY','TX','TX','SD','AL','NC','OH'][i] AS s_state,
                    CAST(-5 - i % 2 AS DECIMAL(5,2)) AS s_gmt_offset, 'Unknown' AS s_company_name
             FROM range(1, 13) AS t(i)""",
         "promotion": """
@@ -334,7 +345,8 @@ def _generators(sf: float) -> dict[str, str]:
                        CASE WHEN rnd(t * 16 + l, 57, 5) = 0 THEN rnd(t * 16 + l, 58, 50) ELSE 0 END AS coupon
                 FROM tickets AS tk, range(1, 13) AS g(l) WHERE l <= tk.lines),
             priced AS (
-                SELECT *, wc + wc * markup // 100 AS lp, (wc + wc * markup // 100) * (100 - disc) // 100 AS sp FROM lines)
+                SELECT *, wc + wc * markup // 100 AS lp, (wc + wc * markup // 100) * (100 - disc) // 100 AS sp
+                FROM lines)
             SELECT day, tod, item, cust, cdemo, hdemo, addr, store, promo, t, qty, money(wc), money(lp), money(sp),
                    money(qty * (lp - sp)), money(qty * sp), money(qty * wc), money(qty * lp),
                    money(qty * sp * coupon // 100), money(qty * sp - qty * sp * coupon // 100),
@@ -355,7 +367,8 @@ def _generators(sf: float) -> dict[str, str]:
                        rnd(o * 16 + l, 77, 900) AS ship
                 FROM orders AS od, range(1, 10) AS g(l) WHERE l <= od.lines),
             priced AS (
-                SELECT *, wc + wc * markup // 100 AS lp, (wc + wc * markup // 100) * (100 - disc) // 100 AS sp FROM lines)
+                SELECT *, wc + wc * markup // 100 AS lp, (wc + wc * markup // 100) * (100 - disc) // 100 AS sp
+                FROM lines)
             SELECT day, tod, day + ship_days, item, cust, addr, site, mode, wh, promo, o, qty, money(lp), money(sp),
                    money(qty * sp), money(qty * ship), money(qty * sp), money(qty * sp - qty * wc)
             FROM priced""",
@@ -512,6 +525,8 @@ def _load_postgres(sf: float, source: Path, admin: str, database: str) -> bool:
                     load.execute(f"CREATE TABLE {table} ({_columns(table)})")
                     load.adbc_ingest(table, _arrow(source, table), mode="append")
                     load.execute(f"ALTER TABLE {table} ADD PRIMARY KEY ({', '.join(PRIMARY_KEYS[table])})")
+                    for column in FOREIGN_KEYS.get(table, ()):
+                        load.execute(f"CREATE INDEX {table}_{column} ON {table} ({column})")
                 load.execute(f"GRANT USAGE ON SCHEMA public TO {READER}")
                 load.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER}")
                 target.commit()
@@ -535,9 +550,9 @@ def _mysql_kind(kind: str) -> str:
 def _load_mysql(sf: float, source: Path, admin: str, database: str) -> bool:
     """The stock product in MariaDB, bulk-loaded from CSV with LOAD DATA LOCAL INFILE."""
     import tempfile
+    from urllib.parse import urlsplit
 
     import pymysql
-    from urllib.parse import urlsplit
 
     parts = urlsplit(admin)
     stamp = f"{LAYOUT} sf={sf:g}"
@@ -566,6 +581,8 @@ def _load_mysql(sf: float, source: Path, admin: str, database: str) -> bool:
                         cursor.execute(f"LOAD DATA LOCAL INFILE '{csv.name}' INTO TABLE `{database}`.{table} "
                                        "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
                                        "LINES TERMINATED BY '\\n'")
+                    for column in FOREIGN_KEYS.get(table, ()):
+                        cursor.execute(f"CREATE INDEX {table}_{column} ON `{database}`.{table} ({column})")
                     cursor.execute(f"ANALYZE TABLE `{database}`.{table}")
                     cursor.fetchall()
                 cursor.execute(f"ALTER DATABASE `{database}` COMMENT = {_literal(stamp)}")
