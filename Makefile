@@ -79,6 +79,7 @@ proto: $(STAMP)
 bench: $(STAMP) services
 	$(BIN)/python benchmarks/tpch.py --sf 1
 	$(BIN)/python benchmarks/transport.py
+	$(BIN)/python benchmarks/broad.py --sf 0.1
 
 clean:
 	rm -rf $(VENV) demo-mesh .pytest_cache tests/.data $(SQLITE_INTERRUPT)
