@@ -37,8 +37,7 @@ def annotate(tree: exp.Expr, resolution: Resolution, *, only_missing: bool = Fal
     node is left as it is, without building its scopes again.
     """
     if only_missing:
-        # An identifier's type is never read; any other node without one was built by a rule.
-        missing = [node for node in tree.walk() if node.type is None and not isinstance(node, exp.Identifier)]
+        missing = _untyped_values(tree)
         if not missing:
             return tree
         for node in missing:
@@ -67,6 +66,33 @@ def annotate(tree: exp.Expr, resolution: Resolution, *, only_missing: bool = Fal
         if node._meta is not None:
             node._meta.pop("query_type", None)
     return tree
+
+
+def _untyped_values(tree: exp.Expr) -> list[exp.Expr]:
+    """The value nodes of ``tree`` without a type, once the ones typed by their parts alone are.
+
+    Clauses, tables, aliases of tables and identifiers carry no value whose type anything reads.
+    The rules build AND chains, comparisons, parentheses and aliases over nodes that are typed:
+    those take the type sqlglot would give them (BOOLEAN; the inner node's) without a scope walk.
+    """
+    nodes = list(tree.walk(bfs=True))
+    missing: list[exp.Expr] = []
+    for node in reversed(nodes):  # deeper levels first: a node's parts before it
+        if node.type is not None or isinstance(node, _CLAUSES) or \
+                (isinstance(node, exp.Subquery) and isinstance(node.parent, (exp.From, exp.Join))):
+            continue
+        if isinstance(node, exp.Binary) and isinstance(node, (exp.Connector, exp.Predicate)) \
+                and node.left.type is not None and node.right.type is not None:
+            node.type = DType.BOOLEAN
+        elif isinstance(node, (exp.Paren, exp.Alias)) and node.this.type is not None:
+            node.type = node.this.type
+        else:
+            missing.append(node)
+    return missing
+
+
+_CLAUSES = (exp.Select, exp.From, exp.Where, exp.Join, exp.Group, exp.Having, exp.Order, exp.Limit, exp.Offset,
+            exp.Table, exp.TableAlias, exp.Identifier)
 
 
 # DuckDB's ``/`` divides as DOUBLE (FLOAT for two floats) whatever the operands, decimals

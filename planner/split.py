@@ -523,6 +523,7 @@ class Placement(Engines):
             out = _unique(column.name, used, prefix=item.alias_or_name)
             mapping[lowered] = out
             ref = exp.column(column.name, table=item.alias_or_name, quoted=True)
+            ref.type = column.type  # the same column of the same source: no annotation needed again
             self.binding.bind(ref, item)
             projections.append(exp.alias_(ref, out, quoted=True))
         self.moved[id(item)] = (name, mapping)
