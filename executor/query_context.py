@@ -30,6 +30,7 @@ class QueryTag:
     sql: str = ""
     products: tuple[str, ...] = ()
     progress: dict[str, Any] = field(default_factory=dict)   # fragment name -> executor FragmentStats
+    trace: Any = None   # the plan span's OpenTelemetry SpanContext, when tracing is on (executor.tracing)
 
 
 _TAGS: weakref.WeakKeyDictionary[CancelScope, QueryTag] = weakref.WeakKeyDictionary()

@@ -42,6 +42,7 @@ from flightmesh.mesh import (
 from flightmesh.mesh.descriptor_privacy import StateSpec
 from flightmesh.mesh.errors import ServerBusy
 
+from . import tracing
 from .admission import Admission, Slot
 from .query_context import new_query_id, tag, tag_of
 from .query_history import HistoryEntry, QueryHistory
@@ -80,7 +81,9 @@ class QueryTracker:
 
     def issue(self, scope: CancelScope, sql: str, products: tuple[str, ...] = ()) -> str:
         """Give the query under ``scope`` its id (when it is planned and its ticket issued)."""
-        return tag(scope, new_query_id(), sql, products).query_id
+        found = tag(scope, new_query_id(), sql, products)
+        tracing.remember(found)  # the plan span (current while planning) becomes the query's trace
+        return found.query_id
 
     def refused(self, user: str, sql: str, error: BaseException, *, started_at: dt.datetime,
                 query_id: str | None = None) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
+from flightmesh.executor import tracing
 from flightmesh.mesh import (
     AccessDenied,
     AuthenticationError,
@@ -71,6 +72,9 @@ class Operations:
         self.metrics = metrics or ServerMetrics()
         self.lifecycle = lifecycle or Lifecycle()
         self.metrics.count_running(self.lifecycle.running)
+        settings = runtime.settings
+        if settings.otel_exporter:  # spans of plan / fragment / merge (executor.tracing); off: no cost
+            tracing.configure(settings.otel_exporter, settings.otel_endpoint)
         # product -> why its last fragment could not reach the engine (cleared by a success)
         self.unreachable: dict[str, str] = {}
         self._streams_lock = threading.Lock()
@@ -95,8 +99,9 @@ class Operations:
         wall, started = time.time(), time.perf_counter()
         self.metrics.session_seen(caller.session)
         try:
-            self.lifecycle.admit()
-            yield
+            with tracing.plan_span(caller.principal.name):  # the query's trace (settings.otel_exporter)
+                self.lifecycle.admit()
+                yield
         except Exception as error:
             outcome = outcome_of(error, planning=True)
             elapsed = time.perf_counter() - started
