@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -22,6 +23,7 @@ from flightmesh.connectors.engine_errors import duckdb_failure, mesh_error
 from flightmesh.mesh import CancelScope, DataError, FlightmeshError, Principal, QueryCancelled, QueryError, Settings
 from flightmesh.planner import EXPLAIN_SCHEMA, Fragment, Plan
 
+from . import tracing
 from .bound import BoundPlan, bound_plan
 from .client_errors import for_client
 from .keys import KeyFilterRun
@@ -52,6 +54,7 @@ class _Run:
     cursor: duckdb.DuckDBPyConnection | None = None
     release: Callable[[], None] | None = None   # gives the merge instance back (MergeEngine.lease)
     timer: threading.Timer | None = None
+    merge_span: Any = None   # the flightmesh.merge span while the merge runs (tracing on)
 
     def failure(self) -> BaseException | None:
         """The error that stopped the run: the root cause, not the cancellations it triggered."""
@@ -73,6 +76,8 @@ class _Run:
             self.release()
         for prefetch in self.prefetches.values():
             prefetch.close()
+        span, self.merge_span = self.merge_span, None
+        tracing.end_span(span)
 
 
 class Executor:
@@ -168,6 +173,7 @@ class Executor:
             only = run.prefetches[plan.fragments[0].name]
             return cast_batches(only.batches(), bound.result_schema)
         run.cursor, run.release = self.merge.lease()  # an instance of its own: its own memory limit
+        run.merge_span = tracing.start_span("flightmesh.merge", run.cancel, **{"flightmesh.engine": "duckdb"})
         cursor = run.cursor
         run.cancel.on_cancel(cursor.interrupt)
         try:
@@ -187,6 +193,7 @@ class Executor:
 
         def open_reader() -> pa.RecordBatchReader:
             started = time.perf_counter()
+            span = tracing.fragment_span(run.cancel, fragment)
             try:
                 query = keys.query_for(fragment, schema, timeout)
                 run.stats[fragment.name].sql = query.sql
@@ -197,6 +204,7 @@ class Executor:
                 if fragment.name in keys.builds:
                     keys.publish(fragment.name, None)  # probes stop waiting for it
                 self._observe(fragment, started, error)
+                tracing.end_span(span, error)
                 raise
 
             def counted() -> Iterator[pa.RecordBatch]:
@@ -211,6 +219,7 @@ class Executor:
                 finally:
                     run.stats[fragment.name].ms = (time.perf_counter() - started) * 1000.0
                     self._observe(fragment, started, failure)
+                    tracing.end_span(span, failure, **{"flightmesh.rows": run.stats[fragment.name].rows})
                     failure = None  # no cycle frame -> error -> traceback -> frame keeping the reader alive
 
             return pa.RecordBatchReader.from_batches(schema, counted())
