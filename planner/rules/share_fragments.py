@@ -13,6 +13,7 @@ an identical one: more columns would change what the star reads.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 from sqlglot import exp
@@ -30,8 +31,13 @@ def share_fragments(cut: Cut, context: RuleContext) -> Cut:
     renamed: dict[str, str] = {}
     drafts: list[FragmentDraft] = []
     starred = _read_by_star(cut.tree)
+    identities = Counter(draft.connector.identity() for draft in cut.fragments)
     for draft in cut.fragments:
-        key = (draft.connector.identity(), _body(draft.tree))
+        identity = draft.connector.identity()
+        if identities[identity] == 1:  # the only fragment of its engine: nothing to share with
+            drafts.append(draft)
+            continue
+        key = (identity, _body(draft.tree))
         survivor = kept.get(key)
         if survivor is None:
             kept[key] = draft
