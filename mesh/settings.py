@@ -241,8 +241,8 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "OpenTelemetry spans of each query's plan, fragments and merge (flightmesh.plan, flightmesh.fragment, "
         "flightmesh.merge): '' (the default) off, at no cost; 'console' prints them; 'otlp' sends them to "
         "otel_endpoint (or the standard OTEL_EXPORTER_OTLP_* variables). Needs flightmesh[otel].", None),
-    "otel_endpoint": ("Where otel_exporter 'otlp' sends spans, e.g. 'http://collector:4317'; empty: the "
-                      "OTEL_EXPORTER_OTLP_ENDPOINT variable, or the exporter's default.", None),
+    "otel_endpoint": ("Where otel_exporter 'otlp' sends spans (OTLP/HTTP), e.g. 'http://collector:4318/v1/traces'; "
+                      "empty: the OTEL_EXPORTER_OTLP_* variables, or the exporter's default.", None),
     "grpc_health_port": (
         "Port of the gRPC health checking service (grpc.health.v1: SERVING, NOT_SERVING while draining), on the "
         "host the Flight SQL server listens on. -1 (the default) turns it off; 0 picks a free port.", -1),
