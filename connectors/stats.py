@@ -12,11 +12,12 @@ with the statistics (``executor.catalog_builder``) and refreshed on their own sc
 from __future__ import annotations
 
 import datetime
+import decimal
 import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import pyarrow as pa
 
@@ -114,10 +115,12 @@ def read_bound(value: object, arrow_type: pa.DataType) -> object | None:
     if value is None:
         return None
     try:
+        if isinstance(value, bool):
+            return None
         if pa.types.is_integer(arrow_type):
-            return int(value) if not isinstance(value, str) else int(value.strip())
+            return int(value) if isinstance(value, (int, float, decimal.Decimal)) else int(str(value).strip())
         if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
-            number = float(value) if not isinstance(value, str) else float(value.strip())
+            number = float(value) if isinstance(value, (int, float, decimal.Decimal)) else float(str(value).strip())
             return number if math.isfinite(number) else None
         if pa.types.is_date(arrow_type):
             if isinstance(value, datetime.datetime):
@@ -134,7 +137,7 @@ def read_bound(value: object, arrow_type: pa.DataType) -> object | None:
     return None
 
 
-def smallest(values: list[object]) -> object | None:
+def smallest(values: list[Any]) -> object | None:
     """The smallest of values of one kind; None when there are none (or they do not compare)."""
     try:
         return min(values) if values else None
@@ -142,7 +145,7 @@ def smallest(values: list[object]) -> object | None:
         return None
 
 
-def largest(values: list[object]) -> object | None:
+def largest(values: list[Any]) -> object | None:
     try:
         return max(values) if values else None
     except TypeError:
