@@ -1,19 +1,49 @@
-"""Row estimates for fragments: rough, cheap, and only used to rank join sides.
+"""Row estimates for fragments: cheap, from the catalog's statistics where the engines keep them.
 
-Table sizes come from the engines (``CatalogTable.row_estimate``); predicates scale them by
-classic textbook selectivities. The numbers need only be right within an order of magnitude:
-they decide which side of a cross-engine join runs first and lends its keys to the other.
+Table sizes and column statistics come from the catalog (``CatalogTable.row_estimate`` and
+``.statistics``, read from the engines when the catalog was built: ``connectors/*_stats.py``);
+nothing is fetched here. Predicates scale a table's rows by their selectivity:
+
+=====================  =======================================  ======================
+predicate              with statistics                          without (textbook)
+=====================  =======================================  ======================
+``c = v``              1 / distinct(c) (0 outside [min, max])   0.05
+``c IN (v1 .. vn)``    n / distinct(c)                          0.05 n
+``c <> v``             1 - 1 / distinct(c)                      0.5
+``c < v``, ``BETWEEN``  the share of [min, max] kept             0.4, 0.25
+``c IS [NOT] NULL``    the NULL fraction (or the rest)          0.5
+=====================  =======================================  ======================
+
+Joins inside a fragment use |R||S| / max(distinct(r), distinct(s)) on the equated columns
+(each distinct count at most its side's rows); when neither side's count is known, the larger
+input (most joins inside one engine are key/foreign-key joins). The numbers need only be right
+within an order of magnitude: they rank join sides, decide which fragment lends keys, whether
+to aggregate first, and in what order the residual joins.
 """
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from sqlglot import exp
+
+from flightmesh.mesh.statistics import ColumnStatistics
 
 from .resolve import Resolution
 
-__all__ = ["estimate_rows"]
+__all__ = ["column_statistics", "estimate_rows", "group_count"]
 
 _UNKNOWN_TABLE_ROWS = 100_000.0
+_DEPTH = 8  # how far a column is traced through subqueries (governed tables are one level)
+
+
+@dataclass
+class _Input:
+    rows: float                      # after the input's own predicates
+    base: float                      # before them
+    node: exp.Expr                   # the FROM item (a table or a subquery)
 
 
 def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
@@ -23,24 +53,35 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
         return estimate_rows(tree.this, resolution) + estimate_rows(tree.expression, resolution)
     if not isinstance(tree, exp.Select):
         return 1.0
-    from_ = tree.args.get("from_")
-    items = ([from_.this] if from_ is not None else []) + [join.this for join in tree.args.get("joins") or []]
-    sizes = []
-    for item in items:
-        if isinstance(item, exp.Table):
-            table = resolution.of(item)
-            sizes.append(float(table.row_estimate) if table and table.row_estimate is not None
-                         else _UNKNOWN_TABLE_ROWS)
+    inputs = {item.alias_or_name: _Input(rows, rows, item)
+              for item in _from_items(tree) for rows in [_item_rows(item, resolution)]}
+    conjuncts = _conjuncts(tree.args.get("where"))
+    joins = tree.args.get("joins") or []
+    outer: set[str] = set()
+    for join in joins:
+        side, kind = (join.side or "").upper(), (join.kind or "").upper()
+        if side or kind in ("SEMI", "ANTI"):
+            outer.add(join.this.alias_or_name)
         else:
-            sizes.append(estimate_rows(item, resolution))
-    # Joins inside one engine are mostly key/foreign-key joins: the largest input dominates.
-    rows = max(sizes) if sizes else 1.0
-    where = tree.args.get("where")
-    if where is not None:
-        for conjunct in where.this.flatten() if isinstance(where.this, exp.And) else [where.this]:
-            rows *= _selectivity(conjunct)
+            conjuncts += _conjuncts(join.args.get("on"))
+    equalities: list[tuple[exp.Column, exp.Column]] = []
+    rest = 1.0
+    for conjunct in conjuncts:
+        aliases = _aliases(conjunct)
+        if len(aliases) == 1 and next(iter(aliases)) in inputs:
+            target = inputs[next(iter(aliases))]
+            target.rows *= _selectivity(conjunct, tree, resolution)
+        elif len(aliases) == 2 and _column_pair(conjunct) is not None:
+            pair = _column_pair(conjunct)
+            assert pair is not None
+            equalities.append(pair)
+        elif len(aliases) > 1:
+            continue  # another join predicate: accounted for by the join rule
+        else:
+            rest *= _selectivity(conjunct, tree, resolution)
+    rows = _joined(tree, inputs, equalities, outer, resolution) * rest
     if tree.args.get("group") is not None:
-        rows = max(1.0, rows * 0.1)
+        rows = group_count(tree, rows, resolution)
     elif any(isinstance(e, exp.AggFunc) for p in tree.expressions for e in p.walk()):
         rows = 1.0
     limit = tree.args.get("limit")
@@ -49,24 +90,181 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
     return max(rows, 1.0)
 
 
-def _conjunction(node: exp.Expr) -> float:
-    node = node.unnest() if isinstance(node, exp.Paren) else node
-    parts = node.flatten() if isinstance(node, exp.And) else [node]
+def group_count(select: exp.Select, rows: float, resolution: Resolution) -> float:
+    """Groups of ``select``'s GROUP BY over ``rows`` input rows: the product of the keys' distinct
+    counts (at most the rows), or a tenth of the rows when a key's count is unknown."""
+    group = select.args.get("group")
+    keys = list(group.expressions) if group is not None else []
+    if group is None or not keys or any(group.args.get(kind) for kind in ("rollup", "cube", "grouping_sets")):
+        return max(1.0, rows * 0.1)
     product = 1.0
-    for part in parts:
-        product *= _selectivity(part.unnest() if isinstance(part, exp.Paren) else part)
+    for key in keys:
+        stats = _statistics_of(key, select, resolution) if isinstance(key, exp.Column) else None
+        if stats is None or stats.distinct is None:
+            return max(1.0, rows * 0.1)
+        product *= max(1, stats.distinct)
+    return max(1.0, min(rows, product))
+
+
+def column_statistics(tree: exp.Expr, name: str, resolution: Resolution) -> ColumnStatistics | None:
+    """Statistics of output column ``name`` of query ``tree``, when it is a table's column as is."""
+    return _output_statistics(tree, name, resolution, _DEPTH)
+
+
+# -- inputs and joins -------------------------------------------------------------------------
+
+
+def _from_items(select: exp.Select) -> list[exp.Expr]:
+    from_ = select.args.get("from_")
+    return ([from_.this] if from_ is not None else []) + [join.this for join in select.args.get("joins") or []]
+
+
+def _item_rows(item: exp.Expr, resolution: Resolution) -> float:
+    if isinstance(item, exp.Table):
+        table = resolution.of(item)
+        return float(table.row_estimate) if table and table.row_estimate is not None else _UNKNOWN_TABLE_ROWS
+    return estimate_rows(item, resolution)
+
+
+def _joined(select: exp.Select, inputs: dict[str, _Input], equalities: list[tuple[exp.Column, exp.Column]],
+            outer: set[str], resolution: Resolution) -> float:
+    """Join the inputs greedily, each next one connected to those joined when one is."""
+    if not inputs:
+        return 1.0
+    pending = list(inputs)
+    joined = {pending.pop(0)}
+    rows = inputs[next(iter(joined))].rows
+    while pending:
+        connected = [alias for alias in pending if any(_links(pair, joined, alias) for pair in equalities)]
+        alias = connected[0] if connected else pending[0]
+        pending.remove(alias)
+        other = inputs[alias]
+        pairs = [pair for pair in equalities if _links(pair, joined, alias)]
+        combined = _join_rows(select, rows, joined, other, alias, pairs, inputs, resolution)
+        rows = max(rows, combined) if alias in outer else combined
+        joined.add(alias)
+    return rows
+
+
+def _links(pair: tuple[exp.Column, exp.Column], joined: set[str], alias: str) -> bool:
+    a, b = pair[0].table, pair[1].table
+    return (a == alias and b in joined) or (b == alias and a in joined)
+
+
+def _join_rows(select: exp.Select, rows: float, joined: set[str], other: _Input, alias: str,
+               pairs: list[tuple[exp.Column, exp.Column]], inputs: dict[str, _Input],
+               resolution: Resolution) -> float:
+    if not pairs:
+        return max(rows, other.rows)  # no equality found: never a product (a guess could blow up)
+    best: float | None = None
+    for a, b in pairs:
+        mine, theirs = (a, b) if a.table == alias else (b, a)
+        d_other = _distinct(mine, select, resolution, other.rows)
+        d_joined = _distinct(theirs, select, resolution, rows)
+        known = [d for d in (d_other, d_joined) if d is not None]
+        if not known:
+            continue
+        divisor = max(known) if len(known) == 2 else max(known[0], min(rows, other.rows))
+        best = max(best or 0.0, divisor)
+    if best is None:
+        return max(rows, other.rows)
+    return rows * other.rows / max(best, 1.0)
+
+
+def _distinct(column: exp.Column, select: exp.Select, resolution: Resolution, rows: float) -> float | None:
+    stats = _statistics_of(column, select, resolution)
+    if stats is None or stats.distinct is None:
+        return None
+    return float(min(stats.distinct, max(rows, 1.0)))
+
+
+# -- statistics of columns --------------------------------------------------------------------
+
+
+def _statistics_of(column: exp.Column, select: exp.Select, resolution: Resolution,
+                   depth: int = _DEPTH) -> ColumnStatistics | None:
+    """The statistics of ``column`` as ``select`` reads it (through subqueries, as far as a
+    projection passes a column on unchanged)."""
+    if depth <= 0 or not column.table:
+        return None
+    for item in _from_items(select):
+        if item.alias_or_name != column.table:
+            continue
+        if isinstance(item, exp.Table):
+            table = resolution.of(item)
+            return table.column_statistics(column.name) if table is not None else None
+        if isinstance(item, exp.Subquery):
+            return _output_statistics(item.this, column.name, resolution, depth - 1)
+        return None
+    return None
+
+
+def _output_statistics(tree: exp.Expr, name: str, resolution: Resolution, depth: int) -> ColumnStatistics | None:
+    if isinstance(tree, exp.Subquery):
+        return _output_statistics(tree.this, name, resolution, depth - 1)
+    if not isinstance(tree, exp.Select) or depth <= 0:
+        return None
+    for projection in tree.expressions:
+        if projection.alias_or_name != name:
+            continue
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(inner, exp.Column):
+            return _statistics_of(inner, tree, resolution, depth)
+        return None
+    return None
+
+
+# -- selectivity ------------------------------------------------------------------------------
+
+
+def _conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
+    if node is None:
+        return []
+    if isinstance(node, exp.Where):
+        node = node.this
+    node = node.unnest() if isinstance(node, exp.Paren) else node
+    return [part.unnest() if isinstance(part, exp.Paren) else part
+            for part in (node.flatten() if isinstance(node, exp.And) else [node])]
+
+
+def _own_columns(node: exp.Expr) -> Iterator[exp.Column]:
+    # Columns of a subquery inside the predicate are the subquery's business, not a join.
+    for found in node.walk(prune=lambda n: isinstance(n, exp.Query)):
+        if isinstance(found, exp.Column):
+            yield found
+
+
+def _aliases(node: exp.Expr) -> set[str]:
+    return {column.table for column in _own_columns(node)}
+
+
+def _column_pair(conjunct: exp.Expr) -> tuple[exp.Column, exp.Column] | None:
+    if isinstance(conjunct, exp.EQ) and isinstance(conjunct.left, exp.Column) \
+            and isinstance(conjunct.right, exp.Column) and conjunct.left.table and conjunct.right.table:
+        return conjunct.left, conjunct.right
+    return None
+
+
+def _conjunction(node: exp.Expr, select: exp.Select, resolution: Resolution) -> float:
+    product = 1.0
+    for part in _conjuncts(node):
+        product *= _selectivity(part, select, resolution)
     return product
 
 
-def _selectivity(conjunct: exp.Expr) -> float:
-    # Columns of a subquery inside the predicate are the subquery's business, not a join.
-    own = [node for node in conjunct.walk(prune=lambda n: isinstance(n, exp.Query)) if isinstance(node, exp.Column)]
-    if len({column.table for column in own}) > 1:
+def _selectivity(conjunct: exp.Expr, select: exp.Select, resolution: Resolution) -> float:
+    if len(_aliases(conjunct)) > 1:
         return 1.0  # a join predicate: accounted for by the join rule
-    if isinstance(conjunct, exp.EQ):
-        return 0.05
+    if isinstance(conjunct, exp.Or):
+        # Disjuncts of conjunctions (TPC-H Q19): the chance of any, at most the sum of each.
+        return min(1.0, sum(_conjunction(d, select, resolution) for d in conjunct.flatten()))
     if isinstance(conjunct, exp.In) and conjunct.args.get("query") is not None:
         return 0.1  # a semi-join: keeps the rows whose key the subquery returns
+    known = _with_statistics(conjunct, select, resolution)
+    if known is not None:
+        return known
+    if isinstance(conjunct, exp.EQ):
+        return 0.05
     if isinstance(conjunct, exp.In):
         return min(1.0, 0.05 * max(1, len(conjunct.expressions)))
     if isinstance(conjunct, (exp.Like, exp.ILike)):
@@ -75,9 +273,152 @@ def _selectivity(conjunct: exp.Expr) -> float:
         return 0.25
     if isinstance(conjunct, (exp.GT, exp.GTE, exp.LT, exp.LTE)):
         return 0.4
-    if isinstance(conjunct, exp.Or):
-        # Disjuncts of conjunctions (TPC-H Q19): the chance of any, at most the sum of each.
-        return min(1.0, sum(_conjunction(d) for d in conjunct.flatten()))
     if isinstance(conjunct, exp.Not):
         return 0.9
     return 0.5
+
+
+def _with_statistics(conjunct: exp.Expr, select: exp.Select, resolution: Resolution) -> float | None:
+    """The selectivity the column's statistics give, or None to fall back to the constants."""
+    negated = isinstance(conjunct, exp.Not)
+    node = conjunct.this.unnest() if negated and isinstance(conjunct.this, exp.Paren) else \
+        conjunct.this if negated else conjunct
+    if isinstance(node, exp.Is) and isinstance(node.this, exp.Column) and isinstance(node.expression, exp.Null):
+        stats = _statistics_of(node.this, select, resolution)
+        if stats is None or stats.null_fraction is None:
+            return None
+        return 1.0 - stats.null_fraction if negated else stats.null_fraction
+    if negated:
+        return None
+    if isinstance(node, exp.In) and isinstance(node.this, exp.Column) and node.expressions:
+        stats = _statistics_of(node.this, select, resolution)
+        if stats is None or not stats.distinct:
+            return None
+        return min(1.0, len(node.expressions) / stats.distinct)
+    if isinstance(node, exp.Between) and isinstance(node.this, exp.Column):
+        stats = _statistics_of(node.this, select, resolution)
+        return _range_share(stats, _value(node.args.get("low")), _value(node.args.get("high")))
+    comparison = _column_and_value(node)
+    if comparison is None:
+        return None
+    column, value, kind = comparison
+    stats = _statistics_of(column, select, resolution)
+    if stats is None:
+        return None
+    if kind is exp.EQ or kind is exp.NEQ:
+        if value is not None and _outside(stats, value):
+            return 1.0 if kind is exp.NEQ else 0.0
+        if not stats.distinct:
+            return None
+        share = 1.0 / stats.distinct
+        return 1.0 - share if kind is exp.NEQ else share
+    if kind in (exp.GT, exp.GTE):
+        return _range_share(stats, value, None)
+    return _range_share(stats, None, value)
+
+
+_FLIPPED: dict[type[exp.Expr], type[exp.Expr]] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT,
+                                                  exp.LTE: exp.GTE, exp.EQ: exp.EQ, exp.NEQ: exp.NEQ}
+
+
+def _column_and_value(node: exp.Expr) -> tuple[exp.Column, object | None, type[exp.Expr]] | None:
+    kind = type(node)
+    if kind not in _FLIPPED:
+        return None
+    assert isinstance(node, exp.Binary)
+    left, right = node.left, node.right
+    if isinstance(left, exp.Column) and not isinstance(right, exp.Column) and not any(_own_columns(right)):
+        return left, _value(right), kind
+    if isinstance(right, exp.Column) and not isinstance(left, exp.Column) and not any(_own_columns(left)):
+        return right, _value(left), _FLIPPED[kind]
+    return None
+
+
+def _value(node: exp.Expr | None) -> object | None:
+    """A constant's value, for literals, typed literals (DATE '1994-01-01') and date arithmetic
+    with an interval of days, months or years; None for anything else."""
+    if node is None:
+        return None
+    if isinstance(node, exp.Paren):
+        return _value(node.this)
+    if isinstance(node, exp.Literal):
+        if node.is_number:
+            try:
+                return float(node.this)
+            except ValueError:
+                return None
+        return _date(node.this)
+    if isinstance(node, exp.Neg):
+        inner = _value(node.this)
+        return -inner if isinstance(inner, float) else None
+    if isinstance(node, (exp.Cast, exp.TsOrDsToDate, exp.StrToDate, exp.Date)) and isinstance(node.this, exp.Literal):
+        return _date(node.this.this)
+    if isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.expression, exp.Interval):
+        start = _value(node.this)
+        if isinstance(start, datetime.date):
+            return _shifted(start, node.expression, -1 if isinstance(node, exp.Sub) else 1)
+    return None
+
+
+def _date(text: str) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        return None
+
+
+def _shifted(start: datetime.date, interval: exp.Interval, sign: int) -> datetime.date | None:
+    amount, unit = interval.this, interval.unit
+    try:
+        count = int(str(amount.this if isinstance(amount, exp.Literal) else amount).strip("'")) * sign
+    except ValueError:
+        return None
+    name = (unit.name if unit is not None else "").upper().rstrip("S")
+    if name == "DAY":
+        return start + datetime.timedelta(days=count)
+    months = count * 12 if name == "YEAR" else count if name == "MONTH" else None
+    if months is None:
+        return None
+    month = start.month - 1 + months
+    year, month = start.year + month // 12, month % 12 + 1
+    return start.replace(year=year, month=month, day=min(start.day, 28))
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, datetime.date):
+        return float(value.toordinal())
+    try:
+        return float(value)  # type: ignore[arg-type]  # Decimal
+    except (TypeError, ValueError):
+        return None
+
+
+def _outside(stats: ColumnStatistics, value: object) -> bool:
+    point, low, high = _number(value), _number(stats.min), _number(stats.max)
+    if point is None or low is None or high is None:
+        return False
+    return point < low or point > high
+
+
+def _range_share(stats: ColumnStatistics | None, low: object | None, high: object | None) -> float | None:
+    """The share of [min, max] between ``low`` and ``high`` (either open)."""
+    if stats is None:
+        return None
+    bottom, top = _number(stats.min), _number(stats.max)
+    if bottom is None or top is None:
+        return None
+    start = _number(low) if low is not None else bottom
+    end = _number(high) if high is not None else top
+    if start is None or end is None:
+        return None
+    if top <= bottom:
+        return 1.0 if start <= bottom <= end else 0.0
+    kept = (min(end, top) - max(start, bottom)) / (top - bottom)
+    # Never quite 0: the bounds may be a sample's, and a zero would hide a fragment's cost.
+    return min(1.0, max(kept, 0.001))
