@@ -26,20 +26,27 @@ from collections.abc import Mapping
 from sqlglot import exp
 
 from .capability import takes
+from .estimate import column_statistics
+from .resolve import Resolution
 from .split import FRAGMENT_KEY, FragmentDraft
 
 __all__ = ["grouped_aggregates", "own_nodes", "pre_aggregate", "reads_of"]
 
 _DECOMPOSABLE = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
+_KEPT = 0.5  # pre-aggregate only when the groups are expected to be at most this share of the rows
 
 
 def pre_aggregate(residual: exp.Query, drafts: Mapping[str, FragmentDraft], estimates: Mapping[str, float],
-                  min_rows: float) -> list[str]:
-    """Rewrite ``residual`` and the fragments it reads in place; return a note per rewrite."""
+                  min_rows: float, resolution: Resolution | None = None) -> list[str]:
+    """Rewrite ``residual`` and the fragments it reads in place; return a note per rewrite.
+
+    With ``resolution``, the catalog's statistics estimate the groups: a fragment whose grouping
+    columns are known to leave more than half its rows as groups is left alone (the partials
+    would cost a grouping and save no rows)."""
     reads = reads_of(residual)
     notes = []
     for select in list(residual.find_all(exp.Select)):
-        note = _rewrite(select, drafts, estimates, reads, min_rows)
+        note = _rewrite(select, drafts, estimates, reads, min_rows, resolution)
         if note:
             notes.append(note)
     return notes
@@ -56,7 +63,7 @@ def reads_of(residual: exp.Query) -> dict[str, int]:
 
 
 def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates: Mapping[str, float],
-             reads: Mapping[str, int], min_rows: float) -> str | None:
+             reads: Mapping[str, int], min_rows: float, resolution: Resolution | None) -> str | None:
     aggregates = grouped_aggregates(select)
     if not aggregates or select.args.get("distinct") or select.args.get("sample"):
         return None
@@ -87,6 +94,9 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
         return None
     inside = {id(c) for a in aggregates for c in a.find_all(exp.Column)}
     keys = sorted({c.name for c in select.find_all(exp.Column) if c.table == alias and id(c) not in inside})
+    # (pre_aggregate_min_rows 0 forces the rewrite wherever it applies, statistics or not)
+    if resolution is not None and min_rows > 0 and _groups_too_many(draft.tree, keys, estimates[name], resolution):
+        return None
     partials: list[exp.Expr] = []
     named: dict[str, str] = {}  # a partial's SQL -> its output name: SUM(x) for SUM and AVG is one
 
@@ -113,6 +123,20 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
         aggregate.replace(replacement)
     draft.tree = grouped
     return f"{name} aggregates before the join, grouped by {', '.join(keys) or 'nothing'}"
+
+
+def _groups_too_many(tree: exp.Expr, keys: list[str], rows: float, resolution: Resolution) -> bool:
+    """Would grouping by ``keys`` keep more than half of the fragment's ``rows``? Only when every
+    key's distinct count is known; unknown counts keep the rewrite (the row threshold decides)."""
+    groups = 1.0
+    for key in keys:
+        stats = column_statistics(tree, key, resolution)
+        if stats is None or not stats.distinct:
+            return False
+        groups *= stats.distinct
+        if groups > rows * _KEPT:
+            return True
+    return False
 
 
 def grouped_aggregates(select: exp.Select) -> list[exp.Expr]:

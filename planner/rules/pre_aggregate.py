@@ -23,5 +23,5 @@ def pre_aggregate(cut: Cut, context: RuleContext) -> Cut:
         return cut
     scanned = scanned_rows(cut, context)
     drafts = {draft.name: replace(draft) for draft in cut.fragments}  # the rewrite gives them new trees
-    notes = rewrite(cut.tree, drafts, scanned, context.pre_aggregate_min_rows)
+    notes = rewrite(cut.tree, drafts, scanned, context.pre_aggregate_min_rows, context.resolution)
     return replace(cut, fragments=tuple(drafts.values()), notes=(*cut.notes, *notes), scanned=scanned)
