@@ -83,6 +83,7 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
     if max_keys <= 0:
         return []
     selective = set(filtered)
+    relays = _relays(edges, estimates, max_keys, min_probe_rows, selective)
     chosen: dict[tuple[str, str, str], KeyFilter] = {}
     for build, build_column, probe, probe_column in sorted(edges, key=lambda e: (estimates.get(e[0], 0), e)):
         if build not in selective:
@@ -90,7 +91,7 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
         small, large = estimates.get(build), estimates.get(probe)
         if small is None or large is None:
             continue
-        if small > max_keys * 4 or large < min_probe_rows or small * _RATIO > large:
+        if small > max_keys * 4 or (large < min_probe_rows and probe not in relays) or small * _RATIO > large:
             continue
         # A probe that takes keys only as literals gets a range beyond its limit: rarely worth a
         # wait. Estimates are rough (an estimated 10,000 may be 600), so only far beyond it.
@@ -103,6 +104,27 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
         chosen.setdefault((build, probe, probe_column), KeyFilter(build, build_column, probe, probe_column))
         selective.add(probe)
     return sorted(chosen.values(), key=lambda k: (k.probe, k.build, k.probe_column))
+
+
+def _relays(edges: list[tuple[str, str, str, str]], estimates: Mapping[str, float], max_keys: int,
+            min_probe_rows: int, filtered: set[str]) -> set[str]:
+    """Fragments too small to be worth a wait for their own sake that pass a restriction on.
+
+    TPC-H Q21: nation (one row, filtered) -> supplier (1,000 rows, unfiltered) -> lineitem. The
+    supplier alone is not worth restricting, and its keys (every supplier) restrict nothing; once
+    it waits for the one nation's keys, its keys cut lineitem to that nation's suppliers.
+    """
+    found: set[str] = set()
+    for relay_build, _, relay, _ in edges:
+        small, middle = estimates.get(relay_build), estimates.get(relay)
+        if relay_build not in filtered or relay in filtered or small is None or middle is None:
+            continue
+        if small * _RATIO > middle or middle > max_keys * 4:
+            continue
+        if any(build == relay and (large := estimates.get(probe)) is not None and large >= min_probe_rows
+               and middle * _RATIO <= large for build, _, probe, _ in edges):
+            found.add(relay)
+    return found
 
 
 def _fragments_in_from(select: exp.Select) -> set[str]:
