@@ -28,6 +28,8 @@ from .bound import BoundPlan, bound_plan
 from .client_errors import for_client
 from .keys import KeyFilterRun
 from .merge import MergeEngine
+from .merge_route import Route
+from .merge_spark import delegated_merge
 from .prefetch import Prefetch
 from .privacy_release import release, released_schema
 from .query_context import publish_progress, query_id_of
@@ -84,6 +86,9 @@ class Executor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.merge = MergeEngine(settings)
+        # settings.merge_engine other than duckdb: residuals that mean the same on Spark run there;
+        # the embedded DuckDB still types every plan and runs the residuals that stay.
+        self.delegate = delegated_merge(settings)
         # Told of every fragment that ends (its products, seconds in its engine, the engine's error or
         # None); the server's metrics listen here. Cancellations and early closes are not errors.
         self.fragment_observers: list[Callable[[tuple[str, ...], float, BaseException | None], None]] = []
@@ -132,7 +137,8 @@ class Executor:
         if cancel.deadline is None:
             cancel.deadline = time.monotonic() + self.settings.query_timeout_seconds
         if plan.explain == "plan":
-            return pa.RecordBatchReader.from_batches(schema, iter([_explain_batch(plan, None)]))
+            batch = _explain_batch(plan, None, route=self._route(bound))
+            return pa.RecordBatchReader.from_batches(schema, iter([batch]))
         run = _Run(cancel=cancel)
         publish_progress(cancel, run.stats)  # flightmesh.queries reads the fragments' counters live
         remaining = max(0.0, cancel.deadline - time.monotonic())
@@ -149,7 +155,8 @@ class Executor:
                 started = time.perf_counter()
                 total = sum(batch.num_rows for batch in batches)
                 elapsed = (time.perf_counter() - started) * 1000.0
-                analyzed = _explain_batch(plan, run.stats, total, elapsed, query_id_of(cancel))
+                analyzed = _explain_batch(plan, run.stats, total, elapsed, query_id_of(cancel),
+                                          route=self._route(bound))
                 run.close()
                 return pa.RecordBatchReader.from_batches(schema, iter([analyzed]))
         except DataError as error:
@@ -172,6 +179,9 @@ class Executor:
         if plan.residual is None:
             only = run.prefetches[plan.fragments[0].name]
             return cast_batches(only.batches(), bound.result_schema)
+        route = self._route(bound)
+        if route is not None and route.delegated:
+            return self._delegated(route, bound, run)
         run.cursor, run.release = self.merge.lease()  # an instance of its own: its own memory limit
         run.merge_span = tracing.start_span("flightmesh.merge", run.cancel, **{"flightmesh.engine": "duckdb"})
         cursor = run.cursor
@@ -187,6 +197,23 @@ class Executor:
         except QueryCancelled:  # a materialized fragment stopped because another one failed
             raise run.failure() or QueryCancelled("the query was cancelled") from None
         return cast_batches(_read(reader, run), bound.result_schema)
+
+    def _route(self, bound: BoundPlan) -> Route | None:
+        """Where the residual runs when a merge engine other than DuckDB is set (None: not set)."""
+        plan = bound.plan
+        if self.delegate is None or plan.residual is None:
+            return None
+        schemas = dict(bound.fragment_schemas) or {f.name: self.fragment_schema(f) for f in plan.fragments}
+        return self.delegate.route(plan.residual, schemas)
+
+    def _delegated(self, route: Route, bound: BoundPlan, run: _Run) -> Iterator[pa.RecordBatch]:
+        assert self.delegate is not None
+        readers = {name: prefetch.reader for name, prefetch in run.prefetches.items()}
+        try:
+            reader, run.release = self.delegate.run(route, readers, run.cancel)  # release: the exchange files
+        except FlightmeshError as error:  # a fragment's own failure first, not the cancellations it caused
+            raise run.failure() or error from None
+        return cast_batches(iter(reader), bound.result_schema)
 
     def _opener(self, fragment: Fragment, schema: pa.Schema, keys: KeyFilterRun, run: _Run):  # type: ignore[no-untyped-def]
         timeout = self.settings.fragment_timeout_seconds
@@ -234,6 +261,8 @@ class Executor:
 
     def close(self) -> None:
         self.merge.close()
+        if self.delegate is not None:
+            self.delegate.close()
 
 
 def _read(reader: pa.RecordBatchReader, run: _Run) -> Iterator[pa.RecordBatch]:
@@ -308,7 +337,8 @@ def _announced(schema: pa.Schema, names: tuple[str, ...]) -> pa.Schema:
 
 
 def _explain_batch(plan: Plan, stats: dict[str, FragmentStats] | None, total: int | None = None,
-                   elapsed: float | None = None, query_id: str | None = None) -> pa.RecordBatch:
+                   elapsed: float | None = None, query_id: str | None = None,
+                   route: Route | None = None) -> pa.RecordBatch:
     rows = plan.explain_rows()
     for row in rows:
         row["rows"] = None
@@ -319,6 +349,9 @@ def _explain_batch(plan: Plan, stats: dict[str, FragmentStats] | None, total: in
                 row["rows"], row["ms"] = stat.rows, round(stat.ms, 3)
                 if plan.reveal_policies or not plan.fragment(str(row["name"])).policies:
                     row["sql"] = stat.sql  # as run, dynamic filters included; else the disclosed text
+        if row["kind"] == "residual" and route is not None:  # settings.merge_engine names another engine
+            row["engine"] = f"{route.engine} (merge)"
+            row["detail"] = route.reason
         if row["kind"] == "residual" and total is not None:
             row["rows"], row["ms"] = total, round(elapsed or 0.0, 3)
     rows.append({"step": len(rows) + 1, "kind": "planning", "name": "", "products": "", "engine": "", "sql": "",
