@@ -121,7 +121,8 @@ def _route(residual: str, schemas: Mapping[str, pa.Schema]) -> Route:
         return Route(None, "the residual could not be read back for Spark")
     if not isinstance(tree, exp.Query):
         return Route(None, "the residual is not a query")
-    mapping = {name: {item.name: arrow_to_sql_type(item.type) for item in schema} for name, schema in schemas.items()}
+    mapping: dict[str, object] = {name: {item.name: arrow_to_sql_type(item.type) for item in schema}
+                                  for name, schema in schemas.items()}
     # An annotation sqlglot cannot finish leaves types unknown: every check below then says "may differ".
     with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError, SqlglotError):
         annotate_types(tree, schema=MappingSchema(mapping, dialect="duckdb", normalize=False), dialect="duckdb")
