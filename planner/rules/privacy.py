@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
 from sqlglot import exp
 
 from flightmesh.governance.privacy import (
@@ -56,7 +57,7 @@ from flightmesh.mesh import MeshSpec, Principal, UnsupportedQuery
 from flightmesh.mesh.descriptor_privacy import PrivacySpec, PrivacyTableSpec
 
 from ..resolve import TABLE_KEY, Resolution
-from .privacy_conditions import check_condition
+from .privacy_conditions import ColumnType, check_condition
 
 __all__ = ["ALLOWED", "privacy_mode"]
 
@@ -95,11 +96,12 @@ def privacy_mode(tree: exp.Expr, resolution: Resolution, principal: Principal, s
                        ("distinct", "DISTINCT"), ("sample", "a sample")):
         if tree.args.get(key):
             raise _refuse(label)
+    types = _column_types(tables, resolution)
     if (where := tree.args.get("where")) is not None:
-        check_condition(where.this, "WHERE")
+        check_condition(where.this, "WHERE", types)
     for join in joins:
         if join.args.get("on") is not None:
-            check_condition(join.args["on"], "ON")
+            check_condition(join.args["on"], "ON", types)
     table = guarded[0]
     joined = _joined(tree, table, joins[0], resolution) if joins else None
     key = table.meta[TABLE_KEY]
@@ -142,6 +144,21 @@ def _joined(select: exp.Select, table: exp.Table, join: exp.Join, resolution: Re
                     and len(primary) == 1 and theirs.name.lower() == primary[0].lower()):
                 return other, primary[0]
     raise UnsupportedQuery(f"this join is not allowed: {JOINS} (write both columns qualified by their tables)")
+
+
+def _column_types(tables: Sequence[exp.Table], resolution: Resolution) -> ColumnType:
+    """The type of a column of the query's tables, by qualifier or (unqualified) the first that has it."""
+    def column_type(column: exp.Column) -> pa.DataType | None:
+        for node in tables:
+            if column.table and column.table.lower() != node.alias_or_name.lower():
+                continue
+            table = resolution.of(node)
+            found = table.field_named(column.name) if table is not None else None
+            if found is not None:
+                return found.type
+        return None
+
+    return column_type
 
 
 def _privacy_product(node: exp.Table, resolution: Resolution, principal: Principal, spec: MeshSpec) -> bool:
