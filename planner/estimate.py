@@ -42,8 +42,6 @@ _DEPTH = 8  # how far a column is traced through subqueries (governed tables are
 @dataclass
 class _Input:
     rows: float                      # after the input's own predicates
-    base: float                      # before them
-    node: exp.Expr                   # the FROM item (a table or a subquery)
 
 
 def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
@@ -53,8 +51,7 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
         return estimate_rows(tree.this, resolution) + estimate_rows(tree.expression, resolution)
     if not isinstance(tree, exp.Select):
         return 1.0
-    inputs = {item.alias_or_name: _Input(rows, rows, item)
-              for item in _from_items(tree) for rows in [_item_rows(item, resolution)]}
+    inputs = {item.alias_or_name: _Input(_item_rows(item, resolution)) for item in _from_items(tree)}
     conjuncts = _conjuncts(tree.args.get("where"))
     joins = tree.args.get("joins") or []
     outer: set[str] = set()
