@@ -26,6 +26,7 @@ import pytest
 from flightmesh.executor import MeshRuntime
 from flightmesh.server.app import FlightMeshServer
 from flightmesh.server.messages import pack, sql
+from flightmesh.server.ticket_codec import KEY_VARIABLE
 from tests.governance.privacy_mesh import build_privacy_mesh
 
 QUERY = "SELECT region, COUNT(*) AS n, SUM(amount) AS total FROM sales.orders GROUP BY region"
@@ -158,3 +159,18 @@ def test_rows_that_never_ran_give_their_reservation_back(server: FlightMeshServe
             cursor.execute(statement, parameters=rows)
             cursor.fetch_arrow_table()
     assert ledger(server)["spent"] == pytest.approx(0.10)   # the first run's two releases only
+
+
+def test_a_ticket_redeemed_on_another_replica_says_what_remains_there(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_VARIABLE, "privacy-transparency-key-0123456789abcdef")
+    descriptor = build_privacy_mesh(tmp_path, epsilon_per_query=0.05, budget=0.2)   # one ledger beside it
+    with MeshRuntime.open(descriptor) as first, MeshRuntime.open(descriptor) as second, \
+            FlightMeshServer(first, "grpc://127.0.0.1:0") as one, FlightMeshServer(second, "grpc://127.0.0.1:0") as two:
+        a, a_options = flight_client(one)
+        b, b_options = flight_client(two)
+        info = info_of(a, a_options, QUERY)
+        reader = b.do_get(info.endpoints[0].ticket, b_options)
+        assert float(reader.schema.metadata[REMAINING]) == pytest.approx(0.15)
+        reader.read_all()
+        assert ledger(one)["remaining"] == pytest.approx(0.15) == pytest.approx(ledger(two)["remaining"])
