@@ -8,10 +8,10 @@ privacy release (and EXPLAIN, which releases nothing) pass straight through. For
    reservation is a ``BudgetHold``: the server takes it at DoGet's start (``hold_all``), before the
    stream's schema leaves, so the schema can say what remains once this query is paid;
 2. the executor runs the exact aggregate and adds the noise (it reads the few cells whole, so an
-   engine failure, a value error or a timeout surfaces here, before anything reaches the client);
+   engine failure, a cancel or a timeout surfaces here, before anything reaches the client);
 3. a failure there gives the reservation back: nothing was released. (A failure's occurrence must
    not depend on the rows, or it would be a free, noiseless yes/no answer: the privacy rewrite
-   allows only WHERE predicates that cannot fail on a value, ``planner/rules/privacy.py``.)
+   allows only conditions that cannot fail on a value, ``planner/rules/privacy_conditions.py``.)
    Once the noisy values exist they go to the client, and the hold is spent for good: a stream
    that fails or is cancelled after that keeps its charge;
 4. the result's schema metadata gets the remaining budget (``flightmesh.privacy.remaining``,
