@@ -22,8 +22,11 @@ a Sail started beside it. Nothing here imports PySpark.
   schema is the exact type of each column (``spark_types``).
 - Statistics: ``DESCRIBE TABLE EXTENDED`` shows ``Statistics: N bytes, M rows`` for analyzed
   tables (Apache Spark, Databricks); engines that keep none (Sail) give no estimate.
-- Cancellation and timeouts call the driver's cancel, which sends Spark Connect's ``Interrupt``
-  for the running operation: the cluster stops the job, not just our reading of it.
+- Cancellation and timeouts call the driver's cancel, which ends our call, and send Spark
+  Connect's ``Interrupt`` for the connection's own session (``spark_interrupt``): the cluster
+  stops the job, not just our reading of it. Each pooled connection is a session of its own,
+  under a fresh session id, unless the descriptor pins one (``session_id``): then only the
+  driver's cancel is sent, since an interrupt would stop every statement of the shared session.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import contextlib
 import hashlib
 import re
 import threading
+import uuid
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -56,6 +60,7 @@ from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown, cast_batch
 from .engine_errors import Failure, Problem, mesh_error
 from .pool import pooled_engine_options
 from .pooled import PooledConnector
+from .spark_interrupt import interrupt_session
 from .spark_semantics import DIFFERENCES, MISSING
 from .spark_types import mesh_schema
 
@@ -106,6 +111,7 @@ class SparkConnector(PooledConnector[Any]):
         self._identity = f"spark://{who}@{parts.hostname}:{parts.port or 15002}{session}"
         self._estimates: dict[str, int | None] = {}
         self._estimates_lock = threading.Lock()
+        self._sessions: dict[int, str] = {}   # id(connection) -> its session id, while it is open
 
     @classmethod
     def from_spec(cls, product: ProductSpec, settings: Settings) -> SparkConnector:
@@ -122,28 +128,31 @@ class SparkConnector(PooledConnector[Any]):
 
     # -- connections -----------------------------------------------------------------------------
 
-    def _database_options(self) -> dict[str, str]:
-        options = {_USER_AGENT: "flightmesh"}
-        if self._token is not None:
-            options[_TOKEN] = self._token
+    def _tls_on(self) -> bool | None:
         # A bearer token goes over TLS unless the descriptor says ``tls: false`` (a test endpoint):
         # the driver itself would send it in the clear to a plain ``sc://`` address.
-        tls = self._tls if self._tls is not None else (True if self._token is not None else None)
+        return self._tls if self._tls is not None else (True if self._token is not None else None)
+
+    def _database_options(self, session: str) -> dict[str, str]:
+        options = {_USER_AGENT: "flightmesh", _SESSION_ID: session}
+        if self._token is not None:
+            options[_TOKEN] = self._token
+        tls = self._tls_on()
         if tls is not None:
             options[_TLS] = "true" if tls else "false"
         if self._user_id is not None:
             options[_USER_ID] = self._user_id
-        if self._session_id is not None:
-            options[_SESSION_ID] = self._session_id
         return options
 
     def _open(self) -> Any:
         import adbc_driver_spark.dbapi as spark_dbapi
 
+        session = self._session_id or str(uuid.uuid4())   # Spark takes only UUIDs
         try:
-            connection = spark_dbapi.connect(self.uri, db_kwargs=self._database_options())
+            connection = spark_dbapi.connect(self.uri, db_kwargs=self._database_options(session))
         except _DRIVER_ERRORS as error:
             raise self._error(error) from None
+        self._sessions[id(connection)] = session
         try:
             # Also the first round trip: a dead or refusing endpoint fails here, classified.
             zone = _session_zone(connection)
@@ -159,7 +168,23 @@ class SparkConnector(PooledConnector[Any]):
         return connection
 
     def _close(self, connection: Any) -> None:
+        self._sessions.pop(id(connection), None)
         connection.close()
+
+    def _stopper(self, connection: Any, cursor: Any) -> Any:
+        """What a cancel or a timeout calls: the driver's cancel, then ``Interrupt`` on the cluster
+        (in a thread of its own: the canceller does not wait for the endpoint's answer)."""
+        session = None if self._session_id else self._sessions.get(id(connection))
+        target = self.uri.removeprefix("sc://")
+
+        def stop() -> None:
+            cursor.adbc_cancel()
+            if session is not None:
+                threading.Thread(target=interrupt_session, args=(target, session, self._user_id or ""),
+                                 kwargs={"tls": bool(self._tls_on()), "token": self._token},
+                                 daemon=True, name="spark-interrupt").start()
+
+        return stop
 
     # -- metadata --------------------------------------------------------------------------------
 
@@ -242,11 +267,12 @@ class SparkConnector(PooledConnector[Any]):
         watchdog: threading.Timer | None = None
         try:
             cursor = connection.cursor()
-            unregister = cancel.on_cancel(cursor.adbc_cancel)
+            stop = self._stopper(connection, cursor)
+            unregister = cancel.on_cancel(stop)
             if timeout is not None:
                 # Spark Connect has no statement timeout of its own: past the limit the same
                 # Interrupt as a cancel stops the job on the cluster.
-                watchdog = _watchdog(timeout, expired, cursor.adbc_cancel)
+                watchdog = _watchdog(timeout, expired, stop)
             cursor.execute(query.sql)
             reader = cursor.fetch_record_batch()
         except BaseException as error:
@@ -337,9 +363,11 @@ def _run(connection: Any, sql: str) -> None:
 
 def _session_zone(connection: Any) -> str:
     """Set the session's zone to UTC where the engine lets SQL set it (Apache Spark, Databricks);
-    Sail takes no ``spark.*`` setting through SQL, so its zone is read: it must already be UTC."""
+    Sail takes no such statement, so its zone is read: it must already be UTC. ``SET TIME ZONE`` is
+    Spark's own statement for it: Apache Spark 4.3 refuses ``SET spark.sql.session.timeZone = 'UTC'``
+    (the quotes are kept as part of the zone's name)."""
     with contextlib.suppress(*_DRIVER_ERRORS):
-        _run(connection, "SET spark.sql.session.timeZone = 'UTC'")
+        _run(connection, "SET TIME ZONE 'UTC'")
     return str(_rows(connection, "SELECT current_timezone()")[0][0])
 
 
