@@ -72,6 +72,7 @@ class Lifecycle:
         self._running = 0
         self._draining = False
         self._last_issued = float("-inf")
+        self._draining_listeners: list[Callable[[], None]] = []
 
     @property
     def draining(self) -> bool:
@@ -102,10 +103,19 @@ class Lifecycle:
                 self._running -= 1
                 self._changed.notify_all()
 
+    def on_draining(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` when the drain starts (the gRPC health service turns NOT_SERVING)."""
+        self._draining_listeners.append(listener)
+
     def start_draining(self) -> None:
         with self._changed:
             self._draining = True
             self._changed.notify_all()
+        for listener in list(self._draining_listeners):
+            try:
+                listener()
+            except Exception:  # a health report that fails must not stop the drain
+                log.exception("a drain listener failed")
 
     def drain(self, seconds: float) -> bool:
         """Wait until no query runs (or ``seconds`` pass); True when every running query finished."""
