@@ -48,6 +48,7 @@ from .auth import (
 )
 from .auth import caller_of as _caller_of
 from .errors import BadRequest, flight_errors
+from .grpc_health import GrpcHealth
 from .http import HttpSidePort
 from .keys import KeyService
 from .lifecycle import require_free_port
@@ -115,6 +116,7 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         address = urlsplit(location)
         host = address.hostname or "127.0.0.1"
         require_free_port(host, address.port or 0)  # a clear error naming the port (see lifecycle)
+        require_free_port(host, max(0, settings.grpc_health_port))  # the health port too, before either listens
         # Outcomes, metrics, the query log and the drain (http_port: None -> the setting; -1 off, 0 any)
         self.operations = Operations(runtime)
         fragment_observers = getattr(getattr(runtime, "executor", None), "fragment_observers", None)
@@ -146,10 +148,14 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         )
         port = settings.http_port if http_port is None else http_port
         self.http = HttpSidePort(runtime, self.operations, host, port) if port >= 0 else None
+        health_port = settings.grpc_health_port  # the gRPC health checking protocol; -1 off
+        self.grpc_health = GrpcHealth(self.operations.lifecycle, host, health_port) if health_port >= 0 else None
 
     def shutdown(self) -> None:
         if self.http is not None:
             self.http.close()
+        if self.grpc_health is not None:
+            self.grpc_health.close()
         observers = getattr(getattr(self.runtime, "executor", None), "fragment_observers", None)
         if observers is not None and self.operations.fragment_finished in observers:
             observers.remove(self.operations.fragment_finished)
