@@ -15,7 +15,15 @@ flightmesh_queries_running                             queries streaming now
 flightmesh_queries_queued                              queries waiting for admission
 flightmesh_active_sessions                             sessions with a call in the last
                                                        ``SESSION_ACTIVE_SECONDS``
+flightmesh_plan_cache_entries                          bound plans cached (at most plan_cache_size)
+flightmesh_merge_idle_instances                        merge DuckDBs kept for the next query (closed
+                                                       after merge_idle_seconds)
+process_resident_memory_bytes, process_*               the server process (prometheus-client's
+                                                       process collector, on Linux)
 =====================================================  ===========================================
+
+The two cache gauges tell memory that is filled once (bounded by design) from growth: a server
+whose RSS climbs while both stay level has a leak.
 
 Each server has a registry of its own (two servers in one process, as in the tests, do not
 share counts); the process's default registry is left alone.
@@ -27,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
 __all__ = ["OUTCOMES", "SESSION_ACTIVE_SECONDS", "ServerMetrics"]
 
@@ -57,6 +65,11 @@ class ServerMetrics:
         self._sessions = Gauge("flightmesh_active_sessions",
                                f"Sessions with a call in the last {SESSION_ACTIVE_SECONDS:.0f} s.",
                                registry=self.registry)
+        self._plan_cache = Gauge("flightmesh_plan_cache_entries", "Bound plans in the plan cache.",
+                                 registry=self.registry)
+        self._idle_merges = Gauge("flightmesh_merge_idle_instances", "Merge DuckDB instances kept idle.",
+                                  registry=self.registry)
+        ProcessCollector(registry=self.registry)
         for outcome in OUTCOMES:  # every series exists from the start: rate() needs a zero to begin from
             self._queries.labels(outcome)
         self._seen_lock = threading.Lock()
@@ -66,6 +79,11 @@ class ServerMetrics:
     def count_running(self, running: Callable[[], int]) -> None:
         """Read the running-queries gauge from ``running`` at each scrape."""
         self._running.set_function(lambda: float(running()))
+
+    def count_caches(self, plan_cache: Callable[[], int], idle_merges: Callable[[], int]) -> None:
+        """Read the two cache gauges from these at each scrape."""
+        self._plan_cache.set_function(lambda: float(plan_cache()))
+        self._idle_merges.set_function(lambda: float(idle_merges()))
 
     def query_finished(self, outcome: str, seconds: float) -> None:
         self._queries.labels(outcome).inc()

@@ -72,6 +72,10 @@ class Operations:
         self.metrics = metrics or ServerMetrics()
         self.lifecycle = lifecycle or Lifecycle()
         self.metrics.count_running(self.lifecycle.running)
+        plans = getattr(runtime, "plans", None)
+        idle_merges = getattr(getattr(getattr(runtime, "executor", None), "merge", None), "idle_instances", None)
+        if plans is not None and idle_merges is not None:  # (test doubles have neither)
+            self.metrics.count_caches(lambda: len(plans), idle_merges)
         settings = runtime.settings
         if settings.otel_exporter:  # spans of plan / fragment / merge (executor.tracing); off: no cost
             tracing.configure(settings.otel_exporter, settings.otel_endpoint)
