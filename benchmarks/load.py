@@ -1,6 +1,7 @@
 """Load: 64 concurrent ADBC clients running a mixed workload against one ``flightmesh serve``.
 
-    python benchmarks/load.py [--clients 64] [--seconds 30] [--rounds 1] [--seed 1] [--setting NAME=VALUE ...]
+    python benchmarks/load.py [--clients 64] [--seconds 30] [--rounds 2] [--warmup 5] [--seed 1]
+                              [--setting NAME=VALUE ...]
 
 The server runs in its own process (``flightmesh serve``, JSON query log to a file, the HTTP side
 port on), over a mesh this script writes to a temporary folder: ``sales.orders`` in DuckDB
@@ -21,9 +22,20 @@ refused       5    ``SELEC 1``: a deliberate syntax error, refused with INVALID_
 
 Printed: queries per second, p50 / p99 latency per kind and overall, errors (anything but the
 deliberate refusals and admission refusals, which are counted apart: admission control may
-refuse under the burst with UNAVAILABLE, and that is a refusal, not an error), the server's RSS
-(``/proc/PID/status``) after a warm-up and at the end (after the clients disconnect and a short
-settle), its peak, and the server's own counts from ``/metrics`` next to the clients' counts.
+refuse under the burst with UNAVAILABLE, and that is a refusal, not an error), and the server's
+own counts from ``/metrics`` next to the clients'.
+
+Memory: the server's RSS (``/proc/PID/status``) is read
+
+* at the start: after a warm-up that fills what is bounded by design and filled once: ``--warmup``
+  seconds of the full load with every client at once (connection pools, gRPC's thread pool, the
+  malloc arenas of those threads; the merge instances it opened are closed again after
+  ``merge_idle_seconds``), then point lookups of distinct orders until the plan cache holds
+  ``plan_cache_size`` plans (each bound parameter value is a plan of its own, so the rounds would
+  otherwise fill it: about 40 KB a plan), then a settle of ``merge_idle_seconds`` + 3 s;
+* sampled every 0.25 s during the rounds (the peak);
+* after each round (``--rounds``, default 2, the same workload each time, same seed) and the
+  same settle. A leak grows again in round 2; a cache that fills once does not.
 """
 
 from __future__ import annotations
@@ -124,6 +136,7 @@ class Server:
     http_port: int
 
     def rss_mb(self, field_name: str = "VmRSS") -> float:
+        """The server's resident memory, MB (or another /proc status field)."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         match = re.search(rf"^{field_name}:\s+(\d+) kB", status, re.MULTILINE)
         return int(match.group(1)) / 1024 if match else float("nan")
@@ -213,6 +226,64 @@ def _run(connection: Any, kind: str, sql: str, rng: random.Random) -> str | None
     return None
 
 
+def _fill_plan_cache(server: Server, clients: int, size: int, seconds: float = 300.0) -> None:
+    """Point lookups of orders not asked before, from every client at once, until ``size`` plans are cached."""
+    if size <= 0:
+        return
+    deadline = time.monotonic() + seconds
+    next_id = iter(range(ORDERS, 0, -1))  # from the top: the rounds draw at random
+    lock = threading.Lock()
+
+    def lookups(index: int) -> None:
+        user = f"user{index % len(USERS)}"
+        with dbapi.connect(f"grpc://127.0.0.1:{server.port}", autocommit=True,
+                           db_kwargs={"username": user, "password": USERS[user]}) as connection, \
+                connection.cursor() as cursor:
+            while time.monotonic() < deadline and _metric(server.metrics(), "flightmesh_plan_cache_entries") < size:
+                for _ in range(8):
+                    with lock:
+                        wanted = next(next_id)
+                    cursor.execute(MIX[0][2], (wanted,))
+                    cursor.fetchall()
+
+    threads = [threading.Thread(target=lookups, args=(i,)) for i in range(min(clients, 16))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _load(server: Server, clients: int, seconds: float, seed: int, results: Results) -> float:
+    """``clients`` clients at once for ``seconds``; the wall time they took."""
+    deadline = time.monotonic() + seconds
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i, server, deadline, seed, results)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+class _Sampler:
+    """The server's RSS every 0.25 s while ``running``; ``peak`` the highest seen."""
+
+    def __init__(self, server: Server) -> None:
+        self.server, self.peak, self.running = server, 0.0, False
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stopped.wait(0.25):
+            if self.running:
+                self.peak = max(self.peak, self.server.rss_mb())
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -231,41 +302,41 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a server setting for the mesh, e.g. plan_cache_size=0 (repeatable)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="run the load this many times in a row, the server's RSS after each (a leak grows)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="run the same load this many times in a row, the server's RSS after each (a leak grows)")
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds of the full load before the start figure (fills what is filled once)")
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.setting)
+    # After a round the server is idle; its idle merge instances close after merge_idle_seconds.
+    settle = float(settings.get("merge_idle_seconds", 10.0)) + 3.0
 
     print(f"python {platform.python_version()}, pyarrow {pa.__version__}, duckdb {duckdb.__version__}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="flightmesh-load-") as folder:
         directory = Path(folder)
-        descriptor = write_mesh(directory, dict(item.split("=", 1) for item in args.setting))
+        descriptor = write_mesh(directory, settings)
         log = directory / "server.log"
         server = start_server(descriptor, log)
         try:
-            # Warm-up: every kind once per user (connections, plan caches, engine pools), then the baseline.
-            warm = Results()
-            for index in range(len(USERS)):
-                client(index, server, time.monotonic() + 1.0, args.seed + 99, warm)
-            time.sleep(1.0)
+            # Warm-up: the full load for a few seconds, the plan cache filled (what is filled once), then idle.
+            _load(server, args.clients, args.warmup, args.seed + 99, Results())
+            _fill_plan_cache(server, args.clients, int(settings.get("plan_cache_size", 512)))
+            time.sleep(settle)
             rss_start = server.rss_mb()
             before = server.metrics()
 
             results = Results()
+            sampler = _Sampler(server)
             wall, rss_rounds = 0.0, []
-            for round_number in range(args.rounds):
-                deadline = time.monotonic() + args.seconds
-                started = time.perf_counter()
-                threads = [threading.Thread(target=client, args=(i, server, deadline, args.seed + round_number,
-                                                                 results)) for i in range(args.clients)]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-                wall += time.perf_counter() - started
-                time.sleep(2.0)  # the server lets go of what the last queries held
+            for _ in range(args.rounds):
+                sampler.running = True
+                wall += _load(server, args.clients, args.seconds, args.seed, results)
+                sampler.running = False
+                time.sleep(settle)  # the server lets go of what the last queries held
                 rss_rounds.append(server.rss_mb())
-            rss_end, rss_peak = rss_rounds[-1], server.rss_mb("VmHWM")
+            sampler.stop()
+            rss_end, rss_peak = rss_rounds[-1], sampler.peak
             after = server.metrics()
         finally:
             server.process.terminate()
@@ -297,10 +368,16 @@ def main() -> None:
              for outcome in ("ok", "refused", "failed", "cancelled", "timeout")}
     print("server /metrics during the run: " + ", ".join(f"{k} {v:.0f}" for k, v in moved.items())
           + f"; JSON query lines in its log (with warm-up): {query_lines}")
-    print(f"server RSS: {rss_start:.0f} MB after warm-up, {rss_end:.0f} MB at the end "
-          f"({rss_end - rss_start:+.0f} MB, {(rss_end / rss_start - 1) * 100:+.1f}%), peak {rss_peak:.0f} MB")
-    if len(rss_rounds) > 1:
-        print("server RSS after each round: " + ", ".join(f"{value:.0f} MB" for value in rss_rounds))
+    print(f"server RSS: {rss_start:.0f} MB at the start (after {args.warmup:.0f} s of warm-up and {settle:.0f} s "
+          f"idle), peak {rss_peak:.0f} MB during the rounds, {rss_end:.0f} MB at the end "
+          f"({rss_end - rss_start:+.0f} MB, {(rss_end / rss_start - 1) * 100:+.1f}%)")
+    print("server RSS after each round (and the same idle): " + ", ".join(
+        f"{value:.0f} MB ({value - rss_start:+.0f})" for value in rss_rounds))
+    print("filled once: plan cache " + " -> ".join(f"{_metric(s, 'flightmesh_plan_cache_entries'):.0f}" for s in
+                                                   (before, after))
+          + " plans, idle merge instances " + " -> ".join(
+              f"{_metric(s, 'flightmesh_merge_idle_instances'):.0f}" for s in (before, after))
+          + " (start -> end)")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
