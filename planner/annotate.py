@@ -82,13 +82,17 @@ def _untyped_values(tree: exp.Expr) -> list[exp.Expr]:
                 (isinstance(node, exp.Subquery) and isinstance(node.parent, (exp.From, exp.Join))):
             continue
         if isinstance(node, exp.Binary) and isinstance(node, (exp.Connector, exp.Predicate)) \
-                and node.left.type is not None and node.right.type is not None:
+                and _typed(node.args.get("this")) and _typed(node.args.get("expression")):
             node.type = DType.BOOLEAN
         elif isinstance(node, (exp.Paren, exp.Alias)) and node.this.type is not None:
             node.type = node.this.type
         else:
             missing.append(node)
     return missing
+
+
+def _typed(node: object) -> bool:
+    return isinstance(node, exp.Expr) and node.type is not None
 
 
 _CLAUSES = (exp.Select, exp.From, exp.Where, exp.Join, exp.Group, exp.Having, exp.Order, exp.Limit, exp.Offset,

@@ -78,7 +78,7 @@ class Resolution:
         """The query's tables as a sqlglot schema (mesh names, DuckDB types), kept while they stay."""
         keys = frozenset(self.tables)
         if self._schema is None or self._schema[0] != keys:
-            self._schema = (keys, MappingSchema(self.mapping(), dialect=_MESH_NAMES, normalize=True))
+            self._schema = (keys, MappingSchema(dict(self.mapping()), dialect=_MESH_NAMES, normalize=True))
         return self._schema[1]
 
     def mapping(self) -> dict[str, dict[str, dict[str, str]]]:
@@ -209,7 +209,7 @@ def qualify_query(tree: exp.Expr, resolution: Resolution, dialect: str,
         for product, tables in extra.items():
             for name, extra_columns in tables.items():
                 mapping.setdefault(product, {})[name] = dict(extra_columns)
-        schema = MappingSchema(mapping, dialect=_MESH_NAMES, normalize=True)
+        schema = MappingSchema(dict(mapping), dialect=_MESH_NAMES, normalize=True)
     else:
         schema = resolution.schema()
     try:
