@@ -306,10 +306,12 @@ def main() -> None:
                         help="run the same load this many times in a row, the server's RSS after each (a leak grows)")
     parser.add_argument("--warmup", type=float, default=5.0,
                         help="seconds of the full load before the start figure (fills what is filled once)")
+    parser.add_argument("--settle", type=float, default=None,
+                        help="idle seconds before each RSS reading (default merge_idle_seconds + 3)")
     args = parser.parse_args()
     settings = dict(item.split("=", 1) for item in args.setting)
     # After a round the server is idle; its idle merge instances close after merge_idle_seconds.
-    settle = float(settings.get("merge_idle_seconds", 10.0)) + 3.0
+    settle = args.settle if args.settle is not None else float(settings.get("merge_idle_seconds", 10.0)) + 3.0
 
     print(f"python {platform.python_version()}, pyarrow {pa.__version__}, duckdb {duckdb.__version__}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
