@@ -12,6 +12,8 @@ The checks, each conservative (an unknown type counts as "may differ"):
   ``connectors/spark_semantics.py`` (integer arithmetic wrapping around, division by zero, AVG of
   a DECIMAL, casts, LIKE with a backslash) keep a residual in DuckDB exactly as they keep a
   fragment out of Spark; so do the constructs ``planner.constructs.held_back`` names;
+- ``||`` of a value that is not text, a cast of a DOUBLE (or an unknown type) to text: Spark
+  prints numbers otherwise (``1.0E20``; DuckDB ``1e+20``);
 - a comparison, CASE/COALESCE branch or set operation mixes type families (a number with text,
   a date with text): DuckDB and Spark coerce such pairs differently;
 - DECIMAL ``+ - *`` whose exact result could need more than 38 digits: DuckDB raises, Spark
@@ -61,6 +63,8 @@ _ALLOWED: tuple[type[exp.Expr], ...] = (
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 _FAMILIES = (NUMBERS, STRINGS, BOOLEAN, frozenset({DType.DATE}), TEMPORALS - {DType.DATE})
 _MAX_DIGITS = 38
+# Types whose text is the same in both (a DOUBLE's is not: 1.0E20 on Spark, 1e+20 in DuckDB).
+_PRINTED_ALIKE = STRINGS | INTEGERS | BOOLEAN | {DType.DATE, DType.DECIMAL}
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,10 @@ def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
             return "CASE/COALESCE branches of different types are coerced differently on Spark"
         if isinstance(node, exp.SetOperation) and not _set_sides_agree(node):
             return "a set operation's sides have different column types"
+        if isinstance(node, exp.DPipe) and not (kind_of(node.this) in STRINGS and kind_of(node.expression) in STRINGS):
+            return "|| of a value that is not text (Spark prints numbers otherwise: 1.0E20, DuckDB 1e+20)"
+        if isinstance(node, exp.Cast) and node.to.this in STRINGS and kind_of(node.this) not in _PRINTED_ALIKE:
+            return "a cast to text of a value Spark prints otherwise (a DOUBLE: 1.0E20, DuckDB 1e+20)"
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul)) and _may_exceed_decimal_digits(node):
             return "DECIMAL arithmetic past 38 digits (DuckDB raises, Spark rounds)"
     return None
