@@ -306,7 +306,11 @@ def _with_distinct(key_filter: KeyFilter, probe: FragmentDraft, resolution: Reso
         table = resolution.of(source) if source is not None else None
         field = table.field_named(column.name) if table is not None else None
         if table is not None and field is not None:
-            return replace(key_filter, probe_distinct=estimate(table.spec.source, field.name))
+            # The catalog's statistics when it has them: planning never waits for an engine.
+            known = table.column_statistics(field.name)
+            distinct = known.distinct if known is not None and known.distinct is not None else None
+            return replace(key_filter, probe_distinct=distinct if distinct is not None
+                           else estimate(table.spec.source, field.name))
     return key_filter
 
 
