@@ -6,8 +6,9 @@ lineitem and orders are global views over Parquet files written from the oracle'
 (``benchmarks/tpch_spark.py``); customer, nation and region stay in PostgreSQL, part, partsupp
 and supplier in SQLite, copies of nation and region in Parquet. Every query must return the
 oracle's rows: with the planner's defaults, with every eligible join pushing its keys into Spark
-and every pre-aggregation forced on, and with four engines in one query. The plans must keep the
-work on lineitem and orders inside Spark.
+and every pre-aggregation forced on, with the merge delegated to the same Sail
+(``settings.merge_engine``), and with four engines in one query. The plans must keep the work on
+lineitem and orders inside Spark.
 """
 
 from __future__ import annotations
@@ -129,6 +130,35 @@ def test_eager_settings_reach_spark(eager_runtime: MeshRuntime, tpch_mesh: TpchM
     assert len(into_spark) >= (8 if request.node.callspec.params["eager_runtime"] == "lists" else 1), into_spark
     pre_aggregated = [n for n, plan in plans.items() if plan.notes]
     assert len(pre_aggregated) >= 3, pre_aggregated
+
+
+@pytest.fixture(scope="module")
+def sail_merge_runtime(tpch_mesh: TpchMesh, sail_cluster_endpoint: str, spark_sources: dict[str, str],
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshRuntime]:
+    """The residual delegated to the same Sail (``settings.merge_engine``), fragments exchanged as Parquet."""
+    folder = tmp_path_factory.mktemp("spark_tpch_sail_merge")
+    merge = {"kind": "sail", "uri": sail_cluster_endpoint, "exchange": str(folder / "exchange")}
+    with MeshRuntime.open(spark_descriptor(tpch_mesh, sail_cluster_endpoint, spark_sources, folder / "mesh.yaml",
+                                           settings={"merge_engine": merge})) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize("number", QUERIES, ids=IDS)
+def test_result_with_the_merge_on_sail(number: int, sail_merge_runtime: MeshRuntime, tpch_mesh: TpchMesh,
+                                       queries: dict[int, str], expected: dict[int, pa.Table]) -> None:
+    sql = tpch_mesh.qualify(queries[number])
+    _check(number, sail_merge_runtime.query(sql, _analyst(sail_merge_runtime)).read_all(), queries, expected)
+
+
+def test_the_merge_runs_on_sail(sail_merge_runtime: MeshRuntime, tpch_mesh: TpchMesh, queries: dict[int, str]) -> None:
+    """The previous test did merge on Sail: EXPLAIN names it as most queries' residual engine."""
+    analyst = _analyst(sail_merge_runtime)
+    engines = {}
+    for n in QUERIES:
+        rows = sail_merge_runtime.query("EXPLAIN " + tpch_mesh.qualify(queries[n]), analyst).read_all().to_pylist()
+        engines[n] = next((str(row["engine"]) for row in rows if row["kind"] == "residual"), "-")
+    on_sail = [n for n, engine in engines.items() if engine.startswith("sail")]
+    assert len(on_sail) >= 8, engines
 
 
 @pytest.mark.parametrize("number", [5, 7, 8, 9, 20, 21], ids=lambda n: f"q{n:02d}")
