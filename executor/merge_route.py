@@ -22,9 +22,13 @@ The checks, each conservative (an unknown type counts as "may differ"):
   intervals, time zones other than UTC) or two column names of one fragment equal but for case
   (Spark resolves names case-insensitively).
 
-SUM of integers is rendered as a SUM of DECIMAL(38, 0) (DuckDB sums integers in 128 bits, Spark
-in a BIGINT that wraps around). SUM of a DECIMAL(p, s) is a DECIMAL(p + 10, s) on Spark (DuckDB:
-38 digits); it could differ only past 10^10 rows of the largest values, and is accepted.
+Three renderings make constructs mean on Spark what they mean in DuckDB. A cast to an integer
+type from a wider integer or a SUM of integers raises on overflow, as in DuckDB (Spark would wrap
+around or give NULL): ``raise_error`` past the target's range. ``a / b`` with a divisor
+that cannot be zero (``NULLIF(x, 0)``, a non-zero literal) divides as DOUBLEs, as DuckDB's ``/``
+does for every numeric type. SUM of integers is a SUM of DECIMAL(38, 0) (DuckDB sums integers in
+128 bits, Spark in a BIGINT that wraps around). SUM of a DECIMAL(p, s) is a DECIMAL(p + 10, s) on
+Spark (DuckDB: 38 digits); it could differ only past 10^10 rows of the largest values: accepted.
 """
 
 from __future__ import annotations
@@ -56,13 +60,16 @@ _ALLOWED: tuple[type[exp.Expr], ...] = (
     exp.Distinct, exp.With, exp.CTE, exp.Union, exp.Intersect, exp.Except, exp.Exists, exp.In, exp.Tuple,
     exp.Paren, exp.Literal, exp.Null, exp.Boolean, exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT,
     exp.GTE, exp.LT, exp.LTE, exp.Is, exp.Between, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg,
-    exp.Case, exp.If, exp.Coalesce, exp.Cast, exp.DataType, exp.DataTypeParam, exp.Count, exp.Sum,
+    exp.Case, exp.If, exp.Coalesce, exp.Nullif, exp.Cast, exp.DataType, exp.DataTypeParam, exp.Count, exp.Sum,
     exp.Min, exp.Max, exp.Avg, exp.Like, exp.DPipe, exp.Window, exp.WindowSpec, exp.RowNumber,
     exp.Rank, exp.DenseRank,
 )
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 _FAMILIES = (NUMBERS, STRINGS, BOOLEAN, frozenset({DType.DATE}), TEMPORALS - {DType.DATE})
 _MAX_DIGITS = 38
+_FAITHFUL = "flightmesh.merge_faithful"   # a node rewritten here to mean on Spark what it means in DuckDB
+_WIDENED = "flightmesh.merge_widened"     # a SUM of integers summed as DECIMAL(38, 0)
+_WIDTH = {DType.TINYINT: 8, DType.SMALLINT: 16, DType.INT: 32, DType.BIGINT: 64}
 # Types whose text is the same in both (a DOUBLE's is not: 1.0E20 on Spark, 1e+20 in DuckDB).
 _PRINTED_ALIKE = STRINGS | INTEGERS | BOOLEAN | {DType.DATE, DType.DECIMAL}
 
@@ -131,6 +138,8 @@ def _route(residual: str, schemas: Mapping[str, pa.Schema]) -> Route:
     with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError, SqlglotError):
         annotate_types(tree, schema=MappingSchema(mapping, dialect="duckdb", normalize=False), dialect="duckdb")
     _exact_integer_sums(tree)
+    _double_divisions(tree)
+    _checked_integer_casts(tree)
     why = _semantic_problem(tree, set(schemas))
     if why is not None:
         return Route(None, why)
@@ -156,6 +165,68 @@ def _exact_integer_sums(tree: exp.Expr) -> None:
             exact = exp.Cast(this=node.this.copy(), to=exp.DataType.build("DECIMAL(38, 0)"))
             exact.type = exp.DataType.build("DECIMAL(38, 0)")
             node.set("this", exact)
+            node.meta[_WIDENED] = True
+
+
+def _double_divisions(tree: exp.Expr) -> None:
+    """``a / b`` with a divisor that cannot be zero (``NULLIF(x, 0)``, a non-zero literal) divided as
+    DOUBLEs on Spark: DuckDB's ``/`` of numbers is DOUBLE division (1.5 / 3 is 0.5, a DECIMAL too),
+    Spark's a DECIMAL rounded to 6 digits. A divisor that may be zero stays a declared difference
+    (DuckDB: inf or NaN, Spark: NULL); pre-aggregated averages divide by NULLIF(count, 0)."""
+    for node in list(tree.find_all(exp.Div)):
+        divisor = node.expression
+        while isinstance(divisor, exp.Paren):
+            divisor = divisor.this
+        never_zero = _nonzero_literal(divisor) or (
+            isinstance(divisor, exp.Nullif) and _is_zero_literal(divisor.expression))
+        if not never_zero or not all(kind_of(side) in NUMBERS for side in (node.this, node.expression)):
+            continue
+        for key in ("this", "expression"):
+            double = exp.Cast(this=node.args[key].copy(), to=exp.DataType.build("DOUBLE"))
+            double.type = exp.DataType.build("DOUBLE")
+            node.set(key, double)
+        node.meta[_FAITHFUL] = True
+
+
+def _checked_integer_casts(tree: exp.Expr) -> None:
+    """A cast to an integer type that may overflow raises on Spark as in DuckDB::
+
+        CAST(x AS BIGINT)  ->  CASE WHEN x BETWEEN -2^63 AND 2^63-1 THEN CAST(x AS BIGINT)
+                                    ELSE raise_error('ARITHMETIC_OVERFLOW ...') END
+
+    The partial counts of a pre-aggregation come back this way (CAST(SUM(count) AS BIGINT)); Spark
+    with ANSI mode off would wrap around or give NULL. ``spark_failure`` reads the error's class.
+    """
+    for node in list(tree.find_all(exp.Cast)):
+        target = node.to.this
+        if target not in _WIDTH or _cast_fits(node) or not _integral(node.this):
+            continue
+        bits = _WIDTH[target]
+        within = exp.Between(this=node.this.copy(), low=exp.Literal.number(-(2 ** (bits - 1))),
+                             high=exp.Literal.number(2 ** (bits - 1) - 1))
+        cast = exp.Cast(this=node.this.copy(), to=node.to.copy())
+        failure = exp.Anonymous(this="raise_error", expressions=[exp.Literal.string(
+            "ARITHMETIC_OVERFLOW: a value is out of range for the integer type it is cast to")])
+        guarded = exp.Case(ifs=[exp.If(this=within, true=cast)], default=failure)
+        for made in (within, cast, failure, guarded, *guarded.args["ifs"]):
+            made.meta[_FAITHFUL] = True
+        cast.type = guarded.type = node.to.copy()
+        node.replace(guarded)
+
+
+def _integral(node: exp.Expr) -> bool:
+    """An integer, or a SUM of integers widened to DECIMAL(38, 0): no fraction to round."""
+    return bool(node.meta.get(_WIDENED)) or kind_of(node) in INTEGERS
+
+
+def _nonzero_literal(node: exp.Expr) -> bool:
+    while isinstance(node, (exp.Paren, exp.Neg)):
+        node = node.this
+    return isinstance(node, exp.Literal) and not node.is_string and float(node.name) != 0
+
+
+def _is_zero_literal(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Literal) and not node.is_string and float(node.name) == 0
 
 
 def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
@@ -164,6 +235,8 @@ def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
         return f"{construct} is computed differently on Spark"
     capabilities = SparkConnector.capabilities
     for node in tree.walk():
+        if node.meta.get(_FAITHFUL):
+            continue  # made here to mean what DuckDB means; its operands are checked as nodes of their own
         if not isinstance(node, _ALLOWED):
             return f"{type(node).__name__} is not among the constructs the Spark merge runs"
         if isinstance(node, exp.Table) and (node.db or node.catalog):
@@ -183,6 +256,8 @@ def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
             return "CASE/COALESCE branches of different types are coerced differently on Spark"
         if isinstance(node, exp.SetOperation) and not _set_sides_agree(node):
             return "a set operation's sides have different column types"
+        if isinstance(node, exp.Cast) and node.to.this in INTEGERS and not _cast_fits(node):
+            return "a cast to an integer type that may overflow (DuckDB raises, Spark wraps around or gives NULL)"
         if isinstance(node, exp.DPipe) and not (kind_of(node.this) in STRINGS and kind_of(node.expression) in STRINGS):
             return "|| of a value that is not text (Spark prints numbers otherwise: 1.0E20, DuckDB 1e+20)"
         if isinstance(node, exp.Cast) and node.to.this in STRINGS and kind_of(node.this) not in _PRINTED_ALIKE:
@@ -190,6 +265,18 @@ def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul)) and _may_exceed_decimal_digits(node):
             return "DECIMAL arithmetic past 38 digits (DuckDB raises, Spark rounds)"
     return None
+
+
+def _cast_fits(node: exp.Cast) -> bool:
+    """Does every value of the cast's operand fit its integer target? (A wider integer, or a SUM
+    widened to DECIMAL(38, 0), may not; fractions are the declared Cast difference's concern.)"""
+    source = node.this
+    if source.meta.get(_WIDENED):
+        return False
+    source_kind, target = kind_of(source), node.to.this
+    if source_kind in INTEGERS:
+        return _WIDTH.get(source_kind, 99) <= _WIDTH.get(target, 0)
+    return source_kind is not None  # DECIMAL and DOUBLE: the Cast difference decides
 
 
 def _family(node: exp.Expr | None) -> int | None:

@@ -21,6 +21,7 @@ written as they arrive). Admission control counts a delegated query as any other
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
@@ -29,13 +30,16 @@ from typing import Protocol
 import pyarrow as pa
 
 from flightmesh.connectors import FragmentQuery
-from flightmesh.connectors.spark import SparkConnector
+from flightmesh.connectors.engine_errors import mesh_error
+from flightmesh.connectors.spark import SparkConnector, spark_failure
 from flightmesh.mesh import CancelScope, DataError, EngineError, EngineUnavailable, FlightmeshError, Settings
 
 from .exchange import Exchange
 from .merge_route import Route, route_residual
 
 __all__ = ["DelegatedMerge", "SparkMerge", "delegated_merge"]
+
+log = logging.getLogger(__name__)
 
 _ROUTES_KEPT = 256
 _MERGE = "merge"
@@ -112,6 +116,11 @@ def _translated(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         yield from reader
     except FlightmeshError as error:
         raise _as_merge_error(error) from None
+    except (OSError, pa.ArrowException) as error:
+        # The driver's stream can fail with a bare I/O error mid-read (Sail's local-cluster retry of
+        # a failed task): classified by its error class, its text kept for the log only.
+        log.warning("spark merge engine failed: %s", str(error).split("\n")[0])
+        raise _as_merge_error(mesh_error(_MERGE, spark_failure(str(error)), str(error))) from None
 
 
 def _as_merge_error(error: FlightmeshError) -> FlightmeshError:

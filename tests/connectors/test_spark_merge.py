@@ -24,7 +24,15 @@ import pyarrow as pa
 import pytest
 
 from flightmesh.executor import MeshRuntime
-from flightmesh.mesh import CancelScope, EngineUnavailable, QueryCancelled, QueryTimeout, UnknownTable
+from flightmesh.mesh import (
+    CancelScope,
+    DataError,
+    EngineError,
+    EngineUnavailable,
+    QueryCancelled,
+    QueryTimeout,
+    UnknownTable,
+)
 from tests.oracle import assert_same_result
 
 from .conftest import pg_execute
@@ -84,6 +92,9 @@ DELEGATED = {
     "case_and_double_arithmetic": """
         SELECT o.id, CASE WHEN c.score * 2.5 > 20 THEN 'high' ELSE 'low' END AS band, c.score * o.amount AS w
         FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id WHERE o.status = 'shipped'""",
+    # AVG of a DECIMAL, pre-aggregated: SUM / NULLIF(COUNT, 0), divided as DOUBLEs (DuckDB's meaning)
+    "decimal_average": "SELECT c.region, avg(o.amount) AS mean, count(*) AS n FROM shop.orders o "
+                       "JOIN crm.customers c ON c.id = o.customer_id GROUP BY c.region",
     # Spark sums BIGINTs in 64 bits; the residual's SUM is rendered over DECIMAL(38,0) to sum as DuckDB does
     "bigint_sum_past_64_bits": "SELECT r.label, sum(b.v) AS total FROM shop.big b JOIN ref.keys r ON r.k = b.k "
                                "GROUP BY r.label",
@@ -91,8 +102,11 @@ DELEGATED = {
 
 # Residuals with a construct Spark computes otherwise than DuckDB: they must stay in DuckDB.
 KEPT_IN_DUCKDB = {
-    "decimal_average": ("SELECT c.region, avg(o.amount) AS mean FROM shop.orders o "
-                        "JOIN crm.customers c ON c.id = o.customer_id GROUP BY c.region", "DECIMAL"),
+    "text_of_a_double": ("SELECT o.id, CAST(c.score * o.qty * 1e20 AS VARCHAR) AS t FROM shop.orders o "
+                         "JOIN crm.customers c ON c.id = o.customer_id", "prints otherwise"),
+    "ordered_string_agg": ("SELECT c.region, string_agg(o.status, ',' ORDER BY o.status, o.id) AS s "
+                           "FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id GROUP BY c.region",
+                           "not among the constructs"),
     "division_by_zero": ("SELECT o.id, o.qty / (c.id - c.id) AS r FROM shop.orders o "
                          "JOIN crm.customers c ON c.id = o.customer_id", "division by zero"),
 }
@@ -179,6 +193,27 @@ def test_a_construct_spark_computes_otherwise_stays_in_duckdb(name: str,
     principal = runtime.principal_for("ann")
     assert principal is not None
     assert_same_result(runtime.query(sql, principal).read_all(), oracle.sql(sql).to_arrow_table(), ordered=False)
+
+
+def test_an_integer_cast_that_overflows_raises_as_in_duckdb(merge_mesh: tuple[MeshRuntime, Any, Path]) -> None:
+    """CAST(SUM(BIGINT) AS BIGINT) past 2**63: DuckDB raises; on Sail the guarded cast raises too.
+
+    Typed either way: an overflow (DataError) where Sail passes raise_error's class on, an engine
+    error of the merge where Sail 0.7.2's local-cluster mode retries the failed task and reports
+    that instead ("a different attempt has already produced job output")."""
+    runtime, oracle, _ = merge_mesh
+    sql = ("SELECT r.label, CAST(sum(b.v) AS BIGINT) AS total FROM shop.big b JOIN ref.keys r ON r.k = b.k "
+           "GROUP BY r.label")
+    with pytest.raises(duckdb.Error):
+        oracle.sql(sql).fetchall()
+    assert _residual(runtime, sql)["engine"] == "sail (merge)"
+    principal = runtime.principal_for("ann")
+    assert principal is not None
+    with pytest.raises((DataError, EngineError)) as raised:
+        runtime.query(sql, principal).read_all()
+    assert "9223372036854775807" not in str(raised.value) and "exchange" not in str(raised.value)
+    fits = sql.replace("JOIN ref.keys r ON r.k = b.k", "JOIN ref.keys r ON r.k = b.k AND b.k = 2")
+    assert_same_result(runtime.query(fits, principal).read_all(), oracle.sql(fits).to_arrow_table(), ordered=False)
 
 
 def test_policies_hold_with_the_delegated_merge(merge_mesh: tuple[MeshRuntime, Any, Path]) -> None:
