@@ -13,6 +13,8 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from flightmesh.connectors import Capabilities, Pushdown
 
+from .treecopy import copy_tree
+
 __all__ = ["PLAIN_NODES", "features_of", "render_check", "takes"]
 
 
@@ -64,7 +66,7 @@ def render_check(tree: exp.Expr, dialect: str) -> bool:
     if all(type(node) in PLAIN_NODES for node in tree.walk()):
         return True
     try:
-        tree.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+        copy_tree(tree).sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE, copy=False)
     except (UnsupportedError, ValueError, NotImplementedError):
         return False
     return True

@@ -46,6 +46,7 @@ from .resolve import Resolution, qualify_query, resolve_tables
 from .rules import Cut, RuleContext, exists_select_one, scanned_rows
 from .split import FRAGMENT_KEY, FragmentDraft
 from .statement import Statement, bind_parameters, parse_statement
+from .treecopy import copy_tree
 
 __all__ = ["PlanningContext", "plan_query", "plan_statement"]
 
@@ -105,7 +106,7 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
 
     tree = bind_parameters(statement.tree, parameters)
     if tree is statement.tree:
-        tree = tree.copy()  # the statement may be cached; planning rewrites in place
+        tree = copy_tree(tree)  # the statement may be cached; planning rewrites in place
     # The closed language, before any name is resolved (DESIGN.md §6).
     _check_language(tree, settings.max_generated_values, context.dialect)
     written = written_names(tree, context.dialect)
@@ -156,7 +157,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     if residual_tree is not None:
         check_fragment(residual_tree, settings.max_generated_values)
         try:
-            residual = residual_tree.sql(dialect="duckdb", identify=True, unsupported_level=ErrorLevel.RAISE)
+            residual = copy_tree(residual_tree).sql(dialect="duckdb", identify=True,
+                                                    unsupported_level=ErrorLevel.RAISE, copy=False)
         except UnsupportedError as error:
             raise UnsupportedQuery(f"cannot express the cross-product part of the query: {error}") from None
         shown_residual = disclose(residual_tree, residual, "duckdb", reveal=reveal).sql
@@ -350,7 +352,7 @@ def _finish(draft: FragmentDraft, resolution: Resolution, catalog: Catalog, esti
 
 def _typing(tree: exp.Expr, resolution: Resolution) -> tuple[str, tuple[tuple[str, Any], ...]]:
     """The fragment for DuckDB over stand-in tables named t0, t1, ... with the catalog schemas."""
-    tree = tree.copy()
+    tree = copy_tree(tree)
     tables: dict[str, tuple[str, Any]] = {}
     for node in list(tree.find_all(exp.Table)):
         table = resolution.of(node)

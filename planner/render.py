@@ -17,13 +17,14 @@ from flightmesh.mesh import UnsupportedQuery
 
 from .binding import bind_columns
 from .resolve import Resolution
+from .treecopy import copy_tree
 
 __all__ = ["engine_tree", "render"]
 
 
 def engine_tree(tree: exp.Expr, connector: Connector, resolution: Resolution) -> exp.Expr:
     """A copy of ``tree`` naming tables and columns the way ``connector``'s engine does."""
-    tree = tree.copy()
+    tree = copy_tree(tree)
     if _respells(tree, resolution):
         _respell_columns(tree, resolution)
     for node in list(tree.find_all(exp.Table)):
@@ -64,6 +65,7 @@ def _respell_columns(tree: exp.Expr, resolution: Resolution) -> None:
 def render(tree: exp.Expr, dialect: str) -> str:
     """SQL text for ``tree`` in ``dialect``; raises UnsupportedQuery instead of guessing."""
     try:
-        return tree.sql(dialect=dialect, identify=True, unsupported_level=ErrorLevel.RAISE)
+        # A copy sharing the nodes' types: the generator rewrites what it is given.
+        return copy_tree(tree).sql(dialect=dialect, identify=True, unsupported_level=ErrorLevel.RAISE, copy=False)
     except UnsupportedError as error:
         raise UnsupportedQuery(f"cannot express part of the query in {dialect}: {error}") from None

@@ -38,6 +38,7 @@ from .binding import Binding
 from .capability import takes
 from .constructs import held_back, is_sampled
 from .resolve import Resolution, table_key
+from .treecopy import copy_tree
 
 __all__ = ["FRAGMENT_KEY", "IMPLIED_KEY", "Engines", "FragmentDraft", "Identity", "Placement", "SelectRule",
            "SelectScope", "conjuncts", "fragment_reference", "fresh_name", "offered"]
@@ -97,7 +98,7 @@ class SelectScope:
 
         The binding is an index of the run's tree; entries for new nodes only extend it.
         """
-        copy = node.copy()
+        copy = copy_tree(node)
         for original, column in zip(node.find_all(exp.Column), copy.find_all(exp.Column), strict=True):
             source = self.binding.source_of(original)
             if source is not None:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from sqlglot import exp
 
 from ..split import FRAGMENT_KEY, FragmentDraft
+from ..treecopy import copy_tree
 from .base import Cut, RuleContext
 
 __all__ = ["share_fragments"]
@@ -79,8 +80,8 @@ def _read_by_star(residual: exp.Expr) -> set[str]:
 def _body(tree: exp.Query) -> str:
     """What decides a fragment's rows: everything but a plain SELECT's select list."""
     if not _plain(tree):
-        return tree.sql(dialect="duckdb")
-    body = tree.copy()
+        return copy_tree(tree).sql(dialect="duckdb", copy=False)
+    body = copy_tree(tree)
     body.set("expressions", [exp.Star()])
     return body.sql(dialect="duckdb", copy=False)  # a copy already: the generator may rewrite it
 
