@@ -47,6 +47,7 @@ if __package__ in (None, ""):
 import pyarrow as pa  # noqa: E402
 import yaml  # noqa: E402
 
+from benchmarks.tpch import parse_queries  # noqa: E402
 from benchmarks.tpch_mesh import TpchData, TpchMesh, build, load_queries, sf_tag  # noqa: E402
 
 __all__ = ["SPARK_TABLES", "load_spark_tables", "spark_descriptor", "spark_views", "start_sail"]
@@ -303,15 +304,6 @@ def report(sf: float, results: dict[int, QueryResult]) -> dict[str, float]:
     for why in skipped:
         print(f"merge-sail {why}")
     return means
-
-
-def parse_queries(text: str | None) -> list[int]:
-    if not text:
-        return list(range(1, 23))
-    numbers = sorted({int(part) for part in text.split(",") if part.strip()})
-    if not numbers or not all(1 <= n <= 22 for n in numbers):
-        raise argparse.ArgumentTypeError("queries are numbers from 1 to 22, e.g. 1,3,5")
-    return numbers
 
 
 def main(argv: list[str] | None = None) -> int:

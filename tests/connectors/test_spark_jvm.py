@@ -48,6 +48,7 @@ from tests.oracle import assert_same_result
 from .conftest import pg_execute
 from .dataset import CUSTOMERS, ORDERS
 from .harness import load_spark_views
+from .oracle_db import oracle_of
 from .test_spark import BIG, QUERIES, REGIONS
 
 pytestmark = [
@@ -207,13 +208,7 @@ def jvm_mesh(spark_server: SparkServer, postgres_database: str,
     descriptor = folder / "mesh.yaml"
     descriptor.write_text(_MESH % {"spark": spark_server.uri, "pg": postgres_database})
     runtime = MeshRuntime.open(descriptor)
-    oracle = duckdb.connect()   # every table in one DuckDB, under the products' names
-    for schema, name, table in (("shop", "orders", ORDERS), ("shop", "big", BIG), ("crm", "customers", CUSTOMERS),
-                                ("ref", "regions", REGIONS)):
-        oracle.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        oracle.register("incoming", table)
-        oracle.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM incoming")
-        oracle.unregister("incoming")
+    oracle = oracle_of({"shop.orders": ORDERS, "shop.big": BIG, "crm.customers": CUSTOMERS, "ref.regions": REGIONS})
     try:
         yield runtime, oracle
     finally:
