@@ -22,13 +22,20 @@ The checks, each conservative (an unknown type counts as "may differ"):
   intervals, time zones other than UTC) or two column names of one fragment equal but for case
   (Spark resolves names case-insensitively).
 
-Three renderings make constructs mean on Spark what they mean in DuckDB. A cast to an integer
-type from a wider integer or a SUM of integers raises on overflow, as in DuckDB (Spark would wrap
-around or give NULL): ``raise_error`` past the target's range. ``a / b`` with a divisor
-that cannot be zero (``NULLIF(x, 0)``, a non-zero literal) divides as DOUBLEs, as DuckDB's ``/``
-does for every numeric type. SUM of integers is a SUM of DECIMAL(38, 0) (DuckDB sums integers in
-128 bits, Spark in a BIGINT that wraps around). SUM of a DECIMAL(p, s) is a DECIMAL(p + 10, s) on
-Spark (DuckDB: 38 digits); it could differ only past 10^10 rows of the largest values: accepted.
+Some constructs are vetted one by one: YEAR/MONTH/DAY/QUARTER of a DATE, ``substring`` with a
+positive start and length, arithmetic of integer literals whose result fits an INTEGER. Others
+are rendered so that they mean on Spark what they mean in DuckDB:
+
+- a cast to an integer type from a wider integer or a SUM of integers raises past the target's
+  range (``raise_error``), as in DuckDB; Spark would wrap around or give NULL;
+- ``a / b`` divides as DOUBLEs, as DuckDB's ``/`` does for every numeric type; a zero DECIMAL or
+  integer divisor gives ``a * inf`` (inf, -inf, NaN) as in DuckDB, where Spark gives NULL;
+- AVG of a DECIMAL is its exact SUM divided as a DOUBLE (Spark: a truncated DECIMAL);
+- SUM of integers is a SUM of DECIMAL(38, 0) (DuckDB sums integers in 128 bits, Spark in a BIGINT
+  that wraps around).
+
+SUM of a DECIMAL(p, s) is a DECIMAL(p + 10, s) on Spark (DuckDB: 38 digits); it could differ only
+past 10^10 rows of the largest values: accepted.
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ _FAMILIES = (NUMBERS, STRINGS, BOOLEAN, frozenset({DType.DATE}), TEMPORALS - {DT
 _MAX_DIGITS = 38
 _FAITHFUL = "flightmesh.merge_faithful"   # a node rewritten here to mean on Spark what it means in DuckDB
 _WIDENED = "flightmesh.merge_widened"     # a SUM of integers summed as DECIMAL(38, 0)
+_DATE_PARTS = (exp.Extract, exp.Year, exp.Month, exp.Day, exp.Quarter)
 _WIDTH = {DType.TINYINT: 8, DType.SMALLINT: 16, DType.INT: 32, DType.BIGINT: 64}
 # Types whose text is the same in both (a DOUBLE's is not: 1.0E20 on Spark, 1e+20 in DuckDB).
 _PRINTED_ALIKE = STRINGS | INTEGERS | BOOLEAN | {DType.DATE, DType.DECIMAL}
@@ -138,7 +146,9 @@ def _route(residual: str, schemas: Mapping[str, pa.Schema]) -> Route:
     with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError, SqlglotError):
         annotate_types(tree, schema=MappingSchema(mapping, dialect="duckdb", normalize=False), dialect="duckdb")
     _exact_integer_sums(tree)
+    _double_averages(tree)
     _double_divisions(tree)
+    _constant_arithmetic(tree)
     _checked_integer_casts(tree)
     why = _semantic_problem(tree, set(schemas))
     if why is not None:
@@ -179,13 +189,74 @@ def _double_divisions(tree: exp.Expr) -> None:
             divisor = divisor.this
         never_zero = _nonzero_literal(divisor) or (
             isinstance(divisor, exp.Nullif) and _is_zero_literal(divisor.expression))
-        if not never_zero or not all(kind_of(side) in NUMBERS for side in (node.this, node.expression)):
+        if not all(kind_of(side) in NUMBERS for side in (node.this, node.expression)):
             continue
-        for key in ("this", "expression"):
-            double = exp.Cast(this=node.args[key].copy(), to=exp.DataType.build("DOUBLE"))
-            double.type = exp.DataType.build("DOUBLE")
-            node.set(key, double)
-        node.meta[_FAITHFUL] = True
+        # A zero DECIMAL or integer has no sign: x / 0 is x * inf in DuckDB (inf, -inf, or NaN for
+        # 0 / 0). A DOUBLE divisor may be -0.0 (1 / -0.0 is -inf): that one stays a difference.
+        if not never_zero and kind_of(node.expression) not in INTEGERS | {DType.DECIMAL}:
+            continue
+        dividend, quotient = _double(node.this), exp.Div(this=_double(node.this), expression=_double(node.expression))
+        quotient.meta[_FAITHFUL] = True
+        quotient.type = exp.DataType.build("DOUBLE")
+        if never_zero:
+            node.replace(quotient)
+            continue
+        infinity = _double(exp.Literal.string("Infinity"))
+        by_zero = exp.Mul(this=dividend, expression=infinity)
+        is_zero = exp.EQ(this=node.expression.copy(), expression=exp.Literal.number(0))
+        guarded = exp.Case(ifs=[exp.If(this=is_zero, true=by_zero)], default=quotient)
+        for made in (by_zero, is_zero, guarded, *guarded.args["ifs"]):
+            made.meta[_FAITHFUL] = True
+        guarded.type = by_zero.type = exp.DataType.build("DOUBLE")
+        node.replace(guarded)
+
+
+def _double(node: exp.Expr) -> exp.Cast:
+    cast = exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
+    cast.type = exp.DataType.build("DOUBLE")
+    cast.meta[_FAITHFUL] = True  # a number (or 'Infinity') as a DOUBLE: the same in both
+    return cast
+
+
+def _double_averages(tree: exp.Expr) -> None:
+    """AVG of a DECIMAL is DuckDB's exact sum divided as a DOUBLE; Spark's AVG would be a DECIMAL
+    truncated to 4 more digits. Rendered ``CAST(SUM(x) AS DOUBLE) / NULLIF(COUNT(x), 0)``."""
+    for node in list(tree.find_all(exp.Avg)):
+        if isinstance(node.parent, exp.Window) or kind_of(node.this) != DType.DECIMAL:
+            continue
+        count = exp.Count(this=node.this.copy())
+        count.type = exp.DataType.build("BIGINT")
+        nonzero = exp.Nullif(this=count, expression=exp.Literal.number(0))
+        nonzero.type = exp.DataType.build("BIGINT")
+        total = exp.Sum(this=node.this.copy())
+        total.type = exp.DataType.build("DECIMAL")
+        average = exp.Div(this=_double(total), expression=_double(nonzero))
+        average.type = exp.DataType.build("DOUBLE")
+        average.meta[_FAITHFUL] = True
+        node.replace(average)
+
+
+def _constant_arithmetic(tree: exp.Expr) -> None:
+    """Integer literals added, subtracted or multiplied (``1 + 10``) overflow in neither engine
+    when the result fits an INTEGER: the declared wrap-around difference cannot apply."""
+    for node in list(tree.find_all(exp.Add, exp.Sub, exp.Mul)):
+        sides = [_integer_literal(side) for side in (node.this, node.expression)]
+        if sides[0] is None or sides[1] is None:
+            continue
+        value = {exp.Add: sides[0] + sides[1], exp.Sub: sides[0] - sides[1], exp.Mul: sides[0] * sides[1]}[type(node)]
+        if -(2 ** 31) <= value < 2 ** 31:
+            node.meta[_FAITHFUL] = True
+
+
+def _integer_literal(node: exp.Expr) -> int | None:
+    negative = False
+    while isinstance(node, (exp.Paren, exp.Neg)):
+        negative ^= isinstance(node, exp.Neg)
+        node = node.this
+    if isinstance(node, exp.Literal) and node.is_int:
+        value = int(node.name)
+        return -value if negative else value
+    return None
 
 
 def _checked_integer_casts(tree: exp.Expr) -> None:
@@ -237,6 +308,10 @@ def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
     for node in tree.walk():
         if node.meta.get(_FAITHFUL):
             continue  # made here to mean what DuckDB means; its operands are checked as nodes of their own
+        if isinstance(node, _DATE_PARTS) and _date_part_alike(node):
+            continue
+        if isinstance(node, exp.Substring) and _substring_alike(node):
+            continue
         if not isinstance(node, _ALLOWED):
             return f"{type(node).__name__} is not among the constructs the Spark merge runs"
         if isinstance(node, exp.Table) and (node.db or node.catalog):
@@ -265,6 +340,21 @@ def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul)) and _may_exceed_decimal_digits(node):
             return "DECIMAL arithmetic past 38 digits (DuckDB raises, Spark rounds)"
     return None
+
+
+def _date_part_alike(node: exp.Expr) -> bool:
+    """YEAR/MONTH/DAY/QUARTER of a DATE: the same integer in both (a weekday is not: Sunday 1 vs 0)."""
+    if isinstance(node, exp.Extract):
+        unit = node.this.name.upper() if isinstance(node.this, (exp.Var, exp.Identifier)) else ""
+        return unit in ("YEAR", "MONTH", "DAY", "QUARTER") and kind_of(node.expression) == DType.DATE
+    return kind_of(node.this) == DType.DATE
+
+
+def _substring_alike(node: exp.Substring) -> bool:
+    """substring(text, start[, length]) with a positive start and length: characters in both."""
+    start, length = node.args.get("start"), node.args.get("length")
+    positive = [_integer_literal(part) for part in (start, length) if part is not None]
+    return kind_of(node.this) in STRINGS and start is not None and all(v is not None and v > 0 for v in positive)
 
 
 def _cast_fits(node: exp.Cast) -> bool:

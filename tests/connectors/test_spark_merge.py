@@ -92,6 +92,9 @@ DELEGATED = {
     "case_and_double_arithmetic": """
         SELECT o.id, CASE WHEN c.score * 2.5 > 20 THEN 'high' ELSE 'low' END AS band, c.score * o.amount AS w
         FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id WHERE o.status = 'shipped'""",
+    # a zero DECIMAL divisor: inf, -inf or NaN as in DuckDB (Spark alone: NULL)
+    "decimal_division_by_zero": "SELECT o.id, (c.score - 5) / (o.amount - o.amount) AS r, o.qty / 7 AS q "
+                                "FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id",
     # AVG of a DECIMAL, pre-aggregated: SUM / NULLIF(COUNT, 0), divided as DOUBLEs (DuckDB's meaning)
     "decimal_average": "SELECT c.region, avg(o.amount) AS mean, count(*) AS n FROM shop.orders o "
                        "JOIN crm.customers c ON c.id = o.customer_id GROUP BY c.region",
@@ -107,8 +110,9 @@ KEPT_IN_DUCKDB = {
     "ordered_string_agg": ("SELECT c.region, string_agg(o.status, ',' ORDER BY o.status, o.id) AS s "
                            "FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id GROUP BY c.region",
                            "not among the constructs"),
-    "division_by_zero": ("SELECT o.id, o.qty / (c.id - c.id) AS r FROM shop.orders o "
-                         "JOIN crm.customers c ON c.id = o.customer_id", "division by zero"),
+    # a DOUBLE divisor may be -0.0 (1 / -0.0 is -inf in DuckDB), which Spark cannot tell from 0.0
+    "double_division_by_zero": ("SELECT o.id, o.qty / (c.score - c.score) AS r FROM shop.orders o "
+                                "JOIN crm.customers c ON c.id = o.customer_id", "division by zero"),
 }
 
 
