@@ -28,7 +28,7 @@ import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.qualify import qualify
-from sqlglot.schema import MappingSchema
+from sqlglot.schema import MappingSchema, normalize_name
 
 from flightmesh.governance.policies import denied_columns
 from flightmesh.mesh import (
@@ -78,7 +78,7 @@ class Resolution:
         """The query's tables as a sqlglot schema (mesh names, DuckDB types), kept while they stay."""
         keys = frozenset(self.tables)
         if self._schema is None or self._schema[0] != keys:
-            self._schema = (keys, MappingSchema(dict(self.mapping()), dialect=_MESH_NAMES, normalize=True))
+            self._schema = (keys, _schema_of(self.mapping()))
         return self._schema[1]
 
     def mapping(self) -> dict[str, dict[str, dict[str, str]]]:
@@ -179,6 +179,31 @@ def resolve_tables(
 
     visit(tree, frozenset())
     return resolution
+
+
+def _schema_of(mapping: dict[str, dict[str, dict[str, str]]]) -> MappingSchema:
+    """``MappingSchema(mapping, normalize=True)``, with each name normalized once per process.
+
+    sqlglot normalizes a schema's names by parsing each as an identifier, on every build; the
+    names are the catalog's, the same from query to query. Lookups then need no normalizing
+    either: qualification has normalized every name of the tree first.
+    """
+    if not all(columns for tables in mapping.values() for columns in tables.values()):
+        return MappingSchema(dict(mapping), dialect=_MESH_NAMES, normalize=True)  # sqlglot's own error
+    normalized: dict[str, dict[str, dict[str, str]]] = {}
+    for product, tables in mapping.items():
+        into = normalized.setdefault(_normalized(product, True), {})
+        for table, columns in tables.items():
+            named = into.setdefault(_normalized(table, True), {})
+            for column, kind in columns.items():
+                named[_normalized(column, False)] = kind
+    return MappingSchema(dict(normalized), dialect=_MESH_NAMES, normalize=False)
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalized(name: str, is_table: bool) -> str:
+    """A schema name as ``MappingSchema(normalize=True)`` stores it, in the mesh's way."""
+    return normalize_name(name, dialect=_MESH_NAMES, is_table=is_table, normalize=True).name
 
 
 def _table_hint(written: str, catalog: Catalog, principal: Principal) -> str:
