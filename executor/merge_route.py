@@ -310,6 +310,8 @@ def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
             continue  # made here to mean what DuckDB means; its operands are checked as nodes of their own
         if isinstance(node, _DATE_PARTS) and _date_part_alike(node):
             continue
+        if isinstance(node, exp.Var) and isinstance(node.parent, exp.Extract) and _date_part_alike(node.parent):
+            continue  # the unit of a vetted EXTRACT
         if isinstance(node, exp.Substring) and _substring_alike(node):
             continue
         if not isinstance(node, _ALLOWED):

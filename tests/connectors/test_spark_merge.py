@@ -92,6 +92,10 @@ DELEGATED = {
     "case_and_double_arithmetic": """
         SELECT o.id, CASE WHEN c.score * 2.5 > 20 THEN 'high' ELSE 'low' END AS band, c.score * o.amount AS w
         FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id WHERE o.status = 'shipped'""",
+    "date_parts_and_substring": """
+        SELECT o.id, CASE WHEN c.region = 'north' THEN EXTRACT(MONTH FROM o.ordered) ELSE year(o.ordered) END AS part,
+               CASE WHEN o.qty > 4 THEN substring(c.name, 2, 5) ELSE c.region END AS label
+        FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id""",
     # a zero DECIMAL divisor: inf, -inf or NaN as in DuckDB (Spark alone: NULL)
     "decimal_division_by_zero": "SELECT o.id, (c.score - 5) / (o.amount - o.amount) AS r, o.qty / 7 AS q "
                                 "FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id",
