@@ -150,7 +150,9 @@ def _route(residual: str, schemas: Mapping[str, pa.Schema]) -> Route:
     _double_divisions(tree)
     _constant_arithmetic(tree)
     _checked_integer_casts(tree)
-    why = _semantic_problem(tree, set(schemas))
+    columns = {name: [exp.DataType.build(sql_type).this for sql_type in types.values()]
+               for name, types in mapping.items() if isinstance(types, dict)}
+    why = _semantic_problem(tree, columns)
     if why is not None:
         return Route(None, why)
     used = []
@@ -300,7 +302,7 @@ def _is_zero_literal(node: exp.Expr) -> bool:
     return isinstance(node, exp.Literal) and not node.is_string and float(node.name) == 0
 
 
-def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
+def _semantic_problem(tree: exp.Query, fragments: Mapping[str, list[DType]]) -> str | None:
     construct = held_back(tree, "spark")
     if construct is not None:
         return f"{construct} is computed differently on Spark"
@@ -331,7 +333,7 @@ def _semantic_problem(tree: exp.Query, fragments: set[str]) -> str | None:
             return "an IN list mixes types that DuckDB and Spark coerce differently"
         if isinstance(node, (exp.Coalesce, exp.Case, exp.If)) and not _branches_agree(node):
             return "CASE/COALESCE branches of different types are coerced differently on Spark"
-        if isinstance(node, exp.SetOperation) and not _set_sides_agree(node):
+        if isinstance(node, exp.SetOperation) and not _set_sides_agree(node, fragments):
             return "a set operation's sides have different column types"
         if isinstance(node, exp.Cast) and node.to.this in INTEGERS and not _cast_fits(node):
             return "a cast to an integer type that may overflow (DuckDB raises, Spark wraps around or gives NULL)"
@@ -396,14 +398,26 @@ def _branches_agree(node: exp.Expr) -> bool:
     return all(_same_family(present[0], value) for value in present[1:])
 
 
-def _set_sides_agree(node: exp.SetOperation) -> bool:
-    left, right = node.left, node.right
-    if not isinstance(left, exp.Select) or not isinstance(right, exp.Select):
-        return False  # nested set operations: their own node is checked, their outputs are not typed here
-    if len(left.selects) != len(right.selects):
-        return False
-    pairs = zip(left.selects, right.selects, strict=True)
-    return all(kind_of(a) is not None and kind_of(a) == kind_of(b) for a, b in pairs)
+def _set_sides_agree(node: exp.SetOperation, fragments: Mapping[str, list[DType]]) -> bool:
+    left, right = _output_kinds(node.left, fragments), _output_kinds(node.right, fragments)
+    return left is not None and left == right
+
+
+def _output_kinds(query: exp.Expr, fragments: Mapping[str, list[DType]]) -> list[DType] | None:
+    """The column types a set operation's side produces (None: unknown, or its own sides differ)."""
+    while isinstance(query, exp.Subquery):
+        query = query.this
+    if isinstance(query, exp.SetOperation):
+        left = _output_kinds(query.left, fragments)
+        return left if left is not None and left == _output_kinds(query.right, fragments) else None
+    if not isinstance(query, exp.Select):
+        return None
+    source = query.args.get("from_") or query.args.get("from")
+    if [type(item) for item in query.selects] == [exp.Star] and source is not None \
+            and isinstance(source.this, exp.Table) and not query.args.get("joins"):
+        return fragments.get(source.this.name)  # SELECT * FROM a fragment: its columns' types
+    kinds = [kind_of(item) for item in query.selects]
+    return None if any(kind is None for kind in kinds) else [kind for kind in kinds if kind is not None]
 
 
 def _digits(node: exp.Expr) -> tuple[int, int] | None:
