@@ -252,7 +252,8 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "exchange: <folder or URI>, token: ..., tls: true|false}: a Spark Connect cluster reading each "
         "fragment's result as Parquet from exchange (removed when the query ends). A residual with a "
         "construct Spark computes otherwise than the mesh dialect still runs in the embedded DuckDB; "
-        "EXPLAIN names the engine of each residual and why.", None),
+        "EXPLAIN names the engine of each residual and why. Read when the mesh opens (a reload keeps "
+        "the running one).", None),
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
