@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):
@@ -550,7 +551,6 @@ def _mysql_kind(kind: str) -> str:
 def _load_mysql(sf: float, source: Path, admin: str, database: str) -> bool:
     """The stock product in MariaDB, bulk-loaded from CSV with LOAD DATA LOCAL INFILE."""
     import tempfile
-    from urllib.parse import urlsplit
 
     import pymysql
 
@@ -593,6 +593,21 @@ def _load_mysql(sf: float, source: Path, admin: str, database: str) -> bool:
     return True
 
 
+def _mysql_reader(admin: str, database: str) -> None:
+    """The read-only account the mesh uses for the stock product (made on every build: cheap)."""
+    import pymysql
+
+    parts = urlsplit(admin)
+    connection = pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                                 user=parts.username or "root", password=parts.password or "", autocommit=True)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE USER IF NOT EXISTS '{READER}'@'%' IDENTIFIED BY {_literal(READER)}")
+            cursor.execute(f"GRANT SELECT ON `{database}`.* TO '{READER}'@'%'")
+    finally:
+        connection.close()
+
+
 HOME_TABLES: dict[str, tuple[str, ...]] = {product.name: product.tables for product in PRODUCTS}
 
 
@@ -603,7 +618,7 @@ def _descriptor(sf: float, postgres_uri: str, mysql_uri: str) -> str:
         "sales": {"kind": "duckdb", "path": "data/sales.duckdb"},
         "crm": {"kind": "postgresql", "uri": _with(postgres_uri, password=""), "password": READER},
         "merch": {"kind": "sqlite", "path": "data/merch.sqlite"},
-        "stock": {"kind": "mysql", "uri": mysql_uri, "allow_privileged": True},
+        "stock": {"kind": "mysql", "uri": mysql_uri, "password": READER},
         "calendar": {"kind": "parquet", "path": "data/calendar"},
     }
     products = {
@@ -662,6 +677,7 @@ def build(sf: float, out: Path, *, postgres: str | None = None, mysql: str | Non
             _replace_text(out / ".oracle.done", _stamp_value(sf))
         _timed(timings, "postgresql", lambda: _load_postgres(sf, source, admin, database))
         _timed(timings, "mariadb", lambda: _load_mysql(sf, source, mysql_admin, database))
+        _mysql_reader(mysql_admin, database)
         if not _done(out, "mesh", sf) or not (mesh / "data").is_dir():
             def files() -> None:
                 data = mesh / "data"
@@ -675,7 +691,9 @@ def build(sf: float, out: Path, *, postgres: str | None = None, mysql: str | Non
             _replace_text(out / ".mesh.done", _stamp_value(sf))
         descriptor = mesh / "mesh.yaml"
         reader = _with(admin, user=READER, password=READER, database=database)
-        text = _descriptor(sf, reader, f"{mysql_admin}/{database}")
+        mysql_host = urlsplit(mysql_admin)
+        mysql_reader = f"mysql://{READER}@{mysql_host.hostname}:{mysql_host.port or 3306}/{database}"
+        text = _descriptor(sf, reader, mysql_reader)
         if not descriptor.is_file() or descriptor.read_text() != text:
             _replace_text(descriptor, text)
     return BroadMesh(sf=sf, root=out, source=source, oracle=oracle, descriptor=descriptor,
