@@ -20,7 +20,8 @@ __all__ = ["DOCS", "MERGE_ENGINE_KINDS", "MergeEngineChoice", "Settings"]
 
 
 MERGE_ENGINE_KINDS = ("duckdb", "spark", "sail")
-_MERGE_ENGINE_KEYS = ("kind", "uri", "exchange", "token", "tls")
+_MERGE_ENGINE_KEYS = ("kind", "uri", "exchange", "token", "tls", "mode", "workers")
+SAIL_MODES = ("local", "local-cluster")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class MergeEngineChoice:
     ``exchange`` is where fragment results are written (as Parquet) for the cluster to read: a local
     folder, or a URI pyarrow writes and the cluster reads under the same name (``s3://``, ``gs://``,
     ``hdfs://``). Empty: a folder in this machine's temporary directory (a cluster on this machine).
+    ``mode`` (``local`` or ``local-cluster`` with ``workers``), for ``kind: sail`` without a ``uri``:
+    a Sail server the mesh starts in its own process (pysail), stopped when the mesh closes.
     """
 
     kind: str = "duckdb"
@@ -37,6 +40,8 @@ class MergeEngineChoice:
     exchange: str = ""
     token: str = field(default="", repr=False)
     tls: bool | None = None
+    mode: str = ""
+    workers: int = 2
 
     @staticmethod
     def problem(value: Any) -> str | None:
@@ -54,11 +59,24 @@ class MergeEngineChoice:
                 return f"{key}: expected text, got {value[key]!r}"
         if not isinstance(value.get("tls", False), bool):
             return f"tls: expected true or false, got {value['tls']!r}"
+        workers = value.get("workers", 2)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            return f"workers: expected a whole number of at least 1, got {workers!r}"
         if kind == "duckdb":
             extra = sorted(set(value) - {"kind"})
             return f"{extra[0]}: the embedded duckdb merge engine takes no options" if extra else None
+        mode = value.get("mode", "")
+        if mode:
+            if kind != "sail" or value.get("uri"):
+                return "mode: only for kind: sail without a uri (a Sail started in the mesh's process)"
+            if mode not in SAIL_MODES:
+                return f"mode: expected one of {', '.join(SAIL_MODES)}, got {mode!r}"
+            if "workers" in value and mode != "local-cluster":
+                return "workers: only with mode: local-cluster"
+            return None
         if not str(value.get("uri", "")).startswith("sc://"):
-            return f"uri: a {kind} merge engine needs uri: sc://host:port"
+            return f"uri: a {kind} merge engine needs uri: sc://host:port" + (
+                " (or mode: local | local-cluster to start one in this process)" if kind == "sail" else "")
         return None
 
     @classmethod
@@ -249,7 +267,8 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "merge_engine": (
         "Where the residual (the part of a plan that joins fragments of different products) runs: "
         "{kind: duckdb} (default: the embedded DuckDB), or {kind: spark|sail, uri: sc://host:port, "
-        "exchange: <folder or URI>, token: ..., tls: true|false}: a Spark Connect cluster reading each "
+        "exchange: <folder or URI>, token: ..., tls: true|false} or {kind: sail, mode: local|local-cluster, "
+        "workers: N} (a Sail the mesh starts in its process): a Spark Connect cluster reading each "
         "fragment's result as Parquet from exchange (removed when the query ends). A residual with a "
         "construct Spark computes otherwise than the mesh dialect still runs in the embedded DuckDB; "
         "EXPLAIN names the engine of each residual and why. Read when the mesh opens (a reload keeps "
