@@ -36,6 +36,7 @@ from flightmesh.mesh import CancelScope, DataError, EngineError, EngineUnavailab
 
 from .exchange import Exchange
 from .merge_route import Route, route_residual
+from .sail_embedded import EmbeddedSail
 
 __all__ = ["DelegatedMerge", "SparkMerge", "delegated_merge"]
 
@@ -63,14 +64,22 @@ def delegated_merge(settings: Settings) -> DelegatedMerge | None:
     choice = settings.merge_engine
     if not choice.delegated:
         return None
-    return SparkMerge(choice.kind, choice.uri, exchange=choice.exchange, token=choice.token or None,
-                      tls=choice.tls, pool_size=settings.pool_size)
+    embedded = EmbeddedSail(choice.mode, choice.workers) if choice.mode else None
+    try:
+        return SparkMerge(choice.kind, embedded.uri if embedded is not None else choice.uri,
+                          exchange=choice.exchange, token=choice.token or None, tls=choice.tls,
+                          pool_size=settings.pool_size, embedded=embedded)
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
 
 
 class SparkMerge:
     def __init__(self, kind: str, uri: str, *, exchange: str = "", token: str | None = None,
-                 tls: bool | None = None, pool_size: int = 4) -> None:
+                 tls: bool | None = None, pool_size: int = 4, embedded: EmbeddedSail | None = None) -> None:
         self.kind = kind
+        self._embedded = embedded  # a Sail this mesh started (mode: ...), stopped at close
         self._connector = SparkConnector(_MERGE, uri, token=token, tls=tls, pool_size=pool_size)
         self._exchange = Exchange(exchange)
         self._routes: OrderedDict[tuple[str, tuple[tuple[str, str], ...]], Route] = OrderedDict()
@@ -109,6 +118,8 @@ class SparkMerge:
     def close(self) -> None:
         self._connector.close()
         self._exchange.close()
+        if self._embedded is not None:
+            self._embedded.stop()
 
 
 def _translated(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

@@ -386,3 +386,29 @@ def test_an_unreachable_merge_engine_is_engine_unavailable(tmp_path: Path) -> No
         assert _leftovers(exchange) == []
     finally:
         runtime.close()
+
+
+def test_a_sail_the_mesh_starts_itself(tmp_path: Path) -> None:
+    """merge_engine: {kind: sail, mode: local-cluster, workers: 2}: no endpoint to run beforehand."""
+    for name, rows in (("left", 300), ("right", 200)):
+        connection = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        connection.execute(f"CREATE TABLE nums AS SELECT CAST(range AS DOUBLE) AS x, CAST(range % 2 AS DOUBLE) AS k "
+                           f"FROM range({rows})")
+        connection.close()
+    descriptor = tmp_path / "mesh.yaml"
+    descriptor.write_text(_SLOW_MESH.replace('{kind: sail, uri: "%(merge)s", exchange: "%(exchange)s"}',
+                                             "{kind: sail, mode: local-cluster, workers: 2}"))
+    sql = "SELECT a.k, count(*) AS n, sum(a.x * b.x) AS s FROM left.nums a JOIN right.nums b ON a.x = b.x GROUP BY a.k"
+    oracle = duckdb.connect()
+    for name in ("left", "right"):
+        oracle.execute(f"ATTACH '{tmp_path / name}.duckdb' AS \"{name}\" (READ_ONLY)")
+    runtime = MeshRuntime.open(descriptor)
+    try:
+        principal = runtime.principal_for("ann")
+        assert principal is not None
+        assert _residual(runtime, sql)["engine"] == "sail (merge)"
+        expected = oracle.sql(sql.replace("left.", '"left".').replace("right.", '"right".')).to_arrow_table()
+        assert_same_result(runtime.query(sql, principal).read_all(), expected, ordered=False)
+    finally:
+        runtime.close()
+        oracle.close()
