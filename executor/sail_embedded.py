@@ -30,7 +30,7 @@ class EmbeddedSail:
             from pysail.spark import SparkConnectServer
         except ImportError:
             raise DescriptorError(["settings.merge_engine: mode needs LakeSail in the server's environment "
-                                   "(pip install pysail)"]) from None
+                                   "(pip install flightmesh[sail])"]) from None
         environment = {"SAIL_MODE": mode}
         if mode == "local-cluster":
             environment["SAIL_CLUSTER__WORKER_INITIAL_COUNT"] = str(workers)
