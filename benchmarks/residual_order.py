@@ -5,13 +5,18 @@
 For every TPC-H query whose residual joins fragments, the same bound plan runs in one embedded
 ``MeshRuntime`` two ways, interleaved run by run (so both see the same machine load):
 
-* ``planned``: as the planner chose (``planner/join_order.py``: fragments small enough to hold are
-  registered as Arrow tables, so the merge DuckDB orders the joins from their true sizes);
-* ``streamed``: every fragment registered as a stream (DuckDB takes each for one row), except
-  those the residual reads twice (which must be tables).
+* ``tables``: every fragment registered as an Arrow table, so the merge DuckDB knows each one's
+  row count and orders the joins from it;
+* ``streamed``: as the planner plans it: every fragment a stream (DuckDB takes each for one row
+  and keeps the written join order), except those the residual reads twice.
 
 Each answer is compared with the one-file oracle (``tests/oracle.py``). Medians per query, their
-ratio (planned / streamed: below 1 is faster), and the geometric mean of the ratios.
+ratio (tables / streamed: below 1 is faster), and the geometric mean of the ratios.
+
+Measured (2026-12-02, loaded 2-core machine): SF 0.1 geometric mean 0.98 (noise); at SF 1 the
+tables made TPC-H Q5 and Q7 4x slower through a server: knowing row counts but no distinct
+counts, DuckDB joined customer to supplier on the nation key first (30,000 x 10,000 / 25 rows)
+instead of following the written order. So the planner keeps streams.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ import math
 import statistics
 import sys
 import time
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,12 +42,12 @@ from flightmesh.executor.bound import BoundPlan  # noqa: E402
 from tests.oracle import assert_same_result, order_keys, query_limit  # noqa: E402
 
 
-def _streamed(bound: BoundPlan) -> BoundPlan:
+def _tables(bound: BoundPlan) -> BoundPlan:
     plan = bound.plan
     assert plan.residual is not None
-    reads = Counter(table.name for table in sqlglot.parse_one(plan.residual, dialect="duckdb").find_all(exp.Table))
-    read_twice = frozenset(name for name in plan.materialize if reads[name] > 1 or "RECURSIVE" in plan.residual)
-    return replace(bound, plan=replace(plan, materialize=read_twice))
+    read = frozenset(table.name for table in sqlglot.parse_one(plan.residual, dialect="duckdb").find_all(exp.Table)
+                     if table.name in {fragment.name for fragment in plan.fragments})
+    return replace(bound, plan=replace(plan, materialize=plan.materialize | read))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     oracle = mesh.connect_oracle()
     ratios = []
     print(f"TPC-H SF {args.sf:g}, {args.runs} interleaved runs per way; medians in ms")
-    print("query   planned  streamed  ratio  tables")
+    print("query    tables  streamed  ratio  fragments")
     with MeshRuntime.open(mesh.descriptor) as runtime:
         analyst = runtime.principal_for("analyst")
         assert analyst is not None
@@ -67,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             bound = runtime.bind(runtime.prepare(sql, analyst), analyst)
             if bound.plan.residual is None:
                 continue
-            ways = {"planned": bound, "streamed": _streamed(bound)}
+            ways = {"tables": _tables(bound), "streamed": bound}
             expected = oracle.sql(queries[number]).to_arrow_table()
             times: dict[str, list[float]] = {name: [] for name in ways}
             for run in range(args.runs + 1):
@@ -84,13 +88,12 @@ def main(argv: list[str] | None = None) -> int:
                                            check_names=False)
                     else:
                         times[name].append(elapsed)
-            planned, streamed = (statistics.median(times[name]) for name in ways)
-            ratios.append(planned / streamed)
-            tables = len(bound.plan.materialize)
-            print(f"  q{number:02d}  {planned:8.1f}  {streamed:8.1f}  {planned / streamed:5.2f}  "
-                  f"{tables}/{len(bound.plan.fragments)}")
+            tables, streamed = (statistics.median(times[name]) for name in ways)
+            ratio = tables / streamed
+            ratios.append(ratio)
+            print(f"  q{number:02d}  {tables:8.1f}  {streamed:8.1f}  {ratio:5.2f}  {len(bound.plan.fragments)}")
     if ratios:
-        print(f"geometric mean planned / streamed: {math.exp(sum(map(math.log, ratios)) / len(ratios)):.3f} "
+        print(f"geometric mean tables / streamed: {math.exp(sum(map(math.log, ratios)) / len(ratios)):.3f} "
               f"over {len(ratios)} queries; every answer equal to the oracle's")
     return 0
 

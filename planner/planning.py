@@ -38,7 +38,6 @@ from .binding import bind_columns
 from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
 from .estimate import estimate_rows
-from .join_order import sized_reads
 from .plan import Fragment, KeyFilter, Plan
 from .policy_placement import check_policies_in_engines
 from .render import engine_tree, render
@@ -176,9 +175,6 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         # A fragment read inside a recursive WITH is scanned once per iteration: kept, like one read twice.
         references.update({name: 2 for name in _recursive_reads(residual_tree)})
         materialize = frozenset(name for name, count in references.items() if name and count > 1)
-        # Fragments small enough to hold are handed to DuckDB as tables: it then knows their sizes.
-        grounded = {d.name for d in drafts if all(table.row_estimate is not None for table in d.tables)}
-        materialize |= sized_reads(estimates, {name for name in references if name}, grounded)
     return Plan(
         sql=sql, fragments=fragments, residual=residual, output_names=result_names, explain=statement.explain,
         key_filters=tuple(key_filters), materialize=materialize, notes=tuple(notes),
