@@ -38,6 +38,7 @@ from tests.oracle import assert_same_result, order_keys
 from .conftest import pg_execute
 from .dataset import CUSTOMERS, ORDERS
 from .harness import load_spark_views
+from .test_spark import QUERIES as SPARK_QUERIES
 
 pytestmark = pytest.mark.postgresql
 
@@ -73,19 +74,9 @@ users:
   cid: {password: "not-a-secret", roles: [clerk]}
 """
 
+# test_spark's cross-product joins (the same products and tables here), then more residual shapes
 DELEGATED = {
-    "join_aggregate": """
-        SELECT r.manager, c.region, count(*) AS n, sum(o.amount) AS total, max(o.qty) AS top
-        FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id
-        JOIN ref.regions r ON r.region = c.region
-        WHERE o.status <> 'returned' AND o.ordered >= DATE '2024-03-01'
-        GROUP BY r.manager, c.region ORDER BY r.manager""",
-    "left_join": """
-        SELECT o.id, c.name, r.manager FROM shop.orders o LEFT JOIN crm.customers c ON c.id = o.customer_id
-        LEFT JOIN ref.regions r ON r.region = c.region WHERE o.qty > 6""",
-    "semi_join": """
-        SELECT c.id, c.name FROM crm.customers c
-        WHERE c.id IN (SELECT customer_id FROM shop.orders WHERE status = 'open' AND qty = 9)""",
+    **{name: SPARK_QUERIES[name] for name in ("join_aggregate", "left_join", "semi_join")},
     "top_n_with_nulls": """
         SELECT c.name, o.amount, o.id FROM shop.orders o JOIN crm.customers c ON c.id = o.customer_id
         ORDER BY c.name DESC, o.amount, o.id LIMIT 15""",
@@ -306,13 +297,18 @@ users:
 _SLOW = "SELECT max(a.x + b.x) AS m FROM left.nums a JOIN right.nums b ON a.k = b.k"
 
 
+def _numbers(folder: Path, **rows: int) -> None:
+    """left.duckdb and right.duckdb, each a table nums(x DOUBLE = 0, 1, ..., k DOUBLE = x % 2)."""
+    for name, count in rows.items():
+        connection = duckdb.connect(str(folder / f"{name}.duckdb"))
+        connection.execute(f"CREATE TABLE nums AS SELECT CAST(range AS DOUBLE) AS x, CAST(range % 2 AS DOUBLE) AS k "
+                           f"FROM range({count})")
+        connection.close()
+
+
 def test_cancel_interrupts_the_delegated_merge(sail_endpoint: str, tmp_path: Path) -> None:
     """Sail in local mode: an interrupted local-cluster job keeps its workers busy (see conftest)."""
-    for name, rows in (("left", 100_000), ("right", 30_000)):
-        connection = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
-        connection.execute(f"CREATE TABLE nums AS SELECT CAST(range AS DOUBLE) AS x, CAST(range % 2 AS DOUBLE) AS k "
-                           f"FROM range({rows})")
-        connection.close()
+    _numbers(tmp_path, left=100_000, right=30_000)
     exchange = tmp_path / "exchange"
     descriptor = tmp_path / "mesh.yaml"
     descriptor.write_text(_SLOW_MESH % {"merge": sail_endpoint, "exchange": exchange})
@@ -369,10 +365,7 @@ def test_an_unreachable_merge_engine_is_engine_unavailable(tmp_path: Path) -> No
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    for name in ("left", "right"):
-        connection = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
-        connection.execute("CREATE TABLE nums AS SELECT CAST(range AS DOUBLE) AS x, 1.0 AS k FROM range(10)")
-        connection.close()
+    _numbers(tmp_path, left=10, right=10)
     exchange = tmp_path / "exchange"
     descriptor = tmp_path / "mesh.yaml"
     descriptor.write_text(_SLOW_MESH % {"merge": f"sc://127.0.0.1:{port}", "exchange": exchange})
@@ -390,11 +383,7 @@ def test_an_unreachable_merge_engine_is_engine_unavailable(tmp_path: Path) -> No
 
 def test_a_sail_the_mesh_starts_itself(tmp_path: Path) -> None:
     """merge_engine: {kind: sail, mode: local-cluster, workers: 2}: no endpoint to run beforehand."""
-    for name, rows in (("left", 300), ("right", 200)):
-        connection = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
-        connection.execute(f"CREATE TABLE nums AS SELECT CAST(range AS DOUBLE) AS x, CAST(range % 2 AS DOUBLE) AS k "
-                           f"FROM range({rows})")
-        connection.close()
+    _numbers(tmp_path, left=300, right=200)
     descriptor = tmp_path / "mesh.yaml"
     descriptor.write_text(_SLOW_MESH.replace('{kind: sail, uri: "%(merge)s", exchange: "%(exchange)s"}',
                                              "{kind: sail, mode: local-cluster, workers: 2}"))
