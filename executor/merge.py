@@ -58,6 +58,7 @@ class MergeEngine:
         # the others age and the reaper closes them once a burst is over.
         self._idle: list[tuple[duckdb.DuckDBPyConnection, float]] = []
         self._leased: set[duckdb.DuckDBPyConnection] = set()
+        self._folders: dict[duckdb.DuckDBPyConnection, Path] = {}   # each instance's spill folder
         self._closed = threading.Event()
         self._reaper: threading.Thread | None = None
         self._connection = self._instance()
@@ -93,8 +94,7 @@ class MergeEngine:
             with contextlib.suppress(duckdb.Error):
                 cursor.close()
             if not keep:
-                with contextlib.suppress(duckdb.Error):
-                    instance.close()
+                self._close_instance(instance)
 
         return cursor, give_back
 
@@ -116,10 +116,18 @@ class MergeEngine:
                 stale = [instance for instance, since in self._idle if since <= cutoff]
                 self._idle = [(instance, since) for instance, since in self._idle if since > cutoff]
             for instance in stale:
-                with contextlib.suppress(duckdb.Error):
-                    instance.close()
+                self._close_instance(instance)
             if stale:
                 give_back_freed_memory()
+
+    def _close_instance(self, instance: duckdb.DuckDBPyConnection) -> None:
+        """Close an instance for good, and remove its spill folder (a long-running server opens many)."""
+        with contextlib.suppress(duckdb.Error):
+            instance.close()
+        with self._lock:
+            folder = self._folders.pop(instance, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _instance(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -131,6 +139,8 @@ class MergeEngine:
             "temp_directory": str(folder), "max_temp_directory_size": settings.merge_spill_limit})
         connection.execute("SET preserve_insertion_order = true")
         lock_down(connection, threads=settings.merge_threads, memory_limit=settings.merge_memory_limit)
+        with self._lock:
+            self._folders[connection] = folder
         return connection
 
     def schema_of(self, sql: str, inputs: dict[str, pa.Schema]) -> pa.Schema:
