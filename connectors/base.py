@@ -60,6 +60,9 @@ class Pushdown(enum.Enum):
     ORDER = "order"                  # ORDER BY without LIMIT
     WINDOW = "window"
     SUBQUERY = "subquery"            # scalar, IN, EXISTS; correlated included
+    # A subquery reading a column of the query around it. An engine that runs it once per outer
+    # row (no decorrelation, no cache of results per outer value) lacks this: SQLite.
+    CORRELATED_SUBQUERY = "correlated_subquery"
     SET_OPERATION = "set_operation"  # UNION / INTERSECT / EXCEPT
     CTE = "cte"                      # WITH
 

@@ -47,9 +47,25 @@ def features_of(tree: exp.Expr) -> set[Pushdown]:
         if isinstance(node, (exp.Exists, exp.Subquery)) and not isinstance(node.parent, (exp.From, exp.Join)):
             if node is not tree:
                 features.add(Pushdown.SUBQUERY)
+                if _correlated(node):
+                    features.add(Pushdown.CORRELATED_SUBQUERY)
         elif isinstance(node, exp.In) and node.args.get("query") is not None:
             features.add(Pushdown.SUBQUERY)
+            if _correlated(node.args["query"]):
+                features.add(Pushdown.CORRELATED_SUBQUERY)
     return features
+
+
+def _correlated(subquery: exp.Expr) -> bool:
+    """Does ``subquery`` read a column of a table defined outside it (the query around it)?
+
+    Columns are qualified by then; one naming no table is taken as the subquery's own. Any table,
+    derived table or CTE named inside counts as its own, at any depth: a false "no" would be a
+    plan an engine runs once per outer row, a false "yes" only keeps the subquery in the residual.
+    """
+    own = {table.alias_or_name for table in subquery.find_all(exp.Table)}
+    own |= {node.alias for node in subquery.find_all(exp.Subquery, exp.CTE) if node.alias}
+    return any(column.table and column.table not in own for column in subquery.find_all(exp.Column))
 
 
 # Node classes every sqlglot dialect prints as they are (a name, a literal, a comparison, a
