@@ -17,6 +17,7 @@ from dataclasses import replace
 from sqlglot import exp
 
 from ..resolve import table_key
+from ..treecopy import copy_tree
 from .base import Cut, RuleContext
 
 __all__ = ["inline_ctes"]
@@ -68,4 +69,4 @@ def _replace_cte_refs(node: exp.Expr, bodies: dict[str, exp.CTE]) -> None:
         columns = cte.args["alias"].args.get("columns") if cte.args.get("alias") else None
         if columns:
             alias.set("columns", [c.copy() for c in columns])
-        table.replace(exp.Subquery(this=cte.this.copy(), alias=alias))
+        table.replace(exp.Subquery(this=copy_tree(cte.this), alias=alias))  # its types shared
