@@ -8,13 +8,13 @@ join column is among ``a``'s keys, without changing the result. Edges come from 
 * an equality in a subquery's WHERE between an outer fragment and one of the subquery's own:
   outer -> inner only (the subquery is only ever evaluated for outer rows).
 
-An edge is used when the build side is expected to be much smaller than the probe side, so
-it pays to wait for it. Edges only go from smaller to larger estimates, so there are no cycles.
+An edge is used when the build side is expected to lend far fewer keys than the probe has rows,
+so it pays to wait for it. An edge that would close a cycle of waits is never chosen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sqlglot import exp
 
@@ -73,22 +73,37 @@ def key_edges(residual: exp.Expr) -> list[tuple[str, str, str, str]]:
 
 def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mapping[str, float],
                        max_keys: int, min_probe_rows: int, filtered: set[str],
-                       literal_limits: Mapping[str, int] | None = None) -> list[KeyFilter]:
+                       literal_limits: Mapping[str, int] | None = None,
+                       key_counts: Mapping[tuple[str, str], float] | None = None) -> list[KeyFilter]:
     """The edges worth waiting for. ``filtered``: fragments with a predicate of their own.
 
     A build lends keys only when its rows are a filtered subset: keys of a whole dimension
     (every nation) restrict nothing and cost a wait and a join. Being filtered passes along
     the chosen edges (supplier restricted to one region's nations is filtered too).
+
+    ``key_counts``: (build, column) -> the distinct values the statistics expect in that column
+    of the build (at most its rows). A build lends distinct keys, so 12,000 customers of two
+    nations lend two nation keys (TPC-H Q7), not 12,000. The most selective edges are taken
+    first; an edge that would close a cycle of waits is left out.
     """
     if max_keys <= 0:
         return []
     selective = set(filtered)
     relays = _relays(edges, estimates, max_keys, min_probe_rows, selective)
+    counts = key_counts or {}
+
+    def keys_of(edge: tuple[str, str, str, str]) -> float | None:
+        rows = estimates.get(edge[0])
+        if rows is None:
+            return None
+        return min(rows, counts.get((edge[0], edge[1]), rows))
+
     chosen: dict[tuple[str, str, str], KeyFilter] = {}
-    for build, build_column, probe, probe_column in sorted(edges, key=lambda e: (estimates.get(e[0], 0), e)):
+    for edge in sorted(edges, key=lambda e: (keys_of(e) or 0, estimates.get(e[0], 0), e)):
+        build, build_column, probe, probe_column = edge
         if build not in selective:
             continue
-        small, large = estimates.get(build), estimates.get(probe)
+        small, large = keys_of(edge), estimates.get(probe)
         if small is None or large is None:
             continue
         if small > max_keys * 4 or (large < min_probe_rows and probe not in relays) or small * _RATIO > large:
@@ -98,12 +113,28 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
         limit = (literal_limits or {}).get(probe)
         if limit is not None and small > limit * _RATIO:
             continue
-        if (small, build) >= (large, probe):
-            continue
+        if _reaches(chosen.values(), probe, build):
+            continue  # the build already waits for the probe, directly or through others
         # One filter per build and probe column: a = b AND a = c inside one build give the same keys.
         chosen.setdefault((build, probe, probe_column), KeyFilter(build, build_column, probe, probe_column))
         selective.add(probe)
     return sorted(chosen.values(), key=lambda k: (k.probe, k.build, k.probe_column))
+
+
+def _reaches(chosen: Iterable[KeyFilter], start: str, goal: str) -> bool:
+    """Does ``goal`` wait for ``start``'s keys, directly or through other chosen filters?"""
+    lends: dict[str, set[str]] = {}
+    for key_filter in chosen:
+        lends.setdefault(key_filter.build, set()).add(key_filter.probe)
+    seen, pending = {start}, [start]
+    while pending:
+        for probe in lends.get(pending.pop(), ()):
+            if probe == goal:
+                return True
+            if probe not in seen:
+                seen.add(probe)
+                pending.append(probe)
+    return start == goal
 
 
 def _relays(edges: list[tuple[str, str, str, str]], estimates: Mapping[str, float], max_keys: int,

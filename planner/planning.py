@@ -37,7 +37,7 @@ from .annotate import annotate
 from .binding import bind_columns
 from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
-from .estimate import estimate_rows
+from .estimate import column_statistics, estimate_rows
 from .plan import Fragment, KeyFilter, Plan
 from .policy_placement import check_policies_in_engines
 from .render import engine_tree, render
@@ -168,7 +168,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         sampled = _sampled_reads(residual_tree)
         edges = [edge for edge in key_edges(residual_tree) if edge[2] not in sampled]
         key_filters = choose_key_filters(edges, scanned, settings.dynamic_filter_max_keys,
-                                         settings.dynamic_filter_min_probe_rows, filtered, literal_only)
+                                         settings.dynamic_filter_min_probe_rows, filtered, literal_only,
+                                         _key_counts(edges, drafts, resolution))
         key_filters = [_with_distinct(k, next(d for d in drafts if d.name == k.probe), resolution)
                        for k in key_filters]
         references = Counter(node.meta.get(FRAGMENT_KEY) for node in residual_tree.find_all(exp.Table))
@@ -181,6 +182,18 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         planning_ms=(time.perf_counter() - started) * 1000.0, shown_residual=shown_residual,
         reveal_policies=reveal, privacy=privacy,
     )
+
+
+def _key_counts(edges: list[tuple[str, str, str, str]], drafts: list[FragmentDraft],
+                resolution: Resolution) -> dict[tuple[str, str], float]:
+    """The distinct keys each build column is expected to lend, from the catalog's statistics."""
+    trees = {draft.name: draft.tree for draft in drafts}
+    counts: dict[tuple[str, str], float] = {}
+    for build, column, _, _ in edges:
+        stats = column_statistics(trees[build], column, resolution) if build in trees else None
+        if stats is not None and stats.distinct:
+            counts[(build, column)] = float(stats.distinct)
+    return counts
 
 
 def _sampled_reads(tree: exp.Expr) -> set[str]:
