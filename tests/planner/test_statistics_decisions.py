@@ -176,3 +176,26 @@ def test_a_small_unfiltered_dimension_relays_a_restriction(chain: Chain) -> None
     # the fact fragment read only the one nation's suppliers' rows (40 of 1,000 suppliers)
     assert analysed["fact"] == oracle.execute(  # type: ignore[index]
         "SELECT count(*) FROM fact.f WHERE sk IN (SELECT sk FROM sup.s WHERE nk = 3)").fetchone()[0]
+
+
+def test_a_build_lends_its_distinct_keys_not_its_rows(tmp_path: Path) -> None:
+    """8,333 customers (one flag of 12) carry 25 nation keys: those restrict 20,000 suppliers,
+    though the customers alone are not four times fewer than the suppliers (TPC-H Q7's shape)."""
+    with duckdb.connect(str(tmp_path / "big.duckdb")) as big:
+        big.execute("CREATE TABLE c AS SELECT range AS ck, range % 25 AS nk, range % 12 AS flag FROM range(100000)")
+    with sqlite3.connect(tmp_path / "sup.sqlite") as sup:
+        sup.execute("CREATE TABLE s (sk INTEGER PRIMARY KEY, nk INTEGER NOT NULL)")
+        sup.executemany("INSERT INTO s VALUES (?, ?)", [(i, i % 50) for i in range(20000)])
+    descriptor = _descriptor(tmp_path, (
+        f"  big:\n    engine: {{kind: duckdb, path: {tmp_path / 'big.duckdb'}}}\n"
+        "    access: {read: [analyst]}\n    tables: {c: {}}\n"
+        f"  sup:\n    engine: {{kind: sqlite, path: {tmp_path / 'sup.sqlite'}}}\n"
+        "    access: {read: [analyst]}\n    tables: {s: {}}\n"))
+    sql = "SELECT count(*) AS n FROM big.c AS c JOIN sup.s AS s ON c.nk = s.nk WHERE c.flag = 1"
+    oracle = duckdb.connect()
+    oracle.execute(f"ATTACH '{tmp_path / 'big.duckdb'}' AS big (READ_ONLY); CREATE SCHEMA sup; "
+                   "CREATE TABLE sup.s AS SELECT range AS sk, range % 50 AS nk FROM range(20000)")
+    with MeshRuntime.open(descriptor) as runtime:
+        plan = _planned(runtime, sql)
+        assert _builds(plan) == [("big", "sup")]
+        assert _rows(runtime, sql) == _oracle(oracle, sql.replace("big.c", "big.main.c"))
