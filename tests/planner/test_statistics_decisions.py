@@ -199,3 +199,14 @@ def test_a_build_lends_its_distinct_keys_not_its_rows(tmp_path: Path) -> None:
         plan = _planned(runtime, sql)
         assert _builds(plan) == [("big", "sup")]
         assert _rows(runtime, sql) == _oracle(oracle, sql.replace("big.c", "big.main.c"))
+
+
+def test_key_filters_never_wait_in_a_cycle() -> None:
+    """Both sides lend few distinct keys to a larger other side: only the most selective edge
+    is taken, so no fragment waits for one that waits for it."""
+    from flightmesh.planner.dynamic import choose_key_filters
+
+    edges = [("a", "k", "b", "k"), ("b", "k", "a", "k")]
+    chosen = choose_key_filters(edges, {"a": 50_000, "b": 40_000}, 100_000, 10_000, {"a", "b"},
+                                key_counts={("a", "k"): 20, ("b", "k"): 30})
+    assert [(k.build, k.probe) for k in chosen] == [("a", "b")]
