@@ -212,7 +212,10 @@ def _substring_alike(node: exp.Substring) -> bool:
 
 
 def _family(node: exp.Expr | None) -> int | None:
-    kind = kind_of(node)
+    return _family_of(kind_of(node))
+
+
+def _family_of(kind: DType | None) -> int | None:
     if kind is None:
         return None
     return next((index for index, family in enumerate(_FAMILIES) if kind in family), None)
@@ -237,8 +240,12 @@ def _branches_agree(node: exp.Expr) -> bool:
 
 
 def _set_sides_agree(node: exp.SetOperation, fragments: Mapping[str, list[DType]]) -> bool:
+    """Each column of the two sides in one type family (an INTEGER beside a BIGINT or a DOUBLE is
+    widened alike by both engines; a number beside text is not)."""
     left, right = _output_kinds(node.left, fragments), _output_kinds(node.right, fragments)
-    return left is not None and left == right
+    if left is None or right is None or len(left) != len(right):
+        return False
+    return all(_family_of(a) is not None and _family_of(a) == _family_of(b) for a, b in zip(left, right, strict=True))
 
 
 def _output_kinds(query: exp.Expr, fragments: Mapping[str, list[DType]]) -> list[DType] | None:
@@ -246,8 +253,7 @@ def _output_kinds(query: exp.Expr, fragments: Mapping[str, list[DType]]) -> list
     while isinstance(query, exp.Subquery):
         query = query.this
     if isinstance(query, exp.SetOperation):
-        left = _output_kinds(query.left, fragments)
-        return left if left is not None and left == _output_kinds(query.right, fragments) else None
+        return _output_kinds(query.left, fragments) if _set_sides_agree(query, fragments) else None
     if not isinstance(query, exp.Select):
         return None
     source = query.args.get("from_") or query.args.get("from")
