@@ -102,6 +102,7 @@ class Settings:
     plan_cache_size: int = 512
     pool_size: int = 4
     token_ttl_seconds: float = 8 * 3600.0
+    ticket_ttl_seconds: float = 900.0
     table_type_case: str = "lower"
     batch_rows: int = 65_536
     login_max_failures: int = 10
@@ -186,6 +187,9 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "plan_cache_size": ("Plans kept in the plan cache (0 turns caching off).", 0),
     "pool_size": ("Connections kept per product engine (server engines).", 1),
     "token_ttl_seconds": ("Lifetime of a bearer token issued at handshake.", 1.0),
+    "ticket_ttl_seconds": (
+        "How long a result's ticket may be redeemed (DoGet) after GetFlightInfo. A redeemed ticket is "
+        "remembered that long to refuse its replay, so this bounds that memory too.", 1.0),
     "table_type_case": (
         "How GetTables spells table types: 'lower' (table), which sqlalchemy-adbc (Superset) needs "
         "and JDBC clients accept, or 'upper' (TABLE). Filters match either case.", None),

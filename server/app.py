@@ -122,9 +122,10 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
         fragment_observers = getattr(getattr(runtime, "executor", None), "fragment_observers", None)
         if fragment_observers is not None:  # (test doubles have no executor)
             fragment_observers.append(self.operations.fragment_finished)
-        idle = settings.token_ttl_seconds
-        self.statements = PreparedStatements(idle_seconds=idle)
-        self.tickets = Tickets(idle_seconds=idle)
+        self.statements = PreparedStatements(idle_seconds=settings.token_ttl_seconds)
+        # Tickets live minutes, not a session's hours: each redeemed one is remembered until it
+        # expires (replay), and at 100 queries/s eight hours of those would be ~300 MB.
+        self.tickets = Tickets(idle_seconds=settings.ticket_ttl_seconds)
         self.sessions = Sessions()
         self.watcher = CancelWatcher()
         self.queries = QueryService(runtime, self.statements, self.tickets, self.sessions, self.watcher)

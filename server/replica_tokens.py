@@ -105,7 +105,7 @@ class ReplicaTokens:
                                 "sql": restatement.sql if restatement is not None else "",
                                 "plans": self._portable(plans),
                                 "restatement": restatement.to_dict() if restatement is not None else None}
-        ttl = self.runtime.settings.token_ttl_seconds
+        ttl = self.runtime.settings.ticket_ttl_seconds
         while True:
             try:
                 return self.codec.seal("ticket", caller.principal.name, body, ttl_seconds=ttl,

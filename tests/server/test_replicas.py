@@ -186,7 +186,7 @@ def test_an_expired_ticket_is_refused(replicas: tuple[FlightMeshServer, FlightMe
     one, two = replicas
     a, a_options = flight_client(one, "alice")
     info = _info(a, a_options, sql.CommandStatementQuery(query="SELECT 1 AS one"))
-    later = TicketCodec(KEY.encode(), clock=lambda: time.time() + two.runtime.settings.token_ttl_seconds + 60)
+    later = TicketCodec(KEY.encode(), clock=lambda: time.time() + two.runtime.settings.ticket_ttl_seconds + 60)
     saved = two.queries.replicas.codec
     two.queries.replicas.codec = later  # B's clock, past the ticket's expiry
     try:
