@@ -141,6 +141,7 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
         self._workers = WorkerPool()       # reader processes, started on the first fragment
         self.statistics = RowEstimates(statistics_ttl_seconds)
         self.column_statistics_cache = TtlCache(statistics_ttl_seconds)
+        self._distinct: TtlCache[int | None] = TtlCache(statistics_ttl_seconds)
 
     @classmethod
     def from_spec(cls, product: ProductSpec, settings: Settings) -> MySQLConnector:
@@ -261,6 +262,30 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
     def _table_statistics(self, source: str, schema: pa.Schema) -> TableStatistics:
         where, parameters = self._where_table(source)
         return mysql_statistics(self._rows, where, parameters, schema, self.estimate_rows(source))
+
+    def distinct_estimate(self, source: str, column: str) -> int | None:
+        """Distinct values of ``column``: the sampled ``CARDINALITY`` of an index it leads; else None.
+
+        Declaring it (``HasDistinctEstimates``) is what lets the planner judge a dynamic filter on
+        MariaDB weak or not (``planner/key_slots``): without a count, a list of more than a few
+        dozen keys was sent as a bare ``IN`` the engine drives an index range from. broad.py b22:
+        463 item keys of 1,800 items, read through the secondary index as a random primary-key
+        lookup per row, 181 ms; sent so that no index serves it, the fact is scanned and hashed,
+        132 ms (b18 180 -> 82 ms, b19 282 -> 177 ms; connectorx, 9 runs interleaved, medians).
+        """
+        where, parameters = self._where_table(source)
+        key = f"{source}\x00{column.lower()}"
+        return self._distinct.get(key, lambda: self._cardinality(where, (*parameters, column)))
+
+    def forget_table_statistics(self, source: str | None = None) -> None:
+        super().forget_table_statistics(source)
+        self._distinct.refresh()  # keyed by table and column: all go, the next ask is cheap
+
+    def _cardinality(self, where: str, parameters: tuple[str, ...]) -> int | None:
+        rows = self._rows(f"SELECT MAX(CARDINALITY) FROM information_schema.STATISTICS WHERE {where} "
+                          "AND COLUMN_NAME = %s AND SEQ_IN_INDEX = 1", parameters)
+        found = rows[0][0] if rows else None
+        return int(found) if found is not None and int(found) > 0 else None
 
     def _estimate(self, source: str) -> int | None:
         # InnoDB's TABLE_ROWS is a sampled estimate, the kind of hint a planner wants; views have none.

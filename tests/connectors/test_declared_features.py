@@ -23,7 +23,7 @@ _CONNECTORS = {
 _DECLARED = {
     "sqlite": {HasDistinctEstimates, HasConstraints},
     "postgresql": {RefreshableStatistics, EngineAccount, HasConstraints},
-    "mysql": {RefreshableStatistics, EngineAccount, HasConstraints},
+    "mysql": {HasDistinctEstimates, RefreshableStatistics, EngineAccount, HasConstraints},
     "flightsql": set(),
 }
 
