@@ -83,7 +83,7 @@ _ENGINE_KEYS: dict[str, frozenset[str]] = {
     "mysql": frozenset({"uri", "password", "pool_size", "timeout_seconds", "allow_privileged"}),
     "flightsql": frozenset(
         {"uri", "username", "password", "token", "tls_root_certs", "tls_skip_verify", "pool_size",
-         "timeout_seconds"}
+         "timeout_seconds", "dialect"}
     ),
     "spark": frozenset({"uri", "token", "user_id", "tls", "session_id", "pool_size", "timeout_seconds"}),
 }
