@@ -6,9 +6,12 @@ beside the cost (``flightmesh.privacy.epsilon``, the noise scale per column). Ge
 nothing, so its schema has the cost and no remaining figure. Every figure is checked against the
 ledger as the principal reads it by hand: ``mesh.privacy_budget``.
 
-ADBC builds its result with the FlightInfo schema (it takes the cost from there), so an ADBC user
-reads the remaining budget from ``mesh.privacy_budget``; the raw pyarrow Flight client sees the
-stream's own schema.
+ADBC's ``execute`` + ``fetch_arrow_table`` / ``fetch_record_batch`` build the result with the
+FlightInfo schema (checked with adbc-driver-flightsql 1.13: neither the table, the reader nor its
+batches carry the remaining figure), so those reads show the cost only. ADBC's partition API reads
+the DoGet stream with the stream's own schema: ``adbc_execute_partitions`` (GetFlightInfo, spends
+nothing) then ``adbc_read_partition`` (DoGet) gives a result whose schema carries the remaining
+budget, like the raw pyarrow Flight client.
 """
 
 from __future__ import annotations
@@ -98,6 +101,23 @@ def test_adbc_reads_the_cost_from_the_result_and_the_rest_from_the_ledger(server
     assert table.schema.metadata[b"flightmesh.privacy.epsilon"] == b"0.05"
     assert table.schema.field("total").metadata[b"flightmesh.privacy.noise_scale"] == b"400000"  # 2*10*1000/0.05
     assert ledger(server)["remaining"] == pytest.approx(0.15)
+
+
+def test_adbc_partitions_read_the_remaining_budget_from_the_result(server: FlightMeshServer) -> None:
+    with adbc(server) as connection, connection.cursor() as cursor:
+        cursor.execute(QUERY)
+        cursor.fetch_arrow_table()
+        partitions, _ = cursor.adbc_execute_partitions(QUERY)   # GetFlightInfo: one endpoint
+        assert ledger(server)["spent"] == pytest.approx(0.05)    # describing the second query spent nothing
+        cursor.adbc_read_partition(partitions[0])
+        table = cursor.fetch_arrow_table()
+    after = ledger(server)
+    assert after["spent"] == pytest.approx(0.10)
+    assert float(table.schema.metadata[REMAINING]) == pytest.approx(after["remaining"])       # 0.1
+    assert datetime.fromisoformat(table.schema.metadata[RESETS].decode()) == after["resets_at"]
+    assert table.schema.metadata[b"flightmesh.privacy.epsilon"] == b"0.05"
+    assert table.schema.field("n").metadata[b"flightmesh.privacy.noise_scale"] == b"400"
+    assert table.num_rows == 4
 
 
 def test_a_stream_failing_before_its_release_gives_the_epsilon_back(server: FlightMeshServer, tmp_path: Path) -> None:
