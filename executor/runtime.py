@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,8 @@ class Prepared:
     schema: pa.Schema                   # the result schema (with NULL parameters, if any)
     default_schema: str | None = None
     dialect: str | None = None          # what the SQL is written in; None: the mesh's default
+    # (plan cache key, bound plan) of a statement without parameters, as preparing planned it
+    planned: tuple[Any, BoundPlan] | None = field(default=None, compare=False, repr=False)
 
 
 class MeshRuntime:
@@ -280,17 +282,29 @@ class MeshRuntime:
         try:
             statement = self._parse(sql, dialect)
             nulls = [None] * statement.parameter_count
-            bound = self._bound(statement, sql, principal, nulls, default_schema, dialect)
+            key, bound = self._bound_keyed(statement, sql, principal, nulls, default_schema, dialect)
         except FlightmeshError as error:
             refused(self.audit, sql, principal, error, started)
             raise
         parameters = pa.schema([pa.field(str(index), pa.null()) for index in range(statement.parameter_count)])
+        # With no parameters the plan made here is the statement's own: ``bind`` reuses it.
+        planned = (key, bound) if statement.parameter_count == 0 else None
         return Prepared(sql=sql, statement=statement, parameter_schema=parameters, schema=bound.schema,
-                        default_schema=default_schema, dialect=dialect)
+                        default_schema=default_schema, dialect=dialect, planned=planned)
 
     def bind(self, prepared: Prepared, principal: Principal, parameters: Sequence[Any] = ()) -> BoundPlan:
         started = time.perf_counter()
         try:
+            if not parameters and prepared.planned is not None:
+                # Preparing a statement without parameters planned it: that plan is reused under the
+                # plan cache's own key computed now (policy context, catalog version, text, dialect,
+                # schema), i.e. exactly when a cache hit would hand it out, also with the cache off.
+                # Without this, each cold GetFlightInfo (and EXPLAIN) planned its statement twice.
+                planned_key, planned = prepared.planned
+                key, found = self._cached(prepared.sql, principal, [], prepared.default_schema,
+                                          prepared.dialect or self.spec.sql_dialect)
+                if key == planned_key:
+                    return found if found is not None else planned
             return self._bound(prepared.statement, prepared.sql, principal, list(parameters),
                                prepared.default_schema, prepared.dialect or self.spec.sql_dialect)
         except FlightmeshError as error:
@@ -349,11 +363,15 @@ class MeshRuntime:
 
     def _bound(self, statement: Statement, sql: str, principal: Principal, parameters: list[Any],
                default_schema: str | None, dialect: str) -> BoundPlan:
+        return self._bound_keyed(statement, sql, principal, parameters, default_schema, dialect)[1]
+
+    def _bound_keyed(self, statement: Statement, sql: str, principal: Principal, parameters: list[Any],
+                     default_schema: str | None, dialect: str) -> tuple[Any, BoundPlan]:
         key, found = self._cached(sql, principal, parameters, default_schema, dialect)
         if found is not None:
-            return found
+            return key, found
         plan = self._plan(statement, sql, principal, parameters, default_schema, dialect)
-        return self._bind_plan(key, plan, principal)
+        return key, self._bind_plan(key, plan, principal)
 
     def _bind_plan(self, key: Any, plan: Plan, principal: Principal) -> BoundPlan:
         # Plans are cached per policy context, which includes the name: one principal per plan.
