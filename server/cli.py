@@ -36,7 +36,7 @@ from typing import Any, TextIO
 
 from flightmesh.mesh import SETTINGS_DOCS, DescriptorError, FlightmeshError, Settings
 
-from .table_format import format_explain, format_table
+from .table_format import format_explain, format_table, privacy_footer
 
 __all__ = ["main"]
 
@@ -288,12 +288,34 @@ def _query_command(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot connect to {args.uri} as {args.user}: {_client_message(error)}") from None
     try:
         with connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-            table = cursor.fetch_arrow_table()
+            table = _read_streams(cursor, sql)
     except adbc_driver_manager.Error as error:
         raise CommandError(_client_message(error)) from None
     print(format_explain(table) if args.explain else format_table(table, max_rows=args.max_rows))
+    footer = privacy_footer(table.schema)
+    if footer and not args.explain:
+        print(footer)
     return 0
+
+
+def _read_streams(cursor: Any, sql: str) -> Any:
+    """The result read endpoint by endpoint, each table with its own stream's schema.
+
+    ``execute`` + ``fetch_arrow_table`` hands back the GetFlightInfo schema; a privacy-mode result
+    learns its remaining budget only when DoGet reserves the spend, so only the streams carry it.
+    """
+    import pyarrow as pa
+
+    partitions, schema = cursor.adbc_execute_partitions(sql)
+    tables = []
+    for partition in partitions:
+        cursor.adbc_read_partition(partition)
+        tables.append(cursor.fetch_arrow_table())
+    if not tables:
+        return schema.empty_table() if schema is not None else pa.table({})
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables).replace_schema_metadata(tables[-1].schema.metadata)
 
 
 def _admin_command(commands: Any, name: str, what: str, run: Callable[[argparse.Namespace], int],

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-__all__ = ["format_cell", "format_explain", "format_table"]
+__all__ = ["format_cell", "format_explain", "format_table", "privacy_footer"]
 
 NULL = "NULL"
 
@@ -98,3 +98,21 @@ _EXPLAIN_KNOWN = frozenset({"step", "kind", "name", "products", "engine", "detai
 
 def _is_numeric(type_: pa.DataType) -> bool:
     return bool(pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_))
+
+
+def privacy_footer(schema: pa.Schema) -> str:
+    """What a privacy-mode result spent and left, from its schema metadata; "" for other results."""
+    # Imported here: the keys' module brings the planner's libraries, which `flightmesh query` needs not.
+    from flightmesh.executor.privacy_release import BUDGET_KEY, EPSILON_KEY, REMAINING_KEY, RESETS_KEY, SCALE_KEY
+
+    metadata = schema.metadata or {}
+    if EPSILON_KEY not in metadata:
+        return ""
+    line = f"privacy mode: epsilon {metadata[EPSILON_KEY].decode()} spent of {metadata.get(BUDGET_KEY, b'?').decode()}"
+    if REMAINING_KEY in metadata:
+        line += f"; {metadata[REMAINING_KEY].decode()} remains, resets {metadata.get(RESETS_KEY, b'never').decode()}"
+    scales = [f"{field.name} {field.metadata[SCALE_KEY].decode()}" for field in schema
+              if field.metadata and SCALE_KEY in field.metadata]
+    if scales:
+        line += "\nLaplace noise scale: " + ", ".join(scales)
+    return line

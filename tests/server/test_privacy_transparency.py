@@ -194,3 +194,20 @@ def test_a_ticket_redeemed_on_another_replica_says_what_remains_there(tmp_path: 
         assert float(reader.schema.metadata[REMAINING]) == pytest.approx(0.15)
         reader.read_all()
         assert ledger(one)["remaining"] == pytest.approx(0.15) == pytest.approx(ledger(two)["remaining"])
+
+
+def test_the_cli_prints_what_the_query_spent_and_what_remains(server: FlightMeshServer,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from flightmesh.server.cli import main
+
+    status = main(["query", "--uri", f"grpc://127.0.0.1:{server.port}", "-u", "rita", "-p", "r", QUERY])
+    out = capsys.readouterr().out
+    after = ledger(server)
+    assert status == 0 and after["spent"] == pytest.approx(0.05)
+    footer = out.strip().splitlines()[-2:]
+    assert footer[0] == (f"privacy mode: epsilon 0.05 spent of 0.2 per day; {after['remaining']:g} remains, "
+                         f"resets {after['resets_at'].isoformat()}")
+    assert footer[1] == "Laplace noise scale: n 400, total " + footer[1].rsplit(" ", 1)[-1]
+    # Plain results print no such line
+    main(["query", "--uri", f"grpc://127.0.0.1:{server.port}", "-u", "rita", "-p", "r", "SELECT 1 AS one"])
+    assert "privacy" not in capsys.readouterr().out
