@@ -116,20 +116,21 @@ def test_mariadb_statistics_equal_the_engine(mysql_database: str) -> None:
     connection = mysql_connect(mysql_database)
     try:
         with connection.cursor() as cursor:
-            cursor.execute("CREATE TABLE t (id INT PRIMARY KEY, grp INT, val BIGINT, day DATE, KEY (grp))")
-            cursor.executemany("INSERT INTO t VALUES (%s, %s, %s, %s)", _data())
-            cursor.execute("ANALYZE TABLE t PERSISTENT FOR ALL")
+            # Its own name: the MariaDB database is shared by the session's tests (test_semantics_mysql has a t)
+            cursor.execute("CREATE TABLE stats_t (id INT PRIMARY KEY, grp INT, val BIGINT, day DATE, KEY (grp))")
+            cursor.executemany("INSERT INTO stats_t VALUES (%s, %s, %s, %s)", _data())
+            cursor.execute("ANALYZE TABLE stats_t PERSISTENT FOR ALL")
             cursor.fetchall()
 
             def run(sql: str) -> Any:
-                cursor.execute(sql)
+                cursor.execute(sql.replace(" FROM t", " FROM stats_t"))
                 return cursor.fetchone()[0]
             truth = _truth(run)
     finally:
         connection.close()
     connector = MySQLConnector("p", mysql_database)
     try:
-        stats = connector.table_statistics("t", connector.describe("t"))
+        stats = connector.table_statistics("stats_t", connector.describe("stats_t"))
     finally:
         connector.close()
     # TABLE_ROWS is InnoDB's sampled estimate; the persistent statistics scanned every row
