@@ -14,6 +14,9 @@ remote applies its own policies to everything we send, so they hold at both node
 - Timeouts are the driver's gRPC deadlines; cancellation cancels the gRPC call, which a
   flightmesh remote turns into cancelling its own engines' queries.
 - No row estimates: Flight SQL has no statistics call.
+- ``dialect: spark``: the remote is LakeSail's Flight SQL endpoint (``sail flight server``), which
+  runs Spark SQL and answers statements only; ``flightsql_spark`` renders Spark SQL and reads
+  metadata through SQL.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sqlglot import exp
 
 from flightmesh.mesh import (
     CancelScope,
+    DescriptorError,
     EngineError,
     EngineUnavailable,
     ProductSpec,
@@ -88,7 +92,16 @@ class FlightSQLConnector(PooledConnector[Any]):
         engine = product.engine
         assert engine.uri is not None
         options = engine.options
-        return cls(product.name, engine.uri, username=options.get("username"),
+        kind: type[FlightSQLConnector] = cls
+        dialect = options.get("dialect", "duckdb")
+        if dialect == "spark":
+            from .flightsql_spark import SparkFlightSQLConnector
+
+            kind = SparkFlightSQLConnector
+        elif dialect != "duckdb":
+            raise DescriptorError([f"products.{product.name}.engine.dialect: expected duckdb (a flightmesh "
+                                   "node) or spark (LakeSail's Flight SQL endpoint)"])
+        return kind(product.name, engine.uri, username=options.get("username"),
                    password=options.get("password"), token=options.get("token"),
                    tls_root_certs=options.get("tls_root_certs"),
                    tls_skip_verify=bool(options.get("tls_skip_verify", False)),
@@ -120,13 +133,16 @@ class FlightSQLConnector(PooledConnector[Any]):
             connection = adbc_flight.connect(self.uri, db_kwargs=self._database_options(), autocommit=True)
             # The driver connects lazily; ask for something small so a dead or refusing remote
             # fails here, where the error is classified, and not halfway through a fragment.
-            connection.adbc_get_table_types()
+            self._ping(connection)
         except _DRIVER_ERRORS as error:
             raise self._error(error) from None
         except OSError as error:
             raise EngineUnavailable(self.product, "cannot read the TLS root certificates",
                                     internal=str(error)) from None
         return connection
+
+    def _ping(self, connection: Any) -> None:
+        connection.adbc_get_table_types()
 
     def _close(self, connection: Any) -> None:
         connection.close()
@@ -174,6 +190,9 @@ class FlightSQLConnector(PooledConnector[Any]):
                 schema = cursor.adbc_execute_schema(query.sql)
             finally:
                 cursor.close()
+        return self._result_types(schema)
+
+    def _result_types(self, schema: pa.Schema) -> pa.Schema:
         return _plain(schema)
 
     def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
@@ -200,7 +219,7 @@ class FlightSQLConnector(PooledConnector[Any]):
             if isinstance(error, _DRIVER_ERRORS):
                 raise self._query_error(error, cancel) from None
             raise
-        schema = query.expected_schema or _plain(reader.schema)
+        schema = query.expected_schema or self._result_types(reader.schema)
         batches = cursor_batches(
             reader, cursor, driver_errors=_DRIVER_ERRORS, translate=lambda e: self._query_error(e, cancel),
             unregister=unregister, release=lambda broken: self._release(connection, broken=broken),

@@ -64,9 +64,11 @@ from .spark_interrupt import interrupt_session
 from .spark_semantics import DIFFERENCES, MISSING
 from .spark_types import mesh_schema
 
-__all__ = ["SparkConnector"]
+__all__ = ["SparkConnector", "catalog_tables", "is_missing_table", "query_schema", "spark_failure"]
 
-_DRIVER_ERRORS = (adbc_driver_manager.Error, pa.ArrowException)
+# OSError: the driver's stream can fail mid-read with a bare one (the endpoint went away); it is a
+# lost endpoint, told apart from a refused statement by ``_lost``.
+_DRIVER_ERRORS = (adbc_driver_manager.Error, pa.ArrowException, OSError)
 # The driver's option names (adbc_driver_spark.DatabaseOptions), spelled here so that merely
 # reading this module's capabilities needs no driver installed.
 _TOKEN = "adbc.spark.token"
@@ -190,16 +192,7 @@ class SparkConnector(PooledConnector[Any]):
 
     def table_names(self) -> list[str]:
         with self._lease() as connection:
-            databases = [row[0] for row in _rows(connection, "SHOW DATABASES")]
-            names = []
-            for database in [*databases, _GLOBAL_TEMP]:
-                listed = _rows(connection, f"SHOW TABLES IN {_quoted(database)}")
-                for row in listed:
-                    owner, table = row[0], row[1]
-                    # a session's own temporary views come with an empty database: not shareable
-                    if owner:
-                        names.append(f"{owner}.{table}")
-        return sorted(set(names))
+            return catalog_tables(connection)
 
     def table_expression(self, source: str) -> exp.Table:
         return quoted_table(source, "spark")
@@ -254,7 +247,7 @@ class SparkConnector(PooledConnector[Any]):
         # The driver cannot ask for a plan's schema alone (ExecuteSchema is not implemented):
         # the statement wrapped so that it produces no row gives the same schema.
         with self._lease() as connection:
-            schema = _schema(connection, f"SELECT * FROM ({query.sql}) AS flightmesh_schema LIMIT 0")
+            schema = query_schema(connection, query.sql)
         return mesh_schema(schema)
 
     def execute(self, query: FragmentQuery, cancel: CancelScope) -> pa.RecordBatchReader:
@@ -326,6 +319,30 @@ class SparkConnector(PooledConnector[Any]):
         return mesh_error(self.product, failure, text)
 
 
+def catalog_tables(connection: Any) -> list[str]:
+    """Every catalog table and global view a Spark SQL engine lists (``db.table``), through SQL:
+    neither Spark Connect nor Sail's Flight SQL endpoint answers a catalog call."""
+    databases = [row[0] for row in _rows(connection, "SHOW DATABASES")]
+    names = []
+    for database in [*databases, _GLOBAL_TEMP]:
+        for row in _rows(connection, f"SHOW TABLES IN {_quoted(database)}"):
+            owner, table = row[0], row[1]
+            # a session's own temporary views come with an empty database: not shareable
+            if owner:
+                names.append(f"{owner}.{table}")
+    return sorted(set(names))
+
+
+def query_schema(connection: Any, sql: str) -> pa.Schema:
+    """The schema of a query's result, from the query run to produce no row (Spark Connect and
+    Sail's Flight SQL endpoint both lack a schema-only call)."""
+    return _schema(connection, f"SELECT * FROM ({sql}) AS flightmesh_schema LIMIT 0")
+
+
+def is_missing_table(error: BaseException) -> bool:
+    return _is_missing_table(error)
+
+
 def spark_failure(message: str) -> Failure:
     """Classify a Spark error by its error class (``[DIVIDE_BY_ZERO]``...), never by its values.
 
@@ -337,7 +354,9 @@ def spark_failure(message: str) -> Failure:
         return Failure(Problem.DIVISION_BY_ZERO)
     if "ARITHMETIC_OVERFLOW" in upper or "NUMERIC_VALUE_OUT_OF_RANGE" in upper or "OVERFLOW" in upper:
         return Failure(Problem.OVERFLOW)
-    if "CAST_INVALID_INPUT" in upper or "CANNOT_PARSE" in upper or "CAST_OVERFLOW" in upper:
+    # Sail's own (DataFusion's) words for a value a cast cannot hold: "Can't cast value 300 to type Int8"
+    if "CAST_INVALID_INPUT" in upper or "CANNOT_PARSE" in upper or "CAST_OVERFLOW" in upper \
+            or "CAN'T CAST VALUE" in upper:
         return Failure(Problem.CONVERSION)
     if "DATETIME" in upper and ("INVALID" in upper or "FIELD_OUT_OF_BOUNDS" in upper):
         return Failure(Problem.INVALID_DATETIME)
@@ -409,10 +428,13 @@ def _watchdog(seconds: float, expired: threading.Event, stop: Any) -> threading.
 def _is_missing_table(error: BaseException) -> bool:
     upper = str(error).upper()
     return "TABLE_OR_VIEW_NOT_FOUND" in upper or "TABLE NOT FOUND" in upper or "SCHEMA_NOT_FOUND" in upper \
-        or "DATABASE NOT FOUND" in upper
+        or "DATABASE NOT FOUND" in upper or "VIEW NOT FOUND" in upper
 
 
 def _lost(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        # a bare OSError names the endpoint gone, unless it carries a Spark error class
+        return spark_failure(str(error)).problem is Problem.ENGINE
     lowered = str(error).lower()
     return lowered.startswith("io:") or any(
         sign in lowered for sign in ("connection refused", "unavailable", "transport is closing", "connection reset",
