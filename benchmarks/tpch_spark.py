@@ -118,25 +118,12 @@ def spark_descriptor(mesh: TpchMesh, uri: str, sources: Mapping[str, str], out: 
 @contextlib.contextmanager
 def start_sail(workers: int = 2) -> Iterator[str]:
     """A Sail Spark Connect server in this process (local-cluster with ``workers`` workers, or local
-    mode for 0); its ``sc://`` URI. Sail reads its mode from the environment when it starts."""
-    from pysail.spark import SparkConnectServer
+    mode for 0); its ``sc://`` URI. Started as the merge engine starts its own (``EmbeddedSail``)."""
+    from flightmesh.executor.sail_embedded import EmbeddedSail
 
-    environment = {"SAIL_MODE": "local-cluster", "SAIL_CLUSTER__WORKER_INITIAL_COUNT": str(workers)} \
-        if workers else {}
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
+    server = EmbeddedSail("local-cluster" if workers else "local", workers)
     try:
-        server = SparkConnectServer("127.0.0.1", 0)
-        server.start(background=True)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    try:
-        host, port = server.listening_address
-        yield f"sc://{host}:{port}"
+        yield server.uri
     finally:
         server.stop()
 

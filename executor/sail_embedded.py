@@ -25,9 +25,19 @@ _START_LOCK = threading.Lock()
 
 
 class EmbeddedSail:
-    def __init__(self, mode: str, workers: int) -> None:
+    """One Sail server in this process; ``uri`` is where it listens.
+
+    ``protocol``: ``spark-connect`` (``sc://``, what the merge and the spark kind speak) or
+    ``flight-sql`` (``grpc://``, the flightsql kind with ``dialect: spark``). The tests' and the
+    benchmarks' Sail servers are started here too, so every Sail of the project starts one way.
+    """
+
+    def __init__(self, mode: str, workers: int, *, protocol: str = "spark-connect") -> None:
         try:
-            from pysail.spark import SparkConnectServer
+            if protocol == "flight-sql":
+                from pysail.flight import FlightSqlServer as server_class
+            else:
+                from pysail.spark import SparkConnectServer as server_class
         except ImportError:
             raise DescriptorError(["settings.merge_engine: mode needs LakeSail in the server's environment "
                                    "(pip install flightmesh[sail])"]) from None
@@ -38,7 +48,7 @@ class EmbeddedSail:
             saved = {name: os.environ.get(name) for name in environment}
             os.environ.update(environment)
             try:
-                self._server: Any = SparkConnectServer("127.0.0.1", 0)
+                self._server: Any = server_class("127.0.0.1", 0)
                 self._server.start(background=True)
             finally:
                 for name, value in saved.items():
@@ -47,7 +57,8 @@ class EmbeddedSail:
                     else:
                         os.environ[name] = value
         host, port = self._server.listening_address
-        self.uri = f"sc://{host}:{port}"
+        scheme = "grpc" if protocol == "flight-sql" else "sc"
+        self.uri = f"{scheme}://{host}:{port}"
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):  # stopping is best effort: the process may be exiting

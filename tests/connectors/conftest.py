@@ -167,30 +167,28 @@ def sail_endpoint() -> Iterator[str]:
     keeps its workers busy: a cancelled cross join was still running 100 s later, so every later
     test waited. ``sail_cluster_endpoint`` starts that mode for the tests that do not cancel.
     """
-    yield from _sail({})
+    yield from _sail("local", 0)
 
 
 @pytest.fixture(scope="session")
 def sail_cluster_endpoint() -> Iterator[str]:
     """Sail in local-cluster mode: a driver and two workers in this process; its ``sc://`` URI."""
-    yield from _sail({"SAIL_MODE": "local-cluster", "SAIL_CLUSTER__WORKER_INITIAL_COUNT": "2"})
+    yield from _sail("local-cluster", 2)
 
 
-def _sail(environment: dict[str, str]) -> Iterator[str]:
-    pysail_spark = pytest.importorskip("pysail.spark")
-    # Sail reads its configuration from the environment when a server starts.
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
+@pytest.fixture(scope="session")
+def sail_flight_endpoint() -> Iterator[str]:
+    """Sail's Arrow Flight SQL server (local mode), started in this process; its ``grpc://`` URI."""
+    yield from _sail("local", 0, protocol="flight-sql")
+
+
+def _sail(mode: str, workers: int, *, protocol: str = "spark-connect") -> Iterator[str]:
+    """A Sail server started the one way the project starts Sail (``executor.sail_embedded``)."""
+    pytest.importorskip("pysail")
+    from flightmesh.executor.sail_embedded import EmbeddedSail
+
+    server = EmbeddedSail(mode, workers, protocol=protocol)
     try:
-        server = pysail_spark.SparkConnectServer("127.0.0.1", 0)
-        server.start(background=True)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    try:
-        yield f"sc://127.0.0.1:{server.listening_address[1]}"
+        yield server.uri
     finally:
         server.stop()
