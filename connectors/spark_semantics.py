@@ -15,6 +15,14 @@ rendering answering otherwise than DuckDB:
 - ``CAST`` of text to a number, date or time gives NULL for a bad value (DuckDB raises), and of a
   DOUBLE or DECIMAL to an integer truncates (DuckDB rounds: 2.7 is 3);
 - ``LIKE`` treats ``\\`` as an escape character without ``ESCAPE`` (DuckDB has none).
+- a ``DOUBLE`` or ``FLOAT`` cast to text prints otherwise (Spark ``1.0E20``, Sail ``1e20`` and
+  ``0.00001``; DuckDB ``1e+20`` and ``1e-05``); ``||`` and ``concat`` turn a non-text operand
+  into text the same way (and a ``TIMESTAMPTZ`` without DuckDB's ``+00``): both stay in DuckDB
+  unless every operand is text.
+- an integer cast to a narrower integer wraps around on Apache Spark with ANSI mode off (Spark 3,
+  ``spark.sql.ansi.enabled=false``); DuckDB raises. Sail 0.7.2 and Spark 4 (ANSI on) raise too
+  ("Can't cast value 300 to type Int8", classified a conversion error), but the endpoint's mode
+  is not known from here, so the cast stays in DuckDB.
 
 String comparisons are by code point in both, and ``a || NULL`` is NULL in both; sqlglot renders
 DuckDB's NULL-skipping ``concat`` with COALESCE, and NULL ordering explicitly.
@@ -26,9 +34,10 @@ import datetime as dt
 import re
 
 from sqlglot import exp
+from sqlglot.expressions.datatypes import DType
 
 from .base import Difference
-from .typed import INTEGERS, STRINGS, may_be
+from .typed import FLOATS, INTEGERS, STRINGS, is_kind, kind_of, may_be
 
 __all__ = ["DIFFERENCES", "MISSING"]
 
@@ -58,11 +67,35 @@ def _division_may_differ(node: exp.Expr) -> bool:
 def _cast_may_differ(node: exp.Expr) -> bool:
     assert isinstance(node, exp.Cast)
     target = node.to.this
-    if target in STRINGS or _real_day(node.this, target):
+    if target in STRINGS:
+        return may_be(node.this, FLOATS)  # a DOUBLE prints otherwise
+    if _real_day(node.this, target):
         return False
     if may_be(node.this, STRINGS) and not isinstance(node, exp.TryCast):
         return True  # a bad value: NULL on Spark, an error in DuckDB
+    if target in INTEGERS and may_be(node.this, INTEGERS):
+        return _narrower(node.this, target)  # may wrap around with ANSI mode off
     return target in INTEGERS and may_be(node.this, _INEXACT)
+
+
+# Signed integer widths: a cast to a type at least as wide as the value's cannot overflow.
+_WIDTH = {DType.TINYINT: 1, DType.SMALLINT: 2, DType.INT: 4, DType.BIGINT: 8}
+
+
+def _narrower(value: exp.Expr, target: DType) -> bool:
+    width = _WIDTH.get(target)
+    if width is None:
+        return True  # unsigned or wider than 64 bits: be safe
+    if isinstance(value, exp.Literal) and value.is_int:
+        bound = 1 << (8 * width - 1)
+        return not -bound <= int(value.name) < bound
+    source = kind_of(value)
+    return source not in _WIDTH or _WIDTH[source] > width
+
+
+def _not_all_text(node: exp.Expr) -> bool:
+    """Some operand of ``||`` / ``concat`` may be other than text (a NULL literal is NULL in both)."""
+    return any(not isinstance(part, exp.Null) and not is_kind(part, STRINGS) for part in node.iter_expressions())
 
 
 def _real_day(value: exp.Expr, target: object) -> bool:
@@ -99,6 +132,10 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(exp.Avg, "AVG of a DECIMAL is a truncated DECIMAL (DuckDB: a DOUBLE)",
                lambda node: may_be(node.this, _DECIMALS)),
     Difference(exp.Cast, "a bad text value casts to NULL (DuckDB raises); a fraction cast to an integer is "
-               "truncated (DuckDB rounds)", _cast_may_differ),
+               "truncated (DuckDB rounds); a narrowing integer cast may wrap around (DuckDB raises); a DOUBLE "
+               "prints otherwise as text", _cast_may_differ),
+    Difference(exp.DPipe, "|| turns a non-text operand into text otherwise than DuckDB (1e20, timestamps)",
+               _not_all_text),
+    Difference(exp.Concat, "concat turns a non-text argument into text otherwise than DuckDB", _not_all_text),
     Difference(exp.Like, "LIKE treats a backslash as an escape character (DuckDB has none)", _like_may_differ),
 )
