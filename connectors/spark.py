@@ -21,7 +21,8 @@ a Sail started beside it. Nothing here imports PySpark.
   schema): Spark Connect has no catalog calls the driver could use, and the engine's own result
   schema is the exact type of each column (``spark_types``).
 - Statistics: ``DESCRIBE TABLE EXTENDED`` shows ``Statistics: N bytes, M rows`` for analyzed
-  tables (Apache Spark, Databricks); engines that keep none (Sail) give no estimate.
+  tables (Apache Spark, Databricks), and per column what ``ANALYZE ... FOR ALL COLUMNS`` kept
+  (``spark_stats``); engines that keep none (Sail, global views) give no estimate.
 - Cancellation and timeouts call the driver's cancel, which ends our call, and send Spark
   Connect's ``Interrupt`` for the connection's own session (``spark_interrupt``): the cluster
   stops the job, not just our reading of it. Each pooled connection is a session of its own,
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import threading
 import uuid
 from typing import Any, ClassVar
@@ -53,6 +53,7 @@ from flightmesh.mesh import (
     Settings,
     UnknownTable,
 )
+from flightmesh.mesh.statistics import TableStatistics
 
 from .adbc_stream import cursor_batches
 from .address import quoted_table
@@ -62,7 +63,9 @@ from .pool import pooled_engine_options
 from .pooled import PooledConnector
 from .spark_interrupt import interrupt_session
 from .spark_semantics import DIFFERENCES, MISSING
+from .spark_stats import spark_table_statistics, statistics_row_count
 from .spark_types import mesh_schema
+from .stats import CachedTableStatistics, TtlCache
 
 __all__ = ["SparkConnector", "catalog_tables", "is_missing_table", "query_schema", "spark_failure"]
 
@@ -80,10 +83,9 @@ _SESSION_ID = "adbc.spark.session_id"
 # the database of global temporary views, listed by SHOW TABLES IN but never by SHOW DATABASES.
 _GLOBAL_TEMP = "global_temp"
 _UTC = frozenset({"UTC", "Etc/UTC", "Z", "+00:00", "GMT", "Etc/GMT"})
-_STATISTICS_ROWS = re.compile(r"(\d+)\s+rows", re.IGNORECASE)
 
 
-class SparkConnector(PooledConnector[Any]):
+class SparkConnector(CachedTableStatistics, PooledConnector[Any]):
     driver_errors = _DRIVER_ERRORS
     capabilities: ClassVar[Capabilities] = Capabilities(
         dialect="spark",
@@ -113,6 +115,7 @@ class SparkConnector(PooledConnector[Any]):
         self._identity = f"spark://{who}@{parts.hostname}:{parts.port or 15002}{session}"
         self._estimates: dict[str, int | None] = {}
         self._estimates_lock = threading.Lock()
+        self.column_statistics_cache: TtlCache[TableStatistics] = TtlCache()
         self._sessions: dict[int, str] = {}   # id(connection) -> its session id, while it is open
 
     @classmethod
@@ -225,6 +228,7 @@ class SparkConnector(PooledConnector[Any]):
                 self._estimates.clear()
             else:
                 self._estimates.pop(source, None)
+        self.forget_table_statistics(source)   # column statistics are as old as the row counts
 
     def _statistics_rows(self, source: str) -> int | None:
         sql = f"DESCRIBE TABLE EXTENDED {self.table_expression(source).sql('spark')}"
@@ -233,11 +237,12 @@ class SparkConnector(PooledConnector[Any]):
                 rows = _rows(connection, sql)
         except (EngineError, EngineUnavailable, QueryTimeout):
             return None  # an estimate is optional: the planner does without
-        for row in rows:
-            if str(row[0]).strip().lower() == "statistics":
-                found = _STATISTICS_ROWS.search(str(row[1]))
-                return int(found.group(1)) if found else None
-        return None
+        return statistics_row_count(rows)
+
+    def _table_statistics(self, source: str, schema: pa.Schema) -> TableStatistics:
+        with self._lease() as connection:
+            return spark_table_statistics(lambda sql: _rows(connection, sql),
+                                          self.table_expression(source).sql("spark"), schema)
 
     # -- queries ---------------------------------------------------------------------------------
 

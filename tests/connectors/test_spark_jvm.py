@@ -332,3 +332,43 @@ def test_introspect_reads_catalog_tables_and_comments(spark_server: SparkServer,
     assert document["tables"]["jvm_notes"]["description"] == "notes on orders"
     assert document["columns"]["jvm_notes"]["id"] == {"description": "the order it is about"}
     assert str(tmp_path / "notes") not in text
+
+
+def test_statistics_are_what_spark_keeps(spark_server: SparkServer, tmp_path: Path) -> None:
+    """After ``ANALYZE TABLE ... FOR ALL COLUMNS`` the connector reads Spark's row count, NULL
+    fractions, bounds and distinct counts; the oracle is DuckDB over the same rows."""
+    import adbc_driver_spark.dbapi as spark_dbapi
+    import pyarrow.parquet as pq
+
+    pq.write_table(ORDERS, tmp_path / "orders.parquet")
+    statements = ("DROP TABLE IF EXISTS default.jvm_stats",
+                  f"CREATE TABLE default.jvm_stats USING parquet AS SELECT * FROM parquet.`{tmp_path}/orders.parquet`",
+                  "ANALYZE TABLE default.jvm_stats COMPUTE STATISTICS FOR ALL COLUMNS")
+    with spark_dbapi.connect(spark_server.uri) as connection:
+        for statement in statements:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+                cursor.fetchall()
+    connector = SparkConnector("stats", spark_server.uri, pool_size=1)
+    try:
+        schema = connector.describe("default.jvm_stats")
+        statistics = connector.table_statistics("default.jvm_stats", schema)
+        assert connector.estimate_rows("default.jvm_stats") == ORDERS.num_rows
+    finally:
+        connector.close()
+    oracle = duckdb.connect()
+    oracle.register("o", ORDERS)
+    assert statistics.rows == oracle.sql("SELECT count(*) FROM o").fetchone()[0]  # type: ignore[index]
+    for name in ("id", "customer_id", "qty", "ordered", "amount"):
+        column = statistics.column(name)
+        assert column is not None, name
+        distinct, nulls, low, high = oracle.sql(
+            f"SELECT count(DISTINCT {name}), count(*) FILTER (WHERE {name} IS NULL) / count(*), "
+            f"min({name}), max({name}) FROM o").fetchone()  # type: ignore[misc]
+        assert column.null_fraction == pytest.approx(nulls), name
+        # Spark counts distinct values with HyperLogLog++ (5 % relative error by default)
+        assert column.distinct is not None and abs(column.distinct - distinct) <= max(2, 0.1 * distinct), name
+        if name != "amount":
+            assert (column.min, column.max) == (low, high), name
+        else:
+            assert (column.min, column.max) == (float(low), float(high))
