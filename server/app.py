@@ -48,6 +48,7 @@ from .auth import (
 )
 from .auth import caller_of as _caller_of
 from .errors import BadRequest, flight_errors
+from .gc_settle import settle_long_lived
 from .grpc_health import GrpcHealth
 from .http import HttpSidePort
 from .keys import KeyService
@@ -325,8 +326,30 @@ class FlightMeshServer(flight.FlightServerBase):  # type: ignore[misc]
     def _reload(self, caller: Caller) -> bytes:
         """``reload``: the runtime reads its descriptor again; the outcome (changes or report) as JSON."""
         self._require_admin("reload", caller)
-        outcome = self.runtime.reload(caller.principal)
+        outcome = self.reload_mesh(caller.principal)
         return json.dumps(outcome.as_json()).encode()
+
+    # -- memory --------------------------------------------------------------------------------
+
+    def settle_memory(self) -> None:
+        """Freeze the opened mesh for the garbage collector (``gc_settle``: shorter GC pauses while
+        planning), again after each reload or catalog swap. The ``serve`` command calls it."""
+        self._settles = True
+        self._settle()
+
+    def reload_mesh(self, by: Any = None) -> Any:
+        """``runtime.reload``; the new mesh is settled as the old one was (admin action, SIGHUP)."""
+        outcome = self.runtime.reload(by)
+        if getattr(self, "_settles", False) and getattr(outcome, "applied", False):
+            self._settle()
+        return outcome
+
+    def _settle(self, *_: object) -> None:
+        settle_long_lived()
+        catalogs = getattr(self.runtime, "catalogs", None)  # (test doubles have none)
+        if catalogs is not None and catalogs is not getattr(self, "_settled_catalogs", None):
+            catalogs.on_change(self._settle)  # a refresh swapping the catalog replaces long-lived state
+            self._settled_catalogs = catalogs
 
     def _catalog_schema(self, command: Message) -> pa.Schema:
         """The result schema of a catalog command; UNIMPLEMENTED for commands flightmesh lacks."""
