@@ -198,6 +198,7 @@ def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None, *,
             raise CommandError(str(error)) from None
         except Exception as error:
             raise CommandError(f"cannot listen on {host}:{port}: {_first_line(str(error))}") from None
+        server.settle_memory()  # the opened mesh frozen for the garbage collector (server/gc_settle.py)
         clean = True
         try:
 
@@ -220,7 +221,7 @@ def _serve(descriptor: Path, host: str, port: int, out: TextIO | None = None, *,
             # SIGTERM drains (settings.drain_seconds), SIGINT stops now, kill -HUP reloads the descriptor
             # (a refusal is logged, the mesh stays).
             serve_until_stopped(server.operations.lifecycle, drain_seconds=runtime.settings.drain_seconds,
-                                cancel_running=cancel_running, reload=runtime.reload, announce=announce)
+                                cancel_running=cancel_running, reload=server.reload_mesh, announce=announce)
         finally:
             clean = shutdown_within(server)
         if not clean:  # the streams still blocked get their query lines (cancelled) before the exit
