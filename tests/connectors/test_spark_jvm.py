@@ -358,13 +358,13 @@ def test_statistics_are_what_spark_keeps(spark_server: SparkServer, tmp_path: Pa
         connector.close()
     oracle = duckdb.connect()
     oracle.register("o", ORDERS)
-    assert statistics.rows == oracle.sql("SELECT count(*) FROM o").fetchone()[0]  # type: ignore[index]
+    assert statistics.rows == oracle.execute("SELECT count(*) FROM o").fetchall()[0][0]
     for name in ("id", "customer_id", "qty", "ordered", "amount"):
         column = statistics.column(name)
         assert column is not None, name
-        distinct, nulls, low, high = oracle.sql(
+        distinct, nulls, low, high = oracle.execute(
             f"SELECT count(DISTINCT {name}), count(*) FILTER (WHERE {name} IS NULL) / count(*), "
-            f"min({name}), max({name}) FROM o").fetchone()  # type: ignore[misc]
+            f"min({name}), max({name}) FROM o").fetchall()[0]
         assert column.null_fraction == pytest.approx(nulls), name
         # Spark counts distinct values with HyperLogLog++ (5 % relative error by default)
         assert column.distinct is not None and abs(column.distinct - distinct) <= max(2, 0.1 * distinct), name
