@@ -15,6 +15,9 @@ same query is reused. Per query it prints, medians and maxima over ``--runs`` re
 | `cpu` | the same, in the thread's CPU time (less moved by other processes than wall time) |
 | `optimize` | sqlglot's full ``optimize()`` of the same (unqualified) text over the one-file schema, parse excluded |
 | `explain` | ``EXPLAIN <query>`` through ADBC against ``flightmesh serve`` with the plan cache off (client wall time) |
+
+``--gc-freeze`` freezes the opened meshes of this process for the garbage collector, as ``serve``
+does (``server/gc_settle.py``); without it the embedded columns keep CPython's defaults.
 | `large` | ``plan`` again on the SF ``--sf-large`` mesh: planning should not grow with the data |
 
 Repetitions are interleaved (each round plans every query once, then the other systems), so a
@@ -216,7 +219,7 @@ def explain_client(descriptor: Path) -> Iterator[Callable[[str], float]]:
             connection.close()
 
 
-def measure(workload: Workload, runs: int, adbc: bool, progress: bool) -> dict[str, Timings]:
+def measure(workload: Workload, runs: int, adbc: bool, progress: bool, freeze: bool = False) -> dict[str, Timings]:
     results = {name: Timings() for name in workload.queries}
     schema = one_file_schema(workload.oracle)
     with contextlib.ExitStack() as stack:
@@ -227,6 +230,10 @@ def measure(workload: Workload, runs: int, adbc: bool, progress: bool) -> dict[s
             large = Planner(workload.large)
             stack.callback(large.close)
         explain = stack.enter_context(explain_client(workload.descriptor)) if adbc else None
+        if freeze:  # as ``serve`` does (server/gc_settle.py): the opened meshes out of full collections
+            from flightmesh.server.gc_settle import settle_long_lived
+
+            settle_long_lived()
         for name, (sql, _) in workload.queries.items():  # one untimed warm-up: imports, first-use caches
             try:
                 small.time(sql)
@@ -318,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=parse_numbers, default=None, help="TPC-H query numbers (default all)")
     parser.add_argument("--no-adbc", action="store_true", help="skip EXPLAIN through ADBC")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() the opened meshes in this process, as the server does")
     args = parser.parse_args(argv)
     if not 1 <= args.runs <= 200:
         parser.error("--runs must be between 1 and 200")
@@ -337,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             workloads.append(found)
     started = time.perf_counter()
     for workload in workloads:
-        report(workload, measure(workload, args.runs, not args.no_adbc, not args.quiet))
+        report(workload, measure(workload, args.runs, not args.no_adbc, not args.quiet, args.gc_freeze))
     print(f"{describe_machine().split('; ')[-1]} (at the end); wall {time.perf_counter() - started:.0f} s")
     return 0
 
