@@ -182,6 +182,12 @@ def sail_flight_endpoint() -> Iterator[str]:
     yield from _sail("local", 0, protocol="flight-sql")
 
 
+@pytest.fixture(scope="session")
+def sail_flight_cluster_endpoint() -> Iterator[str]:
+    """Sail's Flight SQL server in local-cluster mode (a driver and two workers in this process)."""
+    yield from _sail("local-cluster", 2, protocol="flight-sql")
+
+
 def _sail(mode: str, workers: int, *, protocol: str = "spark-connect") -> Iterator[str]:
     """A Sail server started the one way the project starts Sail (``executor.sail_embedded``)."""
     pytest.importorskip("pysail")

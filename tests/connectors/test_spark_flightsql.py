@@ -1,7 +1,8 @@
 """LakeSail's Arrow Flight SQL endpoint as a product engine (``kind: flightsql, dialect: spark``).
 
-Against Sail's Flight SQL server started in this process (``pysail.flight``): a Sail product joined
-with a DuckDB product equals the one-file DuckDB oracle; fragments are rendered in Spark SQL;
+Against Sail's Flight SQL server started in this process (``pysail.flight``; local mode, and
+local-cluster mode with two workers for the joins): a Sail product joined with a DuckDB product
+equals the one-file DuckDB oracle; fragments are rendered in Spark SQL;
 metadata comes through SQL (the endpoint answers no catalog call); a cancelled statement stops.
 """
 
@@ -73,10 +74,13 @@ def load_flight_views(uri: str, folder: Path, named: dict[str, pa.Table]) -> Non
                 cursor.fetchall()
 
 
-@pytest.fixture(scope="module")
-def flight_mesh(sail_flight_endpoint: str,
+@pytest.fixture(scope="module", params=["local", "local_cluster"])
+def flight_mesh(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MeshRuntime, duckdb.DuckDBPyConnection]]:
-    folder = tmp_path_factory.mktemp("sail_flight")
+    """The mesh over Sail in local mode and in local-cluster mode with two workers."""
+    sail_flight_endpoint = request.getfixturevalue(
+        "sail_flight_endpoint" if request.param == "local" else "sail_flight_cluster_endpoint")
+    folder = tmp_path_factory.mktemp(f"sail_flight_{request.param}")
     load_flight_views(sail_flight_endpoint, folder / "views", {"fl_orders": ORDERS})
     crm = duckdb.connect(str(folder / "crm.duckdb"))
     crm.register("incoming", CUSTOMERS)
