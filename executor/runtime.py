@@ -304,7 +304,10 @@ class MeshRuntime:
                 key, found = self._cached(prepared.sql, principal, [], prepared.default_schema,
                                           prepared.dialect or self.spec.sql_dialect)
                 if key == planned_key:
-                    return found if found is not None else planned
+                    if found is None:  # evicted (or the cache is off): kept again, as a planning would
+                        self.plans.put(key, planned)
+                        found = planned
+                    return found
             return self._bound(prepared.statement, prepared.sql, principal, list(parameters),
                                prepared.default_schema, prepared.dialect or self.spec.sql_dialect)
         except FlightmeshError as error:
