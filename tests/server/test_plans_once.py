@@ -9,6 +9,7 @@ wrapped by a counter that calls through to the real planner, in front of a real 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -99,3 +100,20 @@ def test_a_reload_between_prepare_and_bind_plans_again(mesh: Mesh, counter: Coun
         assert runtime.reload().applied
         assert runtime.bind(prepared, alice) is not first
         assert counter.calls == 2
+
+
+def test_a_principal_whose_roles_changed_gets_its_own_plan(mesh: Mesh, counter: Counter) -> None:
+    # alice loses her analyst role between prepare and bind: the prepared plan is not hers any more.
+    descriptor = mesh.descriptor.with_name("plans-once.yaml")
+    with MeshRuntime.open(descriptor) as runtime:
+        alice = runtime.principal_for("alice")
+        assert alice is not None
+        prepared = runtime.prepare("SELECT count(*) AS n FROM sales.orders", alice)
+        assert runtime.bind(prepared, alice).principal == alice
+        assert counter.calls == 1
+        demoted = replace(alice, roles=frozenset({"sales"}))
+        bound = runtime.bind(prepared, demoted)
+        assert counter.calls == 2
+        assert bound.principal == demoted
+        with pytest.raises(Exception, match="crm"):
+            runtime.bind(runtime.prepare(CROSS, alice), demoted)
