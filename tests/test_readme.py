@@ -30,7 +30,7 @@ def port(demo_runtime: MeshRuntime) -> Iterator[int]:
 
 
 def test_readme_has_the_examples() -> None:
-    assert len(python_blocks()) == 2
+    assert len(python_blocks()) == 3
     assert "make serve" in README.read_text() and "make test" in README.read_text()
 
 
@@ -60,3 +60,17 @@ def test_polars_and_pandas_example(port: int) -> None:
     products, lines = scope["products"], scope["lines"]
     assert products.height == 120  # type: ignore[attr-defined]
     assert {"product_id", "sold"} <= set(lines.columns)  # type: ignore[attr-defined]
+
+
+def test_privacy_budget_example(port: int) -> None:
+    """The privacy section's partition read: the remaining budget it prints is the ledger's."""
+    import adbc_driver_flightsql.dbapi as flightsql
+
+    code = python_blocks()[2].replace("8815", str(port))
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    with flightsql.connect(f"grpc://127.0.0.1:{port}", autocommit=True,
+                           db_kwargs={"username": "dana", "password": "dana-demo"}) as conn, conn.cursor() as cur:
+        cur.execute("SELECT remaining FROM mesh.privacy_budget WHERE product = 'sales'")
+        (remaining,) = cur.fetchone()  # type: ignore[misc]
+    assert float(scope["remaining"]) == pytest.approx(remaining)  # type: ignore[arg-type]

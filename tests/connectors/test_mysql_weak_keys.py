@@ -40,9 +40,10 @@ def mesh(mysql_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     root: Path = tmp_path_factory.mktemp("weak_keys")
     connection = mysql_connect(mysql_database)
     with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE fact (id INT PRIMARY KEY, dim_id INT NOT NULL, qty INT, KEY fact_dim (dim_id))")
-        cursor.executemany("INSERT INTO fact VALUES (%s, %s, %s)", FACTS)
-        cursor.execute("ANALYZE TABLE fact")
+        # Its own name: the session's MariaDB database is shared (test_mysql_join_cache has a fact)
+        cursor.execute("CREATE TABLE wk_fact (id INT PRIMARY KEY, dim_id INT NOT NULL, qty INT, KEY fact_dim (dim_id))")
+        cursor.executemany("INSERT INTO wk_fact VALUES (%s, %s, %s)", FACTS)
+        cursor.execute("ANALYZE TABLE wk_fact")
     connection.close()
     product = duckdb.connect(str(root / "dims.duckdb"))
     product.execute("CREATE TABLE dim (dim_id INTEGER, grp INTEGER)")
@@ -58,7 +59,7 @@ def mesh(mysql_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 products:
   maria:
     engine: {{kind: mysql, uri: "{mysql_database}", allow_privileged: true}}
-    tables: {{fact: {{}}}}
+    tables: {{fact: {{source: wk_fact}}}}
     access: {{read: [analyst]}}
   duck:
     engine: {{kind: duckdb, path: dims.duckdb}}
@@ -82,7 +83,7 @@ def _mariadb_statement(runtime: Any, reader: Any, sql: str) -> str:
 
 def test_the_connector_reports_the_index_cardinality(mesh: tuple[Any, Any, Any]) -> None:
     runtime, _, _ = mesh
-    estimate = runtime.connectors["maria"].distinct_estimate("fact", "dim_id")
+    estimate = runtime.connectors["maria"].distinct_estimate("wk_fact", "dim_id")
     assert estimate is not None and 250 <= estimate <= 2500  # InnoDB samples it (1,000 in truth): the order is right
 
 
