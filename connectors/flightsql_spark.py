@@ -33,7 +33,7 @@ from .address import quoted_table
 from .base import Capabilities, FragmentQuery, KeyDelivery, Pushdown
 from .engine_errors import mesh_error
 from .flightsql import FlightSQLConnector
-from .spark import catalog_tables, is_missing_table, query_schema, spark_failure
+from .spark import catalog_tables, query_schema, spark_failure, table_schema
 from .spark_semantics import DIFFERENCES, MISSING
 from .spark_types import mesh_schema
 
@@ -71,14 +71,8 @@ class SparkFlightSQLConnector(FlightSQLConnector):
         return quoted_table(source, "spark")
 
     def describe(self, source: str) -> pa.Schema:
-        sql = f"SELECT * FROM {self.table_expression(source).sql('spark')}"
         with self._lease() as connection:
-            try:
-                schema = query_schema(connection, sql)
-            except self.driver_errors as error:
-                if not is_missing_table(error):
-                    raise
-                schema = None  # a clean answer: the connection stays in the pool
+            schema = table_schema(connection, self.table_expression(source), self.driver_errors)
         if schema is None:
             raise UnknownTable(source)
         return mesh_schema(schema)

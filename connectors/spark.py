@@ -67,7 +67,7 @@ from .spark_stats import spark_table_statistics, statistics_row_count
 from .spark_types import mesh_schema
 from .stats import CachedTableStatistics, TtlCache
 
-__all__ = ["SparkConnector", "catalog_tables", "is_missing_table", "query_schema", "spark_failure"]
+__all__ = ["SparkConnector", "catalog_tables", "query_schema", "spark_failure", "table_schema"]
 
 # OSError: the driver's stream can fail mid-read with a bare one (the endpoint went away); it is a
 # lost endpoint, told apart from a refused statement by ``_lost``.
@@ -201,14 +201,8 @@ class SparkConnector(CachedTableStatistics, PooledConnector[Any]):
         return quoted_table(source, "spark")
 
     def describe(self, source: str) -> pa.Schema:
-        sql = f"SELECT * FROM {self.table_expression(source).sql('spark')} LIMIT 0"
         with self._lease() as connection:
-            try:
-                schema = _schema(connection, sql)
-            except _DRIVER_ERRORS as error:
-                if not _is_missing_table(error):
-                    raise
-                schema = None  # a clean answer: the session is fine
+            schema = table_schema(connection, self.table_expression(source), _DRIVER_ERRORS)
         if schema is None:
             raise UnknownTable(source)
         return mesh_schema(schema)
@@ -344,8 +338,15 @@ def query_schema(connection: Any, sql: str) -> pa.Schema:
     return _schema(connection, f"SELECT * FROM ({sql}) AS flightmesh_schema LIMIT 0")
 
 
-def is_missing_table(error: BaseException) -> bool:
-    return _is_missing_table(error)
+def table_schema(connection: Any, table: exp.Table, driver_errors: tuple[type[BaseException], ...]) -> pa.Schema | None:
+    """A table's schema from a query that produces no row; None when the engine says there is no
+    such table (a clean answer: the connection stays usable, in the pool)."""
+    try:
+        return _schema(connection, f"SELECT * FROM {table.sql('spark')} LIMIT 0")
+    except driver_errors as error:
+        if not _is_missing_table(error):
+            raise
+        return None
 
 
 def spark_failure(message: str) -> Failure:

@@ -77,7 +77,7 @@ def _statistics(product: ProductSpec, spec: TableSpec, connector: Connector,
                 schema: pa.Schema) -> TableStatistics | None:
     """The engine's statistics of the table (``connectors/*_stats.py``), read here with the
     catalog, so planning only ever looks them up. Cached by the connector for the schema
-    refreshes in between; the statistics schedule forgets them (``executor.schema_refresh``)."""
+    refreshes in between; the statistics schedule forgets them (``executor.statistics_refresh``)."""
     if not isinstance(connector, HasTableStatistics):
         return None
     try:
