@@ -30,6 +30,7 @@ from tests.oracle import assert_same_result
 from .conftest import pg_execute
 from .dataset import CUSTOMERS, ORDERS
 from .harness import load_spark_views
+from .oracle_db import oracle_of
 
 pytestmark = pytest.mark.postgresql
 
@@ -109,13 +110,7 @@ def spark_mesh(request: pytest.FixtureRequest, postgres_database: str,
     descriptor.write_text(_MESH % {"spark": endpoint, "pg": postgres_database})
     runtime = MeshRuntime.open(descriptor)
     # The oracle: every table in one DuckDB, under the products' names.
-    oracle = duckdb.connect()
-    for schema, name, table in (("shop", "orders", ORDERS), ("shop", "big", BIG), ("crm", "customers", CUSTOMERS),
-                                ("ref", "regions", REGIONS)):
-        oracle.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        oracle.register("incoming", table)
-        oracle.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM incoming")
-        oracle.unregister("incoming")
+    oracle = oracle_of({"shop.orders": ORDERS, "shop.big": BIG, "crm.customers": CUSTOMERS, "ref.regions": REGIONS})
     try:
         yield runtime, oracle
     finally:

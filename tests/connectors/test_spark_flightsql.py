@@ -27,6 +27,7 @@ from flightmesh.mesh import CancelScope, DescriptorError, QueryCancelled, Unknow
 from tests.oracle import assert_same_result
 
 from .dataset import CUSTOMERS, ORDERS
+from .oracle_db import oracle_of
 
 _MESH = """
 mesh: {name: sail_flight_mesh}
@@ -89,12 +90,7 @@ def flight_mesh(request: pytest.FixtureRequest,
     descriptor = folder / "mesh.yaml"
     descriptor.write_text(_MESH % {"uri": sail_flight_endpoint})
     runtime = MeshRuntime.open(descriptor)
-    oracle = duckdb.connect()
-    for schema, name, table in (("lake", "orders", ORDERS), ("crm", "customers", CUSTOMERS)):
-        oracle.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        oracle.register("incoming", table)
-        oracle.execute(f"CREATE TABLE {schema}.{name} AS SELECT * FROM incoming")
-        oracle.unregister("incoming")
+    oracle = oracle_of({"lake.orders": ORDERS, "crm.customers": CUSTOMERS})
     try:
         yield runtime, oracle
     finally:
