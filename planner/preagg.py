@@ -12,8 +12,12 @@ The residual then combines the partial aggregates::
 
 Correct whatever the join's multiplicity: a joined row repeats a partial exactly as often as it
 would have repeated each raw row. Only decomposable aggregates qualify (SUM, COUNT, MIN, MAX, AVG,
-without DISTINCT or FILTER), only under inner joins, only fragments read once, and only when the
-fragment's engine takes the partial aggregates (they are offered like any other piece). Window
+without DISTINCT or FILTER), only under inner and LEFT joins, only fragments read once, and only
+when the fragment's engine takes the partial aggregates (they are offered like any other piece).
+A fragment NULL-extended by a LEFT JOIN qualifies when every aggregate reads a bare column of it
+(TPC-H Q13: ``customer LEFT JOIN orders ... count(o_orderkey)`` counts orders per customer key in
+DuckDB): a group matches a preserved row exactly when each of its raw rows would, and an
+unmatched row's NULL partials are ignored as the raw NULL row is. Window
 functions are not aggregates of the group: ``count(*) OVER ()`` is left to the residual, while
 an aggregate inside a window (``sum(avg(x)) OVER ()``) is combined like any other. Grouping
 sets, ROLLUP and CUBE are fine: the partials group by every column any set needs.
@@ -68,7 +72,8 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
     if not aggregates or select.args.get("distinct") or select.args.get("sample"):
         return None
     joins = select.args.get("joins") or []
-    if any((j.side or "") or (j.kind or "").upper() in ("SEMI", "ANTI") for j in joins):
+    if any((j.side or "").upper() not in ("", "LEFT") or (j.kind or "").upper() in ("SEMI", "ANTI")
+           or j.args.get("using") for j in joins):
         return None
     if not all(isinstance(a, _DECOMPOSABLE) and not isinstance(a.this, exp.Distinct)
                and not isinstance(a.parent, (exp.Filter, exp.WithinGroup)) and not any(a.find_all(exp.Query))
@@ -87,6 +92,11 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
     item = next((i for i in fragments if i.alias_or_name == alias), None)
     # A sampled fragment's rows are drawn in the residual: partials would change what is drawn.
     if item is None or not item.meta.get(FRAGMENT_KEY) or item.args.get("sample"):
+        return None
+    # NULL-extended by a LEFT JOIN (TPC-H Q13's orders): a preserved row without a match gives
+    # one row of NULLs, raw or pre-aggregated. An aggregate of a bare column ignores it either
+    # way; COUNT(*), SUM(1) or COUNT(coalesce(x, 0)) count it, which a NULL partial cannot say.
+    if _nullable(item, joins) and not all(isinstance(a.this, exp.Column) for a in aggregates):
         return None
     name = item.meta[FRAGMENT_KEY]
     draft = drafts.get(name)
@@ -123,6 +133,11 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
         aggregate.replace(replacement)
     draft.tree = grouped
     return f"{name} aggregates before the join, grouped by {', '.join(keys) or 'nothing'}"
+
+
+def _nullable(item: exp.Expr, joins: list[exp.Expr]) -> bool:
+    """Is ``item`` the NULL-extended side of one of ``joins`` (all inner or LEFT)?"""
+    return any(join.this is item and (join.side or "").upper() == "LEFT" for join in joins)
 
 
 def _groups_too_many(tree: exp.Expr, keys: list[str], rows: float, resolution: Resolution) -> bool:

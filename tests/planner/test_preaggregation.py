@@ -24,13 +24,15 @@ APPLIES = {
     "no rows": f"SELECT count(*) AS n, sum(i.quantity) AS s, avg(i.quantity) AS a {JOIN} WHERE c.country = 'Nowhere'",
     "having and order": f"SELECT c.segment, sum(i.quantity) AS units {JOIN} GROUP BY c.segment "
                         f"HAVING sum(i.quantity) > 10 ORDER BY units DESC",
+    "outer join's NULL-extended side": "SELECT c.country, sum(o.order_id) AS s FROM crm.customers c "
+                                       "LEFT JOIN sales.orders o ON o.customer_id = c.customer_id GROUP BY c.country",
     "group key from the fragment": f"SELECT o.channel, c.segment, count(*) AS n {JOIN} GROUP BY o.channel, c.segment",
 }
 REFUSED = {
     "distinct aggregate": f"SELECT c.country, count(DISTINCT i.product_id) AS products {JOIN} GROUP BY c.country",
     "aggregate over two products": f"SELECT c.country, sum(i.quantity * c.customer_id) AS x {JOIN} GROUP BY c.country",
-    "outer join": "SELECT c.country, sum(o.order_id) AS s FROM crm.customers c LEFT JOIN sales.orders o "
-                  "ON o.customer_id = c.customer_id GROUP BY c.country",
+    "count star over an outer join": "SELECT c.country, count(*) AS n FROM crm.customers c LEFT JOIN sales.orders o "
+                                     "ON o.customer_id = c.customer_id GROUP BY c.country",
     "filtered aggregate": f"SELECT c.country, sum(i.quantity) FILTER (WHERE i.discount > 0) AS s {JOIN} "
                           "GROUP BY c.country",
     "not decomposable": f"SELECT c.country, median(i.quantity) AS m {JOIN} GROUP BY c.country",
