@@ -91,9 +91,14 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
     selective = set(filtered)
     relays = _relays(edges, estimates, max_keys, min_probe_rows, selective)
     counts = key_counts or {}
+    # A probe restricted to a build's keys is expected to shrink by the share of its key column's
+    # distinct values those keys are, and lends that many keys at most (broad.py b06: dates and
+    # items cut store_sales to ~350 rows, whose customers then restrict 100,000 customers). As a
+    # probe it keeps its scanned rows: a second filter on it is judged against what it reads.
+    lending = dict(estimates)
 
     def keys_of(edge: tuple[str, str, str, str]) -> float | None:
-        rows = estimates.get(edge[0])
+        rows = lending.get(edge[0])
         if rows is None:
             return None
         return min(rows, counts.get((edge[0], edge[1]), rows))
@@ -118,6 +123,9 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
         # One filter per build and probe column: a = b AND a = c inside one build give the same keys.
         chosen.setdefault((build, probe, probe_column), KeyFilter(build, build_column, probe, probe_column))
         selective.add(probe)
+        distinct = counts.get((probe, probe_column))
+        if distinct:
+            lending[probe] = min(lending.get(probe, large), large * min(1.0, small / distinct))
     return sorted(chosen.values(), key=lambda k: (k.probe, k.build, k.probe_column))
 
 
