@@ -26,31 +26,38 @@ def copy_tree(tree: E) -> E:
     """A copy of ``tree`` (no parent), its nodes new, their types shared with ``tree``'s."""
     root = tree.__class__()
     stack: list[tuple[exp.Expr, exp.Expr]] = [(tree, root)]
+    push, pop, expr = stack.append, stack.pop, exp.Expr
     while stack:
-        node, copy = stack.pop()
+        node, copy = pop()
         if node.comments is not None:
             copy.comments = list(node.comments)
         if node._type is not None:
             copy._type = node._type
-        if node._meta is not None:
-            copy._meta = {key: value if isinstance(value, _PLAIN) else deepcopy(value)
-                          for key, value in node._meta.items()}
+        meta = node._meta
+        if meta is not None:
+            copy._meta = {key: value if isinstance(value, _PLAIN) else deepcopy(value) for key, value in meta.items()}
         if node._hash is not None:
             copy._hash = node._hash
+        # The links ``Expr.set`` / ``append`` would make (parent, arg_key, index), made directly:
+        # the copy is new, so none of their other work (replacing, clearing hashes) applies.
+        args = copy.args
         for key, value in node.args.items():
-            if isinstance(value, exp.Expr):
+            if isinstance(value, expr):
                 child = value.__class__()
-                stack.append((value, child))
-                copy.set(key, child)
+                child.parent, child.arg_key = copy, key
+                push((value, child))
+                args[key] = child
             elif type(value) is list:
-                copy.args[key] = []
-                for item in value:
-                    if isinstance(item, exp.Expr):
+                items: list[object] = []
+                for index, item in enumerate(value):
+                    if isinstance(item, expr):
                         child = item.__class__()
-                        stack.append((item, child))
-                        copy.append(key, child)
+                        child.parent, child.arg_key, child.index = copy, key, index
+                        push((item, child))
+                        items.append(child)
                     else:
-                        copy.append(key, item)
+                        items.append(item)
+                args[key] = items
             else:
-                copy.args[key] = value
+                args[key] = value
     return root

@@ -94,17 +94,23 @@ def _plain(tree: exp.Query) -> bool:
 
 def _merge_projections(survivor: exp.Query, other: exp.Query) -> list[exp.Expr] | None:
     """``survivor``'s outputs plus ``other``'s; None when a name means two different things."""
-    if survivor.sql(dialect="duckdb") == other.sql(dialect="duckdb"):
+    if _text(survivor) == _text(other):
         return list(survivor.expressions)
     if not (_plain(survivor) and _plain(other)):
         return None
     assert isinstance(survivor, exp.Select) and isinstance(other, exp.Select)
-    existing = {p.alias_or_name: p.sql(dialect="duckdb") for p in survivor.expressions}
+    existing = {p.alias_or_name: _text(p) for p in survivor.expressions}
     additions = []
     for projection in other.expressions:
         known = existing.get(projection.alias_or_name)
         if known is None:
             additions.append(projection.copy())
-        elif known != projection.sql(dialect="duckdb"):
+        elif known != _text(projection):
             return None
     return [*survivor.expressions, *additions]
+
+
+def _text(node: exp.Expr) -> str:
+    """``node.sql(dialect="duckdb")`` over a copy sharing the nodes' types: ``sql()``'s own copy
+    would deep-copy every inferred type of a whole fragment just to compare two texts."""
+    return copy_tree(node).sql(dialect="duckdb", copy=False)

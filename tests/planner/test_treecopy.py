@@ -30,6 +30,7 @@ def test_the_copy_equals_sqlglots_copy() -> None:
         assert copied is not original and type(copied) is type(original)
         assert copied.type == reference.type  # the same type as sqlglot's copy carries
         assert copied.meta == reference.meta
+        assert (copied.arg_key, copied.index) == (reference.arg_key, reference.index)
         for child in copied.iter_expressions():
             assert child.parent is copied
 
