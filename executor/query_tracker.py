@@ -91,7 +91,7 @@ class QueryTracker:
         query_id = query_id or new_query_id()
         now = dt.datetime.now(dt.UTC)
         outcome = outcome_of(error, ran=False)
-        self.history.record(HistoryEntry(
+        self.history.submit(HistoryEntry(
             query_id=query_id, user=user, sql=sql, outcome=outcome, started_at=started_at, ended_at=now,
             elapsed_ms=int((now - started_at).total_seconds() * 1000), rows=None, bytes=None, products=(),
             error=_message(error)))
@@ -141,7 +141,7 @@ class QueryTracker:
             not isinstance(error, GeneratorExit) else "the client went away"
         if query.killed_by is not None and outcome == "cancelled":
             message = f"killed by {query.killed_by}"
-        self.history.record(HistoryEntry(
+        self.history.submit(HistoryEntry(
             query_id=query.query_id, user=query.user, sql=query.sql, outcome=outcome,
             started_at=query.started_at, ended_at=now, elapsed_ms=query.elapsed_ms(), rows=query.rows,
             bytes=query.bytes, products=query.products, error=message))
