@@ -63,6 +63,9 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
             conjuncts += _conjuncts(join.args.get("on"))
     equalities: list[tuple[exp.Column, exp.Column]] = []
     rest = 1.0
+    ranges, conjuncts = _ranges(conjuncts, tree, resolution, set(inputs))
+    for alias, share in ranges:
+        inputs[alias].rows *= share
     for conjunct in conjuncts:
         aliases = _aliases(conjunct)
         if len(aliases) == 1 and next(iter(aliases)) in inputs:
@@ -78,7 +81,11 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
             rest *= _selectivity(conjunct, tree, resolution)
     rows = _joined(tree, inputs, equalities, outer, resolution) * rest
     if tree.args.get("group") is not None:
-        rows = group_count(tree, rows, resolution)
+        groups = group_count(tree, rows, resolution)
+        having = tree.args.get("having")
+        if having is not None:
+            groups *= _conjunction_having(having.this, tree, resolution, rows / max(groups, 1.0))
+        rows = groups
     elif any(isinstance(e, exp.AggFunc) for p in tree.expressions for e in p.walk()):
         rows = 1.0
     limit = tree.args.get("limit")
@@ -256,7 +263,7 @@ def _selectivity(conjunct: exp.Expr, select: exp.Select, resolution: Resolution)
         # Disjuncts of conjunctions (TPC-H Q19): the chance of any, at most the sum of each.
         return min(1.0, sum(_conjunction(d, select, resolution) for d in conjunct.flatten()))
     if isinstance(conjunct, exp.In) and conjunct.args.get("query") is not None:
-        return 0.1  # a semi-join: keeps the rows whose key the subquery returns
+        return _semi_join(conjunct, select, resolution)
     known = _with_statistics(conjunct, select, resolution)
     if known is not None:
         return known
@@ -273,6 +280,85 @@ def _selectivity(conjunct: exp.Expr, select: exp.Select, resolution: Resolution)
     if isinstance(conjunct, exp.Not):
         return 0.9
     return 0.5
+
+
+def _semi_join(node: exp.In, select: exp.Select, resolution: Resolution) -> float:
+    """``c IN (subquery)``: keeps the rows whose key the subquery returns, a tenth by default;
+    fewer when the subquery is expected to return fewer values than ``c`` has (TPC-H Q18's
+    orders of more than 300 units: the share of the keys the subquery keeps)."""
+    stats = _statistics_of(node.this, select, resolution) if isinstance(node.this, exp.Column) else None
+    if stats is None or not stats.distinct:
+        return 0.1
+    return min(0.1, estimate_rows(node.args["query"], resolution) / stats.distinct)
+
+
+def _ranges(conjuncts: list[exp.Expr], select: exp.Select, resolution: Resolution,
+            aliases: set[str]) -> tuple[list[tuple[str, float]], list[exp.Expr]]:
+    """Lower and upper bounds on one column as one range: ``d >= x AND d < x + 1 month`` keeps
+    the month's share of [min, max], not the product of two half-open shares (TPC-H Q14 kept a
+    quarter of lineitem instead of 1/80). (alias, share) per such column, and the other conjuncts."""
+    bounds: dict[tuple[str, str], list[exp.Expr]] = {}
+    for conjunct in conjuncts:
+        comparison = _column_and_value(conjunct)
+        if comparison is not None and comparison[2] in (exp.GT, exp.GTE, exp.LT, exp.LTE) \
+                and comparison[0].table in aliases and _number(comparison[1]) is not None:
+            bounds.setdefault((comparison[0].table, comparison[0].name), []).append(conjunct)
+    shares: list[tuple[str, float]] = []
+    combined: set[int] = set()
+    for (alias, _), found in bounds.items():
+        parsed = [c for c in (_column_and_value(node) for node in found) if c is not None]
+        lows = [_number(v) for _, v, kind in parsed if kind in (exp.GT, exp.GTE)]
+        highs = [_number(v) for _, v, kind in parsed if kind in (exp.LT, exp.LTE)]
+        stats = _statistics_of(parsed[0][0], select, resolution)
+        if not lows or not highs or stats is None:
+            continue
+        share = _range_share(stats, max(v for v in lows if v is not None), min(v for v in highs if v is not None))
+        if share is None:
+            continue
+        shares.append((alias, share))
+        combined.update(id(node) for node in found)
+    return shares, [conjunct for conjunct in conjuncts if id(conjunct) not in combined]
+
+
+def _conjunction_having(node: exp.Expr, select: exp.Select, resolution: Resolution, per_group: float) -> float:
+    """The share of groups a HAVING keeps: ``agg(c) <op> constant`` against the range the
+    aggregate can take (MIN, MAX, AVG: the column's [min, max]; SUM: that times the average
+    rows per group); 1 for anything else (a HAVING never makes an estimate smaller unknowingly)."""
+    product = 1.0
+    for part in _conjuncts(node):
+        comparison = _aggregate_and_value(part)
+        if comparison is None:
+            continue
+        aggregate, value, kind = comparison
+        stats = _statistics_of(aggregate.this, select, resolution)
+        low, high = (_number(stats.min), _number(stats.max)) if stats is not None else (None, None)
+        point = _number(value)
+        if low is None or high is None or point is None:
+            continue
+        if isinstance(aggregate, exp.Sum):
+            low, high = low * per_group, high * per_group
+            low, high = min(low, high), max(low, high)
+        scaled = ColumnStatistics(min=low, max=high)
+        share = _range_share(scaled, point, None) if kind in (exp.GT, exp.GTE) else \
+            _range_share(scaled, None, point) if kind in (exp.LT, exp.LTE) else None
+        if share is not None:
+            product *= share
+    return product
+
+
+def _aggregate_and_value(node: exp.Expr) -> tuple[exp.AggFunc, object, type[exp.Expr]] | None:
+    kind = type(node)
+    if kind not in (exp.GT, exp.GTE, exp.LT, exp.LTE):
+        return None
+    assert isinstance(node, exp.Binary)
+    left, right = node.left, node.right
+    if not isinstance(left, (exp.Sum, exp.Min, exp.Max, exp.Avg)):
+        left, right, kind = right, left, _FLIPPED[kind]
+    if isinstance(left, (exp.Sum, exp.Min, exp.Max, exp.Avg)) and isinstance(left.this, exp.Column) \
+            and not any(_own_columns(right)):
+        value = _value(right)
+        return (left, value, kind) if value is not None else None
+    return None
 
 
 def _with_statistics(conjunct: exp.Expr, select: exp.Select, resolution: Resolution) -> float | None:

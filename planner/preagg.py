@@ -137,7 +137,8 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
 
 def _nullable(item: exp.Expr, joins: list[exp.Expr]) -> bool:
     """Is ``item`` the NULL-extended side of one of ``joins`` (all inner or LEFT)?"""
-    return any(join.this is item and (join.side or "").upper() == "LEFT" for join in joins)
+    return any(isinstance(join, exp.Join) and join.this is item and (join.side or "").upper() == "LEFT"
+               for join in joins)
 
 
 def _groups_too_many(tree: exp.Expr, keys: list[str], rows: float, resolution: Resolution) -> bool:
