@@ -28,6 +28,7 @@ from flightmesh.governance import POLICY_KEY
 from flightmesh.governance.policies import POLICY_DISPLAY_KEY
 
 from .plan import governed_table
+from .treecopy import copy_tree
 
 __all__ = ["Disclosure", "disclose"]
 
@@ -56,10 +57,10 @@ def disclose(tree: exp.Expr, sql: str, dialect: str, *, reveal: bool) -> Disclos
                 policies.append(name)
     if reveal or not governed:
         return Disclosure(sql, tuple(policies), row_filtered)
-    shown = tree.copy()
+    shown = copy_tree(tree)  # the nodes' types shared, not deep-copied: only the text is wanted
     for node in list(shown.find_all(exp.Subquery)):
         if node.meta.get(POLICY_KEY):
             node.replace(exp.Table(this=exp.to_identifier(f"governed {governed_table(node) or 'table'}", quoted=True),
                                    alias=node.args.get("alias")))
-    return Disclosure(shown.sql(dialect=dialect, identify=True), tuple(policies), row_filtered)
+    return Disclosure(shown.sql(dialect=dialect, identify=True, copy=False), tuple(policies), row_filtered)
 

@@ -24,6 +24,7 @@ from flightmesh.mesh.sqltypes import UnsupportedLiteral, sql_literal
 
 from .nested_joins import flatten_nested_joins
 from .show import show_as_query
+from .treecopy import copy_tree
 
 __all__ = ["Statement", "bind_parameters", "count_parameters", "parse_statement", "values_as_select"]
 
@@ -94,6 +95,9 @@ def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
         nodes += 1
         if isinstance(node, exp.Func):
             _keep_written_name(node, sql)
+        meta = node._meta
+        if meta is not None:
+            _drop_positions(node, meta)
     if max_nodes is not None and nodes > max_nodes:
         raise UnsupportedQuery(f"the statement has {nodes} syntax nodes, more than max_statement_nodes ({max_nodes})")
     flatten_nested_joins(tree)  # before names are resolved: (a JOIN b ON ...) as a FROM item
@@ -146,6 +150,19 @@ def _keep_written_name(node: exp.Func, sql: str) -> None:
         written = sql[start:end + 1]
         if written.replace("_", "").replace("$", "").isalnum():  # a name, not a keyword-shaped node
             node.meta[WRITTEN_NAME] = written
+
+
+# Where the parser found each token (meta of identifiers, literals, names): read only by sqlglot's
+# error messages, whose positions the planner's messages leave out (``resolve._column_error``), and
+# by ``_keep_written_name`` above. Every copy of the tree would carry them (four per node) again.
+_POSITIONS = ("line", "col", "start", "end")
+
+
+def _drop_positions(node: exp.Expr, meta: dict[str, Any]) -> None:
+    for key in _POSITIONS:
+        meta.pop(key, None)
+    if not meta:
+        node._meta = None
 
 
 def _tokenize(sql: str, dialect: str) -> list[Token]:
@@ -244,7 +261,7 @@ def bind_parameters(tree: exp.Expr, values: Sequence[Any]) -> exp.Expr:
         raise ParameterError(f"the statement takes {expected} parameter(s), {len(values)} were bound")
     if expected == 0:
         return tree
-    tree = tree.copy()
+    tree = copy_tree(tree)
     for index, node in enumerate(_in_text_order(tree)):
         name = _parameter_name(node)
         node.replace(literal(values[int(name) - 1 if name.isdigit() else index]))
@@ -259,10 +276,10 @@ def _in_text_order(tree: exp.Expr) -> list[exp.Expr]:
     node, print, and sort by where the marks land.
     """
     nodes = list(tree.find_all(exp.Placeholder, exp.Parameter))
-    marked = tree.copy()
+    marked = copy_tree(tree)
     for index, node in enumerate(marked.find_all(exp.Placeholder, exp.Parameter)):
         node.replace(exp.Literal.string(f"\x00fm{index}\x00"))
-    text = marked.sql()
+    text = marked.sql(copy=False)  # a copy already
     order = sorted(range(len(nodes)), key=lambda index: text.index(f"\x00fm{index}\x00"))
     return [nodes[index] for index in order]
 
