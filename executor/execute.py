@@ -9,7 +9,6 @@ A plan with one fragment and no residual streams straight from its engine.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from flightmesh.planner import EXPLAIN_SCHEMA, Fragment, Plan
 from . import tracing
 from .bound import BoundPlan, bound_plan
 from .client_errors import for_client
+from .deadlines import DEADLINES, Deadline
 from .keys import KeyFilterRun
 from .merge import MergeEngine
 from .merge_route import Route
@@ -55,7 +55,7 @@ class _Run:
     stats: dict[str, FragmentStats] = field(default_factory=dict)
     cursor: duckdb.DuckDBPyConnection | None = None
     release: Callable[[], None] | None = None   # gives the merge instance back (MergeEngine.lease)
-    timer: threading.Timer | None = None
+    timer: Deadline | None = None
     merge_span: Any = None   # the flightmesh.merge span while the merge runs (tracing on)
 
     def failure(self) -> BaseException | None:
@@ -142,9 +142,7 @@ class Executor:
         run = _Run(cancel=cancel)
         publish_progress(cancel, run.stats)  # flightmesh.queries reads the fragments' counters live
         remaining = max(0.0, cancel.deadline - time.monotonic())
-        run.timer = threading.Timer(remaining, lambda: cancel.cancel(timed_out=True))
-        run.timer.daemon = True
-        run.timer.start()
+        run.timer = DEADLINES.after(remaining, lambda: cancel.cancel(timed_out=True))  # one thread for all queries
         try:
             batches = self._batches(bound, run)
             if plan.privacy is not None:  # read whole (a few cells), noised, then streamed
