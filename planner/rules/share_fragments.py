@@ -80,8 +80,14 @@ def _read_by_star(residual: exp.Expr) -> set[str]:
 def _body(tree: exp.Query) -> str:
     """What decides a fragment's rows: everything but a plain SELECT's select list."""
     if not _plain(tree):
-        return copy_tree(tree).sql(dialect="duckdb", copy=False)
-    body = copy_tree(tree)
+        return _text(tree)
+    # A copy without the select list (often most of a wide fragment), which is read, not changed.
+    projections = tree.args["expressions"]
+    tree.args["expressions"] = []
+    try:
+        body = copy_tree(tree)
+    finally:
+        tree.args["expressions"] = projections
     body.set("expressions", [exp.Star()])
     return body.sql(dialect="duckdb", copy=False)  # a copy already: the generator may rewrite it
 
@@ -93,19 +99,27 @@ def _plain(tree: exp.Query) -> bool:
 
 
 def _merge_projections(survivor: exp.Query, other: exp.Query) -> list[exp.Expr] | None:
-    """``survivor``'s outputs plus ``other``'s; None when a name means two different things."""
-    if _text(survivor) == _text(other):
-        return list(survivor.expressions)
-    if not (_plain(survivor) and _plain(other)):
-        return None
+    """``survivor``'s outputs plus ``other``'s; None when a name means two different things.
+
+    The two have one ``_body``: the whole text when either is not plain, all but the select list
+    when both are, so comparing select lists tells whether the two texts are the same."""
+    plain = _plain(survivor), _plain(other)
+    if not all(plain):
+        # Neither plain: one key is one text. Only one: the texts tell.
+        same = not any(plain) or _text(survivor) == _text(other)
+        return list(survivor.expressions) if same else None
     assert isinstance(survivor, exp.Select) and isinstance(other, exp.Select)
-    existing = {p.alias_or_name: _text(p) for p in survivor.expressions}
+    ours = [_text(p) for p in survivor.expressions]
+    theirs = [_text(p) for p in other.expressions]
+    if ours == theirs:
+        return list(survivor.expressions)
+    existing = {p.alias_or_name: text for p, text in zip(survivor.expressions, ours, strict=True)}
     additions = []
-    for projection in other.expressions:
+    for projection, text in zip(other.expressions, theirs, strict=True):
         known = existing.get(projection.alias_or_name)
         if known is None:
             additions.append(projection.copy())
-        elif known != _text(projection):
+        elif known != text:
             return None
     return [*survivor.expressions, *additions]
 
