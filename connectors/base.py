@@ -112,6 +112,9 @@ class Capabilities:
     # SQLite, MySQL). A weak key filter (a few keys on a low-cardinality column) can then steer
     # it onto a much worse plan, so such filters are sent in a form no index can serve.
     index_driven: bool = False
+    # rows are stored in primary-key order (InnoDB): a range over the key's leading column reads
+    # contiguous rows, so a key filter on that column is never weak, however few keys it has.
+    clustered_primary_key: bool = False
     # mesh data types the engine's dialect has no type for: sqlglot prints their names as they
     # are (``CAST(x AS UTINYINT)``), which the engine refuses or, SQLite, reads by its affinity
     # rules. A fragment casting to one keeps the cast in the residual.

@@ -104,7 +104,8 @@ class KeySlots:
                 condition = exp.EQ(this=column, expression=exp.column("key", table=alias, quoted=True))
                 (select.append("joins", join) if select is not None else outer_joins.append(join))
             else:
-                if self.index_driven and _weak(len(values), slot.key_filter.probe_distinct):
+                if self.index_driven and not slot.key_filter.probe_clustered \
+                        and _weak(len(values), slot.key_filter.probe_distinct):
                     # An expression, not the bare column: the engine may not drive its join order
                     # from a handful of keys on what is likely a low-cardinality column.
                     column = exp.Coalesce(this=column, expressions=[exp.Null()])

@@ -59,6 +59,8 @@ class KeyFilter:
     # distinct values of the probe column in its engine, when the engine knows (index-driven
     # engines use it to tell a selective filter from a weak one)
     probe_distinct: int | None = None
+    # the probe column leads the primary key of a table stored in that key's order: never weak
+    probe_clustered: bool = False
 
 
 _TABLE_KEY = "flightmesh.table"                     # planner.resolve.TABLE_KEY (no import cycle)

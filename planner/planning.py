@@ -320,8 +320,10 @@ def _with_distinct(key_filter: KeyFilter, probe: FragmentDraft, resolution: Reso
             # The catalog's statistics when it has them: planning never waits for an engine.
             known = table.column_statistics(field.name)
             distinct = known.distinct if known is not None and known.distinct is not None else None
+            clustered = probe.connector.capabilities.clustered_primary_key and \
+                [name.lower() for name in table.keys.primary_key[:1]] == [field.name.lower()]
             return replace(key_filter, probe_distinct=distinct if distinct is not None
-                           else estimate(table.spec.source, field.name))
+                           else estimate(table.spec.source, field.name), probe_clustered=clustered)
     return key_filter
 
 
