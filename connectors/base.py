@@ -115,6 +115,10 @@ class Capabilities:
     # rows are stored in primary-key order (InnoDB): a range over the key's leading column reads
     # contiguous rows, so a key filter on that column is never weak, however few keys it has.
     clustered_primary_key: bool = False
+    # IN-lists of up to this many literals cost the engine little (MariaDB sorts a constant list
+    # and binary-searches it): a key filter sends that many as literals even where the mesh's
+    # dynamic_filter_max_literal_keys is lower (0: the setting alone decides).
+    literal_keys: int = 0
     # mesh data types the engine's dialect has no type for: sqlglot prints their names as they
     # are (``CAST(x AS UTINYINT)``), which the engine refuses or, SQLite, reads by its affinity
     # rules. A fragment casting to one keeps the cast in the residual.

@@ -68,6 +68,7 @@ class KeySlots:
     delivery: KeyDelivery
     index_driven: bool
     slots: tuple[_Slot, ...]
+    literal_keys: int = 0      # Capabilities.literal_keys: the engine's own floor for the literal limit
 
     @property
     def filters(self) -> tuple[KeyFilter, ...]:
@@ -77,6 +78,7 @@ class KeySlots:
         """The fragment with ``keys[i]`` (distinct, non-null) for filter i; None: none arrived."""
         if self.delivery not in (KeyDelivery.KEY_TABLE, KeyDelivery.LITERALS) or all(k is None for k in keys):
             return KeyedStatement(self.sql, {}, keyed=False)
+        max_literal_keys = max(max_literal_keys, self.literal_keys)
         tree = self.tree.copy()
         targets = [(_follow(tree, slot.path), slot) for slot in self.slots]
         outer_conditions: list[exp.Expr] = []
@@ -139,7 +141,7 @@ def prepare_key_slots(fragment: Fragment, filters: Sequence[KeyFilter], capabili
             slots.append(_Slot(key_filter, _path_to(select, fragment.tree), projection))
     return KeySlots(fragment=fragment.name, sql=fragment.sql, tree=fragment.tree, dialect=fragment.dialect,
                     delivery=capabilities.key_delivery, index_driven=capabilities.index_driven,
-                    slots=tuple(slots))
+                    slots=tuple(slots), literal_keys=capabilities.literal_keys)
 
 
 def _weak(keys: int, distinct: int | None) -> bool:

@@ -163,7 +163,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         shown_residual = disclose(residual_tree, residual, "duckdb", reveal=reveal).sql
         settings = context.catalog.spec.settings
         filtered = {draft.name for draft in drafts if _filters_rows(draft.tree)}
-        literal_only = {d.name: settings.dynamic_filter_max_literal_keys for d in drafts
+        literal_only = {d.name: max(settings.dynamic_filter_max_literal_keys, d.connector.capabilities.literal_keys)
+                        for d in drafts
                         if d.connector.capabilities.key_delivery == KeyDelivery.LITERALS}
         sampled = _sampled_reads(residual_tree)
         edges = [edge for edge in key_edges(residual_tree) if edge[2] not in sampled]
