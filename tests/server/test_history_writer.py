@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,12 +35,14 @@ class _Gated(SqliteStateStore):
         self.gate = threading.Event()
         self.entered = threading.Event()
         self.failures = failures
+        self.writes = 0
 
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[Any]:
         if not durable:
             self.entered.set()
             assert self.gate.wait(WAIT), "the gate was never opened"
+        self.writes += not durable
         if self.failures and not durable:
             self.failures -= 1
             raise StateUnavailable("the store is down")
@@ -149,4 +152,17 @@ def test_a_store_failure_is_logged_and_the_writer_goes_on(tmp_path: Path, caplog
     assert [e.query_id for e in history.entries()] == ["kept"]
     assert any("lost" in record.getMessage() and "could not be written" in record.getMessage()
                for record in caplog.records)
+    history.close()
+
+
+def test_the_rows_of_a_stream_of_queries_share_one_commit(tmp_path: Path) -> None:
+    history, store = _history(tmp_path / "state.sqlite", linger_seconds=30)
+    store.gate.set()
+    history.submit(_entry("q0"))
+    time.sleep(0.3)   # a writer that did not linger would have committed q0 alone by now
+    for number in range(1, 5):
+        history.submit(_entry(f"q{number}"))
+    history.flush()   # a reader cuts the linger short
+    assert store.writes == 1
+    assert len(history.entries()) == 5
     history.close()
