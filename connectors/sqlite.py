@@ -61,17 +61,21 @@ _BATCH_ROWS = 65_536
 # SQLite's page cache. Its default, 2 MiB per connection, holds almost nothing of a product's
 # file: index-driven fragments (a join through an index, dynamic-filter lookups) read pages at
 # random, and each miss is a pread() again: on TPC-H SF 1, q11's fragment spent 51 of its 107 ms
-# of CPU in the kernel and q09's 81 of 191; cached, 67 and 147 ms (issue 11). So a connection may cache
-# up to _PAGE_CACHE_BYTES, allocated only as pages are read, and all connections of the
-# driver's SQLite together stop growing there: sqlite3_soft_heap_limit64, which PRAGMA
-# soft_heap_limit sets for the whole (statically linked, ours alone) library; past it a page
-# cache recycles its own pages. A smaller per-connection cache than the file's hot pages
-# thrashes (128 MiB on the 173 MiB SF 1 file saved a third of what caching it all did).
+# of CPU in the kernel and q09's 81 of 191; cached, 67 and 147 ms (issue 11). So a connection
+# may cache up to _CONNECTION_CACHE_BYTES, allocated only as pages are read (a cache smaller than
+# the hot pages thrashes: 128 MiB on the 173 MiB SF 1 file saved a third of what 256 MiB did).
+# All connections of the driver's SQLite together stop growing at _PAGE_CACHE_BYTES:
+# sqlite3_soft_heap_limit64, which PRAGMA soft_heap_limit sets for the whole library (linked
+# statically into the driver, so ours alone). Past it each cache recycles its own pages; a
+# connection opened then (more than four busy at once on big files) keeps a small cache, as all
+# did before. Nothing is given back while a connection lives (the driver's SQLite is built
+# without SQLITE_ENABLE_MEMORY_MANAGEMENT).
 # Not mmap_size, though it saves the same reads: a file truncated in place while mapped (a
 # ``cp`` over the product's file mid-query) kills the whole server with SIGBUS, where a pread()
 # fails that one fragment with "database disk image is malformed" (measured, SQLite 3.53.1).
-_PAGE_CACHE_BYTES = 512 * 1024 * 1024
-_SESSION_PRAGMAS = (f"PRAGMA cache_size = -{_PAGE_CACHE_BYTES // 1024}",  # negative: KiB, not pages
+_CONNECTION_CACHE_BYTES = 256 * 1024 * 1024
+_PAGE_CACHE_BYTES = 1024 * 1024 * 1024
+_SESSION_PRAGMAS = (f"PRAGMA cache_size = -{_CONNECTION_CACHE_BYTES // 1024}",  # negative: KiB, not pages
                     f"PRAGMA soft_heap_limit = {_PAGE_CACHE_BYTES}")
 # Statements running at once per product. Far more than the cores that run them, so no queue in
 # practice; a bound, so a burst of queries cannot open connections (files, caches) without end.
