@@ -24,6 +24,7 @@ to aggregate first, and in what order the residual joins.
 from __future__ import annotations
 
 import datetime
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -33,7 +34,7 @@ from flightmesh.mesh.statistics import ColumnStatistics
 
 from .resolve import Resolution
 
-__all__ = ["column_statistics", "estimate_rows", "group_count"]
+__all__ = ["column_statistics", "distinct_among", "estimate_rows", "group_count"]
 
 _UNKNOWN_TABLE_ROWS = 100_000.0
 _DEPTH = 8  # how far a column is traced through subqueries (governed tables are one level)
@@ -95,18 +96,20 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
 
 
 def group_count(select: exp.Select, rows: float, resolution: Resolution) -> float:
-    """Groups of ``select``'s GROUP BY over ``rows`` input rows: the product of the keys' distinct
-    counts (at most the rows), or a tenth of the rows when a key's count is unknown."""
+    """Groups of ``select``'s GROUP BY over ``rows`` input rows: the product of the distinct
+    values each key is expected to have among those rows (``distinct_among``; at most the rows),
+    or a tenth of the rows when a key's count is unknown."""
     group = select.args.get("group")
     keys = list(group.expressions) if group is not None else []
     if group is None or not keys or any(group.args.get(kind) for kind in ("rollup", "cube", "grouping_sets")):
         return max(1.0, rows * 0.1)
     product = 1.0
     for key in keys:
-        stats = _statistics_of(key, select, resolution) if isinstance(key, exp.Column) else None
-        if stats is None or stats.distinct is None:
+        distinct = _surviving(_origin_of(key, select, resolution, _DEPTH), rows) \
+            if isinstance(key, exp.Column) else None
+        if distinct is None:
             return max(1.0, rows * 0.1)
-        product *= max(1, stats.distinct)
+        product *= max(1.0, distinct)
     return max(1.0, min(rows, product))
 
 
@@ -189,6 +192,18 @@ def _statistics_of(column: exp.Column, select: exp.Select, resolution: Resolutio
                    depth: int = _DEPTH) -> ColumnStatistics | None:
     """The statistics of ``column`` as ``select`` reads it (through subqueries, as far as a
     projection passes a column on unchanged)."""
+    origin = _origin_of(column, select, resolution, depth)
+    return origin[0] if origin is not None else None
+
+
+def _output_statistics(tree: exp.Expr, name: str, resolution: Resolution, depth: int) -> ColumnStatistics | None:
+    origin = _output_origin(tree, name, resolution, depth)
+    return origin[0] if origin is not None else None
+
+
+def _origin_of(column: exp.Column, select: exp.Select, resolution: Resolution,
+               depth: int) -> tuple[ColumnStatistics | None, float | None] | None:
+    """(the column's statistics, its table's rows) where ``column`` is a table's column as is."""
     if depth <= 0 or not column.table:
         return None
     for item in _from_items(select):
@@ -196,16 +211,20 @@ def _statistics_of(column: exp.Column, select: exp.Select, resolution: Resolutio
             continue
         if isinstance(item, exp.Table):
             table = resolution.of(item)
-            return table.column_statistics(column.name) if table is not None else None
+            if table is None:
+                return None
+            rows = float(table.row_estimate) if table.row_estimate is not None else None
+            return table.column_statistics(column.name), rows
         if isinstance(item, exp.Subquery):
-            return _output_statistics(item.this, column.name, resolution, depth - 1)
+            return _output_origin(item.this, column.name, resolution, depth - 1)
         return None
     return None
 
 
-def _output_statistics(tree: exp.Expr, name: str, resolution: Resolution, depth: int) -> ColumnStatistics | None:
+def _output_origin(tree: exp.Expr, name: str, resolution: Resolution,
+                   depth: int) -> tuple[ColumnStatistics | None, float | None] | None:
     if isinstance(tree, exp.Subquery):
-        return _output_statistics(tree.this, name, resolution, depth - 1)
+        return _output_origin(tree.this, name, resolution, depth - 1)
     if not isinstance(tree, exp.Select) or depth <= 0:
         return None
     for projection in tree.expressions:
@@ -213,9 +232,36 @@ def _output_statistics(tree: exp.Expr, name: str, resolution: Resolution, depth:
             continue
         inner = projection.this if isinstance(projection, exp.Alias) else projection
         if isinstance(inner, exp.Column):
-            return _statistics_of(inner, tree, resolution, depth)
+            return _origin_of(inner, tree, resolution, depth)
         return None
     return None
+
+
+def distinct_among(tree: exp.Expr, name: str, rows: float, resolution: Resolution) -> float | None:
+    """The distinct values of output column ``name`` of ``tree`` expected among ``rows`` of its
+    rows, when the column is a table's column as is and its distinct count is known.
+
+    A filter keeps some rows of each value: of a table of N rows with d values (N/d rows each),
+    r rows drawn at random hold d (1 - (1 - r/N)^(N/d)) values (Yao's formula; Cardenas' when N
+    is unknown). A key stays at r, a value of many rows survives in almost any subset. TPC-H
+    Q10's orders of one quarter hold 42,509 of the 99,996 customer keys; r = 57,000 of 1.5M
+    gives 44,000, ``min(r, d)`` 57,000.
+    """
+    return _surviving(_output_origin(tree, name, resolution, _DEPTH), rows)
+
+
+def _surviving(origin: tuple[ColumnStatistics | None, float | None] | None, rows: float) -> float | None:
+    stats, table_rows = origin if origin is not None else (None, None)
+    if stats is None or stats.distinct is None:
+        return None
+    distinct = float(stats.distinct)
+    if rows <= 0 or distinct <= 0:
+        return 0.0  # (no non-NULL value: one group, of NULLs)
+    if table_rows is not None and table_rows >= distinct and table_rows > 0:
+        if rows >= table_rows:
+            return distinct
+        return distinct * -math.expm1(table_rows / distinct * math.log1p(-rows / table_rows))
+    return distinct * -math.expm1(-rows / distinct)
 
 
 # -- selectivity ------------------------------------------------------------------------------

@@ -30,14 +30,16 @@ from collections.abc import Mapping
 from sqlglot import exp
 
 from .capability import takes
-from .estimate import column_statistics
+from .estimate import distinct_among
 from .resolve import Resolution
 from .split import FRAGMENT_KEY, FragmentDraft
 
 __all__ = ["grouped_aggregates", "own_nodes", "pre_aggregate", "reads_of"]
 
 _DECOMPOSABLE = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
-_KEPT = 0.5  # pre-aggregate only when the groups are expected to be at most this share of the rows
+_KEPT = 0.8  # pre-aggregate only when the groups are expected to be at most this share of the rows:
+# the partials cost one hash aggregation in the engine and save shipping and joining the rest (TPC-H
+# Q10: 44k customer keys expected among 59k rows, 38k actual among 115k)
 
 
 def pre_aggregate(residual: exp.Query, drafts: Mapping[str, FragmentDraft], estimates: Mapping[str, float],
@@ -45,8 +47,8 @@ def pre_aggregate(residual: exp.Query, drafts: Mapping[str, FragmentDraft], esti
     """Rewrite ``residual`` and the fragments it reads in place; return a note per rewrite.
 
     With ``resolution``, the catalog's statistics estimate the groups: a fragment whose grouping
-    columns are known to leave more than half its rows as groups is left alone (the partials
-    would cost a grouping and save no rows)."""
+    columns are known to leave most of its rows as groups (``_KEPT``) is left alone (the
+    partials would cost a grouping and save few rows)."""
     reads = reads_of(residual)
     notes = []
     for select in list(residual.find_all(exp.Select)):
@@ -142,14 +144,15 @@ def _nullable(item: exp.Expr, joins: list[exp.Expr]) -> bool:
 
 
 def _groups_too_many(tree: exp.Expr, keys: list[str], rows: float, resolution: Resolution) -> bool:
-    """Would grouping by ``keys`` keep more than half of the fragment's ``rows``? Only when every
-    key's distinct count is known; unknown counts keep the rewrite (the row threshold decides)."""
+    """Would grouping by ``keys`` keep more than ``_KEPT`` of the fragment's ``rows``? Only when
+    every key's distinct count is known; unknown counts keep the rewrite (the row threshold
+    decides). Each key counts the values expected among the fragment's rows, not the table's."""
     groups = 1.0
     for key in keys:
-        stats = column_statistics(tree, key, resolution)
-        if stats is None or not stats.distinct:
+        distinct = distinct_among(tree, key, rows, resolution)
+        if distinct is None:
             return False
-        groups *= stats.distinct
+        groups *= max(distinct, 1.0)
         if groups > rows * _KEPT:
             return True
     return False
