@@ -12,7 +12,9 @@ ends with QueryCancelled or QueryTimeout. Without the built extension a warning 
 and both take effect at the next batch boundary only.
 
 Connections are pooled (``_MAX_CONNECTIONS``): fragments run on short-lived threads, and one
-connection per thread would leave one open file per fragment ever run.
+connection per thread would leave one open file per fragment ever run. Each keeps a large page
+cache under one process-wide bound (``_SESSION_PRAGMAS``), so a reused connection reads the
+file's hot pages from memory; the file is never memory-mapped (SIGBUS on truncation).
 """
 
 from __future__ import annotations
