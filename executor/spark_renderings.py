@@ -137,24 +137,28 @@ def integer_literal(node: exp.Expr) -> int | None:
 def _checked_integer_casts(tree: exp.Expr) -> None:
     """A cast to an integer type that may overflow raises on Spark as in DuckDB::
 
-        CAST(x AS BIGINT)  ->  CASE WHEN x BETWEEN -2^63 AND 2^63-1 THEN CAST(x AS BIGINT)
+        CAST(x AS BIGINT)  ->  CASE WHEN x IS NULL OR x BETWEEN -2^63 AND 2^63-1 THEN CAST(x AS BIGINT)
                                     ELSE raise_error('ARITHMETIC_OVERFLOW ...') END
 
     The partial counts of a pre-aggregation come back this way (CAST(SUM(count) AS BIGINT)); Spark
     with ANSI mode off would wrap around or give NULL. ``spark_failure`` reads the error's class.
+    A NULL casts to NULL, as in DuckDB: the sum of a LEFT JOIN's unmatched partial counts is NULL
+    (TPC-H Q13's pre-aggregated orders), and NULL BETWEEN ... is not true.
     """
     for node in list(tree.find_all(exp.Cast)):
         target = node.to.this
         if target not in _WIDTH or cast_fits(node) or not _integral(node.this):
             continue
         bits = _WIDTH[target]
-        within = exp.Between(this=node.this.copy(), low=exp.Literal.number(-(2 ** (bits - 1))),
-                             high=exp.Literal.number(2 ** (bits - 1) - 1))
+        between = exp.Between(this=node.this.copy(), low=exp.Literal.number(-(2 ** (bits - 1))),
+                              high=exp.Literal.number(2 ** (bits - 1) - 1))
+        is_null = exp.Is(this=node.this.copy(), expression=exp.Null())
+        within = exp.Or(this=is_null, expression=between)
         cast = exp.Cast(this=node.this.copy(), to=node.to.copy())
         failure = exp.Anonymous(this="raise_error", expressions=[exp.Literal.string(
             "ARITHMETIC_OVERFLOW: a value is out of range for the integer type it is cast to")])
         guarded = exp.Case(ifs=[exp.If(this=within, true=cast)], default=failure)
-        for made in (within, cast, failure, guarded, *guarded.args["ifs"]):
+        for made in (between, is_null, is_null.expression, within, cast, failure, guarded, *guarded.args["ifs"]):
             made.meta[FAITHFUL] = True
         cast.type = guarded.type = node.to.copy()
         node.replace(guarded)

@@ -235,6 +235,20 @@ def test_an_integer_cast_that_overflows_raises_as_in_duckdb(merge_mesh: tuple[Me
     assert_same_result(runtime.query(fits, principal).read_all(), oracle.sql(fits).to_arrow_table(), ordered=False)
 
 
+def test_a_guarded_integer_cast_of_null_is_null(merge_mesh: tuple[MeshRuntime, Any, Path]) -> None:
+    """The overflow guard lets a NULL through as NULL: the sum over a LEFT JOIN's unmatched rows
+    (TPC-H Q13's pre-aggregated counts) is NULL, and ``NULL BETWEEN ...`` is not true."""
+    runtime, oracle, _ = merge_mesh
+    sql = ("SELECT r.label, CAST(sum(b.v) AS BIGINT) AS total FROM ref.keys r "
+           "LEFT JOIN shop.big b ON r.k = b.k AND b.v < 10 GROUP BY r.label")
+    expected = oracle.sql(sql).to_arrow_table()
+    assert None in expected.column("total").to_pylist()
+    assert _residual(runtime, sql)["engine"] == "sail (merge)"
+    principal = runtime.principal_for("ann")
+    assert principal is not None
+    assert_same_result(runtime.query(sql, principal).read_all(), expected, ordered=False)
+
+
 def test_policies_hold_with_the_delegated_merge(merge_mesh: tuple[MeshRuntime, Any, Path]) -> None:
     """The row filter and the mask apply inside the Spark fragment; the merge on Sail sees only their rows."""
     runtime, oracle, _ = merge_mesh
