@@ -130,13 +130,17 @@ class QueryHistory:
             if not self._closed:
                 self._changed.wait_for(lambda: len(self._queued) < self.max_queued)
                 self._queued.append(entry)
-                if self._writer is None:
-                    # Not a daemon: an interpreter exiting without close() still lets it write its queue.
-                    self._writer = threading.Thread(target=self._write_queued, name="flightmesh-history")
-                    self._writer.start()
+                self._ensure_writer()
                 self._changed.notify_all()
                 return
         self.record(entry)
+
+    def _ensure_writer(self) -> None:
+        """A writer for the queue (called holding ``_changed``); a new one if the last one died."""
+        if self._writer is None or not self._writer.is_alive():
+            # Not a daemon: an interpreter exiting without close() still lets it write its queue.
+            self._writer = threading.Thread(target=self._write_queued, name="flightmesh-history")
+            self._writer.start()
 
     def flush(self) -> None:
         """Return once every row submitted so far is committed (or its loss logged)."""
@@ -144,7 +148,9 @@ class QueryHistory:
             self._flushing += 1
             self._changed.notify_all()
             try:
-                self._changed.wait_for(lambda: not self._queued and not self._writing)
+                while not self._changed.wait_for(lambda: not self._queued and not self._writing, timeout=1.0):
+                    if self._queued:
+                        self._ensure_writer()   # never wait on a writer that died
             finally:
                 self._flushing -= 1
 

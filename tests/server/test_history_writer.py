@@ -146,10 +146,16 @@ def test_a_store_failure_is_logged_and_the_writer_goes_on(tmp_path: Path, caplog
     history, store = _history(tmp_path / "state.sqlite")
     store.failures = 1
     store.gate.set()
-    history.submit(_entry("lost"))
-    history.flush()
-    history.submit(_entry("kept"))
-    assert [e.query_id for e in history.entries()] == ["kept"]
+    found: list[list[str]] = []
+
+    def lose_one_keep_one() -> None:
+        history.submit(_entry("lost"))
+        history.flush()
+        history.submit(_entry("kept"))
+        found.append([e.query_id for e in history.entries()])
+
+    _in_thread(lose_one_keep_one).join(WAIT)
+    assert found == [["kept"]], "the writer did not outlive the failure"
     assert any("lost" in record.getMessage() and "could not be written" in record.getMessage()
                for record in caplog.records)
     history.close()
@@ -165,4 +171,33 @@ def test_the_rows_of_a_stream_of_queries_share_one_commit(tmp_path: Path) -> Non
     history.flush()   # a reader cuts the linger short
     assert store.writes == 1
     assert len(history.entries()) == 5
+    history.close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")   # the death is the point
+def test_a_writer_that_died_is_replaced(tmp_path: Path) -> None:
+    history, store = _history(tmp_path / "state.sqlite")
+    store.gate.set()
+    real = store.transaction
+    calls = {"n": 0}
+
+    @contextmanager
+    def dies_once(*, durable: bool = True) -> Iterator[Any]:
+        calls["n"] += 1
+        if calls["n"] == 1 and not durable:
+            raise SystemExit("the writer thread ends here")   # not an Exception: the writer does not catch it
+        with real(durable=durable) as tx:
+            yield tx
+
+    store.transaction = dies_once  # type: ignore[method-assign]
+    history.submit(_entry("lost"))
+    found: list[list[str]] = []
+
+    def keep_one() -> None:
+        history.flush()
+        history.submit(_entry("kept"))
+        found.append([e.query_id for e in history.entries()])
+
+    _in_thread(keep_one).join(WAIT)
+    assert found == [["kept"]], "a submit or reader waited on a dead writer"
     history.close()
