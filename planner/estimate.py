@@ -519,7 +519,9 @@ def _number(value: object) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, datetime.datetime):
-        return value.timestamp()
+        # Days, like a date: a TIMESTAMP column's bounds are datetimes, the literals dates.
+        seconds = value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
+        return value.toordinal() + seconds / 86400.0
     if isinstance(value, datetime.date):
         return float(value.toordinal())
     try:
