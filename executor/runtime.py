@@ -335,7 +335,7 @@ class MeshRuntime:
         if cancel.deadline is None:  # planning counts in the query's time limit
             cancel.deadline = time.monotonic() + self.settings.query_timeout_seconds
         try:
-            statement = self._parse(sql, dialect)
+            statement = self._parse(sql, dialect, owned=True)  # planned at most once, here
             key, found = self._cached(sql, principal, list(parameters), default_schema, dialect)
             plan = found.plan if found is not None else \
                 self._plan(statement, sql, principal, list(parameters), default_schema, dialect, cancel)
@@ -352,9 +352,9 @@ class MeshRuntime:
 
         return audited(self.audit, plan, principal, plan.policy_labels(), bind_and_run)
 
-    def _parse(self, sql: str, dialect: str) -> Statement:
+    def _parse(self, sql: str, dialect: str, owned: bool = False) -> Statement:
         return parse_statement(sql, dialect, max_chars=self.settings.max_statement_chars,
-                               max_nodes=self.settings.max_statement_nodes)
+                               max_nodes=self.settings.max_statement_nodes, owned=owned)
 
     def _cached(self, sql: str, principal: Principal, parameters: list[Any],
                 default_schema: str | None, dialect: str) -> tuple[Any, BoundPlan | None]:

@@ -67,7 +67,7 @@ def plan_query(sql: str, principal: Principal, context: PlanningContext,
     """Plan ``sql`` for ``principal``. Raises the mesh's QueryError family on bad input."""
     settings = context.catalog.spec.settings
     statement = parse_statement(sql, context.dialect, max_chars=settings.max_statement_chars,
-                                max_nodes=settings.max_statement_nodes)
+                                max_nodes=settings.max_statement_nodes, owned=True)
     return plan_statement(statement, sql, principal, context, parameters)
 
 
@@ -103,8 +103,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
             raise QueryTimeout("planning the query took longer than its time limit "
                                "(planning_timeout_seconds, query_timeout_seconds)")
 
-    tree = bind_parameters(statement.tree, parameters)
-    if tree is statement.tree:
+    tree = bind_parameters(statement.tree, parameters, statement.parameter_count)
+    if tree is statement.tree and not statement.owned:
         tree = copy_tree(tree)  # the statement may be cached; planning rewrites in place
     # The closed language, before any name is resolved (DESIGN.md §6).
     _check_language(tree, settings.max_generated_values, context.dialect)

@@ -566,7 +566,8 @@ class Placement(Engines):
                 projections += self._project(draft.name, item, needed[id(item)], used)
             if not projections:
                 # Nothing is read but the row count (count(*), EXISTS): one constant column.
-                projections.append(exp.alias_(exp.Literal.number(1), _unique("one", used, prefix="f"), quoted=True))
+                projections.append(exp.alias_(exp.Literal.number(1), _unique("one", used, prefix="f"), quoted=True,
+                                               copy=False))
             draft.tree.set("expressions", projections)
 
     def _project(self, name: str, item: exp.Expr, needed: dict[str, exp.Column], used: set[str]) -> list[exp.Expr]:
@@ -578,7 +579,9 @@ class Placement(Engines):
             ref = exp.column(column.name, table=item.alias_or_name, quoted=True)
             ref.type = column.type  # the same column of the same source: no annotation needed again
             self.binding.bind(ref, item)
-            projections.append(exp.alias_(ref, out, quoted=True))
+            # ``ref`` is new and bound above: the alias wraps it itself, not a deep copy (whose
+            # columns the binding would not know).
+            projections.append(exp.alias_(ref, out, quoted=True, copy=False))
         self.moved[id(item)] = (name, mapping)
         return projections
 

@@ -9,7 +9,7 @@ USE ...) likewise, and several statements in one text with a syntax error at the
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,19 +44,25 @@ _WRITES: dict[type[exp.Expr], str] = {
 
 @dataclass(frozen=True)
 class Statement:
-    """A parsed query. ``explain`` is None, "plan" or "analyze"."""
+    """A parsed query. ``explain`` is None, "plan" or "analyze".
+
+    ``owned``: the tree is one planning's alone (nobody keeps the statement to plan it again),
+    so planning may rewrite it in place instead of copying it first.
+    """
 
     tree: exp.Expr
     explain: str | None
     parameter_count: int
+    owned: bool = False
 
 
 def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
-                    max_nodes: int | None = None) -> Statement:
+                    max_nodes: int | None = None, owned: bool = False) -> Statement:
     """Parse exactly one reading statement written in ``dialect``.
 
     ``max_chars`` and ``max_nodes`` bound the work one statement may cause: parsing and planning
-    hold the GIL, so an enormous statement would slow every other user's query.
+    hold the GIL, so an enormous statement would slow every other user's query. ``owned``: the
+    caller plans the statement once and keeps it no longer (``Statement.owned``).
     """
     if not sql or not sql.strip():
         raise SqlSyntaxError("the statement is empty")
@@ -89,12 +95,15 @@ def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
     except RecursionError:
         raise UnsupportedQuery("the statement is nested too deeply; split it into several") from None
     nodes = 0
+    parameters: list[exp.Expr] = []  # counted from the walk already made, not by another
     for node in tree.walk():
         # Comments are client text the generator would print into engines' statements.
         node.comments = None
         nodes += 1
         if isinstance(node, exp.Func):
             _keep_written_name(node, sql)
+        elif isinstance(node, (exp.Placeholder, exp.Parameter)):
+            parameters.append(node)
         meta = node._meta
         if meta is not None:
             _drop_positions(node, meta)
@@ -106,7 +115,7 @@ def parse_statement(sql: str, dialect: str, *, max_chars: int | None = None,
             _name_columns(values)
     if isinstance(tree, exp.Values):
         tree = values_as_select(tree)
-    return Statement(tree=tree, explain=explain, parameter_count=count_parameters(tree))
+    return Statement(tree=tree, explain=explain, parameter_count=_count(parameters), owned=owned)
 
 
 def values_as_select(values: exp.Values) -> exp.Select:
@@ -237,9 +246,13 @@ def _parameter_name(node: exp.Expr) -> str:
 
 def count_parameters(tree: exp.Expr) -> int:
     """Number of parameters: ``?`` placeholders in order, or the highest ``$n``."""
+    return _count(tree.find_all(exp.Placeholder, exp.Parameter, bfs=False))
+
+
+def _count(nodes: Iterable[exp.Expr]) -> int:
     positional = 0
     numbered = 0
-    for node in tree.find_all(exp.Placeholder, exp.Parameter, bfs=False):
+    for node in nodes:
         name = _parameter_name(node)
         if name.isdigit():
             numbered = max(numbered, int(name))
@@ -250,13 +263,14 @@ def count_parameters(tree: exp.Expr) -> int:
     return positional or numbered
 
 
-def bind_parameters(tree: exp.Expr, values: Sequence[Any]) -> exp.Expr:
+def bind_parameters(tree: exp.Expr, values: Sequence[Any], expected: int | None = None) -> exp.Expr:
     """A copy of ``tree`` with every parameter replaced by its value as a typed literal.
 
     Values become AST literals, so the generator quotes them: a parameter can never change the
-    shape of the statement.
+    shape of the statement. ``expected`` is the tree's count when known (``Statement.parameter_count``).
     """
-    expected = count_parameters(tree)
+    if expected is None:
+        expected = count_parameters(tree)
     if len(values) != expected:
         raise ParameterError(f"the statement takes {expected} parameter(s), {len(values)} were bound")
     if expected == 0:
