@@ -1,10 +1,11 @@
 """The query history commits without a flush to disk; the privacy ledger always with one.
 
-Every query's stream ends with its history row (server/streams.py), and a flushed SQLite commit
-costs ~20 ms median on this machine's disk (up to 200 ms loaded): a ``SELECT count(*)`` of a
-small table went 39 ms -> 10 ms (median of 30) through ``flightmesh serve`` with the state file
-on tmpfs. So history writes are not durable (WAL, synchronous=NORMAL: lost only if the machine
-crashes); a spend of privacy budget must survive that, so the ledger's are.
+Every query leaves a history row, committed in batches by the history's writer thread
+(``QueryHistory.submit``), and a flushed SQLite commit costs ~20 ms median on this machine's disk
+(up to 200 ms loaded): a ``SELECT count(*)`` of a small table went 39 ms -> 10 ms (median of 30)
+through ``flightmesh serve`` with the state file on tmpfs. So history writes are not durable (WAL,
+synchronous=NORMAL: lost only if the machine crashes); a spend of privacy budget must survive
+that, so the ledger's are.
 """
 
 from __future__ import annotations
