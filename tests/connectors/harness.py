@@ -136,8 +136,10 @@ def build_postgresql(uri: str) -> Harness:
 
     def running() -> list[str]:
         with adbc_pg.connect(uri, autocommit=True) as connection, connection.cursor() as cursor:
+            # This database only: a benchmark's flightmesh server on the same PostgreSQL runs
+            # its own fragments under the same application name.
             cursor.execute("SELECT query FROM pg_stat_activity WHERE application_name = 'flightmesh' "
-                           "AND state = 'active' AND pid <> pg_backend_pid()")
+                           "AND datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()")
             return [row[0] for row in cursor.fetchall()]
 
     return Harness("postgresql", PostgreSQLConnector("conf_postgresql", uri, pool_size=3),
