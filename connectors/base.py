@@ -163,6 +163,9 @@ class FragmentQuery:
     # dynamic-filter keys for KEY_TABLE engines: name used in the SQL -> one-column table
     key_tables: Mapping[str, pa.Table] = field(default_factory=dict)
     timeout_seconds: float | None = None
+    # the planner's estimate of the fragment's rows (None: unknown); a connector may read a tiny
+    # result a cheaper way (MariaDB: on its control connection, connectors/mysql_inline.py)
+    estimated_rows: float | None = None
 
 
 @runtime_checkable

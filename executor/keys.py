@@ -56,13 +56,15 @@ class KeyFilterRun:
         """The statement to run for ``fragment``, with whatever keys arrived in time."""
         slots = self.slots.get(fragment.name)
         if slots is None:
-            return FragmentQuery(fragment.sql, expected_schema=schema, timeout_seconds=timeout)
+            return FragmentQuery(fragment.sql, expected_schema=schema, timeout_seconds=timeout,
+                                 estimated_rows=fragment.estimate)
         keys = [self._keys(key_filter) for key_filter in slots.filters]
         keyed = slots.statement(keys, max_literal_keys=self.settings.dynamic_filter_max_literal_keys)
         if not keyed.keyed:
-            return FragmentQuery(fragment.sql, expected_schema=schema, timeout_seconds=timeout)
+            return FragmentQuery(fragment.sql, expected_schema=schema, timeout_seconds=timeout,
+                                 estimated_rows=fragment.estimate)
         return FragmentQuery(keyed.sql, expected_schema=schema, key_tables=dict(keyed.key_tables),
-                             timeout_seconds=timeout)
+                             timeout_seconds=timeout, estimated_rows=fragment.estimate)
 
     def _keys(self, key_filter: KeyFilter) -> pa.Array | None:
         """The build's distinct non-null keys; None when they came too late or are too many."""
