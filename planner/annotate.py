@@ -13,11 +13,14 @@ import contextlib
 
 from sqlglot import exp
 from sqlglot.expressions.datatypes import DType
-from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.annotate_types import TypeAnnotator, annotate_types
+from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.schema import ensure_schema
 
+from .binding import Binding, bind_scopes
 from .resolve import Resolution
 
-__all__ = ["annotate"]
+__all__ = ["annotate", "annotate_and_bind"]
 
 # Functions whose result sqlglot's inference leaves unknown although DuckDB's is fixed; an unknown
 # type counts as "maybe affected" for every Difference, so each would keep masks and filters out
@@ -51,6 +54,31 @@ def annotate(tree: exp.Expr, resolution: Resolution, *, only_missing: bool = Fal
     # ``Difference`` treats as possibly affected: fewer pushdowns, never a wrong answer.
     with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
         annotate_types(tree, schema=resolution.schema(), dialect="duckdb", overwrite_types=not only_missing)
+    _correct(tree)
+    return tree
+
+
+def annotate_and_bind(tree: exp.Expr, resolution: Resolution) -> Binding | None:
+    """``annotate(tree, resolution)``, and the column binding of ``tree`` from the same scopes:
+    sqlglot's annotation and the binding each walk the tree's scopes, and building them costs
+    about as much as annotating. None when the scopes cannot be built (the rules bind again)."""
+    try:
+        scopes = traverse_scope(tree)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        annotate(tree, resolution)
+        return None
+    with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+        # What annotate_types does, over the scopes built above instead of its own.
+        annotator = TypeAnnotator(schema=ensure_schema(resolution.schema(), dialect="duckdb"))
+        for scope in scopes:
+            annotator.annotate_scope(scope)
+        annotator.annotate(tree, annotate_scope=False)
+    _correct(tree)
+    return bind_scopes(scopes)
+
+
+def _correct(tree: exp.Expr) -> None:
+    """The mesh's corrections to sqlglot's types."""
     _doubles_from_division(tree)
     for node in tree.walk():
         known = _RESULT_TYPES.get(type(node))
@@ -65,7 +93,6 @@ def annotate(tree: exp.Expr, resolution: Resolution, *, only_missing: bool = Fal
         # (``serial``), where meta must be plain data, and nothing here reads it.
         if node._meta is not None:
             node._meta.pop("query_type", None)
-    return tree
 
 
 def _untyped_values(tree: exp.Expr) -> list[exp.Expr]:

@@ -8,10 +8,12 @@ scope, innermost first, and keyed by the column node itself rather than by its a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-__all__ = ["Binding", "bind_columns"]
+__all__ = ["Binding", "bind_columns", "bind_scopes"]
 
 
 class Binding:
@@ -32,8 +34,13 @@ class Binding:
 
 
 def bind_columns(tree: exp.Expr) -> Binding:
+    return bind_scopes(traverse_scope(tree))
+
+
+def bind_scopes(scopes: Iterable[Scope]) -> Binding:
+    """The binding of a tree whose scopes (``traverse_scope``) are already built."""
     binding = Binding()
-    for scope in traverse_scope(tree):
+    for scope in scopes:
         for column in scope.columns:
             if not column.table:
                 continue

@@ -33,8 +33,8 @@ from flightmesh.mesh import (
 )
 
 from . import rules
-from .annotate import annotate
-from .binding import bind_columns
+from .annotate import annotate, annotate_and_bind
+from .binding import Binding, bind_columns
 from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
 from .estimate import column_statistics, estimate_rows
@@ -117,8 +117,10 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     tree = apply_policies(tree, resolution.tables, principal, context.catalog.spec)
     step()
     tree = qualify_query(tree, resolution, context.dialect)
-    annotate(tree, resolution)  # mesh types on the nodes: engines' declared differences read them
-    check_field_access(tree, _column_types(tree, resolution))
+    # Mesh types on the nodes (engines' declared differences read them), and the column binding
+    # the rules start from, built from one walk of the query's scopes.
+    binding = annotate_and_bind(tree, resolution)
+    check_field_access(tree, _column_types(tree, resolution, binding))
     step()
     result_names = written if written is not None and len(written) == len(output_names(tree)) \
         else catalog_spelling(output_names(tree), resolution)
@@ -133,7 +135,7 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
                                pre_aggregate_min_rows=settings.pre_aggregate_min_rows,
                                select_rules=rules.SELECT_RULES)
     names = frozenset(node.name.lower() for node in tree.find_all(exp.Identifier))
-    cut = rules.run_rules(Cut(tree=tree, names=names), rule_context)
+    cut = rules.run_rules(Cut(tree=tree, names=names, binding=binding), rule_context)
     step()
     drafts = list(cut.fragments)
     residual_tree = cut.tree
@@ -224,11 +226,12 @@ def _check_language(tree: exp.Expr, max_generated_values: int, dialect: str) -> 
         raise type(error)(f"{error} (the statement was read as {dialect} SQL)") from None
 
 
-def _column_types(tree: exp.Expr, resolution: Resolution) -> Callable[[exp.Column], pa.DataType | None]:
+def _column_types(tree: exp.Expr, resolution: Resolution,
+                  known: Binding | None) -> Callable[[exp.Column], pa.DataType | None]:
     """A column's declared type, when it reads a catalog table directly (None otherwise)."""
     if tree.find(exp.Dot) is None:
         return lambda column: None
-    binding = bind_columns(tree)
+    binding = known or bind_columns(tree)
 
     def type_of(column: exp.Column) -> pa.DataType | None:
         source = binding.source_of(column)
