@@ -9,6 +9,8 @@ dialect cannot express. No client text survives to here: every string is printed
 
 from __future__ import annotations
 
+import weakref
+
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
@@ -31,11 +33,31 @@ def engine_tree(tree: exp.Expr, connector: Connector, resolution: Resolution) ->
         table = resolution.of(node)
         if table is None:
             continue
-        replacement = connector.table_expression(table.spec.source).copy()
+        replacement = _table_expression(connector, table.spec.source)
         replacement.set("alias", node.args.get("alias"))
         replacement.meta.update(node.meta)  # which catalog table it is (EXPLAIN names governed ones)
         node.replace(replacement)
     return tree
+
+
+# connector -> source -> how it names the table. ``table_expression`` parses the name (sqlglot's
+# ``to_table``) on every call, once per table of every fragment planned; the answer depends on the
+# source alone, so each connector's is kept while the connector lives (a reload makes new ones).
+_TABLES: weakref.WeakKeyDictionary[Connector, dict[str, exp.Table]] = weakref.WeakKeyDictionary()
+
+
+def _table_expression(connector: Connector, source: str) -> exp.Table:
+    """A new copy of ``connector.table_expression(source)``."""
+    try:
+        known = _TABLES.get(connector)
+        if known is None:
+            known = _TABLES.setdefault(connector, {})
+    except TypeError:  # a connector that cannot be weakly referenced: asked every time
+        return connector.table_expression(source)
+    table = known.get(source)
+    if table is None:
+        table = known[source] = connector.table_expression(source)
+    return copy_tree(table)
 
 
 def _respells(tree: exp.Expr, resolution: Resolution) -> bool:
