@@ -25,6 +25,8 @@ connection of its own (the control connection is busy reading); the timeout is t
 from __future__ import annotations
 
 import contextlib
+import datetime
+import decimal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -38,10 +40,15 @@ __all__ = ["MAX_ESTIMATE", "MAX_ROWS", "read_inline"]
 MAX_ESTIMATE = 100   # planner's estimate: dimensions like broad.py's warehouses (5 rows)
 MAX_ROWS = 1_000     # what may arrive before the read gives up (an estimate can be wrong)
 
-_EXACT = frozenset({FIELD_TYPE.TINY, FIELD_TYPE.SHORT, FIELD_TYPE.LONG, FIELD_TYPE.INT24, FIELD_TYPE.LONGLONG,
-                    FIELD_TYPE.NEWDECIMAL, FIELD_TYPE.DECIMAL, FIELD_TYPE.DATE, FIELD_TYPE.VARCHAR,
-                    FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING})
-_STRINGS = frozenset({FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING})
+# A column type -> the Python type PyMySQL gives for each of its values when it decodes them
+# exactly. Any other value (bytes of a binary string, the text of a zero date '0000-00-00' that
+# PyMySQL leaves undecoded) sends the fragment to a reader process, whose decoding decides.
+_EXACT: dict[int, type] = {
+    **dict.fromkeys((FIELD_TYPE.TINY, FIELD_TYPE.SHORT, FIELD_TYPE.LONG, FIELD_TYPE.INT24, FIELD_TYPE.LONGLONG), int),
+    **dict.fromkeys((FIELD_TYPE.NEWDECIMAL, FIELD_TYPE.DECIMAL), decimal.Decimal),
+    FIELD_TYPE.DATE: datetime.date,
+    **dict.fromkeys((FIELD_TYPE.VARCHAR, FIELD_TYPE.VAR_STRING, FIELD_TYPE.STRING), str),
+}
 
 
 def read_inline(connection: Any, sql: str, assignments: list[str], open_killer: Callable[[], Any],
@@ -77,8 +84,9 @@ def read_inline(connection: Any, sql: str, assignments: list[str], open_killer: 
         return None, True
     columns = [[row[i] for row in rows] for i in range(len(description))]
     for column, values in zip(description, columns, strict=True):
-        if column[1] in _STRINGS and not all(value is None or isinstance(value, str) for value in values):
-            return None, True  # a binary string: PyMySQL gives bytes, connectorx decides what they mean
+        kind = _EXACT[column[1]]
+        if not all(value is None or type(value) is kind for value in values):
+            return None, True
     try:
         arrays = [pa.array(values) for values in columns]
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
