@@ -428,7 +428,7 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
         kind = error.kind if isinstance(error, WorkerError) else type(error).__name__
         if not isinstance(error, Exception) and kind != "PanicException":
             return error  # KeyboardInterrupt and friends pass through untouched
-        text = str(error)
+        text = _error_text(error)
         code = _error_code(error)
         if code in (1969, 3024):
             return QueryTimeout(f"product {self.product}: the fragment ran past its time limit "
@@ -496,6 +496,16 @@ def _error_code(error: BaseException) -> int | None:
         return error.args[0]
     match = re.search(r"ERROR (\d+)", str(error))
     return int(match.group(1)) if match else None
+
+
+def _error_text(error: BaseException) -> str:
+    """The engine's message: PyMySQL's str() is the (number, message) tuple, connectorx's the text.
+
+    The classification reads the message's start (``BIGINT value is out of range``), so an inline
+    read (connectors/mysql_inline.py, PyMySQL) must hand over the message, not the tuple."""
+    if isinstance(error, pymysql.MySQLError) and len(error.args) >= 2 and isinstance(error.args[1], str):
+        return error.args[1]
+    return str(error)
 
 
 def _looks_unreachable(message: str) -> bool:
