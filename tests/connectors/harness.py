@@ -221,6 +221,17 @@ def build_flightsql(folder: Path) -> tuple[Harness, Callable[[], None]]:
                             '"conf"."orders" d WHERE a.id * b.id + c.id * d.id = 7 * a.qty'), stop
 
 
+def spark_sql(uri: str, *statements: str) -> None:
+    """Run plain Spark SQL statements through the Spark Connect driver, not through the connector."""
+    import adbc_driver_spark.dbapi as spark_dbapi
+
+    with spark_dbapi.connect(uri) as connection:
+        for statement in statements:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+                cursor.fetchall()
+
+
 def load_spark_views(uri: str, folder: Path, named: dict[str, pa.Table]) -> dict[str, str]:
     """Each table written to Parquet and served as a global temporary view (the tables every
     session of a Sail server shares); name -> source. Loaded with plain Spark SQL through the

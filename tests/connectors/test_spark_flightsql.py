@@ -24,10 +24,9 @@ from flightmesh.connectors.base import FragmentQuery
 from flightmesh.connectors.flightsql_spark import SparkFlightSQLConnector
 from flightmesh.executor import MeshRuntime
 from flightmesh.mesh import CancelScope, DescriptorError, QueryCancelled, UnknownTable
-from tests.oracle import assert_same_result
 
 from .dataset import CUSTOMERS, ORDERS
-from .oracle_db import oracle_of
+from .oracle_db import assert_answers_as_oracle, oracle_of
 
 _MESH = """
 mesh: {name: sail_flight_mesh}
@@ -103,10 +102,7 @@ def test_sail_flight_product_joined_with_duckdb_equals_the_oracle(
         name: str, flight_mesh: tuple[MeshRuntime, Any]) -> None:
     runtime, oracle = flight_mesh
     sql = QUERIES[name]
-    principal = runtime.principal_for("ann")
-    assert principal is not None
-    assert_same_result(runtime.query(sql, principal).read_all(), oracle.sql(sql).to_arrow_table(),
-                       ordered="ORDER BY" in sql)
+    assert_answers_as_oracle(runtime, oracle, sql)
 
 
 def test_fragments_are_rendered_in_spark_sql(flight_mesh: tuple[MeshRuntime, Any]) -> None:

@@ -21,25 +21,16 @@ from flightmesh.server.cli import main
 from tests.oracle import assert_same_result
 
 from .dataset import ORDERS
+from .harness import spark_sql
 
 MESH = "mesh:\n  name: acme\nusers:\n  alice: {password: alice-secret, roles: [analyst]}\n"
 ALICE = Principal("alice", frozenset({"analyst"}))
 
 
-def _spark(uri: str, *statements: str) -> None:
-    import adbc_driver_spark.dbapi as spark_dbapi
-
-    with spark_dbapi.connect(uri) as connection:
-        for statement in statements:
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
-                cursor.fetchall()
-
-
 def test_introspected_spark_product_serves_queries(sail_endpoint: str, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     pq.write_table(ORDERS, tmp_path / "orders.parquet")
-    _spark(sail_endpoint,
+    spark_sql(sail_endpoint,
            f"CREATE OR REPLACE GLOBAL TEMPORARY VIEW intro_orders AS SELECT * FROM parquet.`{tmp_path}/orders.parquet`",
            "CREATE OR REPLACE GLOBAL TEMPORARY VIEW intro_notes AS SELECT * FROM VALUES (1, 'late'), (2, 'gift') "
            "AS t(id, body)")

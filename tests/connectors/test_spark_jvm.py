@@ -47,8 +47,8 @@ from tests.oracle import assert_same_result
 
 from .conftest import pg_execute
 from .dataset import CUSTOMERS, ORDERS
-from .harness import load_spark_views
-from .oracle_db import oracle_of
+from .harness import load_spark_views, spark_sql
+from .oracle_db import assert_answers_as_oracle, oracle_of
 from .test_spark import BIG, QUERIES, REGIONS
 
 pytestmark = [
@@ -220,10 +220,7 @@ def jvm_mesh(spark_server: SparkServer, postgres_database: str,
 def test_federated_query_equals_the_oracle(name: str, jvm_mesh: tuple[MeshRuntime, Any]) -> None:
     runtime, oracle = jvm_mesh
     sql = QUERIES[name]
-    principal = runtime.principal_for("ann")
-    assert principal is not None
-    assert_same_result(runtime.query(sql, principal).read_all(), oracle.sql(sql).to_arrow_table(),
-                       ordered="ORDER BY" in sql)
+    assert_answers_as_oracle(runtime, oracle, sql)
 
 
 def test_policies_hold_on_the_spark_product(jvm_mesh: tuple[MeshRuntime, Any]) -> None:
@@ -309,7 +306,6 @@ def test_introspect_reads_catalog_tables_and_comments(spark_server: SparkServer,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """Apache Spark's catalog tables are shared by its sessions (Sail's are not): introspected with
     their ``source`` and the comments Spark keeps, never the table's location."""
-    import adbc_driver_spark.dbapi as spark_dbapi
     import yaml
 
     from flightmesh.server.cli import main
@@ -318,11 +314,7 @@ def test_introspect_reads_catalog_tables_and_comments(spark_server: SparkServer,
                   "CREATE TABLE default.jvm_notes (id INT COMMENT 'the order it is about', body STRING) "
                   f"USING parquet LOCATION '{tmp_path}/notes' COMMENT 'notes on orders'",
                   "INSERT INTO default.jvm_notes VALUES (1, 'late'), (2, 'gift')")
-    with spark_dbapi.connect(spark_server.uri) as connection:
-        for statement in statements:
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
-                cursor.fetchall()
+    spark_sql(spark_server.uri, *statements)
     target = tmp_path / "products" / "notes.yaml"
     assert main(["introspect", "--kind", "spark", "--uri", spark_server.uri, "--product", "notes",
                  "--tables", "jvm_notes", "-o", str(target)]) == 0, capsys.readouterr().err
@@ -337,18 +329,13 @@ def test_introspect_reads_catalog_tables_and_comments(spark_server: SparkServer,
 def test_statistics_are_what_spark_keeps(spark_server: SparkServer, tmp_path: Path) -> None:
     """After ``ANALYZE TABLE ... FOR ALL COLUMNS`` the connector reads Spark's row count, NULL
     fractions, bounds and distinct counts; the oracle is DuckDB over the same rows."""
-    import adbc_driver_spark.dbapi as spark_dbapi
     import pyarrow.parquet as pq
 
     pq.write_table(ORDERS, tmp_path / "orders.parquet")
     statements = ("DROP TABLE IF EXISTS default.jvm_stats",
                   f"CREATE TABLE default.jvm_stats USING parquet AS SELECT * FROM parquet.`{tmp_path}/orders.parquet`",
                   "ANALYZE TABLE default.jvm_stats COMPUTE STATISTICS FOR ALL COLUMNS")
-    with spark_dbapi.connect(spark_server.uri) as connection:
-        for statement in statements:
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
-                cursor.fetchall()
+    spark_sql(spark_server.uri, *statements)
     connector = SparkConnector("stats", spark_server.uri, pool_size=1)
     try:
         schema = connector.describe("default.jvm_stats")
