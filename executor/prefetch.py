@@ -92,4 +92,8 @@ class Prefetch:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
-        self._thread.join(timeout=5)
+        # A generator holding this fetch can be collected by the cyclic GC on any thread, this
+        # fragment's own included (an exception's traceback keeps the cycle alive): joining the
+        # current thread would raise inside that collection, so the stop flag alone ends it.
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
