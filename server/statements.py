@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 _HANDLE_BYTES = 16
+_SWEEP_SECONDS = 1.0
 
 
 @dataclass
@@ -165,6 +166,7 @@ class Tickets:
         self._pending: dict[bytes, PendingResult] = {}
         self._running: dict[bytes, PendingResult] = {}
         self._spent: dict[bytes, float] = {}   # taken, adopted or cancelled here -> when
+        self._next_sweep = 0.0   # _drop_stale scans every ticket: at most once per _SWEEP_SECONDS
 
     def issue(self, caller: Caller, plans: list[Any], schema: pa.Schema) -> PendingResult:
         now = self._clock()
@@ -242,6 +244,12 @@ class Tickets:
             return list(self._running.values())
 
     def _drop_stale(self, now: float) -> None:
+        # Only memory is given back here: ``take`` refuses an expired ticket itself, and one spent
+        # is refused a little longer than needed. So the scan (every ticket issued in the last
+        # idle_seconds: thousands at a hundred queries a second) runs once a second, not per query.
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_SECONDS
         stale = [h for h, r in self._pending.items() if now - r.created > self.idle_seconds]
         for handle in stale:
             del self._pending[handle]

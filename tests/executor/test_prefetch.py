@@ -30,7 +30,7 @@ def test_close_on_the_fragment_thread_itself_does_not_raise() -> None:
 
     holder["prefetch"] = prefetch = Prefetch("f0", open_reader, SCHEMA, CancelScope())
     ready.set()
-    prefetch._thread.join(5)
+    prefetch._task.join(5)
     assert outcome == [None]
     prefetch.close()  # and from another thread, after it ended
 
@@ -40,4 +40,4 @@ def test_close_from_the_consumer_stops_a_producer_blocked_on_a_full_queue() -> N
     prefetch = Prefetch("f0", lambda: pa.RecordBatchReader.from_batches(SCHEMA, iter([batch] * 100)),
                         SCHEMA, CancelScope(), depth=2)
     prefetch.close()
-    assert not prefetch._thread.is_alive()
+    assert prefetch._task.join(0)  # the producer's task has ended
