@@ -35,7 +35,7 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -112,13 +112,18 @@ class AuditRecord:
         return cls(user=principal.name, roles=tuple(sorted(principal.roles)), **values)
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # The fields are flat (text, numbers, tuples of text): a shallow copy, not asdict's deep one,
+        # which cost a tenth of a millisecond per query.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["time"] = self.time.isoformat()
         data["statement_hash"] = statement_hash(self.statement) if self.statement is not None else None
         for key in ("roles", "products", "tables", "policies"):
             data[key] = list(data[key])
         data["duration_ms"] = round(self.duration_ms, 3)
         return data
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(AuditRecord))
 
 
 class AuditLog:

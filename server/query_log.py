@@ -10,6 +10,11 @@ fields of ``query_line``::
      "bytes": 4000, "products": ["crm", "sales"], "sql": "SELECT ...", "error": null}
 
 A collector (Loki, Elasticsearch, CloudWatch) then filters on fields instead of parsing text.
+
+Lines are formatted and written by one writer thread (``BackgroundHandler``), in the order they
+were logged: a query logs three lines, and formatting and writing them on the query's own thread
+was a tenth of a millisecond of every query. ``flush`` (which ``logging.shutdown`` calls at exit)
+and ``close`` return once every line logged before them is written.
 Errors in a query line are the messages the client got (written for the client, so they hold no
 value a policy hides); unexpected errors appear by type only, their details in their own record.
 """
@@ -19,10 +24,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import queue
 import sys
-from typing import Any
+import threading
+from typing import IO, Any
 
-__all__ = ["QUERY_LOG", "JsonFormatter", "configure", "query_line"]
+__all__ = ["QUERY_LOG", "BackgroundHandler", "JsonFormatter", "configure", "query_line"]
 
 QUERY_LOG = logging.getLogger("flightmesh.query")
 _FIELDS = "query"  # the LogRecord attribute carrying a query line's fields
@@ -51,16 +58,58 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
+class BackgroundHandler(logging.Handler):
+    """Hands records to a writer thread that formats them and writes them to ``stream``, in order."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__()
+        self.stream = stream
+        self._queue: queue.Queue[logging.LogRecord | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write, name="flightmesh-log-writer", daemon=True)
+        self._writer.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The message is fixed now: its arguments may change after this call returns.
+        record.msg, record.args = record.getMessage(), None
+        self._queue.put(record)
+
+    def flush(self) -> None:
+        if self._writer.is_alive():
+            self._queue.join()
+
+    def close(self) -> None:
+        if self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join()
+        super().close()
+
+    def _write(self) -> None:
+        while True:
+            record = self._queue.get()
+            try:
+                if record is None:
+                    return
+                try:
+                    self.stream.write(self.format(record) + "\n")
+                    if self._queue.empty():   # one flush for a burst of lines
+                        self.stream.flush()
+                except Exception:
+                    self.handleError(record)
+            finally:
+                self._queue.task_done()
+
+
 def configure(level: str) -> None:
     """Every record of the process as a JSON line on stderr, from ``level`` up.
 
     Called again (the descriptor's level, once read), it replaces its own handler; handlers others
     installed (a host application's, pytest's) are left alone."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BackgroundHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     for previous in list(root.handlers):
         if isinstance(previous.formatter, JsonFormatter):
             root.removeHandler(previous)
+            previous.close()   # its lines written first, in order
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -60,6 +60,20 @@ def test_tokens_expire_and_can_be_revoked() -> None:
         TokenSigner(b"short", ttl_seconds=60)
 
 
+def test_a_token_already_verified_is_still_refused_once_revoked_or_altered() -> None:
+    """The signer remembers verified tokens: revocation and tampering must still be refused."""
+    signer = TokenSigner(b"s" * 32, ttl_seconds=60)
+    token, other = signer.issue("sam"), signer.issue("sam")
+    assert signer.resolve(token) == "sam" and signer.resolve(other) == "sam"   # both remembered now
+    signer.revoke(token)
+    assert signer.resolve(token) is None
+    assert signer.resolve(other) == "sam"
+    prefix, payload, signature = other.split(".")
+    assert signer.resolve(f"{prefix}.{payload}.{signature[:-2]}AA") is None
+    signer.revoke_user("sam")
+    assert signer.resolve(other) is None
+
+
 def test_tokens_of_one_secret_survive_a_new_signer() -> None:
     token = TokenSigner(b"s" * 32, ttl_seconds=60).issue("sam")
     assert TokenSigner(b"s" * 32, ttl_seconds=60).resolve(token) == "sam"
