@@ -45,20 +45,44 @@ import pyarrow.flight as flight  # noqa: E402
 from benchmarks.transport import cpu_seconds, describe_machine, server_process  # noqa: E402
 
 ONE_ROW = pa.table({"x": pa.array([1], pa.int32())})
+PLAIN = "plain Flight"               # pyarrow.flight client, the plain server
+PLAIN_ADBC = "plain Flight SQL ADBC"  # the ADBC driver, the plain server
+RAW = "flightmesh raw"               # pyarrow.flight client speaking Flight SQL, flightmesh
+ADBC = "flightmesh ADBC"             # the ADBC driver, flightmesh
 
 
 class PlainServer(flight.FlightServerBase):  # type: ignore[misc]
-    """GetFlightInfo answers a one-column schema and a ticket; DoGet streams one row."""
+    """GetFlightInfo answers a one-column schema and a ticket; DoGet streams one row.
+
+    It also answers the one action ADBC sends before re-executing a statement
+    (CreatePreparedStatement, with that schema), so the ADBC driver can be timed against it too:
+    the floor of a Flight SQL round trip with that client.
+    """
 
     def __init__(self) -> None:
         super().__init__("grpc://127.0.0.1:0")
 
     def get_flight_info(self, context: flight.ServerCallContext, descriptor: flight.FlightDescriptor) -> Any:
+        if descriptor.command != b"one" and b"PreparedStatementQuery" not in descriptor.command:
+            # ADBC asks for SqlInfo when it connects: "not implemented" is an answer it accepts.
+            raise flight.FlightUnimplementedError("only queries")
         endpoint = flight.FlightEndpoint(b"one", [])
         return flight.FlightInfo(ONE_ROW.schema, descriptor, [endpoint], -1, -1)
 
     def do_get(self, context: flight.ServerCallContext, ticket: flight.Ticket) -> Any:
         return flight.RecordBatchStream(ONE_ROW)
+
+    def do_action(self, context: flight.ServerCallContext, action: flight.Action) -> list[flight.Result]:
+        from flightmesh.server.messages import pack, sql
+
+        if action.type == "ClosePreparedStatement":
+            return []
+        if action.type != "CreatePreparedStatement":
+            raise flight.FlightUnimplementedError(action.type)
+        result = sql.ActionCreatePreparedStatementResult(
+            prepared_statement_handle=b"one", dataset_schema=ONE_ROW.schema.serialize().to_pybytes(),
+            parameter_schema=pa.schema([]).serialize().to_pybytes())
+        return [flight.Result(pack(result))]
 
 
 def serve_plain() -> None:
@@ -83,6 +107,7 @@ class System:
 
     run: Callable[[str], int]
     server_pid: int
+    reference: str | None = None   # the plain system this one is compared with; None: it is one
     seconds: dict[str, list[float]] = field(default_factory=dict)
     server_cpu: dict[str, list[float]] = field(default_factory=dict)
 
@@ -111,17 +136,34 @@ def raw_system(port: int, pid: int, user: str, password: str) -> System:
     return System(run, pid)
 
 
-def adbc_system(port: int, pid: int, user: str, password: str) -> tuple[System, Callable[[], None]]:
-    from benchmarks.tpch import FlightMeshClient
+def adbc_system(port: int, pid: int, user: str | None, password: str | None) -> tuple[System, Callable[[], None]]:
+    """ADBC, one cursor per query re-executed (as ``tpch.py``); no credentials for the plain server."""
+    import adbc_driver_flightsql.dbapi as dbapi
 
-    client = FlightMeshClient(port, user, password)
-    return System(lambda text: int(client.run(text).num_rows), pid), client.close
+    credentials = {"username": user, "password": password} if user is not None and password is not None else {}
+    connection = dbapi.connect(f"grpc://127.0.0.1:{port}", db_kwargs=credentials, autocommit=True)
+    cursors: dict[str, Any] = {}
+
+    def run(text: str) -> int:
+        cursor = cursors.get(text)
+        if cursor is None:
+            cursor = cursors[text] = connection.cursor()
+        cursor.execute(text)
+        return int(cursor.fetch_arrow_table().num_rows)
+
+    def close() -> None:
+        for cursor in cursors.values():
+            cursor.close()
+        connection.close()
+
+    return System(run, pid), close
 
 
-def measure(systems: dict[str, System], queries: dict[str, str], plain_name: str, runs: int) -> None:
-    """Interleaved: each round runs every (system, query) once, the order rotating every round."""
-    pairs = [(name, query) for query in queries for name in systems
-             if name != plain_name or query == next(iter(queries))]
+def measure(systems: dict[str, System], queries: dict[str, str], runs: int) -> None:
+    """Interleaved: each round runs every (system, query) once, the order rotating every round; a
+    plain server answers one row whatever the query, so it runs once per round."""
+    pairs = [(name, query) for query in queries for name, system in systems.items()
+             if system.reference is not None or query == next(iter(queries))]
     for name, query in pairs:                    # warm-up: plan cache, connections, page cache
         for _ in range(3):
             systems[name].run(queries[query])
@@ -136,23 +178,25 @@ def measure(systems: dict[str, System], queries: dict[str, str], plain_name: str
             system.server_cpu.setdefault(query, []).append(cpu_seconds(system.server_pid) - cpu_before)
 
 
-def report(systems: dict[str, System], plain_name: str) -> None:
-    print(f"\n{'system':<18} {'query':<8} {'median ms':>9} {'p90 ms':>7} {'server CPU ms':>13}")
+def report(systems: dict[str, System]) -> None:
+    print(f"\n{'system':<20} {'query':<8} {'median ms':>9} {'p90 ms':>7} {'server CPU ms':>13}")
     for name, system in systems.items():
         for query, seconds in system.seconds.items():
             ordered = sorted(seconds)
             p90 = ordered[int(0.9 * (len(ordered) - 1))]
             cpu = statistics.mean(system.server_cpu[query])  # ticks of 10 ms: the mean, not the median
-            print(f"{name:<18} {query:<8} {statistics.median(seconds) * 1000:9.2f} {p90 * 1000:7.2f} "
+            label = "(any)" if system.reference is None else query
+            print(f"{name:<20} {label:<8} {statistics.median(seconds) * 1000:9.2f} {p90 * 1000:7.2f} "
                   f"{cpu * 1000:13.2f}")
-    floor = statistics.median(next(iter(systems[plain_name].seconds.values()))) * 1000
-    print(f"\nplain Flight round trip (GetFlightInfo + DoGet, one row): {floor:.2f} ms")
+    print()
     for name, system in systems.items():
-        if name == plain_name:
+        if system.reference is None:
             continue
+        floor = statistics.median(next(iter(systems[system.reference].seconds.values()))) * 1000
         for query, seconds in system.seconds.items():
             ms = statistics.median(seconds) * 1000
-            print(f"{name:<18} {query:<8} {ms / floor:5.1f}x plain Flight, {ms - floor:+6.2f} ms")
+            print(f"{name:<20} {query:<8} {ms / floor:5.2f}x {system.reference} ({floor:.2f} ms): "
+                  f"flightmesh adds {ms - floor:5.2f} ms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,19 +228,23 @@ def main(argv: list[str] | None = None) -> int:
     print(describe_machine())
     flightmesh_cli = [sys.executable, "-m", "flightmesh.server.cli", "serve", str(data.descriptor), "--port", "0"]
     plain_cli = [sys.executable, str(Path(__file__).resolve()), "--serve-plain"]
-    plain_name = "plain Flight"
+    closers: list[Callable[[], None]] = []
     with (server_process(flightmesh_cli, "flightmesh") as (mesh_port, mesh_pid),
           server_process(plain_cli, "plain") as (plain_port, plain_pid)):
-        systems = {plain_name: plain_system(plain_port, plain_pid),
-                   "flightmesh raw": raw_system(mesh_port, mesh_pid, user, password)}
-        close: Callable[[], None] = lambda: None  # noqa: E731
+        systems = {PLAIN: plain_system(plain_port, plain_pid),
+                   RAW: raw_system(mesh_port, mesh_pid, user, password)}
+        systems[RAW].reference = PLAIN
         if not args.no_adbc:
-            systems["flightmesh ADBC"], close = adbc_system(mesh_port, mesh_pid, user, password)
+            systems[PLAIN_ADBC], close_plain = adbc_system(plain_port, plain_pid, None, None)
+            systems[ADBC], close_mesh = adbc_system(mesh_port, mesh_pid, user, password)
+            systems[ADBC].reference = PLAIN_ADBC
+            closers += [close_plain, close_mesh]
         try:
-            measure(systems, queries, plain_name, args.runs)
+            measure(systems, queries, args.runs)
         finally:
-            close()
-    report(systems, plain_name)
+            for close in closers:
+                close()
+    report(systems)
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (at the end)")
     return 0

@@ -131,7 +131,10 @@ class QueryHistory:
                 self._changed.wait_for(lambda: len(self._queued) < self.max_queued)
                 self._queued.append(entry)
                 self._ensure_writer()
-                self._changed.notify_all()
+                # The writer waits for a first row, or lingers until the queue is half full; other
+                # rows change nothing it waits on (waking it for each cost every query ~0.02 ms).
+                if len(self._queued) == 1 or len(self._queued) * 2 >= self.max_queued:
+                    self._changed.notify_all()
                 return
         self.record(entry)
 

@@ -43,7 +43,21 @@ def query_line(fields: dict[str, Any]) -> None:
 
 def utc_iso(timestamp: float) -> str:
     moment = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # strftime was most of a log line's formatting; lines of the same second share their prefix.
+    second = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    cached = _last_second
+    if cached[0] != second:
+        cached = (second, moment.strftime("%Y-%m-%dT%H:%M:%S."))
+        _set_last_second(cached)
+    return cached[1] + f"{moment.microsecond // 1000:03d}Z"
+
+
+_last_second: tuple[tuple[int, ...], str] = ((), "")
+
+
+def _set_last_second(value: tuple[tuple[int, ...], str]) -> None:
+    global _last_second
+    _last_second = value
 
 
 class JsonFormatter(logging.Formatter):
@@ -113,3 +127,6 @@ def configure(level: str) -> None:
             previous.close()   # its lines written first, in order
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # No record's caller is looked up: these lines do not show it, and walking the stack for it
+    # was a third of each log call (the logging module's own switch, see its ``_srcfile``).
+    logging._srcfile = None

@@ -105,6 +105,10 @@ class TicketCodec:
             raise TokenTooLarge(f"a {kind} of {len(token)} bytes is over {MAX_TOKEN_BYTES}")
         return token
 
+    def now(self) -> float:
+        """The clock expiries are checked against."""
+        return self._clock()
+
     def nonce_of(self, token: bytes) -> str | None:
         """The nonce of a token that verifies (whatever its user or expiry), else None: for lookups only."""
         verified = self._verified(token, raising=False)
