@@ -51,14 +51,38 @@ def test_a_burst_of_merges_leaves_no_idle_instance_behind(tmp_path: Path) -> Non
             folder.mkdir(parents=True, exist_ok=True)
         assert len(list(spill.glob("merge-*"))) == 4
         kept = [instance for instance, _ in engine._idle]
-        assert _wait_for(lambda: engine.idle_instances() == 0)
+        # The three closed; one fresh instance (never used: the baseline memory) waits in their place.
+        assert _wait_for(lambda: engine.idle_instances() == 0 and len(engine._idle) == 1
+                         and engine._idle[0][0] not in kept)
         # Their spill folders forgotten and removed (a server running for months opens many instances);
-        # only the typing instance's is left. Probed once the reaper is done: an instance is closed by
-        # one thread, and a probe racing the close would make the close fail.
-        assert _wait_for(lambda: len(engine._folders) == 1)
+        # only the typing instance's is left (the fresh one has written none). Probed once the reaper is
+        # done: an instance is closed by one thread, and a probe racing the close would make the close fail.
+        assert _wait_for(lambda: len(engine._folders) == 2)
         assert len(list(spill.glob("merge-*"))) == 1
         assert all(_closed(instance) for instance in kept)  # really closed, not only forgotten
-        cursor, give_back = engine.lease()  # the next burst opens a new one
+        standby = engine._idle[0][0]
+        time.sleep(0.6)  # past merge_idle_seconds twice: the fresh instance is not reaped
+        assert [instance for instance, _ in engine._idle] == [standby]
+        cursor, give_back = engine.lease()  # the next burst starts on it
+        assert _merge(cursor) == 500
+        give_back()
+    finally:
+        engine.close()
+
+
+def test_the_first_merge_after_a_pause_does_not_open_an_instance() -> None:
+    """Opening one costs ~11 ms: the reaper leaves a fresh one for the next query."""
+    engine = MergeEngine(Settings(merge_idle_seconds=0.1))
+    try:
+        cursor, give_back = engine.lease()
+        assert _merge(cursor) == 500
+        give_back()
+        used = engine._idle[0][0]
+        assert _wait_for(lambda: len(engine._idle) == 1 and engine._idle[0][0] is not used)
+        assert _closed(used)
+        opened = engine._opened
+        cursor, give_back = engine.lease()
+        assert engine._opened == opened  # the fresh instance, not a new one
         assert _merge(cursor) == 500
         give_back()
     finally:
@@ -71,7 +95,9 @@ def test_an_instance_in_use_is_never_reaped() -> None:
         cursor, give_back = engine.lease()
         _other, other_back = engine.lease()
         other_back()  # one given back starts the reaper; the other stays leased past its idle time
-        assert _wait_for(lambda: engine.idle_instances() == 0)
+        given = engine._idle[0][0]
+        assert _wait_for(lambda: all(instance is not given for instance, _ in engine._idle))
+        time.sleep(0.3)  # past its idle time, and the reaper ran meanwhile
         assert _merge(cursor) == 500
         give_back()
     finally:
