@@ -71,8 +71,10 @@ class Deadlines:
                 while self._heap and self._heap[0][2].cancelled:
                     heapq.heappop(self._heap)
                 if not self._heap:
-                    self._thread = None   # nothing pending: the next deadline starts a watcher again
-                    return
+                    # Nothing pending: wait for the next deadline (``after`` notifies). Ending here
+                    # instead made the first query after every pause start the thread again.
+                    self._changed.wait()
+                    continue
                 wait = self._heap[0][0] - self._clock()
                 if wait > 0:
                     self._changed.wait(wait)
