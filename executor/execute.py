@@ -30,7 +30,7 @@ from .keys import KeyFilterRun
 from .merge import MergeEngine
 from .merge_route import Route
 from .merge_spark import delegated_merge
-from .prefetch import Prefetch
+from .prefetch import InlineRead, Prefetch
 from .privacy_release import release, released_schema
 from .query_context import publish_progress, query_id_of
 
@@ -51,7 +51,7 @@ class _Run:
     """One execution's moving parts, so they can all be stopped together."""
 
     cancel: CancelScope
-    prefetches: dict[str, Prefetch] = field(default_factory=dict)
+    prefetches: dict[str, Prefetch | InlineRead] = field(default_factory=dict)
     stats: dict[str, FragmentStats] = field(default_factory=dict)
     cursor: duckdb.DuckDBPyConnection | None = None
     release: Callable[[], None] | None = None   # gives the merge instance back (MergeEngine.lease)
@@ -168,9 +168,12 @@ class Executor:
     def _batches(self, bound: BoundPlan, run: _Run) -> Iterator[pa.RecordBatch]:
         plan, fragment_schemas = bound.plan, bound.fragment_schemas
         keys = KeyFilterRun(bound.key_slots, self.settings, run.cancel)
+        # One fragment expected to answer within one batch: read on this thread, no read-ahead (prefetch).
+        small = plan.residual is None and len(plan.fragments) == 1 and \
+            plan.fragments[0].estimate is not None and plan.fragments[0].estimate <= self.settings.batch_rows
         for fragment in plan.fragments:
             run.stats[fragment.name] = FragmentStats(sql=fragment.sql)
-            run.prefetches[fragment.name] = Prefetch(
+            run.prefetches[fragment.name] = (InlineRead if small else Prefetch)(
                 fragment.name, self._opener(fragment, fragment_schemas[fragment.name], keys, run),
                 fragment_schemas[fragment.name], run.cancel,
             )

@@ -21,7 +21,7 @@ from flightmesh.mesh import CancelScope
 
 from .thread_reuse import shared_threads
 
-__all__ = ["Prefetch"]
+__all__ = ["InlineRead", "Prefetch"]
 
 _DONE = object()
 
@@ -100,3 +100,54 @@ class Prefetch:
         # current thread would raise inside that collection, so the stop flag alone ends it.
         if not self._task.runs_here():
             self._task.join(timeout=5)
+
+
+class InlineRead:
+    """A fragment read on its consumer's thread, for results expected to fit in one batch.
+
+    Read-ahead overlaps an engine's next batch with sending the last one; a result of one batch
+    has no next one, and handing it over from another thread (start the task, wake the consumer
+    for the batch and again for its end) was a fifth of a small query's time in the server.
+    The same face as ``Prefetch``: ``failure`` keeps an error's type, and a failure cancels the
+    query's scope.
+    """
+
+    def __init__(self, name: str, open_reader: Callable[[], pa.RecordBatchReader], schema: pa.Schema,
+                 cancel: CancelScope) -> None:
+        self.name = name
+        self.schema = schema
+        self.cancel = cancel
+        self.failure: BaseException | None = None
+        self._open = open_reader
+        self._reader: pa.RecordBatchReader | None = None
+        self._closed = False
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            if self._closed:
+                return
+            self._reader = reader = self._open()
+            for batch in reader:
+                if self._closed:
+                    return
+                yield batch
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            self.failure = error
+            self.cancel.cancel()
+            raise
+        finally:
+            self.close()
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self.batches())
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_batches(list(self.batches()), schema=self.schema)
+
+    def close(self) -> None:
+        self._closed = True
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
