@@ -27,6 +27,7 @@ replicas charge one ledger.
 
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -58,6 +59,7 @@ HANDLE_SECONDS = 24 * 3600.0
 MAX_TRAVELLING_PLANS = 8
 STALE_MESH = ("this ticket was planned under an earlier version of the mesh (it was reloaded since, and its "
               "policies may differ): run the query again")
+_TEMPLATES = 1_000   # ticket body templates kept (then it starts over)
 _OPENED_STATEMENTS = 10_000   # statement handles remembered as verified (then it starts over)
 OTHER_IDENTITY = ("this ticket was planned for your identity with other roles or attributes: run the query "
                   "again")
@@ -94,6 +96,7 @@ class ReplicaTokens:
         # verifying it twice (statement_key, then open_statement) and inflating its body cost each
         # prepared GetFlightInfo ~0.05 ms. User and expiry are still checked on every use.
         self._statements: dict[bytes, _OpenedStatement] = {}
+        self._templates: dict[tuple[Any, ...], tuple[pa.Schema, str, str]] = {}
 
     def fingerprint(self) -> str:
         spec = self.runtime.spec
@@ -106,11 +109,19 @@ class ReplicaTokens:
 
     def seal_ticket(self, caller: Caller, handle: bytes, plans: list[Any], schema: pa.Schema, query_id: str,
                     products: Sequence[str], restatement: Restatement | None) -> bytes:
+        ttl = self.runtime.settings.ticket_ttl_seconds
+        template = self._ticket_template(plans, schema, products, restatement)
+        if template is not None:
+            try:
+                return self.codec.seal_text("ticket", caller.principal.name,
+                                            template[0] + json.dumps(query_id) + template[1], ttl_seconds=ttl,
+                                            fingerprint=self.fingerprint(), nonce=handle.hex())
+            except TokenTooLarge:
+                pass   # the general path below leaves parts out
         body: dict[str, Any] = {"schema": schema_to_text(schema), "query_id": query_id, "products": list(products),
                                 "sql": restatement.sql if restatement is not None else "",
                                 "plans": self._portable(plans),
                                 "restatement": restatement.to_dict() if restatement is not None else None}
-        ttl = self.runtime.settings.ticket_ttl_seconds
         while True:
             try:
                 return self.codec.seal("ticket", caller.principal.name, body, ttl_seconds=ttl,
@@ -124,6 +135,30 @@ class ReplicaTokens:
                     body["restatement"] = None
                 else:
                     raise
+
+    def _ticket_template(self, plans: list[Any], schema: pa.Schema, products: Sequence[str],
+                         restatement: Restatement | None) -> tuple[str, str] | None:
+        """A ticket body's JSON around its query id, kept per statement: a client re-executing a
+        statement gets tickets that differ only there, and writing the rest (the schema as IPC
+        bytes, the restatement) was most of each ticket's cost. Only for bodies without plans or
+        parameter rows (no shared key: nothing else would read them); None otherwise."""
+        if restatement is None or restatement.rows is not None or self._portable(plans) is not None:
+            return None
+        key = (id(schema), tuple(products), restatement.sql, restatement.default_schema, restatement.dialect)
+        with self._lock:
+            found = self._templates.get(key)
+        if found is not None and found[0] is schema:
+            return found[1], found[2]
+        marker = "\u0000query-id\u0000"
+        text = json.dumps({"schema": schema_to_text(schema), "query_id": marker, "products": list(products),
+                           "sql": restatement.sql, "plans": None, "restatement": restatement.to_dict()},
+                          separators=(",", ":"))
+        before, _, after = text.partition(json.dumps(marker))
+        with self._lock:
+            if len(self._templates) >= _TEMPLATES:
+                self._templates.clear()
+            self._templates[key] = (schema, before, after)   # the schema kept alive: its id stays its own
+        return before, after
 
     def open_ticket(self, token: bytes, caller: Caller) -> tuple[bytes, Opened]:
         """(the ticket's handle in ``Tickets``, its checked payload); refused if stale."""

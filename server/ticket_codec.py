@@ -95,11 +95,17 @@ class TicketCodec:
 
     def seal(self, kind: str, user: str, body: Mapping[str, Any], *, ttl_seconds: float, fingerprint: str,
              nonce: str | None = None) -> bytes:
+        return self.seal_text(kind, user, json.dumps(body, separators=(",", ":")), ttl_seconds=ttl_seconds,
+                              fingerprint=fingerprint, nonce=nonce)
+
+    def seal_text(self, kind: str, user: str, body: str, *, ttl_seconds: float, fingerprint: str,
+                  nonce: str | None = None) -> bytes:
+        """``seal`` of a body already written as JSON text (a caller that keeps most of it)."""
         header = json.dumps({"kind": kind, "user": user, "expires_at": self._clock() + ttl_seconds,
                              "nonce": nonce or secrets.token_urlsafe(16), "fingerprint": fingerprint},
                             separators=(",", ":")).encode()
         packed = b"".join((_MAGIC, len(header).to_bytes(_HEADER_LENGTH_BYTES, "big"), header,
-                           zlib.compress(json.dumps(body, separators=(",", ":")).encode(), _LEVEL)))
+                           zlib.compress(body.encode(), _LEVEL)))
         token = packed + self._sign(packed)
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenTooLarge(f"a {kind} of {len(token)} bytes is over {MAX_TOKEN_BYTES}")
