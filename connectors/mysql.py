@@ -42,11 +42,14 @@ How connectorx shapes this module:
   ``SUM`` over the table: 80 ms), connectorx's decoding ~150 ms CPU; wall 270-290 ms through
   connectorx alone, the ``mariadb`` client 230-250 ms, this connector (worker process included)
   283-302 ms: the reader process adds ~15 ms. Tried and left as they are, each within noise:
-  connectorx's binary protocol (``cxprotocol=binary``) against text, the Unix socket against
-  loopback TCP, 16k-131k rows per batch, ``in_predicate_conversion_threshold`` on a 4,687-key
-  IN-list (b22). Grouping in MariaDB before shipping costs more than it saves unless it cuts
-  rows several-fold: b65's 270,000 rows grouped to 54,000 took 127-146 ms against 114 ms for the
-  raw rows (connectorx, 3 runs each, interleaved).
+  connectorx's binary protocol (``cxprotocol=binary``) against text, 16k-131k rows per batch,
+  ``in_predicate_conversion_threshold`` on a 4,687-key IN-list (b22), and loopback TCP
+  (``prefer_socket=false``) against what connectorx's driver does by default for a loopback
+  address: it asks the server for ``@@socket`` and reconnects through that Unix socket (the
+  process list shows the host ``localhost``, not ``127.0.0.1:<port>``). Grouping in MariaDB
+  before shipping costs more than it saves unless it cuts rows several-fold: b65's 270,000 rows
+  grouped to 54,000 took 127-146 ms against 114 ms for the raw rows (connectorx, 3 runs each,
+  interleaved).
 - Cancellation (``mysql_statement``): each statement carries a unique comment
   (``/* flightmesh:<token> */``); cancel finds it in ``information_schema.PROCESSLIST`` and runs
   ``KILL QUERY <id>``, and so does a stream cut short, before its worker is killed. The tests
