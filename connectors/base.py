@@ -115,6 +115,11 @@ class Capabilities:
     # rows are stored in primary-key order (InnoDB): a range over the key's leading column reads
     # contiguous rows, so a key filter on that column is never weak, however few keys it has.
     clustered_primary_key: bool = False
+    # What grouping one input row costs the engine (GROUP BY, SELECT DISTINCT, agg(DISTINCT)), in
+    # units of shipping that row to the merge instead: 0 for hash aggregation, cheap beside the
+    # transfer; more where the engine sorts every input row into a temporary B-tree (SQLite).
+    # planner/grouping_place.py then groups in the merge DuckDB when that costs less.
+    grouping_row_cost: float = 0.0
     # IN-lists of up to this many literals cost the engine little (MariaDB sorts a constant list
     # and binary-searches it): a key filter sends that many as literals even where the mesh's
     # dynamic_filter_max_literal_keys is lower (0: the setting alone decides).

@@ -34,7 +34,7 @@ from flightmesh.mesh.statistics import ColumnStatistics
 
 from .resolve import Resolution
 
-__all__ = ["column_statistics", "distinct_among", "estimate_rows", "group_count"]
+__all__ = ["column_statistics", "distinct_among", "estimate_rows", "group_count", "input_rows"]
 
 _UNKNOWN_TABLE_ROWS = 100_000.0
 _DEPTH = 8  # how far a column is traced through subqueries (governed tables are one level)
@@ -52,6 +52,24 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
         return estimate_rows(tree.this, resolution) + estimate_rows(tree.expression, resolution)
     if not isinstance(tree, exp.Select):
         return 1.0
+    rows = input_rows(tree, resolution)
+    if tree.args.get("group") is not None:
+        groups = group_count(tree, rows, resolution)
+        having = tree.args.get("having")
+        if having is not None:
+            groups *= _conjunction_having(having.this, tree, resolution, rows / max(groups, 1.0))
+        rows = groups
+    elif any(isinstance(e, exp.AggFunc) for p in tree.expressions for e in p.walk()):
+        rows = 1.0
+    limit = tree.args.get("limit")
+    if limit is not None and isinstance(limit.expression, exp.Literal) and limit.expression.is_int:
+        rows = min(rows, float(limit.expression.to_py()))
+    return max(rows, 1.0)
+
+
+def input_rows(tree: exp.Select, resolution: Resolution) -> float:
+    """The rows ``tree``'s FROM, joins and WHERE produce: what its GROUP BY, aggregates or
+    DISTINCT then read."""
     inputs = {item.alias_or_name: _Input(_item_rows(item, resolution)) for item in _from_items(tree)}
     conjuncts = _conjuncts(tree.args.get("where"))
     joins = tree.args.get("joins") or []
@@ -80,19 +98,7 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
             continue  # another join predicate: accounted for by the join rule
         else:
             rest *= _selectivity(conjunct, tree, resolution)
-    rows = _joined(tree, inputs, equalities, outer, resolution) * rest
-    if tree.args.get("group") is not None:
-        groups = group_count(tree, rows, resolution)
-        having = tree.args.get("having")
-        if having is not None:
-            groups *= _conjunction_having(having.this, tree, resolution, rows / max(groups, 1.0))
-        rows = groups
-    elif any(isinstance(e, exp.AggFunc) for p in tree.expressions for e in p.walk()):
-        rows = 1.0
-    limit = tree.args.get("limit")
-    if limit is not None and isinstance(limit.expression, exp.Literal) and limit.expression.is_int:
-        rows = min(rows, float(limit.expression.to_py()))
-    return max(rows, 1.0)
+    return _joined(tree, inputs, equalities, outer, resolution) * rest
 
 
 def group_count(select: exp.Select, rows: float, resolution: Resolution) -> float:

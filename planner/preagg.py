@@ -31,6 +31,7 @@ from sqlglot import exp
 
 from .capability import takes
 from .estimate import distinct_among
+from .grouping_place import engine_grouping_pays
 from .resolve import Resolution
 from .split import FRAGMENT_KEY, FragmentDraft
 
@@ -109,6 +110,10 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
     # (pre_aggregate_min_rows 0 forces the rewrite wherever it applies, statistics or not)
     if resolution is not None and min_rows > 0 and _groups_too_many(draft.tree, keys, estimates[name], resolution):
         return None
+    # A sorting engine's grouping costs more than shipping the rows (planner/grouping_place.py).
+    if min_rows > 0 and not engine_grouping_pays(draft.connector.capabilities, estimates[name],
+                                                 _groups(draft.tree, keys, estimates[name], resolution)):
+        return None
     partials: list[exp.Expr] = []
     named: dict[str, str] = {}  # a partial's SQL -> its output name: SUM(x) for SUM and AVG is one
 
@@ -141,6 +146,18 @@ def _nullable(item: exp.Expr, joins: list[exp.Expr]) -> bool:
     """Is ``item`` the NULL-extended side of one of ``joins`` (all inner or LEFT)?"""
     return any(isinstance(join, exp.Join) and join.this is item and (join.side or "").upper() == "LEFT"
                for join in joins)
+
+
+def _groups(tree: exp.Expr, keys: list[str], rows: float, resolution: Resolution | None) -> float:
+    """The groups expected among the fragment's ``rows`` by ``keys``: a tenth of the rows when a
+    key's distinct count is unknown (``estimate.group_count``'s default)."""
+    groups = 1.0
+    for key in keys:
+        distinct = distinct_among(tree, key, rows, resolution) if resolution is not None else None
+        if distinct is None:
+            return max(1.0, rows * 0.1)
+        groups *= max(distinct, 1.0)
+    return min(groups, rows)
 
 
 def _groups_too_many(tree: exp.Expr, keys: list[str], rows: float, resolution: Resolution) -> bool:

@@ -37,6 +37,7 @@ from flightmesh.mesh import CatalogTable, UnsupportedQuery
 from .binding import Binding
 from .capability import takes
 from .constructs import held_back, is_sampled
+from .grouping_place import groups_in_merge
 from .resolve import Resolution, table_key
 from .treecopy import copy_tree
 
@@ -185,7 +186,9 @@ class Engines:
         found = self.identity(tree)
         if found is None or self.external_columns(tree):
             return False
-        return offered(found[1], tree)
+        # An engine whose grouping costs more than shipping its rows (planner/grouping_place.py)
+        # gets the rows' part only: placement cuts the query, the merge groups.
+        return offered(found[1], tree) and not groups_in_merge(tree, found[1].capabilities, self.resolution)
 
     def external_columns(self, tree: exp.Expr) -> list[exp.Column]:
         """Columns inside ``tree`` that read a source outside it (correlation)."""

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from sqlglot import exp
 
+from ..grouping_place import engine_grouping_pays
 from ..preagg import own_nodes, reads_of
 from ..split import FRAGMENT_KEY, FragmentDraft
 from .base import Cut, RuleContext, scanned_rows
@@ -37,7 +38,11 @@ def reduce_semi_joins(cut: Cut, context: RuleContext) -> Cut:
                 scanned.get(draft.name, 0) < context.pre_aggregate_min_rows:
             continue
         keys = _keys(select, item, draft)
-        if keys:
+        # A sorting engine's DISTINCT costs more than shipping the rows (planner/grouping_place.py):
+        # not even one group would pay.
+        # (pre_aggregate_min_rows 0 forces the rewrite wherever it applies, as in pre_aggregate)
+        if keys and (context.pre_aggregate_min_rows <= 0 or
+                     engine_grouping_pays(draft.connector.capabilities, scanned.get(draft.name, 0.0), 1.0)):
             pre = exp.Subquery(this=draft.tree, alias=exp.TableAlias(this=exp.to_identifier("pre", quoted=True)))
             tree = exp.select(*[exp.alias_(exp.column(k, table="pre", quoted=True), k, quoted=True)
                                 for k in keys]).from_(pre).distinct()
