@@ -34,7 +34,7 @@ from flightmesh.mesh.statistics import ColumnStatistics
 
 from .resolve import Resolution
 
-__all__ = ["column_statistics", "distinct_among", "estimate_rows", "group_count", "input_rows"]
+__all__ = ["column_statistics", "distinct_among", "estimate_rows", "group_count", "input_rows", "output_rows"]
 
 _UNKNOWN_TABLE_ROWS = 100_000.0
 _DEPTH = 8  # how far a column is traced through subqueries (governed tables are one level)
@@ -52,7 +52,12 @@ def estimate_rows(tree: exp.Expr, resolution: Resolution) -> float:
         return estimate_rows(tree.this, resolution) + estimate_rows(tree.expression, resolution)
     if not isinstance(tree, exp.Select):
         return 1.0
-    rows = input_rows(tree, resolution)
+    return output_rows(tree, input_rows(tree, resolution), resolution)
+
+
+def output_rows(tree: exp.Select, rows: float, resolution: Resolution) -> float:
+    """The rows ``tree`` returns when its FROM, joins and WHERE produce ``rows`` (``input_rows``):
+    after its GROUP BY and HAVING, aggregates and LIMIT."""
     if tree.args.get("group") is not None:
         groups = group_count(tree, rows, resolution)
         having = tree.args.get("having")

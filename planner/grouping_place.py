@@ -25,7 +25,7 @@ from sqlglot import exp
 
 from flightmesh.connectors import Capabilities
 
-from .estimate import estimate_rows, input_rows
+from .estimate import input_rows, output_rows
 from .resolve import Resolution
 
 __all__ = ["engine_grouping_pays", "groups_in_merge"]
@@ -43,7 +43,7 @@ def groups_in_merge(tree: exp.Expr, capabilities: Capabilities, resolution: Reso
     if cost <= 0 or not isinstance(tree, exp.Select) or not _groups(tree):
         return False
     rows = input_rows(tree, resolution)
-    output = estimate_rows(tree, resolution)
+    output = output_rows(tree, rows, resolution)   # from the same input estimate, not a second one
     return rows * cost + output > rows + _MERGE_STEP_ROWS
 
 

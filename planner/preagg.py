@@ -108,12 +108,16 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
     inside = {id(c) for a in aggregates for c in a.find_all(exp.Column)}
     keys = sorted({c.name for c in select.find_all(exp.Column) if c.table == alias and id(c) not in inside})
     # (pre_aggregate_min_rows 0 forces the rewrite wherever it applies, statistics or not)
-    if resolution is not None and min_rows > 0 and _groups_too_many(draft.tree, keys, estimates[name], resolution):
-        return None
-    # A sorting engine's grouping costs more than shipping the rows (planner/grouping_place.py).
-    if min_rows > 0 and not engine_grouping_pays(draft.connector.capabilities, estimates[name],
-                                                 _groups(draft.tree, keys, estimates[name], resolution)):
-        return None
+    if min_rows > 0:
+        rows = estimates[name]
+        known, complete = _known_groups(draft.tree, keys, rows, resolution)
+        if resolution is not None and known > rows * _KEPT:
+            return None
+        # A sorting engine's grouping costs more than shipping the rows (planner/grouping_place.py);
+        # a tenth of the rows are groups when a key's distinct count is unknown (group_count's default).
+        groups = min(known, rows) if complete else max(1.0, rows * 0.1)
+        if not engine_grouping_pays(draft.connector.capabilities, rows, groups):
+            return None
     partials: list[exp.Expr] = []
     named: dict[str, str] = {}  # a partial's SQL -> its output name: SUM(x) for SUM and AVG is one
 
@@ -148,31 +152,19 @@ def _nullable(item: exp.Expr, joins: list[exp.Expr]) -> bool:
                for join in joins)
 
 
-def _groups(tree: exp.Expr, keys: list[str], rows: float, resolution: Resolution | None) -> float:
-    """The groups expected among the fragment's ``rows`` by ``keys``: a tenth of the rows when a
-    key's distinct count is unknown (``estimate.group_count``'s default)."""
+def _known_groups(tree: exp.Expr, keys: list[str], rows: float,
+                  resolution: Resolution | None) -> tuple[float, bool]:
+    """The product of the ``keys``' distinct counts among the fragment's ``rows`` (each key counts
+    the values expected among those rows, not the table's), up to the first key whose count is
+    unknown, and whether every count was known. Would grouping keep more than ``_KEPT`` of the
+    rows: the known product says so even when a later count is unknown, since it only grows."""
     groups = 1.0
     for key in keys:
         distinct = distinct_among(tree, key, rows, resolution) if resolution is not None else None
         if distinct is None:
-            return max(1.0, rows * 0.1)
+            return groups, False
         groups *= max(distinct, 1.0)
-    return min(groups, rows)
-
-
-def _groups_too_many(tree: exp.Expr, keys: list[str], rows: float, resolution: Resolution) -> bool:
-    """Would grouping by ``keys`` keep more than ``_KEPT`` of the fragment's ``rows``? Only when
-    every key's distinct count is known; unknown counts keep the rewrite (the row threshold
-    decides). Each key counts the values expected among the fragment's rows, not the table's."""
-    groups = 1.0
-    for key in keys:
-        distinct = distinct_among(tree, key, rows, resolution)
-        if distinct is None:
-            return False
-        groups *= max(distinct, 1.0)
-        if groups > rows * _KEPT:
-            return True
-    return False
+    return groups, True
 
 
 def grouped_aggregates(select: exp.Select) -> list[exp.Expr]:

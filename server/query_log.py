@@ -22,6 +22,7 @@ value a policy hides); unexpected errors appear by type only, their details in t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import queue
@@ -43,21 +44,13 @@ def query_line(fields: dict[str, Any]) -> None:
 
 def utc_iso(timestamp: float) -> str:
     moment = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
-    # strftime was most of a log line's formatting; lines of the same second share their prefix.
-    second = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
-    cached = _last_second
-    if cached[0] != second:
-        cached = (second, moment.strftime("%Y-%m-%dT%H:%M:%S."))
-        _set_last_second(cached)
-    return cached[1] + f"{moment.microsecond // 1000:03d}Z"
+    return _second_prefix(moment.replace(microsecond=0)) + f"{moment.microsecond // 1000:03d}Z"
 
 
-_last_second: tuple[tuple[int, ...], str] = ((), "")
-
-
-def _set_last_second(value: tuple[tuple[int, ...], str]) -> None:
-    global _last_second
-    _last_second = value
+@functools.lru_cache(maxsize=2)
+def _second_prefix(second: dt.datetime) -> str:
+    """strftime was most of a log line's formatting; lines of the same second share their prefix."""
+    return second.strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 class JsonFormatter(logging.Formatter):
