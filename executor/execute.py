@@ -27,7 +27,7 @@ from .bound import BoundPlan, bound_plan
 from .client_errors import for_client
 from .deadlines import DEADLINES, Deadline
 from .keys import KeyFilterRun
-from .merge import MergeEngine
+from .merge import MergeEngine, register_input
 from .merge_route import Route
 from .merge_spark import delegated_merge
 from .prefetch import InlineRead, Prefetch
@@ -188,10 +188,12 @@ class Executor:
         cursor = run.cursor
         run.cancel.on_cancel(cursor.interrupt)
         try:
+            sizes = dict(plan.merge_rows)
             for name, prefetch in run.prefetches.items():
                 # A registered stream can be scanned once; a fragment the residual reads twice is
                 # materialized first.
-                cursor.register(name, prefetch.table() if name in plan.materialize else prefetch.reader())
+                register_input(cursor, name, prefetch.table() if name in plan.materialize else prefetch.reader(),
+                               sizes.get(name))
             reader = cursor.sql(plan.residual).to_arrow_reader(self.settings.batch_rows)
         except duckdb.Error as error:  # also: interrupted because a fragment already failed
             raise _merge_error(error, run) from None

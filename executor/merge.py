@@ -32,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from duckdb._sources.pyarrow import PyArrowReaderSource
 
 from flightmesh.connectors.duckdb import lock_down
 from flightmesh.connectors.engine_errors import duckdb_failure, mesh_error
@@ -39,9 +40,35 @@ from flightmesh.mesh import DescriptorError, QueryError, Settings
 
 from .allocator import give_back_freed_memory
 
-__all__ = ["IDLE_INSTANCES", "MergeEngine"]
+__all__ = ["IDLE_INSTANCES", "MergeEngine", "register_input"]
 
 IDLE_INSTANCES = 8
+
+
+class _SizedStream(PyArrowReaderSource):
+    """A fragment's stream that tells DuckDB the rows the planner expects of it (planner/merge_sizes.py)."""
+
+    def __init__(self, reader: pa.RecordBatchReader, rows: int) -> None:
+        super().__init__(reader)
+        self._rows = rows
+
+    def rows(self) -> int | None:
+        return self._rows
+
+
+def register_input(cursor: duckdb.DuckDBPyConnection, name: str, data: pa.Table | pa.RecordBatchReader,
+                   rows: int | None = None) -> None:
+    """Register one fragment for the residual: a table as is (DuckDB counts its rows), a stream
+    with ``rows`` when the plan sizes it, else as a stream DuckDB takes for one row.
+
+    A sized stream goes through DuckDB's hook for Arrow sources (``_register_arrow_source``: a
+    ``Source`` whose ``rows()`` feeds the optimizer's cardinality), the only way DuckDB 2.0's
+    Python API offers to size a stream without reading it; ``register`` refuses a ``Source``.
+    """
+    if rows is None or isinstance(data, pa.Table):
+        cursor.register(name, data)
+    else:
+        cursor._register_arrow_source(name, _SizedStream(data, rows))
 
 
 class MergeEngine:

@@ -34,7 +34,8 @@ from flightmesh.mesh.statistics import ColumnStatistics
 
 from .resolve import Resolution
 
-__all__ = ["column_statistics", "distinct_among", "estimate_rows", "group_count", "input_rows", "output_rows"]
+__all__ = ["column_statistics", "distinct_among", "estimate_rows", "group_count", "input_rows", "is_unique_column",
+           "output_rows"]
 
 _UNKNOWN_TABLE_ROWS = 100_000.0
 _DEPTH = 8  # how far a column is traced through subqueries (governed tables are one level)
@@ -246,6 +247,72 @@ def _output_origin(tree: exp.Expr, name: str, resolution: Resolution,
             return _origin_of(inner, tree, resolution, depth)
         return None
     return None
+
+
+_KEY_SHARE = 0.9  # a column with at least this share of its table's rows as distinct values is taken for a key
+
+
+def is_unique_column(tree: exp.Expr, name: str, resolution: Resolution, depth: int = _DEPTH) -> bool:
+    """Whether output column ``name`` of ``tree`` holds each value about once, by the statistics:
+    the one key of a GROUP BY, or a table's key column (``_is_key``) read as is through selects
+    whose other tables each join on a key of their own (a lookup such as customer -> nation adds
+    no rows; any other join may repeat a key).
+
+    Unknown (no statistics, an expression, an outer or lateral join) is False. This sizes the
+    merge's inputs only (``merge_sizes``); no rewrite that changes an answer may rely on it.
+    """
+    if isinstance(tree, exp.Subquery):
+        return is_unique_column(tree.this, name, resolution, depth - 1)
+    if not isinstance(tree, exp.Select) or depth <= 0:
+        return False
+    projection = next((p for p in tree.expressions if p.alias_or_name == name), None)
+    inner = projection.this if isinstance(projection, exp.Alias) else projection
+    if not isinstance(inner, exp.Column):
+        return False
+    group = tree.args.get("group")
+    if group is not None:
+        keys = list(group.expressions)
+        return len(keys) == 1 and keys[0] == inner and \
+            not any(group.args.get(kind) for kind in ("rollup", "cube", "grouping_sets"))
+    items = {item.alias_or_name: item for item in _from_items(tree)}
+    joins = tree.args.get("joins") or []
+    if inner.table not in items or any(join.side or join.kind or join.args.get("method") for join in joins):
+        return False
+    if not _unique_in(items[inner.table], inner.name, resolution, depth):
+        return False
+    if len(items) == 1:
+        return True
+    conjuncts = _conjuncts(tree.args.get("where")) + [c for join in joins for c in _conjuncts(join.args.get("on"))]
+    lookups = {column.table for eq in conjuncts if isinstance(eq, exp.EQ)
+               for column, other in ((eq.this, eq.expression), (eq.expression, eq.this))
+               if isinstance(column, exp.Column) and isinstance(other, exp.Column) and column.table != other.table
+               and column.table in items and _unique_in(items[column.table], column.name, resolution, depth)}
+    return all(alias in lookups for alias in items if alias != inner.table)
+
+
+def _unique_in(item: exp.Expr, name: str, resolution: Resolution, depth: int) -> bool:
+    if isinstance(item, exp.Subquery):
+        return is_unique_column(item.this, name, resolution, depth - 1)
+    table = resolution.of(item) if isinstance(item, exp.Table) else None
+    if table is None or not table.row_estimate:
+        return False
+    return _is_key(table.column_statistics(name), float(table.row_estimate))
+
+
+def _is_key(stats: ColumnStatistics | None, rows: float) -> bool:
+    """A column of (nearly) as many distinct values as its table has rows; without a distinct
+    count (Parquet footers keep none), an integer column without NULLs whose range holds no
+    more values than the table has rows, nearly all of them (a dense surrogate key such as
+    d_date_sk): only a guess, good enough to size a stream."""
+    if stats is None:
+        return False
+    if stats.distinct is not None:
+        return stats.distinct >= _KEY_SHARE * rows
+    low, high = stats.min, stats.max
+    if stats.null_fraction != 0.0 or not isinstance(low, int) or not isinstance(high, int) \
+            or isinstance(low, bool) or isinstance(high, bool):
+        return False
+    return _KEY_SHARE * rows <= high - low + 1 <= rows
 
 
 def distinct_among(tree: exp.Expr, name: str, rows: float, resolution: Resolution) -> float | None:

@@ -77,6 +77,8 @@ class Plan:
     planning_ms: float = 0.0
     notes: tuple[str, ...] = ()                # pushdown decisions worth showing in EXPLAIN
     materialize: frozenset[str] = frozenset()  # fragments the residual reads more than once
+    # (fragment, rows) the merge DuckDB is told of each stream (merge_sizes); () when not trusted
+    merge_rows: tuple[tuple[str, int], ...] = ()
     shown_residual: str | None = None          # the residual as EXPLAIN shows it (disclosure)
     reveal_policies: bool = False              # planned for a principal who may read policy SQL
     privacy: PrivacyRelease | None = None      # a privacy-mode release: the executor adds the noise

@@ -38,6 +38,7 @@ from .binding import Binding, bind_columns
 from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
 from .estimate import column_statistics, estimate_rows
+from .merge_sizes import merge_sizes
 from .plan import Fragment, KeyFilter, Plan
 from .policy_placement import check_policies_in_engines
 from .render import engine_tree, render
@@ -155,6 +156,7 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     residual = shown_residual = None
     key_filters: list[KeyFilter] = []
     materialize: frozenset[str] = frozenset()
+    merge_rows: tuple[tuple[str, int], ...] = ()
     if residual_tree is not None:
         check_fragment(residual_tree, settings.max_generated_values)
         try:
@@ -179,9 +181,10 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         # A fragment read inside a recursive WITH is scanned once per iteration: kept, like one read twice.
         references.update({name: 2 for name in _recursive_reads(residual_tree)})
         materialize = frozenset(name for name, count in references.items() if name and count > 1)
+        merge_rows = merge_sizes(residual_tree, {draft.name: draft.tree for draft in drafts}, estimates, resolution)
     return Plan(
         sql=sql, fragments=fragments, residual=residual, output_names=result_names, explain=statement.explain,
-        key_filters=tuple(key_filters), materialize=materialize, notes=tuple(notes),
+        key_filters=tuple(key_filters), materialize=materialize, merge_rows=merge_rows, notes=tuple(notes),
         planning_ms=(time.perf_counter() - started) * 1000.0, shown_residual=shown_residual,
         reveal_policies=reveal, privacy=privacy,
     )

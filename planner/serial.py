@@ -39,6 +39,7 @@ def plan_to_dict(plan: Plan, connectors: Mapping[str, Connector]) -> dict[str, A
         "planning_ms": plan.planning_ms,
         "notes": list(plan.notes),
         "materialize": sorted(plan.materialize),
+        "merge_rows": [list(pair) for pair in plan.merge_rows],
         "shown_residual": plan.shown_residual,
         "reveal_policies": plan.reveal_policies,
         "privacy": plan.privacy.to_dict() if plan.privacy is not None else None,
@@ -53,6 +54,7 @@ def plan_from_dict(data: Mapping[str, Any], connectors: Mapping[str, Connector])
         residual=data["residual"], output_names=tuple(data["output_names"]),
         key_filters=tuple(KeyFilter(**item) for item in data["key_filters"]), explain=data["explain"],
         planning_ms=data["planning_ms"], notes=tuple(data["notes"]), materialize=frozenset(data["materialize"]),
+        merge_rows=tuple((str(name), int(rows)) for name, rows in data.get("merge_rows", ())),
         shown_residual=data["shown_residual"], reveal_policies=data["reveal_policies"],
         privacy=PrivacyRelease.from_dict(data["privacy"]) if data.get("privacy") is not None else None,
     )
