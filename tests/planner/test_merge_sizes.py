@@ -162,3 +162,16 @@ def test_a_parquet_dimension_is_a_key_by_its_dense_integer_range(tmp_path: Path,
         assert_same_result(runtime.query(sql, ANN).read_all(), oracle.sql(sql).to_arrow_table(),
                            ordered=True, order_by=("x", "name"), limit=20)
     oracle.close()
+
+
+def test_without_duckdbs_private_source_hook_a_sized_stream_is_registered_plainly(
+        mesh: tuple[MeshRuntime, duckdb.DuckDBPyConnection], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook is private DuckDB API: if a release drops it, sizes are lost, never answers."""
+    import flightmesh.executor.merge as merge
+
+    runtime, oracle = mesh
+    assert merge._SizedStream is not None   # DuckDB 2.0 has the hook: sizing is really in use
+    monkeypatch.setattr(merge, "_SizedStream", None)
+    assert _bound(runtime, ON_KEY).plan.merge_rows
+    assert_same_result(runtime.query(ON_KEY, ANN).read_all(), oracle.sql(ON_KEY).to_arrow_table(),
+                       ordered=True, order_by=("x",), limit=20)
