@@ -19,8 +19,9 @@ engine's sqlglot generator, like every other statement an engine runs (DESIGN.md
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -57,6 +58,32 @@ class KeyedStatement:
     keyed: bool                # False: no filter took effect, ``sql`` is the fragment's own
 
 
+_ABSENT, _EMPTY, _PRESENT = "absent", "empty", "present"   # what arrived for one filter
+
+
+@dataclass(frozen=True)
+class _Hole:
+    """Where one literal filter's condition goes in a template, and the probe column it tests."""
+
+    slot: int
+    column: exp.Expr
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A keyed statement rendered once for one pattern of arrivals (absent/empty/present per filter).
+
+    ``parts`` are the text around the holes, in order: the statement is
+    ``parts[0] + condition(holes[0]) + parts[1] + ...``. Key-table statements have no holes: their
+    text does not depend on the keys at all. ``parts`` is None when the markers could not be found
+    exactly once in the rendering; such a pattern is rendered whole every time.
+    """
+
+    parts: tuple[str, ...] | None
+    holes: tuple[_Hole, ...]
+    key_tables: tuple[str | None, ...]   # per filter: the name of its key table, if it has one
+
+
 @dataclass(frozen=True)
 class KeySlots:
     """The dynamic filters of one probe fragment, in the order of ``filters``."""
@@ -69,6 +96,11 @@ class KeySlots:
     index_driven: bool
     slots: tuple[_Slot, ...]
     literal_keys: int = 0      # Capabilities.literal_keys: the engine's own floor for the literal limit
+    # Renderings per pattern of arrivals, made on first use. A probe waits for its keys on the
+    # query's critical path, and copying and rendering a whole fragment there cost 1-9 ms per
+    # probe (TPC-H q02: 460 literals into a three-table SQLite join); with a template only the
+    # conditions are rendered. A memo of a pure function of the fields: the value never changes.
+    _templates: dict[tuple[str, ...], _Template] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def filters(self) -> tuple[KeyFilter, ...]:
@@ -78,26 +110,85 @@ class KeySlots:
         """The fragment with ``keys[i]`` (distinct, non-null) for filter i; None: none arrived."""
         if self.delivery not in (KeyDelivery.KEY_TABLE, KeyDelivery.LITERALS) or all(k is None for k in keys):
             return KeyedStatement(self.sql, {}, keyed=False)
-        max_literal_keys = max(max_literal_keys, self.literal_keys)
+        limit = max(max_literal_keys, self.literal_keys)
+        pattern = tuple(_ABSENT if values is None else _EMPTY if len(values) == 0 else _PRESENT for values in keys)
+        template = self._templates.get(pattern)
+        if template is None:  # two threads may both render it: the same value either way
+            template = self._templates.setdefault(pattern, self._template(pattern))
+        key_tables = {name: pa.table({"key": values}) for name, values in zip(template.key_tables, keys, strict=True)
+                      if name is not None and values is not None}
+        if template.parts is None:
+            tree, _, _ = self._keyed_tree(pattern, lambda hole: self._condition(hole, keys, limit))
+            return KeyedStatement(render(tree, self.dialect, owned=True), key_tables, keyed=True)
+        pieces = [template.parts[0]]
+        for hole, part in zip(template.holes, template.parts[1:], strict=True):
+            pieces += [render(self._condition(hole, keys, limit), self.dialect, owned=True), part]
+        return KeyedStatement("".join(pieces), key_tables, keyed=True)
+
+    def _condition(self, hole: _Hole, keys: Sequence[pa.Array | None], limit: int) -> exp.Expr:
+        """The literal condition of one filter on its (present, non-empty) keys."""
+        values = keys[hole.slot]
+        assert values is not None
+        column = hole.column.copy()
+        key_filter = self.slots[hole.slot].key_filter
+        if self.index_driven and not key_filter.probe_clustered and _weak(len(values), key_filter.probe_distinct):
+            # An expression, not the bare column: the engine may not drive its join order
+            # from a handful of keys on what is likely a low-cardinality column.
+            column = exp.Coalesce(this=column, expressions=[exp.Null()])
+        return _literal_condition(column, values, limit)
+
+    def _template(self, pattern: tuple[str, ...]) -> _Template:
+        """Render the keyed fragment once for ``pattern``, a unique marker where each condition goes."""
+        token = secrets.token_hex(8)
+
+        def marker(hole: _Hole) -> exp.Expr:
+            return exp.column(f"__flightmesh_keys_{hole.slot}_{token}", quoted=True)
+
+        tree, holes, key_tables = self._keyed_tree(pattern, marker)
+        text = render(tree, self.dialect, owned=True)
+        found = []
+        for hole in holes:
+            spelled = render(marker(hole), self.dialect, owned=True)
+            if text.count(spelled) != 1:
+                return _Template(None, tuple(holes), key_tables)
+            found.append((text.index(spelled), len(spelled), hole))
+        found.sort(key=lambda item: item[0])
+        parts, position = [], 0
+        for at, length, _ in found:
+            parts.append(text[position:at])
+            position = at + length
+        parts.append(text[position:])
+        return _Template(tuple(parts), tuple(hole for _, _, hole in found), key_tables)
+
+    def _keyed_tree(self, pattern: tuple[str, ...], literal_condition: Callable[[_Hole], exp.Expr],
+                    ) -> tuple[exp.Query, list[_Hole], tuple[str | None, ...]]:
+        """A copy of the fragment with each arrived filter's condition in its place.
+
+        Key tables are joined in by name; a literal filter's condition is ``literal_condition``
+        of its hole (a marker for a template, the IN-list itself otherwise).
+        """
         tree = self.tree.copy()
         targets = [(_follow(tree, slot.path), slot) for slot in self.slots]
         outer_conditions: list[exp.Expr] = []
         outer_joins: list[exp.Join] = []
-        key_tables: dict[str, pa.Table] = {}
-        for (select, slot), values in zip(targets, keys, strict=True):
-            if values is None:
+        holes: list[_Hole] = []
+        key_tables: list[str | None] = []
+        for index, ((select, slot), state) in enumerate(zip(targets, pattern, strict=True)):
+            key_tables.append(None)
+            if state == _ABSENT:
                 continue
             inner = _column(select, slot.projection) if select is not None else None
             column: exp.Expr = inner.copy() if inner is not None else exp.column(
                 slot.key_filter.probe_column, table="keyed", quoted=True)
-            if len(values) == 0:
+            if state == _EMPTY:
                 condition: exp.Expr = exp.false()
             elif self.delivery == KeyDelivery.KEY_TABLE:
                 # A join with the (distinct) keys, not IN (SELECT ...): DuckDB plans an IN-subquery
                 # together with any EXISTS in the fragment, and can pick a plan quadratic in size.
-                name = f"__keys_{self.fragment}_{len(key_tables)}"
-                key_tables[name] = pa.table({"key": values})
-                alias = f"__k{len(key_tables) - 1}"
+                count = sum(name is not None for name in key_tables)
+                name = f"__keys_{self.fragment}_{count}"
+                key_tables[index] = name
+                alias = f"__k{count}"
                 # CROSS JOIN plus an equality in WHERE: the engine's join-order optimizer places
                 # it freely (an ON after a comma list would bind to the last table only).
                 join = exp.Join(this=exp.Table(this=exp.to_identifier(name, quoted=True),
@@ -106,12 +197,9 @@ class KeySlots:
                 condition = exp.EQ(this=column, expression=exp.column("key", table=alias, quoted=True))
                 (select.append("joins", join) if select is not None else outer_joins.append(join))
             else:
-                if self.index_driven and not slot.key_filter.probe_clustered \
-                        and _weak(len(values), slot.key_filter.probe_distinct):
-                    # An expression, not the bare column: the engine may not drive its join order
-                    # from a handful of keys on what is likely a low-cardinality column.
-                    column = exp.Coalesce(this=column, expressions=[exp.Null()])
-                condition = _literal_condition(column, values, max_literal_keys)
+                hole = _Hole(index, column)
+                holes.append(hole)
+                condition = literal_condition(hole)
             if select is not None:
                 where = select.args.get("where")
                 combined = exp.and_(where.this, condition, copy=False) if where else condition
@@ -126,7 +214,7 @@ class KeySlots:
             if outer_conditions:
                 wrapped = wrapped.where(exp.and_(*outer_conditions, copy=False), copy=False)
             tree = wrapped
-        return KeyedStatement(render(tree, self.dialect), key_tables, keyed=True)
+        return tree, holes, tuple(key_tables)
 
 
 def prepare_key_slots(fragment: Fragment, filters: Sequence[KeyFilter], capabilities: Capabilities) -> KeySlots:

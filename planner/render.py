@@ -84,10 +84,14 @@ def _respell_columns(tree: exp.Expr, resolution: Resolution) -> None:
             column.set("this", exp.to_identifier(field.name, quoted=True))
 
 
-def render(tree: exp.Expr, dialect: str) -> str:
-    """SQL text for ``tree`` in ``dialect``; raises UnsupportedQuery instead of guessing."""
+def render(tree: exp.Expr, dialect: str, *, owned: bool = False) -> str:
+    """SQL text for ``tree`` in ``dialect``; raises UnsupportedQuery instead of guessing.
+
+    ``owned``: the caller's own throwaway copy, which the generator may rewrite as it renders.
+    """
     try:
         # A copy sharing the nodes' types: the generator rewrites what it is given.
-        return copy_tree(tree).sql(dialect=dialect, identify=True, unsupported_level=ErrorLevel.RAISE, copy=False)
+        subject = tree if owned else copy_tree(tree)
+        return subject.sql(dialect=dialect, identify=True, unsupported_level=ErrorLevel.RAISE, copy=False)
     except UnsupportedError as error:
         raise UnsupportedQuery(f"cannot express part of the query in {dialect}: {error}") from None
