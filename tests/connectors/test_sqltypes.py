@@ -117,6 +117,15 @@ def test_literals() -> None:
         sql_literal(object())
 
 
+@pytest.mark.parametrize("value", [0, 7, -7, 2**31, -(2**31), 2**63 - 1, -(2**63) + 1])
+def test_integer_literals_read_back_as_the_integer(value: int) -> None:
+    # Built directly (not through Literal.number's text round trip), still the tree sqlglot builds,
+    # and each engine kind that runs in process reads the rendering back as the same integer.
+    assert sql_literal(value) == exp.Literal.number(value)
+    assert duckdb.connect().sql(f"SELECT {sql_literal(value).sql('duckdb')} AS v").fetchall() == [(value,)]
+    assert sqlite3.connect(":memory:").execute(f"SELECT {sql_literal(value).sql('sqlite')}").fetchone() == (value,)
+
+
 def test_attribute_and_parameter_literals_are_the_same_helper() -> None:
     from flightmesh.governance.principal_sql import PolicySqlError, literal_of
 

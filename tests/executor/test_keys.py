@@ -12,6 +12,7 @@ from dataclasses import replace
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from sqlglot import exp
 
 from flightmesh.connectors import FragmentQuery
 from flightmesh.executor import MeshRuntime
@@ -189,3 +190,63 @@ def test_keys_reach_the_innermost_select_of_a_pre_aggregated_fragment(demo) -> N
         inner = query.sql[query.sql.index("FROM (") :]
         assert '"__keys_' in inner.split(") AS")[0]  # joined inside the derived table, not around it
         assert sorted(filtered.to_pylist(), key=repr) == expected(whole, "customer_id", keys)
+
+
+def _renders_of_selects(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements key_slots renders from here on that contain a whole SELECT (not a lone condition)."""
+    from flightmesh.planner import key_slots
+
+    rendered: list[str] = []
+    real = key_slots.render
+
+    def counting(tree, dialect, *, owned=False):  # type: ignore[no-untyped-def]
+        text = real(tree, dialect, owned=owned)
+        if tree.find(exp.Select) is not None:
+            rendered.append(text)
+        return text
+
+    monkeypatch.setattr(key_slots, "render", counting)
+    return rendered
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])  # a key table, literals
+def test_a_probe_renders_its_fragment_once_per_pattern_of_arrivals(demo_runtime: MeshRuntime, engine: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # A probe's statement is on the query's critical path (it is made once its builds are in):
+    # the fragment is rendered once per plan and pattern, later executions fill in conditions.
+    plan = plan_of(demo_runtime, ORDERS_JOIN)
+    fragment = engine_fragment(plan, engine)
+    key_filter = KeyFilter(build="build", build_column="key", probe=fragment.name, probe_column="customer_id")
+    rebound = bound_plan(replace(plan.plan, key_filters=(key_filter,)), schema=plan.schema,
+                         result_schema=plan.result_schema, fragment_schemas=plan.fragment_schemas,
+                         principal=plan.principal, policies=plan.policies)
+    schema = plan.fragment_schemas[fragment.name]
+    whole = fragment.connector.execute(FragmentQuery(fragment.sql, expected_schema=schema), CancelScope()).read_all()
+    rendered = _renders_of_selects(monkeypatch)
+    for keys in ([2, 4, 6], [1, 3, 5, 7, 9, 11], list(range(1, 120, 3))):  # weak, weak, strong (literals)
+        run = KeyFilterRun(rebound.key_slots, demo_runtime.settings, CancelScope())
+        run.publish("build", pa.table({"key": pa.array(keys, pa.int64())}))
+        query = run.query_for(fragment, schema, 30.0)
+        filtered = fragment.connector.execute(query, CancelScope()).read_all()
+        assert sorted(filtered.to_pylist(), key=repr) == expected(whole, "customer_id", pa.array(keys, pa.int64()))
+    assert len(rendered) == 1  # the template, made by the first execution
+
+
+def test_a_marker_the_fragment_already_holds_falls_back_to_rendering_it_whole(
+        demo_runtime: MeshRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The template marks each condition's place with an identifier that has a random part; should
+    # the fragment hold that text already (here: forced into a string literal), the place is not
+    # certain and the statement is rendered whole, as without templates.
+    from flightmesh.planner import key_slots
+
+    monkeypatch.setattr(key_slots.secrets, "token_hex", lambda size: "feed")
+    sql = ORDERS_JOIN + " AND c.name <> '\"__flightmesh_keys_0_feed\"'"
+    plan = plan_of(demo_runtime, sql)
+    fragment = engine_fragment(plan, "sqlite")
+    assert '"__flightmesh_keys_0_feed"' in fragment.sql
+    keys = pa.array([1, 3, 5, 8], pa.int64())
+    for _ in range(2):
+        filtered, whole, query = run(demo_runtime, plan, fragment, "customer_id", keys)
+        assert query.sql.count("__flightmesh_keys_0_feed") == 1  # only the user's literal
+        assert sorted(filtered.to_pylist(), key=repr) == expected(whole, "customer_id", keys)
+        assert 0 < filtered.num_rows < whole.num_rows
