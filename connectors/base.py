@@ -124,6 +124,11 @@ class Capabilities:
     # and binary-searches it): a key filter sends that many as literals even where the mesh's
     # dynamic_filter_max_literal_keys is lower (0: the setting alone decides).
     literal_keys: int = 0
+    # The engine may read one fragment as disjoint ranges of an integer key of one of its tables,
+    # each on its own connection at the same time (planner/partition.py). Declared only where two
+    # ranges measurably beat one read: the engine's work must spread over connections, and the
+    # driver must release the GIL while it reads (SQLite: ADBC steps the statement outside it).
+    partitioned_reads: bool = False
     # mesh data types the engine's dialect has no type for: sqlglot prints their names as they
     # are (``CAST(x AS UTINYINT)``), which the engine refuses or, SQLite, reads by its affinity
     # rules. A fragment casting to one keeps the cast in the residual.

@@ -164,6 +164,12 @@ class SQLiteConnector(CachedTableStatistics):
         # values; partsupp's sum per ps_suppkey 400 ms against 140 ms for its 800,000 rows;
         # q16's join grouped with COUNT(DISTINCT) 92 ms against 71 ms for its 118,000 rows.
         grouping_row_cost=2.0,
+        # Two key ranges of TPC-H SF 1 q11's fragment (partsupp joined to GERMANY's suppliers,
+        # 31,680 rows) on two connections in two threads, alternated with one read, 15 rounds:
+        # 55 ms against 80 ms (median) when this process could have the second core; the read
+        # releases the GIL (a Python loop beside it kept 85% of its speed). On a machine whose
+        # cores are busy the two split one core's time: no gain, no loss (74 against 79 ms).
+        partitioned_reads=True,
     )
 
     def __init__(self, product: str, path: Path, *, timeout_seconds: float | None = None) -> None:

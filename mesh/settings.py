@@ -13,6 +13,7 @@ bound. ``flightmesh check --settings`` prints the table.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -97,6 +98,9 @@ class Settings:
     dynamic_filter_max_literal_keys: int = 5_000
     dynamic_filter_wait_seconds: float = 5.0
     pre_aggregate_min_rows: int = 10_000
+    # Partitioned reads: the cores of the machine, at most 4 (a dataclass default is evaluated once).
+    partitioned_read_max: int = min(os.cpu_count() or 1, 4)
+    partitioned_read_min_rows: int = 20_000
     merge_memory_limit: str = "4GB"
     merge_threads: int = 2
     plan_cache_size: int = 512
@@ -180,6 +184,12 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "pre_aggregate_min_rows": (
         "A fragment expected to return at least this many rows aggregates before a cross-engine "
         "join when the query's aggregates all read it (0: always, when correct).", 0),
+    "partitioned_read_max": (
+        "At most this many disjoint key ranges one fragment is read as, concurrently, on engines that "
+        "declare partitioned reads (default: the machine's cores, at most 4). 1 turns it off.", 1),
+    "partitioned_read_min_rows": (
+        "A fragment is read in partitions only when it is expected to return at least this many rows "
+        "(smaller ones cost more in extra statements than they gain).", 0),
     "merge_memory_limit": (
         "Memory limit of one query's merge (the embedded DuckDB that joins fragments; each running query "
         "merges in an instance of its own), e.g. '4GB'. Past it the merge spills to merge_spill_directory.", None),

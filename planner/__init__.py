@@ -1,6 +1,6 @@
 """The planner: SQL + principal + catalog -> an explainable Plan of fragments and a residual."""
 
-from .plan import EXPLAIN_SCHEMA, Fragment, KeyFilter, Plan
+from .plan import EXPLAIN_SCHEMA, Fragment, KeyFilter, Partition, Plan
 from .planning import PlanningContext, output_names, plan_query, plan_statement
 from .statement import Statement, bind_parameters, count_parameters, parse_statement
 
@@ -8,6 +8,7 @@ __all__ = [
     "EXPLAIN_SCHEMA",
     "Fragment",
     "KeyFilter",
+    "Partition",
     "Plan",
     "PlanningContext",
     "Statement",

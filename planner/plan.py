@@ -10,7 +10,7 @@ schemas) is not part of it: the executor's ``BoundPlan`` pairs a plan with those
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 from sqlglot import exp
@@ -19,7 +19,17 @@ from flightmesh.connectors import Connector
 from flightmesh.governance import POLICY_KEY
 from flightmesh.governance.privacy import PrivacyRelease
 
-__all__ = ["EXPLAIN_SCHEMA", "Fragment", "KeyFilter", "Plan"]
+__all__ = ["EXPLAIN_SCHEMA", "Fragment", "KeyFilter", "Partition", "Plan"]
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One key range of a fragment read in partitions (planner/partition.py): the fragment's
+    statement with the range inside it, where the partitioned table is read."""
+
+    sql: str
+    tree: exp.Query
+    range: str        # for EXPLAIN: ``"supplier"."s_suppkey" < 5001``
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,20 @@ class Fragment:
     shown_sql: str | None = None
     policies: tuple[str, ...] = ()
     estimate_hidden: bool = False
+    # Read as these disjoint key ranges, concurrently; their union is the fragment's result.
+    # Empty: one read of ``sql``.
+    partitions: tuple[Partition, ...] = ()
+
+    def partition_fragments(self) -> tuple[Fragment, ...]:
+        """Each partition as a fragment of its own (named ``f0/1``, ``f0/2``, ...): what the
+        executor runs and where each partition's dynamic-filter slots are prepared."""
+        return tuple(replace(self, name=partition_name(self.name, index), sql=partition.sql, tree=partition.tree,
+                             shown_sql=None, partitions=())
+                     for index, partition in enumerate(self.partitions))
+
+
+def partition_name(fragment: str, index: int) -> str:
+    return f"{fragment}/{index + 1}"
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,12 @@ class Plan:
                 "sql": fragment.shown_sql if fragment.shown_sql is not None else fragment.sql,
                 "detail": f"estimated rows: {round(fragment.estimate or 0)}" if shown_estimate else "",
             })
+            for index, partition in enumerate(fragment.partitions):
+                # The bounds come from the table's statistics: hidden with the estimate.
+                shown_range = "a range of the table's key" if fragment.estimate_hidden else partition.range
+                rows.append({"step": len(rows) + 1, "kind": "partition", "name": partition_name(fragment.name, index),
+                             "products": ", ".join(fragment.products), "engine": fragment.engine, "sql": "",
+                             "detail": f"partition {index + 1} of {len(fragment.partitions)}: {shown_range}"})
             for policy in fragment.policies:
                 rows.append({"step": len(rows) + 1, "kind": "policy", "name": fragment.name,
                              "products": ", ".join(fragment.products), "engine": "", "sql": "",

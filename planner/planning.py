@@ -39,6 +39,7 @@ from .disclosure import disclose
 from .dynamic import choose_key_filters, key_edges
 from .estimate import column_statistics, estimate_rows
 from .merge_sizes import merge_sizes
+from .partition import partition_fragment
 from .plan import Fragment, KeyFilter, Plan
 from .policy_placement import check_policies_in_engines
 from .render import engine_tree, render
@@ -152,6 +153,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
                       for draft in drafts)
     if privacy is not None:  # an estimate is the table's statistics: exact counts a privacy reader may not see
         fragments = tuple(replace(fragment, estimate_hidden=True) for fragment in fragments)
+    else:  # (a privacy release reads a few exact aggregates: nothing to split)
+        fragments = tuple(partition_fragment(fragment, resolution, settings) for fragment in fragments)
     step()
     residual = shown_residual = None
     key_filters: list[KeyFilter] = []

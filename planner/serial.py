@@ -19,7 +19,7 @@ from sqlglot.serde import dump, load
 from flightmesh.connectors import Connector
 from flightmesh.governance.privacy import PrivacyRelease
 
-from .plan import Fragment, KeyFilter, Plan
+from .plan import Fragment, KeyFilter, Partition, Plan
 
 __all__ = ["plan_from_dict", "plan_to_dict", "schema_from_text", "schema_to_text"]
 
@@ -73,6 +73,8 @@ def _fragment_to_dict(fragment: Fragment, connectors: Mapping[str, Connector]) -
             data["connector_product"] = product
         elif item.name == "tree":
             data["tree"] = dump(value)
+        elif item.name == "partitions":
+            data["partitions"] = [{"sql": p.sql, "tree": dump(p.tree), "range": p.range} for p in value]
         elif item.name == "typing_tables":
             data["typing_tables"] = [[name, schema_to_text(schema)] for name, schema in value]
         elif isinstance(value, tuple):
@@ -90,9 +92,17 @@ def _fragment_from_dict(data: Mapping[str, Any], connectors: Mapping[str, Connec
         raise ValueError(f"fragment {values.get('name')}: its tree is not a query")
     values["tree"] = tree
     values["typing_tables"] = tuple((name, schema_from_text(text)) for name, text in values["typing_tables"])
+    values["partitions"] = tuple(_partition_from_dict(item, values.get("name")) for item in values.get("partitions", ()))
     for key in ("products", "tables", "output", "policies"):
         values[key] = tuple(values[key])
     return Fragment(**values)
+
+
+def _partition_from_dict(data: Mapping[str, Any], fragment: object) -> Partition:
+    tree = load(data["tree"])
+    if not isinstance(tree, exp.Query):
+        raise ValueError(f"fragment {fragment}: a partition's tree is not a query")
+    return Partition(sql=data["sql"], tree=tree, range=data["range"])
 
 
 def schema_to_text(schema: pa.Schema) -> str:

@@ -1,0 +1,214 @@
+"""Partitioned reads: one fragment read as k disjoint key ranges, concurrently, on k connections.
+
+Some fragments are bound by one engine connection's speed while a core sits idle (TPC-H q11's
+SQLite fragment: index lookups for partsupp driven by GERMANY's suppliers). Where the engine
+declares ``Capabilities.partitioned_reads``, a fragment expected to return at least
+``partitioned_read_min_rows`` rows is cut on an integer key of one of its tables into at most
+``partitioned_read_max`` ranges; the executor runs the ranges at once and streams their union.
+
+    SELECT ps.a, s.b FROM partsupp AS ps, supplier AS s WHERE ps.k = s.k
+    -> ... WHERE ps.k = s.k AND s.s_suppkey < 5001
+    -> ... WHERE ps.k = s.k AND s.s_suppkey >= 5001
+
+The union equals the whole only when every output row comes from exactly one row of the cut
+table and nothing combines rows across ranges, so the fragment is cut only if it is one SELECT
+of inner joins with no GROUP BY, DISTINCT, aggregate, window, ORDER BY, LIMIT/OFFSET, set
+operation, WITH, or derived table other than the policy subqueries of governed tables.
+
+Where the range goes: at the table read. For a governed table, inside its policy subquery (the
+WHERE beside the row filter, on the raw column): it can only narrow the rows the row filter
+already returns, and a masked column of the subquery's output is never what is compared. For a
+table read directly, in the SELECT's WHERE (inner joins only: filtering there is filtering the
+table). The bounds come from the table's statistics (min and max of the key); the first range is
+open below and the last open above, so rows outside stale statistics are still read, once; a
+key that may be NULL puts ``IS NULL`` in the first range.
+
+Which table: the one with the fewest rows among those with a usable key (the leading column of
+an integer primary key, with min and max known) and at least ``_MIN_KEY_ROWS`` rows. In
+index-driven engines it is the table the engine drives the join from, whose range narrows the
+lookups instead of turning the big table's index lookups into range scans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pyarrow as pa
+from sqlglot import exp
+
+from flightmesh.governance import POLICY_KEY
+from flightmesh.mesh import CatalogTable, Settings
+
+from .plan import Fragment, Partition
+from .render import render
+from .resolve import Resolution, table_key
+from .treecopy import copy_tree
+
+__all__ = ["partition_fragment"]
+
+# Fewer rows than this in the cut table: too few keys to spread work (a small dimension).
+_MIN_KEY_ROWS = 1_000
+
+_REFUSED = (exp.AggFunc, exp.Window, exp.SetOperation, exp.With, exp.Order, exp.Limit, exp.Offset, exp.Group,
+            exp.Having, exp.Distinct, exp.Qualify, exp.Lateral, exp.Unnest)
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """Where a range goes: the table read, the SELECT whose WHERE takes it, the key column."""
+
+    table: CatalogTable
+    select: exp.Select        # in the fragment's tree
+    alias: str                # how that SELECT names the table
+    column: str               # the key, as the engine spells it
+    low: int
+    high: int
+    nullable: bool
+
+
+def partition_fragment(fragment: Fragment, resolution: Resolution, settings: Settings) -> Fragment:
+    """``fragment`` with ``partitions`` when reading it in key ranges pays and is correct; else as is."""
+    k = settings.partitioned_read_max
+    if k < 2 or not fragment.connector.capabilities.partitioned_reads:
+        return fragment
+    if fragment.estimate is None or fragment.estimate < settings.partitioned_read_min_rows:
+        return fragment
+    tree = fragment.tree
+    if not isinstance(tree, exp.Select) or not _unions_to_whole(tree):
+        return fragment
+    cut = _choose_cut(tree, resolution, k)
+    if cut is None:
+        return fragment
+    bounds = _bounds(cut.low, cut.high, k)
+    if not bounds:
+        return fragment
+    partitions = []
+    for index in range(len(bounds) + 1):
+        low = bounds[index - 1] if index > 0 else None
+        high = bounds[index] if index < len(bounds) else None
+        copy = copy_tree(tree)
+        select = _same_node(tree, copy, cut.select)
+        condition = _range(cut.alias, cut.column, low, high, nulls=index == 0 and cut.nullable)
+        select.where(condition, append=True, copy=False)
+        shown = _range(cut.table.name, cut.column, low, high, nulls=index == 0 and cut.nullable)
+        partitions.append(Partition(sql=render(copy, fragment.dialect), tree=copy,
+                                    range=shown.sql(dialect=fragment.dialect, identify=True)))
+    return replace(fragment, partitions=tuple(partitions))
+
+
+def _unions_to_whole(tree: exp.Select) -> bool:
+    """Is the union of the fragment over disjoint ranges of one table's rows the whole result?
+
+    Conservative: any construct that combines or orders rows is refused, wherever it appears
+    (a scalar subquery would be fine, but nothing measured needs it).
+    """
+    if tree.args.get("with") is not None:
+        return False
+    for node in tree.walk():
+        if isinstance(node, _REFUSED):
+            return False
+        if isinstance(node, exp.Join) and (node.side or node.kind not in ("", "INNER", "CROSS")):
+            return False  # an outer, semi or anti join: a range on one side is not a range of rows
+        if isinstance(node, exp.Subquery) and not _policy_read(node):
+            return False
+        if isinstance(node, exp.Select) and node is not tree and not isinstance(node.parent, exp.Subquery):
+            return False  # IN (SELECT ...), EXISTS, a scalar subquery
+    return True
+
+
+def _policy_read(node: exp.Subquery) -> bool:
+    """A governed table's subquery, standing in FROM/JOIN: row filter and masks over one table."""
+    if not node.meta.get(POLICY_KEY) or not isinstance(node.parent, (exp.From, exp.Join)):
+        return False
+    inner = node.this
+    return isinstance(inner, exp.Select) and not inner.args.get("joins") and \
+        isinstance(_from_item(inner), exp.Table)
+
+
+def _from_item(select: exp.Select) -> exp.Expr | None:
+    from_ = select.args.get("from") or select.args.get("from_")
+    return from_.this if from_ is not None else None
+
+
+def _reads(select: exp.Select) -> list[tuple[exp.Table, exp.Select]]:
+    """Each table the SELECT reads, with the SELECT whose WHERE narrows exactly that table's rows."""
+    items = [_from_item(select)] + [join.this for join in select.args.get("joins") or ()]
+    reads: list[tuple[exp.Table, exp.Select]] = []
+    for item in items:
+        if isinstance(item, exp.Table):
+            reads.append((item, select))
+        elif isinstance(item, exp.Subquery) and _policy_read(item):
+            inner = item.this
+            assert isinstance(inner, exp.Select)
+            table = _from_item(inner)
+            assert isinstance(table, exp.Table)
+            reads.append((table, inner))
+    return reads
+
+
+def _choose_cut(tree: exp.Select, resolution: Resolution, k: int) -> _Cut | None:
+    candidates: list[_Cut] = []
+    counts: dict[str, int] = {}
+    reads = _reads(tree)
+    for table_node, _ in reads:
+        key = table_key(table_node)
+        if key is not None:
+            counts[key] = counts.get(key, 0) + 1
+    for table_node, select in reads:
+        key = table_key(table_node)
+        table = resolution.tables.get(key) if key is not None else None
+        # A table read twice (a self-join): one range on one read is not a range of output rows.
+        if table is None or key is None or counts[key] > 1:
+            continue
+        cut = _key_of(table, table_node, select, k)
+        if cut is not None:
+            candidates.append(cut)
+    if not candidates:
+        return None
+    return min(candidates, key=lambda cut: (cut.table.row_estimate or 0, cut.table.qualified_name))
+
+
+def _key_of(table: CatalogTable, node: exp.Table, select: exp.Select, k: int) -> _Cut | None:
+    primary = table.keys.primary_key
+    if not primary:
+        return None
+    field = table.field_named(primary[0])
+    stats = table.column_statistics(primary[0])
+    rows = table.row_estimate if table.row_estimate is not None else \
+        table.statistics.rows if table.statistics is not None else None
+    if field is None or not pa.types.is_integer(field.type) or stats is None or rows is None or rows < _MIN_KEY_ROWS:
+        return None
+    if not isinstance(stats.min, int) or not isinstance(stats.max, int) or stats.max - stats.min + 1 < k:
+        return None
+    nullable = stats.null_fraction is None or stats.null_fraction > 0
+    return _Cut(table=table, select=select, alias=node.alias_or_name, column=field.name,
+                low=stats.min, high=stats.max, nullable=nullable)
+
+
+def _bounds(low: int, high: int, k: int) -> list[int]:
+    """The k-1 inner bounds splitting [low, high] into k ranges of about equal width."""
+    width = high - low + 1
+    bounds = sorted({low + (width * index) // k for index in range(1, k)})
+    return [bound for bound in bounds if low < bound <= high]
+
+
+def _range(alias: str, column: str, low: int | None, high: int | None, *, nulls: bool) -> exp.Expr:
+    key = exp.column(column, table=alias, quoted=True)
+    parts: list[exp.Expr] = []
+    if low is not None:
+        parts.append(exp.GTE(this=key.copy(), expression=exp.Literal.number(low)))
+    if high is not None:
+        parts.append(exp.LT(this=key.copy(), expression=exp.Literal.number(high)))
+    condition = exp.and_(*parts) if len(parts) > 1 else parts[0]
+    if nulls:  # the first range also takes the rows whose key is NULL: exactly one range does
+        condition = exp.or_(exp.paren(condition), exp.Is(this=key.copy(), expression=exp.Null()))
+    return exp.paren(condition) if nulls else condition
+
+
+def _same_node(original: exp.Expr, copy: exp.Expr, target: exp.Select) -> exp.Select:
+    """The node of ``copy`` at the place ``target`` has in ``original`` (trees of one shape)."""
+    for before, after in zip(original.walk(), copy.walk(), strict=True):
+        if before is target:
+            assert isinstance(after, exp.Select)
+            return after
+    raise ValueError("the partitioned SELECT is not in the fragment")
