@@ -6,7 +6,8 @@ audit needs, so that executing a cached plan recomputes nothing (DESIGN.md §10)
 * the exact schemas: what the client receives (for EXPLAIN, the plan's rows), the query's own
   result, each fragment's (asked of the engines once, over empty inputs);
 * the principal it was planned for and the audit labels of the policies the planner applied;
-* each probe fragment's dynamic-filter slots (the executor supplies only key arrays).
+* each probe fragment's dynamic-filter slots, and each of its partitions' (the executor supplies
+  only key arrays).
 
 ``to_dict``/``from_dict`` give a JSON-ready form without connector objects: fragments name the
 product whose connector runs them, and the restoring runtime resolves them (signed tickets that
@@ -131,6 +132,9 @@ def bound_plan(plan: Plan, *, schema: pa.Schema, result_schema: pa.Schema, fragm
     for name, probing in filters.items():
         fragment = plan.fragment(name)
         slots[name] = prepare_key_slots(fragment, probing, fragment.connector.capabilities)
+        # Each partition takes the keys in its own statement (its tree has the range inside).
+        for partition in fragment.partition_fragments():
+            slots[partition.name] = prepare_key_slots(partition, probing, fragment.connector.capabilities)
     return BoundPlan(plan=plan, schema=schema, result_schema=result_schema,
                      fragment_schemas=MappingProxyType(dict(fragment_schemas)), principal=principal,
                      policies=policies, key_slots=MappingProxyType(slots))

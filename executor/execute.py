@@ -44,6 +44,7 @@ class FragmentStats:
     rows: int = 0
     ms: float = 0.0
     sql: str = ""
+    partition_rows: list[int] = field(default_factory=list)   # a partitioned read: rows of each range
 
 
 @dataclass
@@ -225,9 +226,12 @@ class Executor:
             started = time.perf_counter()
             span = tracing.fragment_span(run.cancel, fragment)
             try:
-                query = keys.query_for(fragment, schema, timeout)
-                run.stats[fragment.name].sql = query.sql
-                reader = fragment.connector.execute(query, run.cancel)
+                if fragment.partitions:
+                    reader = _partitioned(fragment, schema, keys, run, timeout)
+                else:
+                    query = keys.query_for(fragment, schema, timeout)
+                    run.stats[fragment.name].sql = query.sql
+                    reader = fragment.connector.execute(query, run.cancel)
                 if fragment.name in keys.builds:
                     reader = keys.materialized(fragment.name, reader)
             except BaseException as error:
@@ -266,6 +270,48 @@ class Executor:
         self.merge.close()
         if self.delegate is not None:
             self.delegate.close()
+
+
+def _partitioned(fragment: Fragment, schema: pa.Schema, keys: KeyFilterRun, run: _Run,
+                 timeout: float) -> pa.RecordBatchReader:
+    """The union of a partitioned fragment's ranges, each read on its own connection and thread.
+
+    Each range is a ``Prefetch`` of its own: it reads ahead into a small queue, and its failure
+    cancels the run's scope, so its siblings (and every other fragment) stop with it and the
+    query ends with that range's typed error. The ranges are handed on one after the other; the
+    later ones read ahead meanwhile, up to their queues' bound.
+    """
+    stats = run.stats[fragment.name]
+    parts = fragment.partition_fragments()
+    stats.partition_rows = [0] * len(parts)
+    statements: list[str] = [""] * len(parts)
+
+    def opener(index: int, part: Fragment) -> Callable[[], pa.RecordBatchReader]:
+        def open_part() -> pa.RecordBatchReader:
+            query = keys.query_for(part, schema, timeout)
+            statements[index] = query.sql
+            stats.sql = ";\n".join(statements)
+            reader = part.connector.execute(query, run.cancel)
+
+            def counted() -> Iterator[pa.RecordBatch]:
+                for batch in reader:
+                    stats.partition_rows[index] += batch.num_rows
+                    yield batch
+
+            return pa.RecordBatchReader.from_batches(schema, counted())
+        return open_part
+
+    reads = [Prefetch(part.name, opener(index, part), schema, run.cancel) for index, part in enumerate(parts)]
+
+    def union() -> Iterator[pa.RecordBatch]:
+        try:
+            for read in reads:
+                yield from read.batches()
+        finally:
+            for read in reads:
+                read.close()
+
+    return pa.RecordBatchReader.from_batches(schema, union())
 
 
 def _read(reader: pa.RecordBatchReader, run: _Run) -> Iterator[pa.RecordBatch]:
@@ -352,6 +398,11 @@ def _explain_batch(plan: Plan, stats: dict[str, FragmentStats] | None, total: in
                 row["rows"], row["ms"] = stat.rows, round(stat.ms, 3)
                 if plan.reveal_policies or not plan.fragment(str(row["name"])).policies:
                     row["sql"] = stat.sql  # as run, dynamic filters included; else the disclosed text
+        if stats is not None and row["kind"] == "partition":
+            whole, _, number = str(row["name"]).rpartition("/")
+            stat = stats.get(whole)
+            if stat is not None and number.isdigit() and int(number) <= len(stat.partition_rows):
+                row["rows"] = stat.partition_rows[int(number) - 1]
         if row["kind"] == "residual" and route is not None:  # settings.merge_engine names another engine
             row["engine"] = f"{route.engine} (merge)"
             row["detail"] = route.reason
