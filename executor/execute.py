@@ -53,6 +53,7 @@ class _Run:
 
     cancel: CancelScope
     prefetches: dict[str, Prefetch | InlineRead] = field(default_factory=dict)
+    partition_reads: list[Prefetch] = field(default_factory=list)   # the ranges of partitioned fragments
     stats: dict[str, FragmentStats] = field(default_factory=dict)
     cursor: duckdb.DuckDBPyConnection | None = None
     release: Callable[[], None] | None = None   # gives the merge instance back (MergeEngine.lease)
@@ -61,7 +62,8 @@ class _Run:
 
     def failure(self) -> BaseException | None:
         """The error that stopped the run: the root cause, not the cancellations it triggered."""
-        failures = [p.failure for p in self.prefetches.values() if p.failure is not None]
+        reads = [*self.prefetches.values(), *self.partition_reads]
+        failures = [p.failure for p in reads if p.failure is not None]
         causes = [f for f in failures if not isinstance(f, QueryCancelled)]
         chosen = causes or failures
         return chosen[0] if chosen else None
@@ -79,6 +81,8 @@ class _Run:
             self.release()
         for prefetch in self.prefetches.values():
             prefetch.close()
+        for read in list(self.partition_reads):
+            read.close()
         span, self.merge_span = self.merge_span, None
         tracing.end_span(span)
 
@@ -302,11 +306,20 @@ def _partitioned(fragment: Fragment, schema: pa.Schema, keys: KeyFilterRun, run:
         return open_part
 
     reads = [Prefetch(part.name, opener(index, part), schema, run.cancel) for index, part in enumerate(parts)]
+    run.partition_reads.extend(reads)   # their failures are the run's, and closing the run stops them
 
     def union() -> Iterator[pa.RecordBatch]:
         try:
             for read in reads:
                 yield from read.batches()
+        except QueryCancelled:
+            # A later range failed and cancelled the scope while an earlier one was handed on:
+            # the query ends with that range's own error, not the cancellation it caused.
+            cause = next((read.failure for read in reads
+                          if read.failure is not None and not isinstance(read.failure, QueryCancelled)), None)
+            if cause is not None:
+                raise cause from None
+            raise
         finally:
             for read in reads:
                 read.close()
@@ -335,6 +348,9 @@ def _guarded(batches: Iterator[pa.RecordBatch], run: _Run, schema: pa.Schema,
         run.cancel.check()
     except DataError as error:
         raise for_client(error, plan) from None
+    except QueryCancelled:
+        # A fragment (or one range of it) failed and cancelled the scope: its error, not ours.
+        raise run.failure() or QueryCancelled("the query was cancelled") from None
     except FlightmeshError:
         raise
     except (duckdb.Error, pa.ArrowException) as error:

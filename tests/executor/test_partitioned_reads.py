@@ -1,0 +1,283 @@
+"""Partitioned reads (planner/partition.py, executor ``_partitioned``) on a real SQLite file.
+
+The oracle is DuckDB over the same rows in one in-memory database, the policies written by hand
+as a view; never flightmesh's own output. Every partitioned plan here is checked to really have
+partitions, so a result that equals the oracle is the union of the ranges.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+from sqlglot import exp
+
+from flightmesh.executor import MeshRuntime
+from flightmesh.executor.bound import BoundPlan
+from flightmesh.governance import POLICY_KEY
+from flightmesh.mesh import Principal, QueryError
+from tests.oracle import assert_same_result
+
+K = 3  # partitioned_read_max in the test mesh
+
+_DIM_ROWS = 3000
+_FACT_ROWS = 9000
+_NK_ROWS = 2000
+
+
+def _write_sqlite(path: Path) -> None:
+    connection = sqlite3.connect(path)
+    try:
+        connection.executescript(
+            "CREATE TABLE dim (d_id INTEGER PRIMARY KEY, d_group INTEGER, d_name TEXT, secret TEXT);"
+            "CREATE TABLE fact (f_id INTEGER PRIMARY KEY, f_dim INTEGER, f_value INTEGER);"
+            "CREATE INDEX fact_f_dim ON fact (f_dim);"
+            # INT, not INTEGER: not the rowid, so SQLite lets the primary key be NULL
+            "CREATE TABLE nk (k INT PRIMARY KEY, v INTEGER);"
+            "CREATE TABLE plain (a INTEGER, b INTEGER);")
+        connection.executemany("INSERT INTO dim VALUES (?, ?, ?, ?)",
+                               [(i, i % 5, f"name{i}", f"s{i}") for i in range(1, _DIM_ROWS + 1)])
+        connection.executemany("INSERT INTO fact VALUES (?, ?, ?)",
+                               [(i, i % _DIM_ROWS + 1, i * 7 % 1000) for i in range(1, _FACT_ROWS + 1)])
+        connection.executemany("INSERT INTO nk VALUES (?, ?)",
+                               [(i if i % 40 else None, i) for i in range(1, _NK_ROWS + 1)])
+        connection.executemany("INSERT INTO plain VALUES (?, ?)", [(i, i % 3) for i in range(1, 3001)])
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def _descriptor(directory: Path, *, k: int = K, min_rows: int = 0) -> Path:
+    descriptor = directory / "mesh.yaml"
+    descriptor.write_text(
+        "mesh: {name: parts}\n"
+        f"settings: {{partitioned_read_max: {k}, partitioned_read_min_rows: {min_rows},"
+        " dynamic_filter_min_probe_rows: 0}\n"
+        "users:\n  ann: {password: ann-pw, roles: [analyst]}\n"
+        "products:\n"
+        "  shop:\n"
+        "    engine: {kind: sqlite, path: shop.sqlite}\n"
+        "    access: {read: [analyst]}\n"
+        "    tables: {dim: {}, fact: {}, nk: {}, plain: {}}\n"
+        "    policies:\n"
+        "      row_filters:\n"
+        "        - {table: dim, where: \"d_group <> 3\"}\n"
+        "      masks:\n"
+        "        - {table: dim, column: secret, with: \"'hidden'\"}\n"
+        "  picks:\n"
+        "    engine: {kind: duckdb, path: picks.duckdb}\n"
+        "    access: {read: [analyst]}\n"
+        "    tables: {chosen: {}}\n")
+    if (directory / "picks.duckdb").exists():
+        return descriptor
+    with duckdb.connect(str(directory / "picks.duckdb")) as connection:
+        connection.execute("CREATE TABLE chosen AS SELECT * FROM (VALUES (5), (17), (2999), (3)) AS t(d_id)")
+    return descriptor
+
+
+def _oracle(directory: Path) -> duckdb.DuckDBPyConnection:
+    """The same rows in one DuckDB, dim's policy written by hand as a view."""
+    oracle = duckdb.connect()
+    source = sqlite3.connect(directory / "shop.sqlite")
+    try:
+        for table, columns in (("dim", "d_id BIGINT, d_group BIGINT, d_name VARCHAR, secret VARCHAR"),
+                               ("fact", "f_id BIGINT, f_dim BIGINT, f_value BIGINT"), ("nk", "k BIGINT, v BIGINT"),
+                               ("plain", "a BIGINT, b BIGINT")):
+            oracle.execute(f"CREATE TABLE raw_{table} ({columns})")
+            cursor = source.execute(f"SELECT * FROM {table}")
+            names = [item[0] for item in cursor.description]
+            rows = cursor.fetchall()
+            # SQLite's values as they are (a text in an INTEGER column stays text, and fails there)
+            arrow = pa.table({name: pa.array([row[i] for row in rows], pa.int64() if name not in
+                                             ("d_name", "secret") else pa.string())
+                              for i, name in enumerate(names)})
+            oracle.register("incoming", arrow)
+            oracle.execute(f"INSERT INTO raw_{table} SELECT * FROM incoming")
+            oracle.unregister("incoming")
+    finally:
+        source.close()
+    oracle.execute("CREATE SCHEMA shop; CREATE SCHEMA picks")
+    oracle.execute("CREATE VIEW shop.dim AS SELECT d_id, d_group, d_name, 'hidden' AS secret FROM raw_dim "
+                   "WHERE d_group <> 3")
+    for table in ("fact", "nk", "plain"):
+        oracle.execute(f"CREATE VIEW shop.{table} AS SELECT * FROM raw_{table}")
+    oracle.execute("CREATE TABLE picks.chosen AS SELECT * FROM (VALUES (5), (17), (2999), (3)) AS t(d_id)")
+    return oracle
+
+
+@pytest.fixture
+def mesh(tmp_path: Path) -> Iterator[tuple[MeshRuntime, Path]]:
+    _write_sqlite(tmp_path / "shop.sqlite")
+    with MeshRuntime.open(_descriptor(tmp_path)) as runtime:
+        yield runtime, tmp_path
+
+
+def _ann(runtime: MeshRuntime) -> Principal:
+    found = runtime.principal_for("ann")
+    assert found is not None
+    return found
+
+
+def _bound(runtime: MeshRuntime, sql: str) -> BoundPlan:
+    ann = _ann(runtime)
+    return runtime.bind(runtime.prepare(sql, ann), ann)
+
+
+def _check(runtime: MeshRuntime, directory: Path, sql: str, *, partitioned: bool) -> BoundPlan:
+    bound = _bound(runtime, sql)
+    sqlite_fragments = [f for f in bound.fragments if f.engine == "sqlite"]
+    assert any(f.partitions for f in sqlite_fragments) == partitioned, [f.sql for f in sqlite_fragments]
+    actual = runtime.execute(bound).read_all()
+    assert_same_result(actual, _oracle(directory).sql(sql).to_arrow_table(), ordered=False)
+    return bound
+
+
+JOINED = "SELECT f.f_id, f.f_value, d.d_name, d.secret FROM shop.fact f JOIN shop.dim d ON f.f_dim = d.d_id"
+
+
+def test_governed_join_is_read_in_ranges_of_the_smaller_table_inside_its_policy(mesh) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    bound = _check(runtime, directory, JOINED, partitioned=True)
+    fragment = next(f for f in bound.fragments if f.partitions)
+    assert len(fragment.partitions) == K
+    for partition in fragment.partitions:
+        governed = [s for s in partition.tree.find_all(exp.Subquery) if s.meta.get(POLICY_KEY)]
+        assert len(governed) == 1
+        inner = governed[0].this
+        # the range narrows the raw rows inside the policy subquery, on the raw key
+        assert "d_id" in inner.args["where"].sql(), partition.sql
+        outside = partition.tree.copy()
+        for node in list(outside.find_all(exp.Subquery)):
+            node.replace(exp.to_table("governed"))
+        assert '"d_id" <' not in outside.sql(identify=True) and '"d_id" >=' not in outside.sql(identify=True)
+    assert fragment.partitions[0].range.endswith(f"< {1 + _DIM_ROWS // K}")
+    assert fragment.partitions[-1].range.startswith('"dim"."d_id" >=')
+
+
+def test_nullable_key_puts_null_rows_in_exactly_one_range(mesh) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    bound = _check(runtime, directory, "SELECT k, v FROM shop.nk", partitioned=True)
+    fragment = bound.fragments[0]
+    assert "IS NULL" in fragment.partitions[0].sql
+    assert all("IS NULL" not in partition.sql for partition in fragment.partitions[1:])
+
+
+def test_keys_outside_the_statistics_range_are_still_read_once(mesh) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    _bound(runtime, JOINED)  # statistics read and cached before the new rows
+    connection = sqlite3.connect(directory / "shop.sqlite")
+    try:
+        connection.executescript("INSERT INTO dim VALUES (-7, 1, 'below', 's'), (0, 2, 'zero', 's'), "
+                                 "(100000, 4, 'above', 's');"
+                                 "INSERT INTO fact VALUES (50000, -7, 1), (50001, 0, 2), (50002, 100000, 3);"
+                                 "INSERT INTO nk VALUES (-100, 1), (99999, 2);")
+    finally:
+        connection.close()
+    bound = _check(runtime, directory, JOINED, partitioned=True)
+    low = next(f for f in bound.fragments if f.partitions).partitions[0].range
+    assert "-7" not in low and ">=" not in low   # the bounds are the stale statistics', open-ended
+    _check(runtime, directory, "SELECT k, v FROM shop.nk", partitioned=True)
+
+
+def test_partitions_take_dynamic_filter_keys_each(mesh) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    sql = ("SELECT f.f_id, d.d_name FROM shop.fact f JOIN shop.dim d ON f.f_dim = d.d_id "
+           "JOIN picks.chosen c ON c.d_id = d.d_id WHERE c.d_id < 3000")
+    bound = _check(runtime, directory, sql, partitioned=True)
+    fragment = next(f for f in bound.fragments if f.partitions)
+    assert bound.key_filters and bound.key_filters[0].probe == fragment.name
+    assert all(part.name in bound.key_slots for part in fragment.partition_fragments())
+    for part, partition in zip(fragment.partition_fragments(), fragment.partitions, strict=True):
+        keyed = bound.key_slots[part.name].statement([pa.array([5, 17])], max_literal_keys=100)
+        assert keyed.keyed and " IN (5, 17)" in keyed.sql and partition.range in keyed.sql
+
+
+def test_explain_analyze_shows_rows_per_range(mesh) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    rows = runtime.query("EXPLAIN ANALYZE SELECT k, v FROM shop.nk", _ann(runtime)).read_all().to_pylist()
+    ranges = [row for row in rows if row["kind"] == "partition"]
+    assert [row["name"] for row in ranges] == [f"f0/{i}" for i in range(1, K + 1)]
+    whole = next(row for row in rows if row["kind"] == "fragment")
+    assert sum(row["rows"] for row in ranges) == whole["rows"] == _NK_ROWS
+    assert all(row["rows"] > 0 for row in ranges)
+    plan_rows = runtime.query("EXPLAIN SELECT k, v FROM shop.nk", _ann(runtime)).read_all().to_pylist()
+    assert [row["detail"] for row in plan_rows if row["kind"] == "partition"][0].startswith("partition 1 of 3: ")
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT f_dim, count(*) AS n FROM shop.fact GROUP BY f_dim",
+    "SELECT DISTINCT f_value FROM shop.fact",
+    "SELECT f_id FROM shop.fact ORDER BY f_value DESC, f_id LIMIT 7",
+    "SELECT f_id, sum(f_value) OVER (ORDER BY f_id) AS running FROM shop.fact",
+    "SELECT f.f_id, d.d_name FROM shop.fact f LEFT JOIN shop.dim d ON f.f_dim = d.d_id",
+    "SELECT a.f_id, b.f_id AS other FROM shop.fact a JOIN shop.fact b ON a.f_id = b.f_dim",
+    "SELECT f_id FROM shop.fact WHERE f_dim IN (SELECT d_id FROM shop.dim WHERE d_group = 1)",
+    "SELECT a, b FROM shop.plain",   # no primary key
+])
+def test_results_equal_the_oracle_whatever_is_refused(mesh, sql: str) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    bound = _bound(runtime, sql)
+    assert_same_result(runtime.execute(bound).read_all(), _oracle(directory).sql(sql).to_arrow_table(),
+                       ordered="ORDER BY" in sql and "OVER" not in sql)
+
+
+def test_small_fragments_and_k_of_one_stay_one_read(tmp_path: Path) -> None:
+    _write_sqlite(tmp_path / "shop.sqlite")
+    with MeshRuntime.open(_descriptor(tmp_path, min_rows=_NK_ROWS + 1)) as runtime:
+        _check(runtime, tmp_path, "SELECT k, v FROM shop.nk", partitioned=False)
+        _check(runtime, tmp_path, JOINED, partitioned=True)   # 9000 expected rows: over the bound
+    with MeshRuntime.open(_descriptor(tmp_path, k=1)) as runtime:
+        _check(runtime, tmp_path, JOINED, partitioned=False)
+
+
+def test_a_failing_range_fails_the_query_with_its_typed_error_and_nothing_hangs(mesh) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    connection = sqlite3.connect(directory / "shop.sqlite")
+    try:  # SQLite keeps text in an INTEGER column: only the last range's rows cannot be typed
+        connection.execute("UPDATE nk SET v = 'not a number' WHERE k = 1990")
+        connection.commit()
+    finally:
+        connection.close()
+    bound = _bound(runtime, "SELECT k, v FROM shop.nk")
+    assert bound.fragments[0].partitions
+    outcome: dict[str, BaseException | None] = {}
+
+    def run() -> None:
+        try:
+            runtime.execute(bound).read_all()
+            outcome["error"] = None
+        except BaseException as error:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the partitioned read hung after one range failed"
+    assert isinstance(outcome["error"], QueryError)
+    # the connections came back: the next query runs
+    assert runtime.query("SELECT count(*) AS n FROM shop.nk", _ann(runtime)).read_all().column(0)[0].as_py() == _NK_ROWS
+
+
+def test_a_partitioned_plan_survives_its_serialized_form(mesh) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    bound = _bound(runtime, JOINED)
+    connectors = {fragment.products[0]: fragment.connector for fragment in bound.fragments}
+    restored = BoundPlan.from_dict(bound.to_dict(connectors), connectors)
+    before = next(f for f in bound.fragments if f.partitions)
+    after = restored.fragment(before.name)
+    assert [(p.sql, p.range) for p in after.partitions] == [(p.sql, p.range) for p in before.partitions]
+    assert [p.tree.sql() for p in after.partitions] == [p.tree.sql() for p in before.partitions]
+    assert_same_result(runtime.execute(restored).read_all(), _oracle(directory).sql(JOINED).to_arrow_table(),
+                       ordered=False)
+
+
+def test_arrow_types_of_a_partitioned_read_are_the_fragments(mesh) -> None:  # type: ignore[no-untyped-def]
+    runtime, _ = mesh
+    bound = _bound(runtime, JOINED)
+    table = runtime.execute(bound).read_all()
+    assert table.schema.field("f_id").type == pa.int64()
