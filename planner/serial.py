@@ -92,7 +92,8 @@ def _fragment_from_dict(data: Mapping[str, Any], connectors: Mapping[str, Connec
         raise ValueError(f"fragment {values.get('name')}: its tree is not a query")
     values["tree"] = tree
     values["typing_tables"] = tuple((name, schema_from_text(text)) for name, text in values["typing_tables"])
-    values["partitions"] = tuple(_partition_from_dict(item, values.get("name")) for item in values.get("partitions", ()))
+    values["partitions"] = tuple(_partition_from_dict(item, values.get("name"))
+                                 for item in values.get("partitions", ()))
     for key in ("products", "tables", "output", "policies"):
         values[key] = tuple(values[key])
     return Fragment(**values)

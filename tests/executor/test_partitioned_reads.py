@@ -198,7 +198,7 @@ def test_partitions_take_dynamic_filter_keys_each(mesh) -> None:  # type: ignore
 
 
 def test_explain_analyze_shows_rows_per_range(mesh) -> None:  # type: ignore[no-untyped-def]
-    runtime, directory = mesh
+    runtime, _ = mesh
     rows = runtime.query("EXPLAIN ANALYZE SELECT k, v FROM shop.nk", _ann(runtime)).read_all().to_pylist()
     ranges = [row for row in rows if row["kind"] == "partition"]
     assert [row["name"] for row in ranges] == [f"f0/{i}" for i in range(1, K + 1)]
@@ -206,7 +206,8 @@ def test_explain_analyze_shows_rows_per_range(mesh) -> None:  # type: ignore[no-
     assert sum(row["rows"] for row in ranges) == whole["rows"] == _NK_ROWS
     assert all(row["rows"] > 0 for row in ranges)
     plan_rows = runtime.query("EXPLAIN SELECT k, v FROM shop.nk", _ann(runtime)).read_all().to_pylist()
-    assert [row["detail"] for row in plan_rows if row["kind"] == "partition"][0].startswith("partition 1 of 3: ")
+    first = next(row["detail"] for row in plan_rows if row["kind"] == "partition")
+    assert first.startswith("partition 1 of 3: ")
 
 
 @pytest.mark.parametrize("sql", [
@@ -251,7 +252,7 @@ def test_a_failing_range_fails_the_query_with_its_typed_error_and_nothing_hangs(
         try:
             runtime.execute(bound).read_all()
             outcome["error"] = None
-        except BaseException as error:  # noqa: BLE001 - the test inspects it
+        except BaseException as error:  # the test inspects it
             outcome["error"] = error
 
     worker = threading.Thread(target=run)
