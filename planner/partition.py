@@ -44,7 +44,7 @@ from .render import render
 from .resolve import Resolution, table_key
 from .treecopy import copy_tree
 
-__all__ = ["partition_fragment"]
+__all__ = ["partition_fragment", "unions_to_whole"]
 
 # Fewer rows than this in the cut table: too few keys to spread work (a small dimension).
 _MIN_KEY_ROWS = 1_000
@@ -74,7 +74,7 @@ def partition_fragment(fragment: Fragment, resolution: Resolution, settings: Set
     if fragment.estimate is None or fragment.estimate < settings.partitioned_read_min_rows:
         return fragment
     tree = fragment.tree
-    if not isinstance(tree, exp.Select) or not _unions_to_whole(tree):
+    if not isinstance(tree, exp.Select) or not unions_to_whole(tree):
         return fragment
     cut = _choose_cut(tree, resolution, k)
     if cut is None:
@@ -96,7 +96,7 @@ def partition_fragment(fragment: Fragment, resolution: Resolution, settings: Set
     return replace(fragment, partitions=tuple(partitions))
 
 
-def _unions_to_whole(tree: exp.Select) -> bool:
+def unions_to_whole(tree: exp.Select) -> bool:
     """Is the union of the fragment over disjoint ranges of one table's rows the whole result?
 
     Conservative: any construct that combines or orders rows is refused, wherever it appears
