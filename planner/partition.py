@@ -23,10 +23,15 @@ table). The bounds come from the table's statistics (min and max of the key); th
 open below and the last open above, so rows outside stale statistics are still read, once; a
 key that may be NULL puts ``IS NULL`` in the first range.
 
-Which table: the one with the fewest rows among those with a usable key (the leading column of
-an integer primary key, with min and max known) and at least ``_MIN_KEY_ROWS`` rows. In
-index-driven engines it is the table the engine drives the join from, whose range narrows the
-lookups instead of turning the big table's index lookups into range scans.
+Which table: the one the engine drives the join from, so that its range narrows the lookups
+into the others instead of repeating a whole scan of the driving table in every range (TPC-H
+q09: cutting supplier would have each range scan part for '%green%' again). Without asking the
+engine for its plan, the driver is taken to be a table with a filter of its own (a WHERE
+conjunct on it alone, or the probe column of a dynamic filter: q11's supplier, whose
+s_nationkey receives GERMANY's key), the one with the fewest rows if several; a fragment of one
+table is cut on that table; a join with no filtered table is not cut. The table's key is the
+leading column of its integer primary key, with min and max known, and it has at least
+``_MIN_KEY_ROWS`` rows.
 """
 
 from __future__ import annotations
@@ -66,8 +71,12 @@ class _Cut:
     nullable: bool
 
 
-def partition_fragment(fragment: Fragment, resolution: Resolution, settings: Settings) -> Fragment:
-    """``fragment`` with ``partitions`` when reading it in key ranges pays and is correct; else as is."""
+def partition_fragment(fragment: Fragment, resolution: Resolution, settings: Settings,
+                       probe_columns: tuple[str, ...] = ()) -> Fragment:
+    """``fragment`` with ``partitions`` when reading it in key ranges pays and is correct; else as is.
+
+    ``probe_columns``: the fragment's output columns that dynamic filters will restrict.
+    """
     k = settings.partitioned_read_max
     if k < 2 or not fragment.connector.capabilities.partitioned_reads:
         return fragment
@@ -76,7 +85,7 @@ def partition_fragment(fragment: Fragment, resolution: Resolution, settings: Set
     tree = fragment.tree
     if not isinstance(tree, exp.Select) or not unions_to_whole(tree):
         return fragment
-    cut = _choose_cut(tree, resolution, k)
+    cut = _choose_cut(tree, resolution, k, probe_columns)
     if cut is None:
         return fragment
     bounds = _bounds(cut.low, cut.high, k)
@@ -146,10 +155,11 @@ def _reads(select: exp.Select) -> list[tuple[exp.Table, exp.Select]]:
     return reads
 
 
-def _choose_cut(tree: exp.Select, resolution: Resolution, k: int) -> _Cut | None:
+def _choose_cut(tree: exp.Select, resolution: Resolution, k: int, probe_columns: tuple[str, ...]) -> _Cut | None:
     candidates: list[_Cut] = []
     counts: dict[str, int] = {}
     reads = _reads(tree)
+    filtered = _filtered_aliases(tree, probe_columns)
     for table_node, _ in reads:
         key = table_key(table_node)
         if key is not None:
@@ -160,12 +170,43 @@ def _choose_cut(tree: exp.Select, resolution: Resolution, k: int) -> _Cut | None
         # A table read twice (a self-join): one range on one read is not a range of output rows.
         if table is None or key is None or counts[key] > 1:
             continue
+        alias = _read_alias(table_node, select, tree)
+        if len(reads) > 1 and alias not in filtered:
+            continue  # not the table the join is driven from
         cut = _key_of(table, table_node, select, k)
         if cut is not None:
             candidates.append(cut)
     if not candidates:
         return None
     return min(candidates, key=lambda cut: (cut.table.row_estimate or 0, cut.table.qualified_name))
+
+
+def _read_alias(node: exp.Table, select: exp.Select, tree: exp.Select) -> str:
+    """How the fragment's own SELECT names a read: the table's alias, or its policy subquery's."""
+    if select is tree:
+        return node.alias_or_name
+    subquery = select.parent
+    return subquery.alias_or_name if isinstance(subquery, exp.Subquery) else node.alias_or_name
+
+
+def _filtered_aliases(tree: exp.Select, probe_columns: tuple[str, ...]) -> set[str]:
+    """The reads with a filter of their own: a WHERE conjunct naming only them (not a join
+    equality), or the source of a column a dynamic filter restricts."""
+    found: set[str] = set()
+    where = tree.args.get("where")
+    conjuncts: list[exp.Expr] = []
+    if where is not None:
+        node = where.this.unnest() if isinstance(where.this, exp.Paren) else where.this
+        conjuncts = list(node.flatten()) if isinstance(node, exp.And) else [node]
+    for conjunct in conjuncts:
+        tables = {column.table for column in conjunct.find_all(exp.Column)}
+        if len(tables) == 1 and "" not in tables:
+            found |= tables
+    for projection in tree.expressions:
+        column = projection.this if isinstance(projection, exp.Alias) else projection
+        if projection.alias_or_name in probe_columns and isinstance(column, exp.Column) and column.table:
+            found.add(column.table)
+    return found
 
 
 def _key_of(table: CatalogTable, node: exp.Table, select: exp.Select, k: int) -> _Cut | None:

@@ -153,8 +153,6 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
                       for draft in drafts)
     if privacy is not None:  # an estimate is the table's statistics: exact counts a privacy reader may not see
         fragments = tuple(replace(fragment, estimate_hidden=True) for fragment in fragments)
-    else:  # (a privacy release reads a few exact aggregates: nothing to split)
-        fragments = tuple(partition_fragment(fragment, resolution, settings) for fragment in fragments)
     step()
     residual = shown_residual = None
     key_filters: list[KeyFilter] = []
@@ -185,6 +183,12 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         references.update({name: 2 for name in _recursive_reads(residual_tree)})
         materialize = frozenset(name for name, count in references.items() if name and count > 1)
         merge_rows = merge_sizes(residual_tree, {draft.name: draft.tree for draft in drafts}, estimates, resolution)
+    if privacy is None:  # (a privacy release reads a few exact aggregates: nothing to split)
+        probes: dict[str, tuple[str, ...]] = {}
+        for key_filter in key_filters:
+            probes[key_filter.probe] = (*probes.get(key_filter.probe, ()), key_filter.probe_column)
+        fragments = tuple(partition_fragment(fragment, resolution, settings, probes.get(fragment.name, ()))
+                          for fragment in fragments)
     return Plan(
         sql=sql, fragments=fragments, residual=residual, output_names=result_names, explain=statement.explain,
         key_filters=tuple(key_filters), materialize=materialize, merge_rows=merge_rows, notes=tuple(notes),
