@@ -9,6 +9,7 @@ A plan with one fragment and no residual streams straight from its engine.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -284,18 +285,30 @@ def _partitioned(fragment: Fragment, schema: pa.Schema, keys: KeyFilterRun, run:
     cancels the run's scope, so its siblings (and every other fragment) stop with it and the
     query ends with that range's typed error. The ranges are handed on one after the other; the
     later ones read ahead meanwhile, up to their queues' bound.
+
+    Range i+1 asks for its connection only once range i has one: a range holding a connection
+    then always has every earlier range holding one or done, so the range being handed on holds
+    one and finishes, however busy the engine's pool. Without the order, queries whose later
+    ranges took the last connections would wait for ever on their first ones.
     """
     stats = run.stats[fragment.name]
     parts = fragment.partition_fragments()
     stats.partition_rows = [0] * len(parts)
     statements: list[str] = [""] * len(parts)
 
+    connected = [threading.Event() for _ in parts]
+
     def opener(index: int, part: Fragment) -> Callable[[], pa.RecordBatchReader]:
         def open_part() -> pa.RecordBatchReader:
-            query = keys.query_for(part, schema, timeout)
-            statements[index] = query.sql
-            stats.sql = ";\n".join(statements)
-            reader = part.connector.execute(query, run.cancel)
+            try:
+                while index > 0 and not connected[index - 1].wait(0.05):
+                    run.cancel.check()
+                query = keys.query_for(part, schema, timeout)
+                statements[index] = query.sql
+                stats.sql = ";\n".join(statements)
+                reader = part.connector.execute(query, run.cancel)
+            finally:
+                connected[index].set()   # running, or failed: the next range may ask
 
             def counted() -> Iterator[pa.RecordBatch]:
                 for batch in reader:
