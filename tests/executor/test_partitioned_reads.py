@@ -293,3 +293,37 @@ def test_arrow_types_of_a_partitioned_read_are_the_fragments(mesh) -> None:  # t
     bound = _bound(runtime, JOINED)
     table = runtime.execute(bound).read_all()
     assert table.schema.field("f_id").type == pa.int64()
+
+
+def test_ranges_of_concurrent_queries_share_a_small_pool_without_waiting_for_ever(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flightmesh.connectors import sqlite as sqlite_connector
+
+    # Two connections for four queries of three ranges each, and ranges of many batches (more
+    # than a range's read-ahead queue holds): a query whose later ranges took the connections
+    # while its first range waited would never finish, nor let the others.
+    monkeypatch.setattr(sqlite_connector, "_MAX_CONNECTIONS", 2)
+    monkeypatch.setattr(sqlite_connector, "_BATCH_ROWS", 16)
+    _write_sqlite(tmp_path / "shop.sqlite")
+    expected = _oracle(tmp_path).sql("SELECT k, v FROM shop.nk").to_arrow_table()
+    with MeshRuntime.open(_descriptor(tmp_path)) as runtime:
+        bound = _bound(runtime, "SELECT k, v FROM shop.nk")
+        assert len(bound.fragments[0].partitions) == K
+        results: list[pa.Table] = []
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                results.append(runtime.execute(bound).read_all())
+            except BaseException as error:  # the test inspects it
+                failures.append(error)
+
+        workers = [threading.Thread(target=run) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=120)
+        assert not any(worker.is_alive() for worker in workers), "partitioned reads waited for ever on the pool"
+        assert not failures
+        for table in results:
+            assert_same_result(table, expected, ordered=False)
