@@ -168,7 +168,8 @@ class SQLiteConnector(CachedTableStatistics):
         # 31,680 rows) on two connections in two threads, alternated with one read, 15 rounds:
         # 55 ms against 80 ms (median) when this process could have the second core; the read
         # releases the GIL (a Python loop beside it kept 85% of its speed). On a machine whose
-        # cores are busy the two split one core's time: no gain, no loss (74 against 79 ms).
+        # cores are busy the two split one core's time: no gain (74 against 79 ms), and through
+        # the server q11 was slower; so the mesh setting partitioned_read_max is 1 by default.
         partitioned_reads=True,
     )
 
