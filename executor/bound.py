@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from flightmesh.connectors import Connector
 from flightmesh.mesh import Principal
-from flightmesh.planner import Fragment, KeyFilter, Plan
+from flightmesh.planner import Fragment, KeyFilter, LateRead, Plan
 from flightmesh.planner.key_slots import KeySlots, prepare_key_slots
 from flightmesh.planner.serial import plan_from_dict, plan_to_dict, schema_from_text, schema_to_text
 
@@ -62,6 +62,10 @@ class BoundPlan:
     @property
     def materialize(self) -> frozenset[str]:
         return self.plan.materialize
+
+    @property
+    def late(self) -> LateRead | None:
+        return self.plan.late
 
     @property
     def explain(self) -> str | None:
@@ -126,7 +130,8 @@ def bound_plan(plan: Plan, *, schema: pa.Schema, result_schema: pa.Schema, fragm
                principal: Principal | None, policies: tuple[str, ...]) -> BoundPlan:
     """Assemble a BoundPlan; the dynamic-filter slots are derived from the plan here."""
     filters: dict[str, list[KeyFilter]] = {}
-    for key_filter in plan.key_filters:
+    # A late read waits for the residual's keys the way a probe waits for its build's.
+    for key_filter in plan.key_filters + ((plan.late.key_filter,) if plan.late is not None else ()):
         filters.setdefault(key_filter.probe, []).append(key_filter)
     slots = {}
     for name, probing in filters.items():

@@ -21,7 +21,7 @@ import pyarrow as pa
 from flightmesh.connectors import FragmentQuery, cast_batches
 from flightmesh.connectors.engine_errors import duckdb_failure, mesh_error
 from flightmesh.mesh import CancelScope, DataError, FlightmeshError, Principal, QueryCancelled, QueryError, Settings
-from flightmesh.planner import EXPLAIN_SCHEMA, Fragment, Plan
+from flightmesh.planner import EXPLAIN_SCHEMA, LATE_ORDINAL, LATE_TOP, Fragment, Plan
 
 from . import tracing
 from .bound import BoundPlan, bound_plan
@@ -119,6 +119,10 @@ class Executor:
                               principal=principal, policies=policies)
         schemas = {fragment.name: self.fragment_schema(fragment) for fragment in plan.fragments}
         raw = schemas[plan.fragments[0].name] if plan.residual is None else self.merge.schema_of(plan.residual, schemas)
+        if plan.late is not None:  # the result is the late join's: the residual's rows, numbered, and the late read
+            top = raw.append(pa.field(LATE_ORDINAL, pa.int64()))
+            late = plan.late.fragment
+            raw = self.merge.schema_of(plan.late.final, {LATE_TOP: top, late: schemas[late]})
         result = _announced(raw, plan.output_names)
         # A privacy-mode plan streams its release; its result schema stays the exact aggregate's.
         shown = released_schema(plan.privacy, result) if plan.privacy is not None else result
@@ -177,8 +181,11 @@ class Executor:
         # One fragment expected to answer within one batch: read on this thread, no read-ahead (prefetch).
         small = plan.residual is None and len(plan.fragments) == 1 and \
             plan.fragments[0].estimate is not None and plan.fragments[0].estimate <= self.settings.batch_rows
+        late = plan.late.fragment if plan.late is not None else None
         for fragment in plan.fragments:
             run.stats[fragment.name] = FragmentStats(sql=fragment.sql)
+            if fragment.name == late:
+                continue  # started once the residual's keys are known (_late_join)
             run.prefetches[fragment.name] = (InlineRead if small else Prefetch)(
                 fragment.name, self._opener(fragment, fragment_schemas[fragment.name], keys, run),
                 fragment_schemas[fragment.name], run.cancel,
@@ -200,18 +207,37 @@ class Executor:
                 # materialized first.
                 register_input(cursor, name, prefetch.table() if name in plan.materialize else prefetch.reader(),
                                sizes.get(name))
-            reader = cursor.sql(plan.residual).to_arrow_reader(self.settings.batch_rows)
+            if plan.late is not None:
+                reader = self._late_join(bound, run, keys, cursor)
+            else:
+                reader = cursor.sql(plan.residual).to_arrow_reader(self.settings.batch_rows)
         except duckdb.Error as error:  # also: interrupted because a fragment already failed
             raise _merge_error(error, run) from None
         except QueryCancelled:  # a materialized fragment stopped because another one failed
             raise run.failure() or QueryCancelled("the query was cancelled") from None
         return cast_batches(_read(reader, run), bound.result_schema)
 
+    def _late_join(self, bound: BoundPlan, run: _Run, keys: KeyFilterRun,
+                   cursor: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
+        """The residual's (few) rows first, then the late read for their keys, then the join back."""
+        plan = bound.plan
+        assert plan.late is not None and plan.residual is not None
+        top = cursor.sql(plan.residual).to_arrow_table()
+        top = top.append_column(LATE_ORDINAL, pa.array(range(top.num_rows), pa.int64()))
+        keys.publish(LATE_TOP, top)
+        fragment = plan.fragment(plan.late.fragment)
+        schema = bound.fragment_schemas[fragment.name]
+        run.prefetches[fragment.name] = InlineRead(fragment.name, self._opener(fragment, schema, keys, run), schema,
+                                                   run.cancel)
+        cursor.register(LATE_TOP, top)
+        cursor.register(fragment.name, run.prefetches[fragment.name].table())
+        return cursor.sql(plan.late.final).to_arrow_reader(self.settings.batch_rows)
+
     def _route(self, bound: BoundPlan) -> Route | None:
         """Where the residual runs when a merge engine other than DuckDB is set (None: not set)."""
         plan = bound.plan
-        if self.delegate is None or plan.residual is None:
-            return None
+        if self.delegate is None or plan.residual is None or plan.late is not None:
+            return None  # a late read joins back in the embedded DuckDB
         schemas = dict(bound.fragment_schemas) or {f.name: self.fragment_schema(f) for f in plan.fragments}
         return self.delegate.route(plan.residual, schemas)
 

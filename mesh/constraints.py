@@ -4,8 +4,14 @@ A table's keys come from its descriptor entry (``primary_key``, ``foreign_keys``
 the entry does not declare, from the engine's own constraints, read once when the catalog is
 built. Either way they are stated in the mesh's names: a foreign key points at a *catalog* table
 (product, table), never at an engine table, so an engine key into a table no product exposes is
-dropped. Keys are documentation for clients (DBeaver's diagrams, SQLAlchemy reflection); the
-planner does not rely on them.
+dropped. Keys are documentation for clients (DBeaver's diagrams, SQLAlchemy reflection).
+
+The planner relies on one kind only: a single-column primary key the *engine* reported (not one
+the descriptor declares, which nothing enforces) in an engine that enforces primary keys as
+unique and NOT NULL (PostgreSQL, MariaDB/MySQL, DuckDB; not SQLite, whose keys may be NULL).
+Late materialization (planner/rules/late_rows.py) takes such a key as identifying one row, so
+the table's other columns depend on it. That is safe because the engine refuses any row that
+would break it; a key dropped after the catalog was read is seen at the next schema refresh.
 """
 
 from __future__ import annotations

@@ -103,6 +103,7 @@ class Settings:
     # cores (at most 4) on a machine whose cores are not all busy.
     partitioned_read_max: int = 1
     partitioned_read_min_rows: int = 20_000
+    late_rows_max_limit: int = 1_000
     merge_memory_limit: str = "4GB"
     merge_threads: int = 2
     plan_cache_size: int = 512
@@ -193,6 +194,10 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "partitioned_read_min_rows": (
         "A fragment is read in partitions only when it is expected to return at least this many rows "
         "(smaller ones cost more in extra statements than they gain).", 0),
+    "late_rows_max_limit": (
+        "A query ending in ORDER BY ... LIMIT n (n plus OFFSET at most this) reads a keyed table's wide "
+        "columns only for the rows it keeps: the top rows are found on the key first, then those keys' "
+        "columns are read (late materialization). 0 turns it off.", 0),
     "merge_memory_limit": (
         "Memory limit of one query's merge (the embedded DuckDB that joins fragments; each running query "
         "merges in an instance of its own), e.g. '4GB'. Past it the merge spills to merge_spill_directory.", None),

@@ -21,7 +21,7 @@ from sqlglot import exp
 from .plan import KeyFilter
 from .split import FRAGMENT_KEY
 
-__all__ = ["choose_key_filters", "key_edges"]
+__all__ = ["choose_key_filters", "filters_rows", "key_edges"]
 
 _RATIO = 4.0  # the probe must be expected this many times larger than the build
 
@@ -127,6 +127,26 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
         if distinct:
             lending[probe] = min(lending.get(probe, large), large * min(1.0, small / distinct))
     return sorted(chosen.values(), key=lambda k: (k.probe, k.build, k.probe_column))
+
+
+def filters_rows(tree: exp.Expr) -> bool:
+    """Does the fragment keep only some of its tables' rows (beyond joining them)?"""
+    if isinstance(tree, exp.Subquery):
+        return filters_rows(tree.this)
+    if isinstance(tree, exp.SetOperation):
+        return filters_rows(tree.this) and filters_rows(tree.expression)
+    if not isinstance(tree, exp.Select):
+        return False
+    if tree.args.get("limit") is not None or tree.args.get("having") is not None:
+        return True
+    where = tree.args.get("where")
+    conjuncts = list(where.this.flatten()) if where is not None and isinstance(where.this, exp.And) \
+        else [where.this] if where is not None else []
+    if any(not (isinstance(c, exp.EQ) and isinstance(c.left, exp.Column) and isinstance(c.right, exp.Column))
+           for c in conjuncts):
+        return True
+    return any(isinstance(item, exp.Subquery) and filters_rows(item.this)
+               for item in tree.find_all(exp.Subquery) if isinstance(item.parent, (exp.From, exp.Join)))
 
 
 def _reaches(chosen: Iterable[KeyFilter], start: str, goal: str) -> bool:

@@ -19,7 +19,8 @@ from flightmesh.connectors import Connector
 from flightmesh.governance import POLICY_KEY
 from flightmesh.governance.privacy import PrivacyRelease
 
-__all__ = ["EXPLAIN_SCHEMA", "Fragment", "KeyFilter", "Partition", "Plan"]
+__all__ = ["EXPLAIN_SCHEMA", "LATE_KEY", "LATE_ORDINAL", "LATE_TOP", "Fragment", "KeyFilter", "LateRead", "Partition",
+           "Plan"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,33 @@ class KeyFilter:
     probe_clustered: bool = False
 
 
+LATE_TOP = "__late_top"        # how the late join reads the residual's (top-N) result
+LATE_KEY = "__late_key"        # the residual's output carrying the late table's key
+LATE_ORDINAL = "__late_ord"    # the executor numbers the residual's rows in this column
+
+
+@dataclass(frozen=True)
+class LateRead:
+    """Late materialization (planner/rules/late_rows.py): wide columns read for the top rows only.
+
+    The residual computes the query's top ``limit`` rows with ``LATE_KEY`` in place of one table's
+    wide columns. Then ``fragment`` (that table's governed subquery, restricted to those keys like
+    a dynamic filter) runs, and ``final`` (DuckDB, over ``LATE_TOP`` and ``fragment``) joins the
+    columns back in the residual's row order. ``fragment`` is one of ``Plan.fragments``, started
+    only once the residual's rows are known.
+    """
+
+    fragment: str
+    key: str                       # the fragment's output holding the table's primary key
+    final: str
+    limit: int                     # LIMIT plus OFFSET of the query: at most this many keys
+
+    @property
+    def key_filter(self) -> KeyFilter:
+        # A primary key: an index-driven engine should drive its plan from it (never weak).
+        return KeyFilter(LATE_TOP, LATE_KEY, self.fragment, self.key, probe_clustered=True)
+
+
 _TABLE_KEY = "flightmesh.table"                     # planner.resolve.TABLE_KEY (no import cycle)
 
 
@@ -106,6 +134,7 @@ class Plan:
     shown_residual: str | None = None          # the residual as EXPLAIN shows it (disclosure)
     reveal_policies: bool = False              # planned for a principal who may read policy SQL
     privacy: PrivacyRelease | None = None      # a privacy-mode release: the executor adds the noise
+    late: LateRead | None = None               # wide columns read for the top rows only
 
     def fragment(self, name: str) -> Fragment:
         for fragment in self.fragments:
@@ -164,6 +193,14 @@ class Plan:
                 "step": len(rows) + 1, "kind": "residual", "name": "merge", "products": "",
                 "engine": "duckdb (merge)",
                 "sql": self.shown_residual if self.shown_residual is not None else self.residual, "detail": "",
+            })
+        if self.late is not None:
+            late = self.late
+            rows.append({
+                "step": len(rows) + 1, "kind": "late read", "name": late.fragment, "products": "",
+                "engine": "duckdb (merge)", "sql": late.final,
+                "detail": f"{late.fragment}.{late.key} IN the keys of the residual's <= {late.limit} rows, "
+                          "read after the residual and joined back in its order",
             })
         for note in self.notes:
             rows.append({"step": len(rows) + 1, "kind": "note", "name": "", "products": "", "engine": "",

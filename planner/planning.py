@@ -36,11 +36,11 @@ from . import rules
 from .annotate import annotate, annotate_and_bind
 from .binding import Binding, bind_columns
 from .disclosure import disclose
-from .dynamic import choose_key_filters, key_edges
+from .dynamic import choose_key_filters, filters_rows, key_edges
 from .estimate import column_statistics, estimate_rows
 from .merge_sizes import merge_sizes
 from .partition import partition_fragment
-from .plan import Fragment, KeyFilter, Plan
+from .plan import LATE_KEY, Fragment, KeyFilter, LateRead, Plan
 from .policy_placement import check_policies_in_engines
 from .render import engine_tree, render
 from .resolve import Resolution, qualify_query, resolve_tables
@@ -135,11 +135,18 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     assert isinstance(tree, exp.Query)
     rule_context = RuleContext(resolution=resolution, connector_for=connector_for,
                                pre_aggregate_min_rows=settings.pre_aggregate_min_rows,
-                               select_rules=rules.SELECT_RULES)
+                               select_rules=rules.SELECT_RULES,
+                               # A privacy-mode release shows noisy aggregates only: no row is read late.
+                               late_rows_max_limit=0 if privacy is not None else
+                               min(settings.late_rows_max_limit, settings.dynamic_filter_max_keys),
+                               dynamic_filter_max_keys=settings.dynamic_filter_max_keys,
+                               dynamic_filter_min_probe_rows=settings.dynamic_filter_min_probe_rows,
+                               engine_kind=lambda table: context.catalog.spec.products[table.product].engine.kind)
     names = frozenset(node.name.lower() for node in tree.find_all(exp.Identifier))
     cut = rules.run_rules(Cut(tree=tree, names=names, binding=binding), rule_context)
     step()
-    drafts = list(cut.fragments)
+    # A late read's fragment is one of the plan's fragments, though the residual does not read it.
+    drafts = list(cut.fragments) + ([cut.late.fragment] if cut.late is not None else [])
     residual_tree = cut.tree
     check_policies_in_engines(residual_tree, drafts,
                               reveal=principal.has_any(context.catalog.spec.auth.admin_roles))
@@ -147,6 +154,9 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     scanned = scanned_rows(cut, rule_context)
     notes = list(cut.notes) + list(privacy.explain_notes() if privacy is not None else ())
     estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
+    if cut.late is not None:  # one row per key, at most the limit's
+        name = cut.late.fragment.name
+        estimates[name] = min(estimates[name], float(cut.late.limit))
     step()
     reveal = principal.has_any(context.catalog.spec.auth.admin_roles)
     fragments = tuple(_finish(draft, resolution, context.catalog, estimates[draft.name], reveal)
@@ -167,7 +177,7 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
             raise UnsupportedQuery(f"cannot express the cross-product part of the query: {error}") from None
         shown_residual = disclose(residual_tree, residual, "duckdb", reveal=reveal).sql
         settings = context.catalog.spec.settings
-        filtered = {draft.name for draft in drafts if _filters_rows(draft.tree)}
+        filtered = {draft.name for draft in drafts if filters_rows(draft.tree)}
         literal_only = {d.name: max(settings.dynamic_filter_max_literal_keys, d.connector.capabilities.literal_keys)
                         for d in drafts
                         if d.connector.capabilities.key_delivery == KeyDelivery.LITERALS}
@@ -193,8 +203,15 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         sql=sql, fragments=fragments, residual=residual, output_names=result_names, explain=statement.explain,
         key_filters=tuple(key_filters), materialize=materialize, merge_rows=merge_rows, notes=tuple(notes),
         planning_ms=(time.perf_counter() - started) * 1000.0, shown_residual=shown_residual,
-        reveal_policies=reveal, privacy=privacy,
+        reveal_policies=reveal, privacy=privacy, late=_late_read(cut.late),
     )
+
+
+def _late_read(late: rules.LateDraft | None) -> LateRead | None:
+    if late is None:
+        return None
+    final = late.final.sql(dialect="duckdb", identify=True, unsupported_level=ErrorLevel.RAISE)
+    return LateRead(fragment=late.fragment.name, key=LATE_KEY, final=final, limit=late.limit)
 
 
 def _key_counts(edges: list[tuple[str, str, str, str]], drafts: list[FragmentDraft],
@@ -295,26 +312,6 @@ def output_names(tree: exp.Expr) -> tuple[str, ...]:
         width = len(select.expressions[0].expressions) if select.expressions else 0
         return tuple(f"col{index}" for index in range(width))
     return ()
-
-
-def _filters_rows(tree: exp.Expr) -> bool:
-    """Does the fragment keep only some of its tables' rows (beyond joining them)?"""
-    if isinstance(tree, exp.Subquery):
-        return _filters_rows(tree.this)
-    if isinstance(tree, exp.SetOperation):
-        return _filters_rows(tree.this) and _filters_rows(tree.expression)
-    if not isinstance(tree, exp.Select):
-        return False
-    if tree.args.get("limit") is not None or tree.args.get("having") is not None:
-        return True
-    where = tree.args.get("where")
-    conjuncts = list(where.this.flatten()) if where is not None and isinstance(where.this, exp.And) \
-        else [where.this] if where is not None else []
-    if any(not (isinstance(c, exp.EQ) and isinstance(c.left, exp.Column) and isinstance(c.right, exp.Column))
-           for c in conjuncts):
-        return True
-    return any(isinstance(item, exp.Subquery) and _filters_rows(item.this)
-               for item in tree.find_all(exp.Subquery) if isinstance(item.parent, (exp.From, exp.Join)))
 
 
 def _with_distinct(key_filter: KeyFilter, probe: FragmentDraft, resolution: Resolution) -> KeyFilter:

@@ -19,7 +19,7 @@ from sqlglot.serde import dump, load
 from flightmesh.connectors import Connector
 from flightmesh.governance.privacy import PrivacyRelease
 
-from .plan import Fragment, KeyFilter, Partition, Plan
+from .plan import Fragment, KeyFilter, LateRead, Partition, Plan
 
 __all__ = ["plan_from_dict", "plan_to_dict", "schema_from_text", "schema_to_text"]
 
@@ -43,6 +43,7 @@ def plan_to_dict(plan: Plan, connectors: Mapping[str, Connector]) -> dict[str, A
         "shown_residual": plan.shown_residual,
         "reveal_policies": plan.reveal_policies,
         "privacy": plan.privacy.to_dict() if plan.privacy is not None else None,
+        "late": asdict(plan.late) if plan.late is not None else None,
     }
 
 
@@ -57,6 +58,7 @@ def plan_from_dict(data: Mapping[str, Any], connectors: Mapping[str, Connector])
         merge_rows=tuple((str(name), int(rows)) for name, rows in data.get("merge_rows", ())),
         shown_residual=data["shown_residual"], reveal_policies=data["reveal_policies"],
         privacy=PrivacyRelease.from_dict(data["privacy"]) if data.get("privacy") is not None else None,
+        late=LateRead(**data["late"]) if data.get("late") is not None else None,
     )
 
 

@@ -14,6 +14,7 @@ of what it does, and its own golden cases under ``tests/planner/golden/rules/``.
       share_fragments    identical fragments run once
       pre_aggregate      a fragment aggregates below a cross-engine join
       reduce_semi_joins  a fragment read only by EXISTS / IN ships distinct keys
+      late_rows          ORDER BY ... LIMIT n: a keyed table's wide columns read for the top n keys only
 
 ``exists_select_one`` runs earlier, before names are resolved, and ``privacy_mode`` (the
 differential-privacy rewrite) right after, before policies wrap tables (see ``planner/planning.py``).
@@ -21,12 +22,13 @@ differential-privacy rewrite) right after, before policies wrap tables (see ``pl
 
 from __future__ import annotations
 
-from .base import Cut, Rule, RuleContext, SelectRule, SelectScope, scanned_rows
+from .base import Cut, LateDraft, Rule, RuleContext, SelectRule, SelectScope, scanned_rows
 from .exists import exists_select_one
 from .expand_all import expand_all
 from .factor import factor_disjunctions, factor_where
 from .implied_equalities import implied_equalities
 from .inline_ctes import inline_ctes
+from .late_rows import late_rows
 from .or_implied import or_implied_filters
 from .placement import place
 from .pre_aggregate import pre_aggregate
@@ -40,6 +42,7 @@ __all__ = [
     "RULES",
     "SELECT_RULES",
     "Cut",
+    "LateDraft",
     "Rule",
     "RuleContext",
     "SelectRule",
@@ -50,6 +53,7 @@ __all__ = [
     "factor_where",
     "implied_equalities",
     "inline_ctes",
+    "late_rows",
     "or_implied_filters",
     "place",
     "pre_aggregate",
@@ -71,6 +75,7 @@ RULES: tuple[Rule, ...] = (
     share_fragments,
     pre_aggregate,
     reduce_semi_joins,
+    late_rows,
 )
 
 SELECT_RULES: tuple[SelectRule, ...] = (

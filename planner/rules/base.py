@@ -23,8 +23,16 @@ from ..estimate import estimate_rows
 from ..resolve import Resolution
 from ..split import IMPLIED_KEY, FragmentDraft, Identity, SelectRule, SelectScope
 
-__all__ = ["IMPLIED_KEY", "Cut", "Identity", "Rule", "RuleContext", "SelectRule", "SelectScope"]
+__all__ = ["IMPLIED_KEY", "Cut", "Identity", "LateDraft", "Rule", "RuleContext", "SelectRule", "SelectScope"]
 
+
+@dataclass(frozen=True)
+class LateDraft:
+    """A late read (rules/late_rows.py): a fragment run for the residual's keys, and the join back."""
+
+    fragment: FragmentDraft     # not read by the residual: the executor runs it after it
+    final: exp.Query            # DuckDB over LATE_TOP (the residual's rows) and ``fragment``
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Cut:
     # by the first rule that rewrites fragments, so later estimates see the original reads.
     scanned: Mapping[str, float] | None = None
     binding: Binding | None = None              # of ``tree``, when a rule left it valid
+    late: LateDraft | None = None               # wide columns read for the top rows only
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,10 @@ class RuleContext:
     connector_for: Callable[[CatalogTable], Connector]
     pre_aggregate_min_rows: float = 0.0
     select_rules: tuple[SelectRule, ...] = ()   # what placement runs on each SELECT it cuts
+    late_rows_max_limit: int = 0                # settings.late_rows_max_limit (0: no late reads)
+    dynamic_filter_max_keys: int = 0            # the settings of that name: which fragments a
+    dynamic_filter_min_probe_rows: int = 0      # dynamic filter will restrict
+    engine_kind: Callable[[CatalogTable], str] = lambda table: ""   # descriptor kind of its engine
 
 
 Rule = Callable[[Cut, RuleContext], Cut]

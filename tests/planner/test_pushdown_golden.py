@@ -73,6 +73,8 @@ def describe(plan: Plan) -> list[str]:
     lines += [f"filter {k.probe}.{k.probe_column} <- {k.build}.{k.build_column}" for k in plan.key_filters]
     if plan.residual is not None:
         lines.append(f"residual {plan.residual}")
+    if plan.late is not None:
+        lines.append(f"late {plan.late.fragment}.{plan.late.key} <- top {plan.late.limit}: {plan.late.final}")
     return lines
 
 
