@@ -99,8 +99,10 @@ class Settings:
     pre_aggregate_min_rows: int = 10_000
     # Partitioned reads, off by default: on this 2-core machine shared with other work, TPC-H q11
     # through the server ran slower with two ranges (median 696 against 405 ms, 3 alternated
-    # rounds); they pay only where a core is free (q11's fragment 55 against 80 ms). Set it to the
-    # cores (at most 4) on a machine whose cores are not all busy.
+    # rounds). Embedded at load ~2, 11 alternated runs, two ranges over one: q11 0.99, q02 1.11,
+    # q09 0.93, q14 0.93 — no clear gain while the merge and the other fragments use both cores.
+    # The fragment alone gained only with a core free (q11's 55 against 80 ms). Set it to the
+    # cores (at most 4) on a machine with cores to spare.
     partitioned_read_max: int = 1
     partitioned_read_min_rows: int = 20_000
     late_rows_max_limit: int = 1_000
