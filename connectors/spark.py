@@ -256,10 +256,19 @@ class SparkConnector(CachedTableStatistics, PooledConnector[Any]):
         cursor = None
         unregister = None
         expired = threading.Event()
+        # Once stopped, the connection is never reused: the Interrupt runs in a thread of its own
+        # and, arriving late, would end the next statement of the same session (seen under load:
+        # the next count(*) came back with no row at all).
+        stopped = threading.Event()
         watchdog: threading.Timer | None = None
         try:
             cursor = connection.cursor()
-            stop = self._stopper(connection, cursor)
+            interrupt = self._stopper(connection, cursor)
+
+            def stop() -> None:
+                stopped.set()
+                interrupt()
+
             unregister = cancel.on_cancel(stop)
             if timeout is not None:
                 # Spark Connect has no statement timeout of its own: past the limit the same
@@ -275,7 +284,8 @@ class SparkConnector(CachedTableStatistics, PooledConnector[Any]):
             if cursor is not None:
                 with contextlib.suppress(Exception):
                     cursor.close()
-            self._release(connection, broken=not isinstance(error, _DRIVER_ERRORS) or _lost(error))
+            self._release(connection, broken=stopped.is_set() or not isinstance(error, _DRIVER_ERRORS)
+                          or _lost(error))
             if isinstance(error, _DRIVER_ERRORS):
                 raise self._query_error(error, cancel, expired) from None
             raise
@@ -290,7 +300,8 @@ class SparkConnector(CachedTableStatistics, PooledConnector[Any]):
         batches = cursor_batches(
             reader, cursor, driver_errors=_DRIVER_ERRORS,
             translate=lambda e: self._query_error(e, cancel, expired),
-            unregister=stop_watching, release=lambda broken: self._release(connection, broken=broken),
+            unregister=stop_watching,
+            release=lambda broken: self._release(connection, broken=broken or stopped.is_set()),
         )
         return pa.RecordBatchReader.from_batches(schema, cast_batches(batches, schema))
 
