@@ -36,6 +36,7 @@ import contextlib
 import hashlib
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -303,9 +304,15 @@ class SparkConnector(CachedTableStatistics, PooledConnector[Any]):
             unregister=stop_watching,
             release=lambda broken: self._release(connection, broken=broken or stopped.is_set()),
         )
-        return pa.RecordBatchReader.from_batches(schema, cast_batches(batches, schema))
+        return pa.RecordBatchReader.from_batches(
+            schema, cast_batches(_unless_stopped(batches, stopped, lambda: self._stop_error(cancel, expired)), schema))
 
     # -- errors ----------------------------------------------------------------------------------
+
+    def _stop_error(self, cancel: CancelScope, expired: threading.Event) -> BaseException:
+        if expired.is_set():
+            return QueryTimeout(f"product {self.product}: the fragment ran past its time limit and was stopped")
+        return cancel.stopped() or QueryCancelled("the query was cancelled")
 
     def _query_error(self, error: BaseException, cancel: CancelScope, expired: threading.Event) -> BaseException:
         if expired.is_set():
@@ -456,3 +463,16 @@ def _lost(error: BaseException) -> bool:
     return lowered.startswith("io:") or any(
         sign in lowered for sign in ("connection refused", "unavailable", "transport is closing", "connection reset",
                                      "error reading from server", "connection error", "handshake failed", "eof"))
+
+
+def _unless_stopped(batches: Iterator[pa.RecordBatch], stopped: threading.Event,
+                    error: Callable[[], BaseException]) -> Iterator[pa.RecordBatch]:
+    """The batches, then ``error()`` if the statement was stopped meanwhile.
+
+    A cancel that reaches the driver before its call is under way does not end the call; the
+    Interrupt then does, and Spark Connect (Sail at least) answers an interrupted statement with
+    no rows and no error: such an end is never passed on as a complete result.
+    """
+    yield from batches
+    if stopped.is_set():
+        raise error()
