@@ -22,7 +22,7 @@ from flightmesh.mesh import CancelScope, QueryCancelled
 # 4e10 pairs: minutes of work on this machine.
 SLOW = "SELECT count(*) AS n FROM range(200000) a CROSS JOIN range(200000) b WHERE a.id <> b.id"
 # A few seconds of work: long enough for a late interrupt to arrive while it runs.
-MEDIUM_SIDE = 30000
+MEDIUM_SIDE = 50000
 MEDIUM = f"SELECT count(*) AS n FROM range({MEDIUM_SIDE}) a CROSS JOIN range({MEDIUM_SIDE}) b WHERE a.id <> b.id"
 MEDIUM_PAIRS = MEDIUM_SIDE * (MEDIUM_SIDE - 1)
 
@@ -88,7 +88,7 @@ def test_a_late_interrupt_does_not_end_the_next_statement(sail_endpoint: str,
 
     def late(*args: Any, **kwargs: Any) -> None:
         next_started.wait(30)
-        time.sleep(0.5)   # well inside the next statement, which takes seconds
+        time.sleep(0.3)   # inside the next statement, which takes several seconds
         real(*args, **kwargs)
         sent.set()
 
