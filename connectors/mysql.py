@@ -150,6 +150,17 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
         # IN the primary key's range reads the 540,000 it keeps (1,251 -> 556 ms with b18's
         # items, connectorx, 5 runs, loaded machine, medians).
         clustered_primary_key=True,
+        # Key ranges of the clustered primary key's leading column are contiguous rows, each read
+        # on a connection and reader process of its own; the bounds come from the index's two
+        # ends (mysql_stats). broad.py SF 1's inventory (900,000 rows), on this 2-core machine
+        # shared with other work (load 4-5): read alone through reader processes, two ranges 360
+        # ms against 457 for one (medians of 12 alternated rounds); but inside a query the merge
+        # needs the same cores (one range already keeps ~1.6 busy: engine, decoding, DuckDB), and
+        # through the server two ranges were slower: b18 243 / 215 ms, b21 425 / 401, b22 309 /
+        # 286 (8 alternated rounds of 3 runs, medians). Correct (broad.py SF 0.1 with two ranges:
+        # every answer the oracle's), so declared; the mesh setting partitioned_read_max keeps
+        # it off by default, for machines with free cores to turn on.
+        partitioned_reads=True,
         # MariaDB sorts a constant IN-list and binary-searches it. broad.py b18: 5,281 item keys
         # were past the mesh's 5,000 and went as BETWEEN 9 AND 18000 (every item): 540,000 rows
         # read out instead of 158,000 (1,251 -> 556 ms with b18's dates, 5 runs, medians).
@@ -294,7 +305,8 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
 
     def _table_statistics(self, source: str, schema: pa.Schema) -> TableStatistics:
         where, parameters = self._where_table(source)
-        return mysql_statistics(self._rows, where, parameters, schema, self.estimate_rows(source))
+        return mysql_statistics(self._rows, where, parameters, schema, self.estimate_rows(source),
+                                self.table_expression(source).sql(dialect="mysql"))
 
     def distinct_estimate(self, source: str, column: str) -> int | None:
         """Distinct values of ``column``: the sampled ``CARDINALITY`` of an index it leads; else None.

@@ -4,7 +4,11 @@
 * distinct values of an index's first column: ``STATISTICS.CARDINALITY`` (sampled too);
 * MariaDB's engine-independent statistics (``ANALYZE TABLE t PERSISTENT FOR ALL``):
   ``mysql.column_stats`` holds ``min_value``, ``max_value``, ``nulls_ratio`` and
-  ``avg_frequency`` (rows per distinct value), for every column analysed that way.
+  ``avg_frequency`` (rows per distinct value), for every column analysed that way;
+* the bounds of an integer primary key's leading column, where ``column_stats`` has none:
+  ``SELECT MIN(k), MAX(k)`` reads them from the two ends of the clustered index (EXPLAIN:
+  "Select tables optimized away"), a lookup whatever the table's size. A partitioned read
+  (``planner/partition.py``) cuts a fragment on exactly that column and needs its bounds.
 
 ``mysql.column_stats`` is readable only to accounts granted SELECT on the ``mysql`` schema; a
 refusal there (or MySQL, which has no such table) leaves what ``information_schema`` said.
@@ -27,8 +31,9 @@ Rows = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
 def mysql_statistics(rows: Rows, where: str, parameters: tuple[str, ...], schema: pa.Schema,
-                     row_count: int | None) -> TableStatistics:
-    """``where``/``parameters`` select the table by ``TABLE_SCHEMA`` and ``TABLE_NAME``."""
+                     row_count: int | None, table_sql: str) -> TableStatistics:
+    """``where``/``parameters`` select the table by ``TABLE_SCHEMA`` and ``TABLE_NAME``;
+    ``table_sql`` names it in a statement (quoted)."""
     types = {field.name.lower(): field.type for field in schema}
     distinct: dict[str, int] = {}
     for column, cardinality in rows(
@@ -50,7 +55,30 @@ def mysql_statistics(rows: Rows, where: str, parameters: tuple[str, ...], schema
         columns[name] = ColumnStatistics(distinct=counted, null_fraction=null_fraction,
                                          min=read_bound(_text(low), arrow_type),
                                          max=read_bound(_text(high), arrow_type))
+    _add_key_bounds(columns, rows, where, parameters, schema, table_sql)
     return TableStatistics.of(row_count, columns)
+
+
+def _add_key_bounds(columns: dict[str, ColumnStatistics], rows: Rows, where: str, parameters: tuple[str, ...],
+                    schema: pa.Schema, table_sql: str) -> None:
+    """The min and max of the primary key's leading column, if it is an integer without them."""
+    found = rows(f"SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE {where} "
+                 "AND INDEX_NAME = 'PRIMARY' AND SEQ_IN_INDEX = 1", parameters)
+    if not found:
+        return
+    name = str(_text(found[0][0]))
+    field = next((f for f in schema if f.name.lower() == name.lower()), None)
+    known = columns.get(name.lower(), ColumnStatistics())
+    if field is None or not pa.types.is_integer(field.type) or (known.min is not None and known.max is not None):
+        return
+    column = "`" + field.name.replace("`", "``") + "`"
+    bounds = rows(f"SELECT MIN({column}), MAX({column}) FROM {table_sql}", ())
+    if not bounds or bounds[0][0] is None:
+        return  # an empty table
+    # A primary key is never NULL (InnoDB makes its columns NOT NULL).
+    columns[name.lower()] = ColumnStatistics(distinct=known.distinct, null_fraction=0.0,
+                                             min=read_bound(bounds[0][0], field.type),
+                                             max=read_bound(bounds[0][1], field.type))
 
 
 def _column_stats(rows: Rows, where: str, parameters: tuple[str, ...]) -> list[tuple[Any, ...]]:
