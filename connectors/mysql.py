@@ -168,8 +168,13 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
     )
 
     def __init__(self, product: str, uri: str, *, password: str | None = None, pool_size: int = 4,
-                 timeout_seconds: float | None = None, statistics_ttl_seconds: float = 300.0) -> None:
+                 timeout_seconds: float | None = None, statistics_ttl_seconds: float = 300.0,
+                 key_bounds: bool = False) -> None:
         super().__init__(product, pool_size=pool_size, timeout_seconds=timeout_seconds)
+        # Read the primary key's bounds (mysql_stats) only where partitioned reads may use them:
+        # they also sharpen range estimates, which moves plans (broad.py b65 went grouped in
+        # MariaDB, the shape measured slower there), and with partitions off nothing needs them.
+        self._key_bounds = key_bounds
         self.address = EngineAddress.parse(uri, default_port=3306, password=password, default_user="root")
         self._flavor: str | None = None   # "mariadb" or "mysql", learnt on first contact
         self._workers = WorkerPool()       # reader processes, started on the first fragment
@@ -183,7 +188,7 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
         assert engine.uri is not None
         options = engine.options
         return cls(product.name, engine.uri, password=options.get("password"),
-                   **pooled_engine_options(options, settings))
+                   key_bounds=settings.partitioned_read_max > 1, **pooled_engine_options(options, settings))
 
     def identity(self) -> str:
         return self.address.identity.replace(f"{self.address.scheme}://", "mysql://", 1)
@@ -305,8 +310,8 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
 
     def _table_statistics(self, source: str, schema: pa.Schema) -> TableStatistics:
         where, parameters = self._where_table(source)
-        return mysql_statistics(self._rows, where, parameters, schema, self.estimate_rows(source),
-                                self.table_expression(source).sql(dialect="mysql"))
+        named = self.table_expression(source).sql(dialect="mysql") if self._key_bounds else None
+        return mysql_statistics(self._rows, where, parameters, schema, self.estimate_rows(source), named)
 
     def distinct_estimate(self, source: str, column: str) -> int | None:
         """Distinct values of ``column``: the sampled ``CARDINALITY`` of an index it leads; else None.

@@ -8,7 +8,8 @@
 * the bounds of an integer primary key's leading column, where ``column_stats`` has none:
   ``SELECT MIN(k), MAX(k)`` reads them from the two ends of the clustered index (EXPLAIN:
   "Select tables optimized away"), a lookup whatever the table's size. A partitioned read
-  (``planner/partition.py``) cuts a fragment on exactly that column and needs its bounds.
+  (``planner/partition.py``) cuts a fragment on exactly that column and needs its bounds; the
+  connector asks for them only when the mesh has partitioned reads on.
 
 ``mysql.column_stats`` is readable only to accounts granted SELECT on the ``mysql`` schema; a
 refusal there (or MySQL, which has no such table) leaves what ``information_schema`` said.
@@ -31,9 +32,9 @@ Rows = Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
 
 
 def mysql_statistics(rows: Rows, where: str, parameters: tuple[str, ...], schema: pa.Schema,
-                     row_count: int | None, table_sql: str) -> TableStatistics:
+                     row_count: int | None, table_sql: str | None = None) -> TableStatistics:
     """``where``/``parameters`` select the table by ``TABLE_SCHEMA`` and ``TABLE_NAME``;
-    ``table_sql`` names it in a statement (quoted)."""
+    ``table_sql`` names it in a statement (quoted), to read its primary key's bounds (None: not)."""
     types = {field.name.lower(): field.type for field in schema}
     distinct: dict[str, int] = {}
     for column, cardinality in rows(
@@ -55,7 +56,8 @@ def mysql_statistics(rows: Rows, where: str, parameters: tuple[str, ...], schema
         columns[name] = ColumnStatistics(distinct=counted, null_fraction=null_fraction,
                                          min=read_bound(_text(low), arrow_type),
                                          max=read_bound(_text(high), arrow_type))
-    _add_key_bounds(columns, rows, where, parameters, schema, table_sql)
+    if table_sql is not None:
+        _add_key_bounds(columns, rows, where, parameters, schema, table_sql)
     return TableStatistics.of(row_count, columns)
 
 

@@ -103,6 +103,19 @@ def test_the_primary_keys_leading_column_has_the_engines_bounds(mesh: tuple[Any,
     assert empty is None or (empty.min, empty.max) == (None, None)
 
 
+def test_with_partitioned_reads_off_the_bounds_are_not_read(mesh: tuple[Any, Any, Any],
+                                                           mysql_database: str) -> None:
+    from flightmesh.connectors.mysql import MySQLConnector
+
+    # they would sharpen range estimates and so move plans that nothing partitions
+    connector = MySQLConnector("p", mysql_database)   # as from_spec builds it with partitioned_read_max 1
+    try:
+        key = connector.table_statistics("pr_inv", connector.describe("pr_inv")).column("d")
+    finally:
+        connector.close()
+    assert key is None or (key.min, key.max) == (None, None)
+
+
 def test_a_whole_table_is_read_in_ranges_of_its_leading_key(mesh: tuple[Any, Any, Any]) -> None:
     runtime, reader, oracle = mesh
     partitions = _partitions(runtime, reader, WHOLE)
