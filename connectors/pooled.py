@@ -59,6 +59,12 @@ class PooledConnector(Generic[C]):
         """The mesh's error for a driver error."""
         raise NotImplementedError
 
+    @property
+    def statement_slots(self) -> int:
+        """How many statements may hold a connection at once: a partitioned read takes at most
+        these less the plan's other fragments here (planner/partition.py)."""
+        return self._pool.size
+
     # -- leases ----------------------------------------------------------------------------------
 
     def _fragment_timeout(self, query: FragmentQuery) -> float | None:

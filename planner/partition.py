@@ -32,6 +32,14 @@ s_nationkey receives GERMANY's key), the one with the fewest rows if several; a 
 table is cut on that table; a join with no filtered table is not cut. The table's key is the
 leading column of its integer primary key, with min and max known, and it has at least
 ``_MIN_KEY_ROWS`` rows.
+
+How many ranges: at most the connections the engine's connector may hold at once
+(``statement_slots``, where it declares them: SQLite's pool of 32 never binds) less the plan's
+other fragments on that connector. Each range holds a
+connection while the merge may not read it yet (it reads the ranges one after the other, and
+may first wait for another fragment's rows); were every connection held by ranges, another
+fragment of the same engine would wait for one that a range gives back only once read, and the
+query would stand until its timeout (a range of more batches than its read-ahead holds).
 """
 
 from __future__ import annotations
@@ -72,12 +80,16 @@ class _Cut:
 
 
 def partition_fragment(fragment: Fragment, resolution: Resolution, settings: Settings,
-                       probe_columns: tuple[str, ...] = ()) -> Fragment:
+                       probe_columns: tuple[str, ...] = (), neighbours: int = 0) -> Fragment:
     """``fragment`` with ``partitions`` when reading it in key ranges pays and is correct; else as is.
 
     ``probe_columns``: the fragment's output columns that dynamic filters will restrict.
+    ``neighbours``: the plan's other fragments on the same connector.
     """
     k = settings.partitioned_read_max
+    slots = getattr(fragment.connector, "statement_slots", None)
+    if isinstance(slots, int):
+        k = min(k, slots - neighbours)
     if k < 2 or not fragment.connector.capabilities.partitioned_reads:
         return fragment
     if fragment.estimate is None or fragment.estimate < settings.partitioned_read_min_rows:

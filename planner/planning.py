@@ -197,7 +197,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
         probes: dict[str, tuple[str, ...]] = {}
         for key_filter in key_filters:
             probes[key_filter.probe] = (*probes.get(key_filter.probe, ()), key_filter.probe_column)
-        fragments = tuple(partition_fragment(fragment, resolution, settings, probes.get(fragment.name, ()))
+        fragments = tuple(partition_fragment(fragment, resolution, settings, probes.get(fragment.name, ()),
+                                             sum(1 for other in fragments if other.connector is fragment.connector) - 1)
                           for fragment in fragments)
     return Plan(
         sql=sql, fragments=fragments, residual=residual, output_names=result_names, explain=statement.explain,

@@ -51,6 +51,8 @@ def mesh(mysql_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         cursor.execute("CREATE TABLE pr_text_key (code VARCHAR(8) PRIMARY KEY, v INT)")
         cursor.executemany("INSERT INTO pr_text_key VALUES (%s, %s)", [(f"c{i:05d}", i) for i in range(2000)])
         cursor.execute("CREATE TABLE pr_empty (id BIGINT PRIMARY KEY, v INT)")
+        cursor.execute("CREATE TABLE pr_wh (wh BIGINT PRIMARY KEY, name VARCHAR(10))")
+        cursor.executemany("INSERT INTO pr_wh VALUES (%s, %s)", [(wh, f"w{wh}") for wh in range(1, 6)])
     connection.close()
     product = duckdb.connect(str(root / "items.duckdb"))
     product.execute("CREATE TABLE items (item BIGINT, grp INTEGER)")
@@ -62,6 +64,8 @@ def mesh(mysql_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     oracle.executemany("INSERT INTO maria.inv VALUES (?, ?, ?, ?)", FACTS)
     oracle.execute("CREATE TABLE duck.items (item BIGINT, grp INTEGER)")
     oracle.executemany("INSERT INTO duck.items VALUES (?, ?)", ITEMS)
+    oracle.execute("CREATE TABLE maria.wh (wh BIGINT, name VARCHAR)")
+    oracle.executemany("INSERT INTO maria.wh VALUES (?, ?)", [(wh, f"w{wh}") for wh in range(1, 6)])
     (root / "mesh.yaml").write_text(f"""mesh: {{name: parts}}
 products:
   maria:
@@ -173,3 +177,52 @@ def _alive(pids: set[int]) -> bool:
         except FileNotFoundError:
             continue
     return False
+
+
+# two MariaDB fragments: the warehouses join the items' groups, not the fact
+TWO_READS = ("SELECT v.d, v.qty, w.name FROM maria.inv v JOIN duck.items i ON v.item = i.item "
+             "JOIN maria.wh w ON w.wh = i.grp")
+
+
+@pytest.fixture(scope="module")
+def small_pool(mesh: tuple[Any, Any, Any], mysql_database: str,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    from flightmesh.executor import MeshRuntime
+
+    root: Path = tmp_path_factory.mktemp("mysql_small_pool")
+    product = duckdb.connect(str(root / "items.duckdb"))
+    product.execute("CREATE TABLE items (item BIGINT, grp INTEGER)")
+    product.executemany("INSERT INTO items VALUES (?, ?)", ITEMS)
+    product.close()
+    (root / "mesh.yaml").write_text(f"""mesh: {{name: small}}
+products:
+  maria:
+    engine: {{kind: mysql, uri: "{mysql_database}", allow_privileged: true, pool_size: 2}}
+    tables: {{inv: {{source: pr_inv}}, wh: {{source: pr_wh}}}}
+    access: {{read: [analyst]}}
+  duck:
+    engine: {{kind: duckdb, path: items.duckdb}}
+    tables: {{items: {{}}}}
+    access: {{read: [analyst]}}
+users:
+  reader: {{password: "reader-pw", roles: [analyst]}}
+settings: {{partitioned_read_max: {K}, partitioned_read_min_rows: 0, dynamic_filter_min_probe_rows: 0}}
+""")
+    runtime = MeshRuntime.open(root / "mesh.yaml")
+    yield runtime, runtime.principal_for("reader")
+    runtime.close()
+
+
+def test_ranges_never_take_the_connections_the_plans_other_fragments_need(
+        small_pool: tuple[Any, Any], mesh: tuple[Any, Any, Any]) -> None:
+    runtime, reader = small_pool
+    _, _, oracle = mesh
+    # two connections: a fragment alone takes both ...
+    assert len(_partitions(runtime, reader, WHOLE)) == 2
+    # ... but beside another fragment of the same engine one is left for that one: ranges holding
+    # both would leave it waiting for a connection no range gives back before the merge reads it
+    bound = runtime.bind(runtime.prepare(TWO_READS, reader), reader)
+    maria = [f for f in bound.fragments if f.engine == "mysql"]
+    assert len(maria) == 2 and not any(f.partitions for f in maria), [f.sql for f in maria]
+    actual = runtime.execute(bound).read_all()
+    assert_same_result(actual, oracle.sql(TWO_READS).to_arrow_table(), ordered=False)
