@@ -191,8 +191,9 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "join when the query's aggregates all read it (0: always, when correct).", 0),
     "partitioned_read_max": (
         "At most this many disjoint key ranges one fragment is read as, concurrently, on engines that "
-        "declare partitioned reads (SQLite). 1, the default, turns it off: it pays only where cores "
-        "are free (set the cores, at most 4).", 1),
+        "declare partitioned reads (SQLite, MariaDB/MySQL), and never more than the engine's pool_size "
+        "less the query's other fragments there. 1, the default, turns it off: it pays only where "
+        "cores are free (set the cores, at most 4).", 1),
     "partitioned_read_min_rows": (
         "A fragment is read in partitions only when it is expected to return at least this many rows "
         "(smaller ones cost more in extra statements than they gain).", 0),
