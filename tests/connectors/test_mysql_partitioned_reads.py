@@ -37,10 +37,33 @@ FILTERED = ("SELECT v.d, v.item, v.wh, v.qty, i.grp FROM maria.inv v JOIN duck.i
             "WHERE i.grp IN (1, 4)")
 
 
-@pytest.fixture(scope="module")
-def mesh(mysql_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Any]]:
+def _open_mesh(root: Path, uri: str, pool_size: int) -> Any:
+    """A mesh of the MariaDB tables and a DuckDB item dimension, partitioned reads on."""
     from flightmesh.executor import MeshRuntime
 
+    product = duckdb.connect(str(root / "items.duckdb"))
+    product.execute("CREATE TABLE items (item BIGINT, grp INTEGER)")
+    product.executemany("INSERT INTO items VALUES (?, ?)", ITEMS)
+    product.close()
+    (root / "mesh.yaml").write_text(f"""mesh: {{name: parts}}
+products:
+  maria:
+    engine: {{kind: mysql, uri: "{uri}", allow_privileged: true, pool_size: {pool_size}}}
+    tables: {{inv: {{source: pr_inv}}, wh: {{source: pr_wh}}}}
+    access: {{read: [analyst]}}
+  duck:
+    engine: {{kind: duckdb, path: items.duckdb}}
+    tables: {{items: {{}}}}
+    access: {{read: [analyst]}}
+users:
+  reader: {{password: "reader-pw", roles: [analyst]}}
+settings: {{partitioned_read_max: {K}, partitioned_read_min_rows: 0, dynamic_filter_min_probe_rows: 0}}
+""")
+    return MeshRuntime.open(root / "mesh.yaml")
+
+
+@pytest.fixture(scope="module")
+def mesh(mysql_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, Any]]:
     root: Path = tmp_path_factory.mktemp("mysql_parts")
     connection = mysql_connect(mysql_database)
     with connection.cursor() as cursor:
@@ -54,10 +77,6 @@ def mesh(mysql_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         cursor.execute("CREATE TABLE pr_wh (wh BIGINT PRIMARY KEY, name VARCHAR(10))")
         cursor.executemany("INSERT INTO pr_wh VALUES (%s, %s)", [(wh, f"w{wh}") for wh in range(1, 6)])
     connection.close()
-    product = duckdb.connect(str(root / "items.duckdb"))
-    product.execute("CREATE TABLE items (item BIGINT, grp INTEGER)")
-    product.executemany("INSERT INTO items VALUES (?, ?)", ITEMS)
-    product.close()
     oracle = duckdb.connect()
     oracle.execute("CREATE SCHEMA maria; CREATE SCHEMA duck")
     oracle.execute("CREATE TABLE maria.inv (d BIGINT, item BIGINT, wh BIGINT, qty INTEGER)")
@@ -66,21 +85,7 @@ def mesh(mysql_database: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     oracle.executemany("INSERT INTO duck.items VALUES (?, ?)", ITEMS)
     oracle.execute("CREATE TABLE maria.wh (wh BIGINT, name VARCHAR)")
     oracle.executemany("INSERT INTO maria.wh VALUES (?, ?)", [(wh, f"w{wh}") for wh in range(1, 6)])
-    (root / "mesh.yaml").write_text(f"""mesh: {{name: parts}}
-products:
-  maria:
-    engine: {{kind: mysql, uri: "{mysql_database}", allow_privileged: true}}
-    tables: {{inv: {{source: pr_inv}}, text_key: {{source: pr_text_key}}, empty: {{source: pr_empty}}}}
-    access: {{read: [analyst]}}
-  duck:
-    engine: {{kind: duckdb, path: items.duckdb}}
-    tables: {{items: {{}}}}
-    access: {{read: [analyst]}}
-users:
-  reader: {{password: "reader-pw", roles: [analyst]}}
-settings: {{partitioned_read_max: {K}, partitioned_read_min_rows: 0, dynamic_filter_min_probe_rows: 0}}
-""")
-    runtime = MeshRuntime.open(root / "mesh.yaml")
+    runtime = _open_mesh(root, mysql_database, pool_size=4)
     yield runtime, runtime.principal_for("reader"), oracle
     runtime.close()
     oracle.close()
@@ -187,28 +192,7 @@ TWO_READS = ("SELECT v.d, v.qty, w.name FROM maria.inv v JOIN duck.items i ON v.
 @pytest.fixture(scope="module")
 def small_pool(mesh: tuple[Any, Any, Any], mysql_database: str,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
-    from flightmesh.executor import MeshRuntime
-
-    root: Path = tmp_path_factory.mktemp("mysql_small_pool")
-    product = duckdb.connect(str(root / "items.duckdb"))
-    product.execute("CREATE TABLE items (item BIGINT, grp INTEGER)")
-    product.executemany("INSERT INTO items VALUES (?, ?)", ITEMS)
-    product.close()
-    (root / "mesh.yaml").write_text(f"""mesh: {{name: small}}
-products:
-  maria:
-    engine: {{kind: mysql, uri: "{mysql_database}", allow_privileged: true, pool_size: 2}}
-    tables: {{inv: {{source: pr_inv}}, wh: {{source: pr_wh}}}}
-    access: {{read: [analyst]}}
-  duck:
-    engine: {{kind: duckdb, path: items.duckdb}}
-    tables: {{items: {{}}}}
-    access: {{read: [analyst]}}
-users:
-  reader: {{password: "reader-pw", roles: [analyst]}}
-settings: {{partitioned_read_max: {K}, partitioned_read_min_rows: 0, dynamic_filter_min_probe_rows: 0}}
-""")
-    runtime = MeshRuntime.open(root / "mesh.yaml")
+    runtime = _open_mesh(tmp_path_factory.mktemp("mysql_small_pool"), mysql_database, pool_size=2)
     yield runtime, runtime.principal_for("reader")
     runtime.close()
 
