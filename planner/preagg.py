@@ -35,7 +35,8 @@ from .grouping_place import engine_grouping_pays
 from .resolve import Resolution
 from .split import FRAGMENT_KEY, FragmentDraft
 
-__all__ = ["grouped_aggregates", "own_nodes", "pre_aggregate", "reads_of"]
+__all__ = ["aggregate_reader", "combine", "decomposable", "from_items", "grouped_aggregates", "known_groups",
+           "own_nodes", "pre_aggregate", "reads_of"]
 
 _DECOMPOSABLE = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
 _KEPT = 0.8  # pre-aggregate only when the groups are expected to be at most this share of the rows:
@@ -78,15 +79,13 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
     if any((j.side or "").upper() not in ("", "LEFT") or (j.kind or "").upper() in ("SEMI", "ANTI")
            or j.args.get("using") for j in joins):
         return None
-    if not all(isinstance(a, _DECOMPOSABLE) and not isinstance(a.this, exp.Distinct)
-               and not isinstance(a.parent, (exp.Filter, exp.WithinGroup)) and not any(a.find_all(exp.Query))
-               for a in aggregates):
+    if not decomposable(aggregates):
         return None
-    readers = {_alias(a) for a in aggregates}
+    readers = {aggregate_reader(a) for a in aggregates}
     if None in readers:
         return None
     readers.discard("")  # COUNT(*) reads no column: any fragment's partial counts serve
-    fragments = [i for i in _from_items(select) if isinstance(i, exp.Table) and i.meta.get(FRAGMENT_KEY)]
+    fragments = [i for i in from_items(select) if isinstance(i, exp.Table) and i.meta.get(FRAGMENT_KEY)]
     if not readers and fragments:  # only COUNT(*): the largest fragment gains the most
         readers = {max(fragments, key=lambda i: estimates.get(i.meta[FRAGMENT_KEY], 0)).alias_or_name}
     if len(readers) != 1:
@@ -110,7 +109,7 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
     # (pre_aggregate_min_rows 0 forces the rewrite wherever it applies, statistics or not)
     if min_rows > 0:
         rows = estimates[name]
-        known, complete = _known_groups(draft.tree, keys, rows, resolution)
+        known, complete = known_groups(draft.tree, keys, rows, resolution)
         if resolution is not None and known > rows * _KEPT:
             return None
         # A sorting engine's grouping costs more than shipping the rows (planner/grouping_place.py);
@@ -129,7 +128,7 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
             partials.append(exp.alias_(over_pre, named[text], quoted=True))
         return exp.column(named[text], table=alias, quoted=True)
 
-    combined = [_combine(aggregate, partial) for aggregate in aggregates]
+    combined = [combine(aggregate, partial) for aggregate in aggregates]
     pre = exp.Subquery(this=draft.tree, alias=exp.TableAlias(this=exp.to_identifier("pre", quoted=True)))
     grouped = exp.select(*[exp.alias_(exp.column(key, table="pre", quoted=True), key, quoted=True) for key in keys],
                          *partials).from_(pre)
@@ -146,13 +145,20 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], estimates:
     return f"{name} aggregates before the join, grouped by {', '.join(keys) or 'nothing'}"
 
 
+def decomposable(aggregates: list[exp.Expr]) -> bool:
+    """Can each of ``aggregates`` be computed from partials over groups of its rows?"""
+    return all(isinstance(a, _DECOMPOSABLE) and not isinstance(a.this, exp.Distinct)
+               and not isinstance(a.parent, (exp.Filter, exp.WithinGroup)) and not any(a.find_all(exp.Query))
+               for a in aggregates)
+
+
 def _nullable(item: exp.Expr, joins: list[exp.Expr]) -> bool:
     """Is ``item`` the NULL-extended side of one of ``joins`` (all inner or LEFT)?"""
     return any(isinstance(join, exp.Join) and join.this is item and (join.side or "").upper() == "LEFT"
                for join in joins)
 
 
-def _known_groups(tree: exp.Expr, keys: list[str], rows: float,
+def known_groups(tree: exp.Expr, keys: list[str], rows: float,
                   resolution: Resolution | None) -> tuple[float, bool]:
     """The product of the ``keys``' distinct counts among the fragment's ``rows`` (each key counts
     the values expected among those rows, not the table's), up to the first key whose count is
@@ -183,7 +189,7 @@ def _windowed(node: exp.Expr) -> bool:
     return isinstance(current.parent, exp.Window) and current.parent.this is current
 
 
-def _combine(aggregate: exp.Expr, partial: object) -> exp.Expr:
+def combine(aggregate: exp.Expr, partial: object) -> exp.Expr:
     """The residual's expression over partials that equals ``aggregate`` over raw rows."""
     make = partial  # (expression) -> reference to a new partial column
     argument = aggregate.this
@@ -215,13 +221,13 @@ def own_nodes(select: exp.Select, kind: type[exp.Expr]) -> list[exp.Expr]:
             if isinstance(node, kind) and node is not select]
 
 
-def _alias(aggregate: exp.Expr) -> str | None:
+def aggregate_reader(aggregate: exp.Expr) -> str | None:
     tables = {column.table for column in aggregate.find_all(exp.Column)}
     if len(tables) == 1:
         return tables.pop()
     return "" if not tables else None  # COUNT(*): reads no table; several: not one fragment's
 
 
-def _from_items(select: exp.Select) -> list[exp.Expr]:
+def from_items(select: exp.Select) -> list[exp.Expr]:
     from_ = select.args.get("from_")
     return ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]

@@ -13,6 +13,7 @@ of what it does, and its own golden cases under ``tests/planner/golden/rules/``.
           or_implied_filters     (a1 AND b1) OR (a2 AND b2)  ->  a1 OR a2, for a's fragment
       share_fragments    identical fragments run once
       pre_aggregate      a fragment aggregates below a cross-engine join
+      eager_residual     ... or in the merge, with the fragments that only filter it
       reduce_semi_joins  a fragment read only by EXISTS / IN ships distinct keys
       late_rows          ORDER BY ... LIMIT n: a keyed table's wide columns read for the top n keys only
 
@@ -23,6 +24,7 @@ differential-privacy rewrite) right after, before policies wrap tables (see ``pl
 from __future__ import annotations
 
 from .base import Cut, LateDraft, Rule, RuleContext, SelectRule, SelectScope, scanned_rows
+from .eager_residual import eager_residual
 from .exists import exists_select_one
 from .expand_all import expand_all
 from .factor import factor_disjunctions, factor_where
@@ -47,6 +49,7 @@ __all__ = [
     "RuleContext",
     "SelectRule",
     "SelectScope",
+    "eager_residual",
     "exists_select_one",
     "expand_all",
     "factor_disjunctions",
@@ -74,6 +77,7 @@ RULES: tuple[Rule, ...] = (
     place,
     share_fragments,
     pre_aggregate,
+    eager_residual,
     reduce_semi_joins,
     late_rows,
 )
