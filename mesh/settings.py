@@ -106,6 +106,12 @@ class Settings:
     partitioned_read_max: int = 1
     partitioned_read_min_rows: int = 20_000
     late_rows_max_limit: int = 1_000
+    # Eager aggregation in the merge (planner/eager_residual.py), off by default: broad.py b17's
+    # residual alone ran 150.7 -> 69.6 ms, but through the server the query did not get faster
+    # (b17 median 369 against 399 ms, in-process 556-601 against 527-932 ms, alternated rounds on
+    # this loaded machine): the merge works while MariaDB's 900,000 rows stream in, and that read
+    # is the critical path. It also adds ~3 ms of planning where it applies.
+    merge_pre_aggregate_percent: int = 0
     merge_memory_limit: str = "4GB"
     merge_threads: int = 2
     plan_cache_size: int = 512
@@ -197,6 +203,10 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "partitioned_read_min_rows": (
         "A fragment is read in partitions only when it is expected to return at least this many rows "
         "(smaller ones cost more in extra statements than they gain).", 0),
+    "merge_pre_aggregate_percent": (
+        "Eager aggregation in the merge: a fragment and the fragments that only filter it are joined "
+        "and grouped before the other joins when the groups are expected to be at most this percent "
+        "of the fragment's rows (0, the default: off).", 0),
     "late_rows_max_limit": (
         "A query ending in ORDER BY ... LIMIT n (n plus OFFSET at most this) reads a keyed table's wide "
         "columns only for the rows it keeps: the top rows are found on the key first, then those keys' "

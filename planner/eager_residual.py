@@ -18,7 +18,7 @@ they alone read are no longer needed, and the residual can group by what is left
 Exact for the reason the fragment-level rewrite is (a joined row repeats a partial as often as
 it would have repeated each raw row), with no assumption about keys: the filtering joins run
 inside the group, with whatever multiplicity they have. Only inner joins, only decomposable
-aggregates of one fragment, and only when the statistics expect few groups (``_KEPT``): the
+aggregates of one fragment, and only when the statistics expect few groups (``kept``): the
 grouping is one more hash aggregation in the merge, paid back by joining and (ROLLUP) grouping
 the groups instead of the rows.
 """
@@ -36,25 +36,24 @@ from .split import FRAGMENT_KEY, FragmentDraft
 
 __all__ = ["eager_residual"]
 
-# Group first only when the groups are expected to be at most this share of the fragment's rows:
-# the grouping runs in the same DuckDB as the joins it saves, so it must cut rows several-fold
-# (b17: 18,000 items among 900,000 inventory rows).
-_KEPT = 0.25
-
 
 def eager_residual(residual: exp.Query, drafts: Mapping[str, FragmentDraft], min_rows: float,
-                   resolution: Resolution | None) -> list[str]:
-    """Rewrite the SELECTs of ``residual`` in place; return a note per rewrite."""
+                   resolution: Resolution | None, kept: float = 0.25) -> list[str]:
+    """Rewrite the SELECTs of ``residual`` in place; return a note per rewrite.
+
+    ``kept``: group first only when the groups are expected to be at most this share of the
+    fragment's rows (the grouping runs in the same DuckDB as the joins it saves, so it must cut
+    rows several-fold; b17: 18,000 items among 900,000 inventory rows)."""
     notes = []
     for index, select in enumerate(list(residual.find_all(exp.Select))):
-        note = _rewrite(select, drafts, min_rows, resolution, f"__eager{index}")
+        note = _rewrite(select, drafts, min_rows, resolution, f"__eager{index}", kept)
         if note:
             notes.append(note)
     return notes
 
 
 def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], min_rows: float,
-             resolution: Resolution | None, name: str) -> str | None:
+             resolution: Resolution | None, name: str, kept: float) -> str | None:
     aggregates = grouped_aggregates(select)
     if not aggregates or select.args.get("distinct") or not decomposable(aggregates):
         return None
@@ -80,7 +79,7 @@ def _rewrite(select: exp.Select, drafts: Mapping[str, FragmentDraft], min_rows: 
     keys = sorted({c.name for c in own_nodes(select, exp.Column)
                    if isinstance(c, exp.Column) and c.table == reader and id(c) not in inside_ids})
     draft = drafts.get(fragments[reader].meta[FRAGMENT_KEY])
-    if draft is None or not _few_groups(draft, keys, min_rows, resolution):
+    if draft is None or not _few_groups(draft, keys, min_rows, resolution, kept):
         return None
     _apply(select, name, reader, group, keys, inside, aggregates, items)
     return f"{draft.name} aggregates in the merge with {', '.join(sorted(group - {reader}))} " \
@@ -113,7 +112,8 @@ def _filtering_group(reader: str, fragments: Mapping[str, exp.Table], select: ex
     return group if len(group) > 1 else None
 
 
-def _few_groups(draft: FragmentDraft, keys: list[str], min_rows: float, resolution: Resolution | None) -> bool:
+def _few_groups(draft: FragmentDraft, keys: list[str], min_rows: float, resolution: Resolution | None,
+                kept: float) -> bool:
     """Do the statistics expect grouping the fragment's rows by ``keys`` to cut them several-fold?
     (``pre_aggregate_min_rows`` 0 forces the rewrite wherever it applies, as for the fragments.)"""
     if min_rows <= 0:
@@ -124,7 +124,7 @@ def _few_groups(draft: FragmentDraft, keys: list[str], min_rows: float, resoluti
     if rows < min_rows:
         return False
     groups, complete = known_groups(draft.tree, keys, rows, resolution)
-    return complete and groups <= rows * _KEPT
+    return complete and groups <= rows * kept
 
 
 def _apply(select: exp.Select, name: str, reader: str, group: set[str], keys: list[str],

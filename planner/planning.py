@@ -136,6 +136,7 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     rule_context = RuleContext(resolution=resolution, connector_for=connector_for,
                                pre_aggregate_min_rows=settings.pre_aggregate_min_rows,
                                select_rules=rules.SELECT_RULES,
+                               merge_pre_aggregate_percent=settings.merge_pre_aggregate_percent,
                                # A privacy-mode release shows noisy aggregates only: no row is read late.
                                late_rows_max_limit=0 if privacy is not None else
                                min(settings.late_rows_max_limit, settings.dynamic_filter_max_keys),

@@ -57,6 +57,7 @@ class RuleContext:
     connector_for: Callable[[CatalogTable], Connector]
     pre_aggregate_min_rows: float = 0.0
     select_rules: tuple[SelectRule, ...] = ()   # what placement runs on each SELECT it cuts
+    merge_pre_aggregate_percent: int = 0        # settings of that name (0: no eager aggregation in the merge)
     late_rows_max_limit: int = 0                # settings.late_rows_max_limit (0: no late reads)
     dynamic_filter_max_keys: int = 0            # the settings of that name: which fragments a
     dynamic_filter_min_probe_rows: int = 0      # dynamic filter will restrict

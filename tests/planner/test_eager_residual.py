@@ -62,7 +62,7 @@ REFUSED = {
 def eager(demo: Demo) -> Iterator[MeshRuntime]:
     spec = load_descriptor(demo.descriptor)
     # no plan cache: a test plans again with a rule taken out of the pipeline
-    settings = replace(spec.settings, pre_aggregate_min_rows=0, plan_cache_size=0)
+    settings = replace(spec.settings, pre_aggregate_min_rows=0, plan_cache_size=0, merge_pre_aggregate_percent=25)
     with MeshRuntime.open(replace(spec, settings=settings)) as runtime:
         yield runtime
 
@@ -95,6 +95,14 @@ def test_refused_where_it_would_be_wrong(eager: MeshRuntime, demo_oracle, sql: s
     plan, actual = run(eager, sql)
     assert not any(NOTE in note for note in plan.notes)
     assert_same_result(actual, demo_oracle.sql(sql).to_arrow_table(), ordered=False)
+
+
+def test_off_by_default(demo: Demo) -> None:
+    spec = load_descriptor(demo.descriptor)
+    with MeshRuntime.open(replace(spec, settings=replace(spec.settings, pre_aggregate_min_rows=0))) as runtime:
+        plan, _ = run(runtime, APPLIES["rollup"])
+    assert any("aggregates before the join" in note for note in plan.notes)
+    assert not any(NOTE in note for note in plan.notes)
 
 
 def test_types_match_the_plain_plan(eager: MeshRuntime, demo_runtime: MeshRuntime) -> None:

@@ -10,7 +10,8 @@ checked three ways:
 - the query's result through the mesh equals the one-file DuckDB oracle's (the plan is right).
 
 Pre-aggregation and semi-join reduction apply only above ``pre_aggregate_min_rows`` rows: the
-runtime here sets it to 0, the demo tables being small. ``FLIGHTMESH_UPDATE_GOLDEN=1`` rewrites
+runtime here sets it to 0, the demo tables being small; eager aggregation in the merge is
+turned on (``merge_pre_aggregate_percent``, off by default). ``FLIGHTMESH_UPDATE_GOLDEN=1`` rewrites
 the plans; read the diff before committing it.
 """
 
@@ -40,7 +41,8 @@ CASES = [(path.stem, case) for path in sorted(GOLDEN.glob("*.txt")) for case in 
 @pytest.fixture(scope="module")
 def runtime(demo: Demo) -> Iterator[MeshRuntime]:
     spec = load_descriptor(demo.descriptor)
-    with MeshRuntime.open(replace(spec, settings=replace(spec.settings, pre_aggregate_min_rows=0))) as opened:
+    settings = replace(spec.settings, pre_aggregate_min_rows=0, merge_pre_aggregate_percent=25)
+    with MeshRuntime.open(replace(spec, settings=settings)) as opened:
         yield opened
 
 
