@@ -16,8 +16,9 @@ from flightmesh.mesh import load_descriptor
 from flightmesh.planner import rules
 from flightmesh.planner.eager_residual import eager_residual
 from flightmesh.planner.split import FRAGMENT_KEY, FragmentDraft
-from tests.demo_fixtures import Demo, principal
+from tests.demo_fixtures import Demo
 from tests.oracle import assert_same_result
+from tests.planner.test_preaggregation import run
 
 NOTE = "aggregates in the merge"
 # order lines (DuckDB) filtered by customers (SQLite), grouped by products' category (Parquet)
@@ -65,11 +66,6 @@ def eager(demo: Demo) -> Iterator[MeshRuntime]:
     settings = replace(spec.settings, pre_aggregate_min_rows=0, plan_cache_size=0, merge_pre_aggregate_percent=25)
     with MeshRuntime.open(replace(spec, settings=settings)) as runtime:
         yield runtime
-
-
-def run(runtime: MeshRuntime, sql: str):  # type: ignore[no-untyped-def]
-    alice = principal(runtime, "alice")
-    return runtime.bind(runtime.prepare(sql, alice), alice), runtime.query(sql, alice).read_all()
 
 
 @pytest.mark.parametrize("sql", APPLIES.values(), ids=APPLIES.keys())
