@@ -129,6 +129,10 @@ class Capabilities:
     # ranges measurably beat one read: the engine's work must spread over connections, and the
     # driver must release the GIL while it reads (SQLite: ADBC steps the statement outside it).
     partitioned_reads: bool = False
+    # The engine tests the WHERE conjuncts its indexes do not consume in the order written, each
+    # on the rows the earlier ones kept, choosing no order by cost (SQLite): the planner lists
+    # cheap comparisons first (planner/rules/filter_order.py).
+    filters_in_written_order: bool = False
     # mesh data types the engine's dialect has no type for: sqlglot prints their names as they
     # are (``CAST(x AS UTINYINT)``), which the engine refuses or, SQLite, reads by its affinity
     # rules. A fragment casting to one keeps the cast in the residual.

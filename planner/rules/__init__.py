@@ -16,6 +16,7 @@ of what it does, and its own golden cases under ``tests/planner/golden/rules/``.
       eager_residual     ... or in the merge, with the fragments that only filter it
       reduce_semi_joins  a fragment read only by EXISTS / IN ships distinct keys
       late_rows          ORDER BY ... LIMIT n: a keyed table's wide columns read for the top n keys only
+      cheap_filters_first  a fragment's plain comparisons listed first, for engines testing them in that order
 
 ``exists_select_one`` runs earlier, before names are resolved, and ``privacy_mode`` (the
 differential-privacy rewrite) right after, before policies wrap tables (see ``planner/planning.py``).
@@ -28,6 +29,7 @@ from .eager_residual import eager_residual
 from .exists import exists_select_one
 from .expand_all import expand_all
 from .factor import factor_disjunctions, factor_where
+from .filter_order import cheap_filters_first
 from .implied_equalities import implied_equalities
 from .inline_ctes import inline_ctes
 from .late_rows import late_rows
@@ -49,6 +51,7 @@ __all__ = [
     "RuleContext",
     "SelectRule",
     "SelectScope",
+    "cheap_filters_first",
     "eager_residual",
     "exists_select_one",
     "expand_all",
@@ -80,6 +83,7 @@ RULES: tuple[Rule, ...] = (
     eager_residual,
     reduce_semi_joins,
     late_rows,
+    cheap_filters_first,
 )
 
 SELECT_RULES: tuple[SelectRule, ...] = (
