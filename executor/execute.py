@@ -203,6 +203,8 @@ class Executor:
         try:
             sizes = dict(plan.merge_rows)
             for name, prefetch in run.prefetches.items():
+                if plan.fragment(name).keys_only:
+                    continue  # it only lends keys: the residual does not read it
                 # A registered stream can be scanned once; a fragment the residual reads twice is
                 # materialized first.
                 register_input(cursor, name, prefetch.table() if name in plan.materialize else prefetch.reader(),
@@ -243,7 +245,8 @@ class Executor:
 
     def _delegated(self, route: Route, bound: BoundPlan, run: _Run) -> Iterator[pa.RecordBatch]:
         assert self.delegate is not None
-        readers = {name: prefetch.reader for name, prefetch in run.prefetches.items()}
+        readers = {name: prefetch.reader for name, prefetch in run.prefetches.items()
+                   if not bound.plan.fragment(name).keys_only}
         try:
             reader, run.release = self.delegate.run(route, readers, run.cancel)  # release: the exchange files
         except FlightmeshError as error:  # a fragment's own failure first, not the cancellations it caused
@@ -265,6 +268,9 @@ class Executor:
                     reader = fragment.connector.execute(query, run.cancel)
                 if fragment.name in keys.builds:
                     reader = keys.materialized(fragment.name, reader)
+                if fragment.keys_only:  # published above; nothing reads its rows
+                    run.stats[fragment.name].rows = sum(batch.num_rows for batch in reader)
+                    reader = pa.RecordBatchReader.from_batches(schema, iter(()))
             except BaseException as error:
                 if fragment.name in keys.builds:
                     keys.publish(fragment.name, None)  # probes stop waiting for it

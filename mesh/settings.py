@@ -96,6 +96,11 @@ class Settings:
     dynamic_filter_min_probe_rows: int = 10_000
     dynamic_filter_max_literal_keys: int = 5_000
     dynamic_filter_wait_seconds: float = 5.0
+    # Early keys (planner/early_keys.py), off by default: on this 2-core machine shared with other
+    # work, the keys-only read and the probe it starts early compete with the build for the cores,
+    # and the build stays on the critical path. Through the server, two servers alternated, 7 and
+    # 9 rounds at load ~4.8: TPC-H q09 393/332 and 505/290 ms (on/off), q02 62/54 and 57/56 ms.
+    dynamic_filter_early_keys: int = 0
     pre_aggregate_min_rows: int = 10_000
     # Partitioned reads, off by default: on this 2-core machine shared with other work, TPC-H q11
     # through the server ran slower with two ranges (median 696 against 405 ms, 3 alternated
@@ -192,6 +197,11 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "range (BETWEEN min AND max) above it.", 0),
     "dynamic_filter_wait_seconds": (
         "How long a large fragment waits for the small side's keys before starting without them.", 0.0),
+    "dynamic_filter_early_keys": (
+        "1: a build fragment that joins tables inside its engine lends a dynamic filter's keys from "
+        "a statement on the key column's own table, started at once, instead of from its whole join "
+        "(a superset of the keys; planner/early_keys.py). 0, the default, turns it off: it pays only "
+        "where cores are free for the build, the keys-only read and the probe at once.", 0),
     "pre_aggregate_min_rows": (
         "A fragment expected to return at least this many rows aggregates before a cross-engine "
         "join when the query's aggregates all read it (0: always, when correct).", 0),

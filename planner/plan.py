@@ -60,6 +60,8 @@ class Fragment:
     # Read as these disjoint key ranges, concurrently; their union is the fragment's result.
     # Empty: one read of ``sql``.
     partitions: tuple[Partition, ...] = ()
+    # Run only to lend its keys to dynamic filters (planner.early_keys); the residual never reads it.
+    keys_only: bool = False
 
     def partition_fragments(self) -> tuple[Fragment, ...]:
         """Each partition as a fragment of its own (named ``f0/1``, ``f0/2``, ...): what the
@@ -169,7 +171,9 @@ class Plan:
                 "step": len(rows) + 1, "kind": "fragment", "name": fragment.name,
                 "products": ", ".join(fragment.products), "engine": fragment.engine,
                 "sql": fragment.shown_sql if fragment.shown_sql is not None else fragment.sql,
-                "detail": f"estimated rows: {round(fragment.estimate or 0)}" if shown_estimate else "",
+                "detail": "; ".join(part for part in (
+                    f"estimated rows: {round(fragment.estimate or 0)}" if shown_estimate else "",
+                    "keys only: lends its keys early to a dynamic filter" if fragment.keys_only else "") if part),
             })
             for index, partition in enumerate(fragment.partitions):
                 # The bounds come from the table's statistics: hidden with the estimate.
