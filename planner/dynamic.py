@@ -96,6 +96,7 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
     # items cut store_sales to ~350 rows, whose customers then restrict 100,000 customers). As a
     # probe it keeps its scanned rows: a second filter on it is judged against what it reads.
     lending = dict(estimates)
+    remaining: dict[str, float] = {}   # probe -> rows it is expected to return under the filters chosen so far
 
     def keys_of(edge: tuple[str, str, str, str]) -> float | None:
         rows = lending.get(edge[0])
@@ -113,6 +114,12 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
             continue
         if small > max_keys * 4 or (large < min_probe_rows and probe not in relays) or small * _RATIO > large:
             continue
+        # A probe already restricted is expected to return only part of what it reads. A further
+        # build big enough to cost a wait of its own (min_probe_rows keys or more: smaller ones
+        # arrive at once) must be worth it against that part: TPC-H q08's lineitem, cut to ~10,000
+        # rows by SQLite's 1,451 part keys, need not wait for PostgreSQL's 30,000 customers.
+        if small >= min_probe_rows and small * _RATIO > remaining.get(probe, large):
+            continue
         # A probe that takes keys only as literals gets a range beyond its limit: rarely worth a
         # wait. Estimates are rough (an estimated 10,000 may be 600), so only far beyond it.
         limit = (literal_limits or {}).get(probe)
@@ -126,6 +133,7 @@ def choose_key_filters(edges: list[tuple[str, str, str, str]], estimates: Mappin
         distinct = counts.get((probe, probe_column))
         if distinct:
             lending[probe] = min(lending.get(probe, large), large * min(1.0, small / distinct))
+            remaining[probe] = remaining.get(probe, large) * min(1.0, small / distinct)
     return sorted(chosen.values(), key=lambda k: (k.probe, k.build, k.probe_column))
 
 

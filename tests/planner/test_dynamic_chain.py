@@ -41,3 +41,24 @@ def test_a_second_dimension_is_judged_against_the_rows_the_fact_reads() -> None:
     counts = {**DISTINCT, ("item", "i_sk"): 2_000}
     chosen = choose_key_filters(EDGES, rows, 100_000, 10_000, {"date", "item"}, key_counts=counts)
     assert {(k.build, k.probe) for k in chosen} >= {("date", "sales"), ("item", "sales")}
+
+
+# TPC-H q08's shape: lineitem (joined to orders in DuckDB) probed by SQLite's parts of one type
+# and by PostgreSQL's customers of one region.
+Q08_EDGES = [("part", "p_sk", "line", "l_part"), ("line", "l_part", "part", "p_sk"),
+             ("cust", "c_sk", "line", "o_cust"), ("line", "o_cust", "cust", "c_sk")]
+Q08_DISTINCT = {("part", "p_sk"): 200_000, ("line", "l_part"): 200_000, ("cust", "c_sk"): 150_000,
+                ("line", "o_cust"): 100_000}
+
+
+def _q08(part_rows: int) -> list[tuple[str, str]]:
+    rows = {"part": part_rows, "line": 1_400_000, "cust": 30_000}
+    filters = choose_key_filters(Q08_EDGES, rows, 100_000, 10_000, {"part", "cust"}, key_counts=Q08_DISTINCT)
+    return sorted((k.build, k.probe) for k in filters)
+
+
+def test_a_big_second_build_is_judged_against_what_the_probe_still_returns() -> None:
+    # 1,451 parts' keys cut lineitem to ~10,000 rows: 30,000 customers' keys are not worth their wait
+    assert _q08(1_451) == [("part", "line")]
+    # 20,000 parts leave ~140,000 rows: the customers still restrict enough to wait for
+    assert _q08(20_000) == [("cust", "line"), ("part", "line")]
