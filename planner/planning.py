@@ -190,14 +190,14 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
                                          _key_counts(edges, drafts, resolution))
         key_filters = [_with_distinct(k, next(d for d in drafts if d.name == k.probe), resolution)
                        for k in key_filters]
-        early = early_keys(key_filters, drafts, lambda tree: estimate_rows(tree, resolution), scanned,
-                           settings.dynamic_filter_max_keys, literal_only, _key_counts(edges, drafts, resolution))
         if settings.dynamic_filter_early_keys:
+            early = early_keys(key_filters, drafts, lambda tree: estimate_rows(tree, resolution), scanned,
+                               settings.dynamic_filter_max_keys, literal_only, _key_counts(edges, drafts, resolution))
             key_filters = list(early.key_filters)
-        for draft in early.drafts if settings.dynamic_filter_early_keys else ():
-            lender = _finish(draft, resolution, context.catalog, estimate_rows(draft.tree, resolution), reveal)
-            fragments += (replace(lender, keys_only=True,
-                                  estimate_hidden=lender.estimate_hidden or privacy is not None),)
+            for draft in early.drafts:
+                lender = _finish(draft, resolution, context.catalog, estimate_rows(draft.tree, resolution), reveal)
+                fragments += (replace(lender, keys_only=True,
+                                      estimate_hidden=lender.estimate_hidden or privacy is not None),)
         references = Counter(node.meta.get(FRAGMENT_KEY) for node in residual_tree.find_all(exp.Table))
         # A fragment read inside a recursive WITH is scanned once per iteration: kept, like one read twice.
         references.update({name: 2 for name in _recursive_reads(residual_tree)})
