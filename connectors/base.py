@@ -256,6 +256,17 @@ class HasDistinctEstimates(Protocol):
 
 
 @runtime_checkable
+class HasStatementSlots(Protocol):
+    """An engine whose connections are a bounded pool: how many statements may run at once."""
+
+    @property
+    def statement_slots(self) -> int:
+        """Statements that may hold a connection at once (a partitioned read takes at most these
+        less the plan's other fragments on the engine: planner/partition.py)."""
+        ...
+
+
+@runtime_checkable
 class HasConstraints(Protocol):
     """An engine that declares primary and foreign keys flightmesh can report as the tables' keys."""
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass, replace
 import pyarrow as pa
 from sqlglot import exp
 
+from flightmesh.connectors import HasStatementSlots
 from flightmesh.governance import POLICY_KEY
 from flightmesh.mesh import CatalogTable, Settings
 
@@ -87,11 +88,12 @@ def partition_fragment(fragment: Fragment, resolution: Resolution, settings: Set
     ``neighbours``: the plan's other fragments on the same connector.
     """
     k = settings.partitioned_read_max
-    slots = getattr(fragment.connector, "statement_slots", None)
-    if isinstance(slots, int):
-        k = min(k, slots - neighbours)
     if k < 2 or not fragment.connector.capabilities.partitioned_reads:
         return fragment
+    if isinstance(fragment.connector, HasStatementSlots):
+        k = min(k, fragment.connector.statement_slots - neighbours)
+        if k < 2:
+            return fragment
     if fragment.estimate is None or fragment.estimate < settings.partitioned_read_min_rows:
         return fragment
     tree = fragment.tree
