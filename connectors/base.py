@@ -133,6 +133,10 @@ class Capabilities:
     # on the rows the earlier ones kept, choosing no order by cost (SQLite): the planner lists
     # cheap comparisons first (planner/rules/filter_order.py).
     filters_in_written_order: bool = False
+    # An uncorrelated scalar subquery is a scan of its own, even over the table the query around
+    # it reads with the same filters (PostgreSQL: an InitPlan), and one scan with a window over
+    # the rows measurably costs less: planner/rules/scalar_window.py computes it that way.
+    scalar_subquery_rescans: bool = False
     # mesh data types the engine's dialect has no type for: sqlglot prints their names as they
     # are (``CAST(x AS UTINYINT)``), which the engine refuses or, SQLite, reads by its affinity
     # rules. A fragment casting to one keeps the cast in the residual.

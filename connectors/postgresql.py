@@ -101,6 +101,7 @@ class PostgreSQLConnector(PooledConnector[_Session], CachedRowEstimates, CachedT
         }),
         key_delivery=KeyDelivery.LITERALS,
         typed_results=True,
+        scalar_subquery_rescans=True,
     )
 
     def __init__(self, product: str, uri: str, *, password: str | None = None, pool_size: int = 4,

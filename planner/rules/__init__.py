@@ -16,6 +16,7 @@ of what it does, and its own golden cases under ``tests/planner/golden/rules/``.
       eager_residual     ... or in the merge, with the fragments that only filter it
       reduce_semi_joins  a fragment read only by EXISTS / IN ships distinct keys
       late_rows          ORDER BY ... LIMIT n: a keyed table's wide columns read for the top n keys only
+      scalar_subquery_as_window  x > (SELECT avg(y) FROM t ...) over the fragment's own t: one scan, a window
       cheap_filters_first  a fragment's plain comparisons listed first, for engines testing them in that order
 
 ``exists_select_one`` runs earlier, before names are resolved, and ``privacy_mode`` (the
@@ -37,6 +38,7 @@ from .or_implied import or_implied_filters
 from .placement import place
 from .pre_aggregate import pre_aggregate
 from .privacy import privacy_mode
+from .scalar_window import scalar_subquery_as_window
 from .semi_joins import reduce_semi_joins
 from .share_ctes import share_ctes
 from .share_fragments import share_fragments
@@ -66,6 +68,7 @@ __all__ = [
     "privacy_mode",
     "reduce_semi_joins",
     "run_rules",
+    "scalar_subquery_as_window",
     "scanned_rows",
     "share_ctes",
     "share_fragments",
@@ -83,6 +86,7 @@ RULES: tuple[Rule, ...] = (
     eager_residual,
     reduce_semi_joins,
     late_rows,
+    scalar_subquery_as_window,
     cheap_filters_first,
 )
 
