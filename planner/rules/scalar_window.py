@@ -30,7 +30,7 @@ table (fewer of them), the aggregated value on P's rows only (CASE).
 
 Where it stops: the SELECT reads one table directly (not a governed table's policy subquery, not
 a join or sample) and has no other subquery; the subquery reads the same catalog table directly
-and is uncorrelated (each column names its own alias); no random function anywhere; the value is
+and is uncorrelated (each column names its own alias); no random function in it; the value is
 a number (count: any type). The window buffers the SELECT's filtered rows: W being all the
 SELECT's other conjuncts, these are the rows the SELECT would test the comparison on anyway.
 """
@@ -74,7 +74,7 @@ def scalar_subquery_as_window(cut: Cut, context: RuleContext) -> Cut:
 def _one_scan(select: exp.Select) -> None:
     table = _direct_table(select, _SELECT_ARGS)
     where = select.args.get("where")
-    if table is None or where is None or select.find(*_RANDOM) is not None:
+    if table is None or where is None:
         return
     nested = [node for node in select.find_all(exp.Query)
               if node is not select and not isinstance(node, exp.Subquery)]   # (a Subquery is a Query)
@@ -83,9 +83,8 @@ def _one_scan(select: exp.Select) -> None:
     scalar = nested[0]
     holder = scalar.parent
     comparison = holder.parent if holder is not None else None
-    terms = conjuncts(where)
     if not (isinstance(holder, exp.Subquery) and _set_args(holder) == {"this"}
-            and isinstance(comparison, _COMPARISONS) and any(term is comparison for term in terms)):
+            and isinstance(comparison, _COMPARISONS)):
         return
     found = _scalar_aggregate(scalar)
     alias = table.alias_or_name
@@ -99,9 +98,12 @@ def _one_scan(select: exp.Select) -> None:
     # The subquery's conditions and value as the SELECT's alias names them.
     name = _alias_name(table)
     renamed = [_renamed(term, inner.alias_or_name, name) for term in conjuncts(condition)]
-    others = [term for term in terms if term is not comparison]
+    # Every conjunct but the comparison must be one of P's: else a row P keeps might be one the
+    # SELECT filters out, which the window would miss. (So the comparison is a conjunct itself:
+    # the conjunct holding it holds a subquery, which none of P's does.)
+    others = [term for term in conjuncts(where) if term is not comparison]
     if not all(any(term == candidate for candidate in renamed) for term in others):
-        return   # a row P keeps might be one the SELECT filters out: the window would miss it
+        return
     rest = [term for term in renamed if not any(term == other for other in others)]
     value = _renamed(aggregate.this, inner.alias_or_name, name)
     # What the SELECT still reads of the table once the filters W moved under the window.

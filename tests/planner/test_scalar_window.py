@@ -150,6 +150,8 @@ def test_the_rewrite_answers_as_the_fragment_did(sql: str, rows: duckdb.DuckDBPy
     "SELECT c.k FROM t AS c WHERE EXISTS(SELECT 1 FROM t2 AS e WHERE e.k = c.k) "
     "AND c.b > (SELECT AVG(d.b) FROM t AS d)",
     "SELECT c.k FROM t AS c JOIN t2 AS e ON e.k = c.k WHERE c.b > (SELECT AVG(d.b) FROM t AS d)",
+    "SELECT c.k, c.k + (c.k + (c.k + (SELECT MAX(c.x) FROM t2 AS c))) AS m FROM t AS c "
+    "WHERE c.b > (SELECT AVG(d.b) FROM t AS d)",
     "SELECT c.k FROM t AS c TABLESAMPLE (50 PERCENT) WHERE c.b > (SELECT AVG(d.b) FROM t AS d)",
     "SELECT k FROM t AS c WHERE c.b > (SELECT AVG(d.b) FROM t AS d)",
     "SELECT c.k FROM t AS c WHERE c.b > (SELECT AVG(d.b) FROM t AS d) ORDER BY b",   # b: not an output name
