@@ -315,11 +315,8 @@ class SparkConnector(CachedTableStatistics, PooledConnector[Any]):
         return cancel.stopped() or QueryCancelled("the query was cancelled")
 
     def _query_error(self, error: BaseException, cancel: CancelScope, expired: threading.Event) -> BaseException:
-        if expired.is_set():
-            return QueryTimeout(f"product {self.product}: the fragment ran past its time limit and was stopped")
-        stopped = cancel.stopped()
-        if stopped is not None:
-            return stopped
+        if expired.is_set() or cancel.stopped() is not None:
+            return self._stop_error(cancel, expired)
         return self._error(error)
 
     def _error(self, error: BaseException) -> BaseException:

@@ -42,7 +42,7 @@ from .resolve import Resolution, table_key
 from .treecopy import copy_tree
 
 __all__ = ["FRAGMENT_KEY", "IMPLIED_KEY", "Engines", "FragmentDraft", "Identity", "Placement", "SelectRule",
-           "SelectScope", "conjuncts", "fragment_reference", "fresh_name", "offered"]
+           "SelectScope", "conjuncts", "fragment_reference", "fresh_name", "offered", "within"]
 
 FRAGMENT_KEY = "flightmesh.fragment"  # meta on residual exp.Table nodes that read a fragment
 # meta on a conjunct a rule added only so that placement can push it into a fragment: implied
@@ -195,7 +195,7 @@ class Engines:
         outside = []
         for column in tree.find_all(exp.Column):
             source = self.binding.source_of(column)
-            if source is not None and not _within(source, tree):
+            if source is not None and not within(source, tree):
                 outside.append(column)
         return outside
 
@@ -232,7 +232,7 @@ class Engines:
             if id(source) in owner:
                 if id(source) not in allowed:
                     return False
-            elif not _within(source, conjunct):
+            elif not within(source, conjunct):
                 return False  # reads an outer query: correlation stays in the residual
         for table in conjunct.find_all(exp.Table):
             found = self.identity(table)
@@ -694,7 +694,8 @@ def _orphan(node: exp.Expr) -> None:
     node.index = None
 
 
-def _within(node: exp.Expr, ancestor: exp.Expr) -> bool:
+def within(node: exp.Expr, ancestor: exp.Expr) -> bool:
+    """``node`` is ``ancestor`` or lies under it (identity, not equality)."""
     current: exp.Expr | None = node
     while current is not None:
         if current is ancestor:
@@ -709,11 +710,11 @@ def _same_column(binding: Binding, a: exp.Column, b: exp.Column) -> bool:
 
 def _is_original(conjunct: exp.Expr, joins: list[exp.Join]) -> bool:
     """False for implied equalities (they never stood in the query): they are not re-added."""
-    return any(_within(conjunct, join) for join in joins)
+    return any(within(conjunct, join) for join in joins)
 
 
 def _columns_outside(select: exp.Select, fragment: exp.Expr) -> list[exp.Column]:
-    return [column for column in select.find_all(exp.Column) if not _within(column, fragment)]
+    return [column for column in select.find_all(exp.Column) if not within(column, fragment)]
 
 
 def _direct_subqueries(select: exp.Select) -> list[exp.Expr]:

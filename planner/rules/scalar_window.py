@@ -43,7 +43,7 @@ from flightmesh.connectors import Pushdown
 from flightmesh.governance import POLICY_KEY
 
 from ..resolve import table_key
-from ..split import conjuncts
+from ..split import conjuncts, within
 from ..treecopy import copy_tree
 from .base import Cut, RuleContext
 
@@ -92,7 +92,7 @@ def _one_scan(select: exp.Select) -> None:
         return
     inner, aggregate, condition = found
     own = [column for column in select.find_all(exp.Column)
-           if not _within(column, holder) and not _names_output(column, select)]
+           if not within(column, holder) and not _names_output(column, select)]
     if not all(_qualified_by(column, alias) for column in own):
         return
     # The subquery's conditions and value as the SELECT's alias names them.
@@ -107,7 +107,7 @@ def _one_scan(select: exp.Select) -> None:
     rest = [term for term in renamed if not any(term == other for other in others)]
     value = _renamed(aggregate.this, inner.alias_or_name, name)
     # What the SELECT still reads of the table once the filters W moved under the window.
-    read = [column for column in own if not any(_within(column, term) for term in others)]
+    read = [column for column in own if not any(within(column, term) for term in others)]
     _rewrite(select, holder, comparison, others, read, _windowed(aggregate, value, rest))
 
 
@@ -221,15 +221,6 @@ def _fresh(taken: set[str]) -> str:
         number += 1
         name = f"{_VALUE_NAME}_{number}"
     return name
-
-
-def _within(node: exp.Expr, ancestor: exp.Expr) -> bool:
-    current: exp.Expr | None = node
-    while current is not None:
-        if current is ancestor:
-            return True
-        current = current.parent
-    return False
 
 
 def _in_policy(select: exp.Select) -> bool:

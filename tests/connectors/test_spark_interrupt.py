@@ -27,6 +27,18 @@ MEDIUM = f"SELECT count(*) AS n FROM range({MEDIUM_SIDE}) a CROSS JOIN range({ME
 MEDIUM_PAIRS = MEDIUM_SIDE * (MEDIUM_SIDE - 1)
 
 
+def _cancel_slow_statement(connector: SparkConnector) -> None:
+    """Run the minutes-long statement and cancel it after a second: it must end as cancelled."""
+    scope = CancelScope()
+    timer = threading.Timer(1.0, scope.cancel)
+    timer.start()
+    try:
+        with pytest.raises(QueryCancelled):
+            connector.execute(FragmentQuery(SLOW), scope).read_all()
+    finally:
+        timer.cancel()
+
+
 def test_the_request_is_the_protobuf_message() -> None:
     """session_id = 1, user_context = 2 {user_id = 1}, client_type = 3, interrupt_type = 4 (ALL = 1)."""
     assert interrupt_request("s", "u") == b"\x0a\x01s" + b"\x12\x03\x0a\x01u" + b"\x1a\x0aflightmesh" + b"\x20\x01"
@@ -61,13 +73,8 @@ def test_interrupt_ends_a_running_statement(sail_endpoint: str) -> None:
 
 def test_cancel_interrupts_the_connectors_own_session(sail_endpoint: str) -> None:
     connector = SparkConnector("interrupted", sail_endpoint, pool_size=1, timeout_seconds=60)
-    scope = CancelScope()
     try:
-        timer = threading.Timer(1.0, scope.cancel)
-        timer.start()
-        with pytest.raises(QueryCancelled):
-            connector.execute(FragmentQuery(SLOW), scope).read_all()
-        timer.cancel()
+        _cancel_slow_statement(connector)
         # the pool's one session serves at once: nothing of the cross join holds it
         table = connector.execute(FragmentQuery("SELECT 41 + 1 AS v", timeout_seconds=60), CancelScope()).read_all()
         assert table.column("v").to_pylist() == [42]
@@ -95,12 +102,7 @@ def test_a_late_interrupt_does_not_end_the_next_statement(sail_endpoint: str,
     monkeypatch.setattr(spark_module, "interrupt_session", late)
     connector = SparkConnector("late", sail_endpoint, pool_size=1, timeout_seconds=120)
     try:
-        scope = CancelScope()
-        timer = threading.Timer(1.0, scope.cancel)
-        timer.start()
-        with pytest.raises(QueryCancelled):
-            connector.execute(FragmentQuery(SLOW), scope).read_all()
-        timer.cancel()
+        _cancel_slow_statement(connector)
         next_started.set()
         table = connector.execute(FragmentQuery(MEDIUM, timeout_seconds=120), CancelScope()).read_all()
         assert sent.is_set()   # the interrupt really went out while the statement ran
@@ -126,11 +128,6 @@ def test_a_statement_ended_by_the_interrupt_alone_is_cancelled_not_empty(sail_en
     monkeypatch.setattr(SparkConnector, "_stopper", interrupt_only)
     connector = SparkConnector("interrupt-only", sail_endpoint, pool_size=1, timeout_seconds=120)
     try:
-        scope = CancelScope()
-        timer = threading.Timer(1.0, scope.cancel)
-        timer.start()
-        with pytest.raises(QueryCancelled):
-            connector.execute(FragmentQuery(SLOW), scope).read_all()
-        timer.cancel()
+        _cancel_slow_statement(connector)
     finally:
         connector.close()
