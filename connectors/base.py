@@ -184,6 +184,11 @@ class FragmentQuery:
     # the planner's estimate of the fragment's rows (None: unknown); a connector may read a tiny
     # result a cheaper way (MariaDB: on its control connection, connectors/mysql_inline.py)
     estimated_rows: float | None = None
+    # Called once the statement holds its engine connection, before it runs. A connector that
+    # leases connections calls it: the ranges of a partitioned read (executor/execute.py) take
+    # their connections in order, and a statement that runs up to its first batch inside
+    # ``execute`` (SQLite, MariaDB) would otherwise make the next range wait for that whole batch.
+    on_connection: Callable[[], None] | None = field(default=None, compare=False)
 
 
 @runtime_checkable

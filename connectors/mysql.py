@@ -375,6 +375,8 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
         # The control connection stays leased while the stream lasts: it bounds the statements
         # running per product, and it is where a cancel's KILL QUERY runs.
         connection = self._acquire(timeout, cancel)
+        if query.on_connection is not None:
+            query.on_connection()
         killer = StatementKiller(connection, uuid.uuid4().hex)
         unregister = cancel.on_cancel(killer.start)
 
@@ -405,6 +407,8 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
                      cancel: CancelScope) -> pa.RecordBatchReader | None:
         """A tiny result read on the control connection (``mysql_inline``); None: use a worker."""
         connection = self._acquire(timeout, cancel)
+        if query.on_connection is not None:
+            query.on_connection()
         reusable = False
         try:
             # tx_read_only is the control connection's own (_connect): SET STATEMENT shows it unset

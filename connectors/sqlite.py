@@ -318,6 +318,8 @@ class SQLiteConnector(CachedTableStatistics):
         cancel.check()
         timeout = query.timeout_seconds if query.timeout_seconds is not None else self.timeout_seconds
         session = self._lease(timeout, cancel)
+        if query.on_connection is not None:
+            query.on_connection()
         statement = RunningStatement(session.watch, timeout)
         unregister = cancel.on_cancel(statement.stop)
         cursor = None

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -335,12 +335,15 @@ def _partitioned(fragment: Fragment, schema: pa.Schema, keys: KeyFilterRun, run:
             try:
                 while index > 0 and not connected[index - 1].wait(0.05):
                     run.cancel.check()
-                query = keys.query_for(part, schema, timeout)
+                # The next range may ask once this one holds its connection, not once
+                # ``execute`` returns: SQLite and MariaDB run a statement up to its first batch
+                # there, which would have each range wait for the one before to do its work.
+                query = replace(keys.query_for(part, schema, timeout), on_connection=connected[index].set)
                 statements[index] = query.sql
                 stats.sql = ";\n".join(statements)
                 reader = part.connector.execute(query, run.cancel)
             finally:
-                connected[index].set()   # running, or failed: the next range may ask
+                connected[index].set()   # failed, or a connector that does not call on_connection
 
             def counted() -> Iterator[pa.RecordBatch]:
                 for batch in reader:

@@ -327,3 +327,37 @@ def test_ranges_of_concurrent_queries_share_a_small_pool_without_waiting_for_eve
         assert not failures
         for table in results:
             assert_same_result(table, expected, ordered=False)
+
+
+def test_the_next_range_starts_while_the_one_before_runs_its_statement(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flightmesh.connectors import sqlite as sqlite_connector
+
+    # SQLite's execute runs a statement up to its first batch (a small range's whole result).
+    # The ranges take their connections in order, and were the next one to wait for execute to
+    # return, not for the connection, the ranges would run one after the other: no gain at all.
+    real = sqlite_connector.SQLiteConnector.execute
+    calls: list[int] = []
+    lock = threading.Lock()
+    second_started = threading.Event()
+    overlapped: list[bool] = []
+
+    def execute(self, query, cancel):  # type: ignore[no-untyped-def]
+        with lock:
+            index = len(calls)
+            calls.append(index)
+        if index == 1:
+            second_started.set()
+        reader = real(self, query, cancel)
+        if index == 0:  # the first range's statement ran: has the second begun meanwhile?
+            overlapped.append(second_started.wait(10))
+        return reader
+
+    monkeypatch.setattr(sqlite_connector.SQLiteConnector, "execute", execute)
+    _write_sqlite(tmp_path / "shop.sqlite")
+    with MeshRuntime.open(_descriptor(tmp_path)) as runtime:
+        bound = _bound(runtime, "SELECT k, v FROM shop.nk")
+        assert len(bound.fragments[0].partitions) == K
+        table = runtime.execute(bound).read_all()
+    assert overlapped == [True], "the second range waited for the first range's statement"
+    assert_same_result(table, _oracle(tmp_path).sql("SELECT k, v FROM shop.nk").to_arrow_table(), ordered=False)
