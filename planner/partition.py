@@ -31,7 +31,9 @@ conjunct on it alone, or the probe column of a dynamic filter: q11's supplier, w
 s_nationkey receives GERMANY's key), the one with the fewest rows if several; a fragment of one
 table is cut on that table; a join with no filtered table is not cut. The table's key is the
 leading column of its integer primary key, with min and max known, and it has at least
-``_MIN_KEY_ROWS`` rows.
+``_MIN_KEY_ROWS`` rows. The ranges split that min-to-max span narrowed by the fragment's own
+integer bounds on the key (``k BETWEEN 10 AND 20``, ``k >= 10``, ``k IN (...)``), so that a
+filtered read is split where its rows are.
 
 How many ranges: at most the connections the engine's connector may hold at once
 (``statement_slots``, where it declares them: SQLite's pool of 32 never binds) less the plan's
@@ -235,9 +237,80 @@ def _key_of(table: CatalogTable, node: exp.Table, select: exp.Select, k: int) ->
         return None
     if not isinstance(stats.min, int) or not isinstance(stats.max, int) or stats.max - stats.min + 1 < k:
         return None
+    low, high = _narrowed(select, node.alias_or_name, field.name, stats.min, stats.max)
+    if high - low + 1 < k:
+        return None
     nullable = stats.null_fraction is None or stats.null_fraction > 0
     return _Cut(table=table, select=select, alias=node.alias_or_name, column=field.name,
-                low=stats.min, high=stats.max, nullable=nullable)
+                low=low, high=high, nullable=nullable)
+
+
+def _narrowed(select: exp.Select, alias: str, column: str, low: int, high: int) -> tuple[int, int]:
+    """[low, high] within the bounds the SELECT's own WHERE puts on the key (BETWEEN, a
+    comparison or an IN-list of integer literals): broad.py b65 reads inv_date_sk BETWEEN
+    2451186 AND 2451300, all in the lower half of the table's key range, so the statistics'
+    halves gave one range every row and the other none. Only where the inner bounds fall: the
+    first range stays open below and the last above, so every row is still read once."""
+    where = select.args.get("where")
+    if where is None:
+        return low, high
+    node = where.this.unnest() if isinstance(where.this, exp.Paren) else where.this
+    for conjunct in (node.flatten() if isinstance(node, exp.And) else [node]):
+        conjunct = conjunct.unnest() if isinstance(conjunct, exp.Paren) else conjunct
+        floor, ceiling = _key_bounds(conjunct, alias, column)
+        if floor is not None:
+            low = max(low, floor)
+        if ceiling is not None:
+            high = min(high, ceiling)
+    return low, high
+
+
+_FLIPPED: dict[type[exp.Expr], type[exp.Expr]] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT,
+                                                  exp.LTE: exp.GTE, exp.EQ: exp.EQ}
+
+
+def _key_bounds(conjunct: exp.Expr, alias: str, column: str) -> tuple[int | None, int | None]:
+    """The (floor, ceiling) one conjunct puts on ``alias.column``; None where it puts none."""
+    def is_key(node: exp.Expr | None) -> bool:
+        return isinstance(node, exp.Column) and node.name == column and node.table == alias
+
+    if isinstance(conjunct, exp.Between) and is_key(conjunct.this):
+        return _integer(conjunct.args.get("low")), _integer(conjunct.args.get("high"))
+    if isinstance(conjunct, exp.In) and is_key(conjunct.this) and not conjunct.args.get("query"):
+        values = [_integer(value) for value in conjunct.expressions]
+        if values and all(value is not None for value in values):
+            known = [value for value in values if value is not None]
+            return min(known), max(known)
+        return None, None
+    kind = type(conjunct)
+    if kind not in _FLIPPED:
+        return None, None
+    if is_key(conjunct.this):
+        value = _integer(conjunct.expression)
+    elif is_key(conjunct.expression):
+        value, kind = _integer(conjunct.this), _FLIPPED[kind]
+    else:
+        return None, None
+    if value is None:
+        return None, None
+    bounds: dict[type[exp.Expr], tuple[int | None, int | None]] = {
+        exp.EQ: (value, value), exp.GT: (value + 1, None), exp.GTE: (value, None),
+        exp.LT: (None, value - 1), exp.LTE: (None, value)}
+    return bounds[kind]
+
+
+def _integer(node: exp.Expr | None) -> int | None:
+    """An integer literal's value (``-3`` included), else None."""
+    negative = isinstance(node, exp.Neg)
+    if isinstance(node, exp.Neg):
+        node = node.this
+    if not isinstance(node, exp.Literal) or node.is_string:
+        return None
+    try:
+        value = int(node.this)
+    except ValueError:
+        return None
+    return -value if negative else value
 
 
 def _bounds(low: int, high: int, k: int) -> list[int]:

@@ -195,6 +195,29 @@ def test_keys_outside_the_statistics_range_are_still_read_once(mesh) -> None:  #
     _check(runtime, directory, "SELECT k, v FROM shop.nk", partitioned=True)
 
 
+@pytest.mark.parametrize(("where", "low", "high"), [
+    ("f_id BETWEEN 3001 AND 4200", 3001, 4200),
+    ("3001 <= f_id AND f_id < 4201", 3001, 4200),
+    ("f_id > 3000 AND f_id <= 4200 AND f_value < 900", 3001, 4200),
+    ("f_id IN (3001, 3500, 4200)", 3001, 4200),
+    ("f_id >= 8000", 8000, _FACT_ROWS),       # the statistics' max closes what the filter leaves open
+])
+def test_ranges_split_the_keys_the_fragment_itself_bounds(mesh, where: str, low: int, high: int) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    # Split over the table's whole key span, a read of keys 3001-4200 would put all its rows in
+    # the middle range and none in the others.
+    bound = _check(runtime, directory, f"SELECT f_id, f_value FROM shop.fact WHERE {where}", partitioned=True)
+    width = high - low + 1
+    expected = [low + width * index // K for index in range(1, K)]
+    ranges = [partition.range for partition in bound.fragments[0].partitions]
+    assert ranges[0].endswith(f"< {expected[0]}") and ranges[-1].endswith(f">= {expected[-1]}"), ranges
+
+
+def test_a_fragment_bounding_its_key_to_fewer_values_than_ranges_is_one_read(mesh) -> None:  # type: ignore[no-untyped-def]
+    runtime, directory = mesh
+    _check(runtime, directory, "SELECT f_id, f_value FROM shop.fact WHERE f_id BETWEEN 10 AND 11", partitioned=False)
+
+
 def test_partitions_take_dynamic_filter_keys_each(mesh) -> None:  # type: ignore[no-untyped-def]
     runtime, directory = mesh
     sql = ("SELECT f.f_id, d.d_name FROM shop.fact f JOIN shop.dim d ON f.f_dim = d.d_id "
