@@ -152,14 +152,9 @@ class MySQLConnector(PooledConnector[Any], CachedRowEstimates, CachedTableStatis
         clustered_primary_key=True,
         # Key ranges of the clustered primary key's leading column are contiguous rows, each read
         # on a connection and reader process of its own; the bounds come from the index's two
-        # ends (mysql_stats). broad.py SF 1's inventory (900,000 rows), on this 2-core machine
-        # shared with other work (load 4-5): read alone through reader processes, two ranges 360
-        # ms against 457 for one (medians of 12 alternated rounds); but inside a query the merge
-        # needs the same cores (one range already keeps ~1.6 busy: engine, decoding, DuckDB), and
-        # through the server two ranges were slower: b18 243 / 215 ms, b21 425 / 401, b22 309 /
-        # 286 (8 alternated rounds of 3 runs, medians). Correct (broad.py SF 0.1 with two ranges:
-        # every answer the oracle's), so declared; the mesh setting partitioned_read_max keeps
-        # it off by default, for machines with free cores to turn on.
+        # ends (mysql_stats). Through the server, broad.py SF 1 with two ranges against one
+        # (three servers alternated, 5 rounds, medians): b18 342 -> 242 ms, b22 388 -> 282,
+        # b17 541 -> 452, b21 489 -> 413.
         partitioned_reads=True,
         # MariaDB sorts a constant IN-list and binary-searches it. broad.py b18: 5,281 item keys
         # were past the mesh's 5,000 and went as BETWEEN 9 AND 18000 (every item): 540,000 rows

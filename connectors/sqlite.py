@@ -165,11 +165,9 @@ class SQLiteConnector(CachedTableStatistics):
         # q16's join grouped with COUNT(DISTINCT) 92 ms against 71 ms for its 118,000 rows.
         grouping_row_cost=2.0,
         # Two key ranges of TPC-H SF 1 q11's fragment (partsupp joined to GERMANY's suppliers,
-        # 31,680 rows) on two connections in two threads, alternated with one read, 15 rounds:
-        # 55 ms against 80 ms (median) when this process could have the second core; the read
-        # releases the GIL (a Python loop beside it kept 85% of its speed). On a machine whose
-        # cores are busy the two split one core's time: no gain (74 against 79 ms), and through
-        # the server q11 was slower; so the mesh setting partitioned_read_max is 1 by default.
+        # 31,680 rows) on two connections in two threads: 20.8 ms against 40.0 for one (best of
+        # 7, load ~0.5); the driver reads without the GIL. Through the server q11 went from 72.7
+        # to 50.3 ms (mesh/settings.py has the figures that made two ranges the default).
         partitioned_reads=True,
         # sqlite3WhereCodeOneLoopStart codes the remaining terms of each loop in WHERE order
         # (correlated subqueries last): TPC-H q16's part scan took 27 ms with p_size IN (...)

@@ -102,13 +102,14 @@ class Settings:
     # 9 rounds at load ~4.8: TPC-H q09 393/332 and 505/290 ms (on/off), q02 62/54 and 57/56 ms.
     dynamic_filter_early_keys: int = 0
     pre_aggregate_min_rows: int = 10_000
-    # Partitioned reads, off by default: on this 2-core machine shared with other work, TPC-H q11
-    # through the server ran slower with two ranges (median 696 against 405 ms, 3 alternated
-    # rounds). Embedded at load ~2, 11 alternated runs, two ranges over one: q11 0.99, q02 1.11,
-    # q09 0.93, q14 0.93 — no clear gain while the merge and the other fragments use both cores.
-    # The fragment alone gained only with a core free (q11's 55 against 80 ms). Set it to the
-    # cores (at most 4) on a machine with cores to spare.
-    partitioned_read_max: int = 1
+    # Partitioned reads, two ranges by default. Earlier measurements found no gain because each
+    # range waited for the one before to finish its first batch (fixed in executor/execute.py:
+    # FragmentQuery.on_connection). Through the server, alternated with a server of the code
+    # before the fix, medians of 11-15 at load ~0.5-1: TPC-H SF 1 q11 72.7 -> 50.3 ms, q16
+    # 178.6 -> 150.2, q09 238.4 -> 203.0, q20 82.9 -> 75.4; broad.py SF 1 (three servers, 5
+    # rounds) b18 342 -> 242, b22 388 -> 282, b17 541 -> 452, b21 489 -> 413. Two, not the
+    # cores: the merge and the engine need cores too.
+    partitioned_read_max: int = 2
     partitioned_read_min_rows: int = 20_000
     late_rows_max_limit: int = 1_000
     # Eager aggregation in the merge (planner/eager_residual.py), off by default: broad.py b17's
@@ -208,8 +209,8 @@ DOCS: dict[str, tuple[str, float | None]] = {
     "partitioned_read_max": (
         "At most this many disjoint key ranges one fragment is read as, concurrently, on engines that "
         "declare partitioned reads (SQLite, MariaDB/MySQL), and never more than the engine's pool_size "
-        "less the query's other fragments there. 1, the default, turns it off: it pays only where "
-        "cores are free (set the cores, at most 4).", 1),
+        "less the query's other fragments there. 1 turns it off; more than the 2 of the default pays "
+        "only where cores are free for the engine, the readers and the merge at once.", 1),
     "partitioned_read_min_rows": (
         "A fragment is read in partitions only when it is expected to return at least this many rows "
         "(smaller ones cost more in extra statements than they gain).", 0),
