@@ -212,8 +212,9 @@ DOCS: dict[str, tuple[str, float | None]] = {
         "less the query's other fragments there. 1 turns it off; more than the 2 of the default pays "
         "only where cores are free for the engine, the readers and the merge at once.", 1),
     "partitioned_read_min_rows": (
-        "A fragment is read in partitions only when it is expected to return at least this many rows "
-        "(smaller ones cost more in extra statements than they gain).", 0),
+        "A fragment is read in partitions only when it is expected to return at least this many rows, "
+        "or is a read of one table that scans that many (smaller ones cost more in extra statements "
+        "than they gain).", 0),
     "merge_pre_aggregate_percent": (
         "Eager aggregation in the merge: a fragment and the fragments that only filter it are joined "
         "and grouped before the other joins when the groups are expected to be at most this percent "

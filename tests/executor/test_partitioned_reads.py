@@ -270,6 +270,16 @@ def test_small_fragments_and_k_of_one_stay_one_read(tmp_path: Path) -> None:
         _check(runtime, tmp_path, JOINED, partitioned=False)
 
 
+def test_a_scan_of_a_large_table_for_few_rows_is_split_by_the_rows_it_reads(tmp_path: Path) -> None:
+    _write_sqlite(tmp_path / "shop.sqlite")
+    with MeshRuntime.open(_descriptor(tmp_path, min_rows=_FACT_ROWS // 2)) as runtime:
+        # ~9 of fact's 9,000 rows, but SQLite scans all 9,000 (no index on f_value)
+        _check(runtime, tmp_path, "SELECT f_id, f_dim FROM shop.fact WHERE f_value = 3", partitioned=True)
+        # the key's own bound narrows what the engine reads to what it returns
+        _check(runtime, tmp_path, "SELECT f_id, f_dim FROM shop.fact WHERE f_id BETWEEN 100 AND 120",
+               partitioned=False)
+
+
 def test_a_failing_range_fails_the_query_with_its_typed_error_and_nothing_hangs(mesh) -> None:  # type: ignore[no-untyped-def]
     runtime, directory = mesh
     connection = sqlite3.connect(directory / "shop.sqlite")
