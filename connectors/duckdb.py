@@ -168,6 +168,14 @@ class DuckDBConnector(CachedTableStatistics):
         cursor = self._cursor()
         self._register_keys(cursor, query, empty=False)
         unregister = cancel.on_cancel(cursor.interrupt)
+        # An interrupt reaches only a running statement: one cancelled before this point (a
+        # console cancel that overtook its query) would otherwise run to its time limit.
+        try:
+            cancel.check()
+        except BaseException:
+            unregister()
+            cursor.close()
+            raise
         try:
             reader = cursor.sql(query.sql).to_arrow_reader(_BATCH_ROWS)
         except duckdb.Error as error:
