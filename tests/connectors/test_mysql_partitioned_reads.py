@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from tests.oracle import assert_same_result
+from tests.overlap import record_overlap
 
 from .conftest import mysql_connect
 
@@ -214,31 +215,12 @@ def test_ranges_never_take_the_connections_the_plans_other_fragments_need(
 
 def test_the_next_range_starts_while_the_one_before_runs_its_statement(mesh: tuple[Any, Any, Any],
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-
     from flightmesh.connectors.mysql import MySQLConnector
 
     # execute returns once the worker has the statement's first batch: had the next range waited
     # for that rather than for the connection, the ranges would run one after the other.
     runtime, reader, oracle = mesh
-    real = MySQLConnector.execute
-    calls: list[int] = []
-    lock = threading.Lock()
-    second_started = threading.Event()
-    overlapped: list[bool] = []
-
-    def execute(self: MySQLConnector, query: Any, cancel: Any) -> Any:
-        with lock:
-            index = len(calls)
-            calls.append(index)
-        if index == 1:
-            second_started.set()
-        result = real(self, query, cancel)
-        if index == 0:
-            overlapped.append(second_started.wait(10))
-        return result
-
-    monkeypatch.setattr(MySQLConnector, "execute", execute)
+    overlapped = record_overlap(monkeypatch, MySQLConnector)
     actual = runtime.query(WHOLE, reader).read_all()
     assert overlapped == [True], "the second range waited for the first range's statement"
     assert_same_result(actual, oracle.sql(WHOLE).to_arrow_table(), ordered=False)

@@ -22,6 +22,7 @@ from flightmesh.executor.bound import BoundPlan
 from flightmesh.governance import POLICY_KEY
 from flightmesh.mesh import Principal, QueryError
 from tests.oracle import assert_same_result
+from tests.overlap import record_overlap
 
 K = 3  # partitioned_read_max in the test mesh
 
@@ -369,24 +370,7 @@ def test_the_next_range_starts_while_the_one_before_runs_its_statement(
     # SQLite's execute runs a statement up to its first batch (a small range's whole result).
     # The ranges take their connections in order, and were the next one to wait for execute to
     # return, not for the connection, the ranges would run one after the other: no gain at all.
-    real = sqlite_connector.SQLiteConnector.execute
-    calls: list[int] = []
-    lock = threading.Lock()
-    second_started = threading.Event()
-    overlapped: list[bool] = []
-
-    def execute(self, query, cancel):  # type: ignore[no-untyped-def]
-        with lock:
-            index = len(calls)
-            calls.append(index)
-        if index == 1:
-            second_started.set()
-        reader = real(self, query, cancel)
-        if index == 0:  # the first range's statement ran: has the second begun meanwhile?
-            overlapped.append(second_started.wait(10))
-        return reader
-
-    monkeypatch.setattr(sqlite_connector.SQLiteConnector, "execute", execute)
+    overlapped = record_overlap(monkeypatch, sqlite_connector.SQLiteConnector)
     _write_sqlite(tmp_path / "shop.sqlite")
     with MeshRuntime.open(_descriptor(tmp_path)) as runtime:
         bound = _bound(runtime, "SELECT k, v FROM shop.nk")
