@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import re
 import statistics
 import sys
@@ -50,6 +51,7 @@ import sqlglot  # noqa: E402
 from sqlglot.optimizer import optimize  # noqa: E402
 from sqlglot.schema import MappingSchema  # noqa: E402
 
+from benchmarks.peer import mib, peak_rss  # noqa: E402
 from benchmarks.transport import describe_machine, server_process  # noqa: E402
 
 BROAD_QUERIES = REPO / "benchmarks" / "broad_queries.sql"
@@ -191,6 +193,11 @@ def time_optimize(sql: str, schema: MappingSchema) -> float:
     return (time.perf_counter() - started) * 1e3
 
 
+# Peak resident memory (VmHWM, bytes) of each EXPLAIN server, by its descriptor: issue 11 asks for
+# the peak server memory of every benchmark.
+SERVER_PEAKS: dict[str, int] = {}
+
+
 @contextlib.contextmanager
 def explain_client(descriptor: Path) -> Iterator[Callable[[str], float]]:
     """A server over ``descriptor`` with the plan cache off; yields a timer of EXPLAIN through ADBC."""
@@ -201,7 +208,7 @@ def explain_client(descriptor: Path) -> Iterator[Callable[[str], float]]:
     user, entry = next(iter(users.items()))
     command = [sys.executable, "-m", "flightmesh.server.cli", "serve", str(no_cache_descriptor(descriptor)),
                "--port", "0"]
-    with server_process(command, "flightmesh") as (port, _):
+    with server_process(command, "flightmesh") as (port, pid):
         connection = dbapi.connect(f"grpc://127.0.0.1:{port}",
                                    db_kwargs={"username": user, "password": str(entry["password"])})
         try:
@@ -217,6 +224,7 @@ def explain_client(descriptor: Path) -> Iterator[Callable[[str], float]]:
             cursor.close()
         finally:
             connection.close()
+            SERVER_PEAKS[str(descriptor)] = peak_rss(pid)
 
 
 def measure(workload: Workload, runs: int, adbc: bool, progress: bool, freeze: bool = False) -> dict[str, Timings]:
@@ -347,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for workload in workloads:
         report(workload, measure(workload, args.runs, not args.no_adbc, not args.quiet, args.gc_freeze))
+    servers = ", ".join(mib(peak) for peak in SERVER_PEAKS.values()) or "none (--no-adbc)"
+    print(f"peak memory (VmHWM): this process (the embedded planner, every mesh open) {mib(peak_rss(os.getpid()))}; "
+          f"EXPLAIN server(s) {servers}")
     print(f"{describe_machine().split('; ')[-1]} (at the end); wall {time.perf_counter() - started:.0f} s")
     return 0
 
