@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-from flightmesh.connectors import Capabilities, Pushdown
+from flightmesh.connectors import Capabilities, Difference, Pushdown
 
 from .treecopy import copy_tree
 
@@ -20,8 +20,17 @@ __all__ = ["PLAIN_NODES", "features_of", "render_check", "takes"]
 
 def features_of(tree: exp.Expr) -> set[Pushdown]:
     """The kinds of work ``tree`` asks of an engine."""
+    return _survey(tree)[0]
+
+
+def _survey(tree: exp.Expr) -> tuple[set[Pushdown], bool]:
+    """``features_of(tree)``, and whether every node of ``tree`` is one of ``PLAIN_NODES``: one
+    walk for both, as ``takes`` asks both of each piece it is offered."""
     features: set[Pushdown] = {Pushdown.PROJECTION}
+    plain = True
     for node in tree.walk():
+        if plain and type(node) not in PLAIN_NODES:
+            plain = False
         if isinstance(node, exp.Join):
             side = (node.side or "").upper()
             features.add(Pushdown.OUTER_JOIN if side in ("LEFT", "RIGHT", "FULL") else Pushdown.JOIN)
@@ -53,7 +62,7 @@ def features_of(tree: exp.Expr) -> set[Pushdown]:
             features.add(Pushdown.SUBQUERY)
             if _correlated(node.args["query"]):
                 features.add(Pushdown.CORRELATED_SUBQUERY)
-    return features
+    return features, plain
 
 
 def _correlated(subquery: exp.Expr) -> bool:
@@ -81,6 +90,11 @@ def render_check(tree: exp.Expr, dialect: str) -> bool:
     """True when sqlglot can render ``tree`` in ``dialect`` without losing anything."""
     if all(type(node) in PLAIN_NODES for node in tree.walk()):
         return True
+    return _renders(tree, dialect)
+
+
+def _renders(tree: exp.Expr, dialect: str) -> bool:
+    """``render_check`` for a tree known to hold a node outside ``PLAIN_NODES``."""
     try:
         copy_tree(tree).sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE, copy=False)
     except (UnsupportedError, ValueError, NotImplementedError):
@@ -90,18 +104,21 @@ def render_check(tree: exp.Expr, dialect: str) -> bool:
 
 def takes(capabilities: Capabilities, tree: exp.Expr) -> bool:
     """Does an engine with ``capabilities`` take ``tree`` whole?"""
-    if not all(capabilities.supports(feature) for feature in features_of(tree)):
+    features, plain = _survey(tree)
+    if not all(capabilities.supports(feature) for feature in features):
         return False
     if (capabilities.missing or capabilities.differences) and \
             any(not _supports_node(capabilities, node) for node in tree.walk()):
         return False
-    return render_check(tree, capabilities.dialect)
+    return plain or _renders(tree, capabilities.dialect)
 
 
-# Per Capabilities: which node classes it lacks (``missing``, by class), and the classes its
-# declared differences are about. ``Capabilities.supports(node)`` answers the same, but asks every
-# missing class and every difference of every node; each piece of a query is offered several times.
-_CLASSES: dict[int, tuple[Capabilities, dict[type, bool], tuple[type, ...]]] = {}
+# Per Capabilities and node class: whether the class is one the engine lacks (``missing``), and
+# the declared differences that can affect a node of the class (those about the class or one of
+# its bases). ``Capabilities.supports(node)`` answers the same, but asks every missing class and
+# every difference of every node; each piece of a query is offered several times, and an engine
+# with dozens of differences (PostgreSQL) asked them all of each typed node.
+_CLASSES: dict[int, tuple[Capabilities, dict[type, tuple[bool, tuple[Difference, ...]]]]] = {}
 
 
 def _supports_node(capabilities: Capabilities, node: exp.Expr) -> bool:
@@ -110,14 +127,19 @@ def _supports_node(capabilities: Capabilities, node: exp.Expr) -> bool:
     if entry is None or entry[0] is not capabilities:
         if len(_CLASSES) > 256:
             _CLASSES.clear()
-        entry = (capabilities, {}, tuple(difference.kind for difference in capabilities.differences))
+        entry = (capabilities, {})
         _CLASSES[id(capabilities)] = entry
-    _, classes, kinds = entry
-    supported = classes.get(type(node))
-    if supported is None:
-        supported = classes[type(node)] = capabilities.supports(type(node))
+    classes = entry[1]
+    cls = type(node)
+    known = classes.get(cls)
+    if known is None:
+        # ``Difference.affects`` holds only nodes of its ``kind``; another ``affects`` is asked always.
+        known = classes[cls] = (capabilities.supports(cls), tuple(
+            difference for difference in capabilities.differences
+            if issubclass(cls, difference.kind) or type(difference).affects is not Difference.affects))
+    supported, differences = known
     if not supported:
         return False
-    if isinstance(node, exp.DataType) or (kinds and isinstance(node, kinds)):
-        return capabilities.supports(node)
-    return True
+    if isinstance(node, exp.DataType) and node.this in capabilities.missing_types:
+        return False
+    return not any(difference.affects(node) for difference in differences)

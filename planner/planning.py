@@ -155,7 +155,11 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     # Rows each fragment reads before any pre-aggregation: what key filters act on.
     scanned = scanned_rows(cut, rule_context)
     notes = list(cut.notes) + list(privacy.explain_notes() if privacy is not None else ())
-    estimates = {draft.name: estimate_rows(draft.tree, resolution) for draft in drafts}
+    # No rule recorded the rows before it reduced them (one engine took the query whole):
+    # ``scanned`` is then each fragment's estimate of its tree as it stands, already computed.
+    known: dict[int, float] = {id(draft): scanned[draft.name] for draft in cut.fragments} if cut.scanned is None else {}
+    estimates = {draft.name: known[id(draft)] if id(draft) in known else estimate_rows(draft.tree, resolution)
+                 for draft in drafts}
     if cut.late is not None:  # one row per key, at most the limit's
         name = cut.late.fragment.name
         estimates[name] = min(estimates[name], float(cut.late.limit))

@@ -27,9 +27,17 @@ __all__ = ["engine_tree", "render"]
 def engine_tree(tree: exp.Expr, connector: Connector, resolution: Resolution) -> exp.Expr:
     """A copy of ``tree`` naming tables and columns the way ``connector``'s engine does."""
     tree = copy_tree(tree)
-    if _respells(tree, resolution):
+    # One walk for what the respelling check and the table swap each read.
+    tables: list[exp.Table] = []
+    columns: list[exp.Column] = []
+    for node in tree.walk():
+        if isinstance(node, exp.Table):
+            tables.append(node)
+        elif isinstance(node, exp.Column):
+            columns.append(node)
+    if _respells(tables, columns, resolution):
         _respell_columns(tree, resolution)
-    for node in list(tree.find_all(exp.Table)):
+    for node in tables:
         table = resolution.of(node)
         if table is None:
             continue
@@ -60,16 +68,16 @@ def _table_expression(connector: Connector, source: str) -> exp.Table:
     return copy_tree(table)
 
 
-def _respells(tree: exp.Expr, resolution: Resolution) -> bool:
+def _respells(tables: list[exp.Table], columns: list[exp.Column], resolution: Resolution) -> bool:
     """Would naming columns the engine's way change any? Not when every column of the fragment's
-    tables is spelled in lower case (the mesh's form) and every column reference is that form,
+    ``tables`` is spelled in lower case (the mesh's form) and every column reference is that form,
     quoted: then the binding (a scope walk) is not worth building."""
-    for node in tree.find_all(exp.Table):
+    for node in tables:
         table = resolution.of(node)
         if table is not None and any(item.name != item.name.lower() for item in table.schema):
             return True
     return any(not (isinstance(column.this, exp.Identifier) and column.this.quoted
-                    and column.name == column.name.lower()) for column in tree.find_all(exp.Column))
+                    and column.name == column.name.lower()) for column in columns)
 
 
 def _respell_columns(tree: exp.Expr, resolution: Resolution) -> None:

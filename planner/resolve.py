@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import OptimizeError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema, normalize_name
@@ -190,14 +191,33 @@ def _schema_of(mapping: dict[str, dict[str, dict[str, str]]]) -> MappingSchema:
     """
     if not all(columns for tables in mapping.values() for columns in tables.values()):
         return MappingSchema(dict(mapping), dialect=_MESH_NAMES, normalize=True)  # sqlglot's own error
-    normalized: dict[str, dict[str, dict[str, str]]] = {}
+    normalized: dict[str, dict[str, dict[str, exp.DataType | str]]] = {}
     for product, tables in mapping.items():
         into = normalized.setdefault(_normalized(product, True), {})
         for table, columns in tables.items():
             named = into.setdefault(_normalized(table, True), {})
             for column, kind in columns.items():
-                named[_normalized(column, False)] = kind
+                named[_normalized(column, False)] = _column_type(kind)
     return MappingSchema(dict(normalized), dialect=_MESH_NAMES, normalize=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _column_type(kind: str) -> exp.DataType | str:
+    """The type ``MappingSchema`` would parse from ``kind`` on first lookup, parsed once per process.
+
+    A schema parses each type name anew (``DataType.from_str``) for every schema built, one per
+    query; a catalog has a handful of type names. One ``DataType`` per name is shared by every
+    query's columns, as one schema already shares it by all its columns: types are values that
+    sqlglot and the planner replace, never change in place (``planner/treecopy.py``). A name
+    sqlglot cannot build stays text, so the schema raises its own error where it did.
+    """
+    dialect = Dialect.get_or_raise(_MESH_NAMES)
+    try:
+        parsed = exp.DataType.from_str(kind, dialect=dialect, udt=dialect.SUPPORTS_USER_DEFINED_TYPES)
+        parsed.transform(dialect.normalize_identifier, copy=False)  # as MappingSchema._to_data_type
+    except AttributeError:
+        return kind
+    return parsed
 
 
 @functools.lru_cache(maxsize=65536)
