@@ -108,7 +108,9 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
 
     tree = bind_parameters(statement.tree, parameters, statement.parameter_count)
     if tree is statement.tree and not statement.owned:
-        tree = copy_tree(tree)  # the statement may be cached; planning rewrites in place
+        # The statement may be cached; planning rewrites in place. Parsed, it carries no inferred
+        # types, which is what ``copy_tree`` saves copying: sqlglot's own (compiled) copy is faster.
+        tree = tree.copy()
     # The closed language, before any name is resolved (DESIGN.md §6).
     _check_language(tree, settings.max_generated_values, context.dialect)
     written = written_names(tree, context.dialect)
