@@ -125,7 +125,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     # Mesh types on the nodes (engines' declared differences read them), and the column binding
     # the rules start from, built from one walk of the query's scopes.
     binding = annotate_and_bind(tree, resolution)
-    check_field_access(tree, _column_types(tree, resolution, binding))
+    names, dotted = _names_and_dots(tree)  # the rules' taken names; whether any field is read
+    check_field_access(tree, _column_types(tree, resolution, binding, dotted))
     step()
     result_names = written if written is not None and len(written) == len(output_names(tree)) \
         else catalog_spelling(output_names(tree), resolution)
@@ -146,7 +147,6 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
                                dynamic_filter_max_keys=settings.dynamic_filter_max_keys,
                                dynamic_filter_min_probe_rows=settings.dynamic_filter_min_probe_rows,
                                engine_kind=lambda table: context.catalog.spec.products[table.product].engine.kind)
-    names = frozenset(node.name.lower() for node in tree.find_all(exp.Identifier))
     cut = rules.run_rules(Cut(tree=tree, names=names, binding=binding), rule_context)
     step()
     # A late read's fragment is one of the plan's fragments, though the residual does not read it.
@@ -270,10 +270,24 @@ def _check_language(tree: exp.Expr, max_generated_values: int, dialect: str) -> 
         raise type(error)(f"{error} (the statement was read as {dialect} SQL)") from None
 
 
-def _column_types(tree: exp.Expr, resolution: Resolution,
-                  known: Binding | None) -> Callable[[exp.Column], pa.DataType | None]:
-    """A column's declared type, when it reads a catalog table directly (None otherwise)."""
-    if tree.find(exp.Dot) is None:
+def _names_and_dots(tree: exp.Expr) -> tuple[frozenset[str], bool]:
+    """Every identifier's name in ``tree`` (lower-cased), and whether it holds a ``Dot`` (a
+    struct field read): one walk for both."""
+    names: set[str] = set()
+    dotted = False
+    for node in tree.walk():
+        if isinstance(node, exp.Identifier):
+            names.add(node.name.lower())
+        elif isinstance(node, exp.Dot):
+            dotted = True
+    return frozenset(names), dotted
+
+
+def _column_types(tree: exp.Expr, resolution: Resolution, known: Binding | None,
+                  dotted: bool) -> Callable[[exp.Column], pa.DataType | None]:
+    """A column's declared type, when it reads a catalog table directly (None otherwise).
+    ``dotted``: ``tree`` holds a ``Dot``; with none, no field access needs a type."""
+    if not dotted:
         return lambda column: None
     binding = known or bind_columns(tree)
 
