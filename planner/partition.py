@@ -14,7 +14,8 @@ the ranges at once and streams their union.
 The union equals the whole only when every output row comes from exactly one row of the cut
 table and nothing combines rows across ranges, so the fragment is cut only if it is one SELECT
 of inner joins with no GROUP BY, DISTINCT, aggregate, window, ORDER BY, LIMIT/OFFSET, set
-operation, WITH, or derived table other than the policy subqueries of governed tables.
+operation, WITH, or derived table other than the policy subqueries of governed tables; a
+subquery in a predicate or projection (IN, EXISTS, scalar) is a value of each row and allowed.
 
 Where the range goes: at the table read. For a governed table, inside its policy subquery (the
 WHERE beside the row filter, on the raw column): it can only narrow the rows the row filter
@@ -137,21 +138,35 @@ def _work_rows(estimate: float, tree: exp.Select, cut: _Cut) -> float:
 def unions_to_whole(tree: exp.Select) -> bool:
     """Is the union of the fragment over disjoint ranges of one table's rows the whole result?
 
-    Conservative: any construct that combines or orders rows is refused, wherever it appears
-    (a scalar subquery would be fine, but nothing measured needs it).
+    Conservative: any construct that combines or orders the fragment's rows is refused, wherever
+    it appears. A subquery in a predicate or a projection (IN, EXISTS, a scalar subquery,
+    correlated or not) is a value of each row: the range narrows only the fragment's own read of
+    the cut table, never what the subquery reads, so whatever it computes inside is allowed.
+    TPC-H q16's SQLite fragment filters partsupp with NOT IN (SELECT s_suppkey FROM supplier ...).
     """
     if tree.args.get("with") is not None:
         return False
-    for node in tree.walk():
+    for node in tree.walk(prune=lambda node: _row_value(node, tree)):
+        if _row_value(node, tree):
+            continue
         if isinstance(node, _REFUSED):
             return False
         if isinstance(node, exp.Join) and (node.side or node.kind not in ("", "INNER", "CROSS")):
             return False  # an outer, semi or anti join: a range on one side is not a range of rows
         if isinstance(node, exp.Subquery) and not _policy_read(node):
-            return False
+            return False  # a derived table that is no policy read: it may combine rows
         if isinstance(node, exp.Select) and node is not tree and not isinstance(node.parent, exp.Subquery):
-            return False  # IN (SELECT ...), EXISTS, a scalar subquery
+            return False
     return True
+
+
+def _row_value(node: exp.Expr, tree: exp.Select) -> bool:
+    """Is ``node`` a subquery computing a value per row of ``tree`` (not a table ``tree`` reads)?"""
+    if node is tree or not isinstance(node, (exp.Subquery, exp.Select)):
+        return False
+    if isinstance(node, exp.Select) and isinstance(node.parent, exp.Subquery):
+        return _row_value(node.parent, tree)   # the SELECT inside a subquery: as the subquery
+    return not isinstance(node.parent, (exp.From, exp.Join))
 
 
 def _policy_read(node: exp.Subquery) -> bool:

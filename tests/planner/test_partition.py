@@ -27,6 +27,12 @@ def _select(sql: str) -> exp.Select:
     "SELECT a.x, b.y FROM a JOIN b ON a.k = b.k",
     "SELECT a.x, b.y FROM a INNER JOIN b ON a.k = b.k CROSS JOIN c",
     "SELECT x FROM a WHERE x > 3",
+    # a subquery in a predicate or projection is a value of each row, whatever it computes inside
+    "SELECT x FROM a WHERE k IN (SELECT k FROM b)",
+    "SELECT x FROM a WHERE k NOT IN (SELECT k FROM b WHERE b.c LIKE '%z%')",
+    "SELECT x FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k)",
+    "SELECT x, (SELECT max(y) FROM b) FROM a",
+    "SELECT x FROM a WHERE x > (SELECT avg(x) FROM a)",
 ])
 def test_row_preserving_fragments_may_be_cut(sql: str) -> None:
     assert unions_to_whole(_select(sql))
@@ -45,9 +51,8 @@ def test_row_preserving_fragments_may_be_cut(sql: str) -> None:
     "SELECT x FROM a UNION ALL SELECT x FROM b",
     "WITH t AS (SELECT x FROM a) SELECT x FROM t",
     "SELECT x FROM (SELECT x FROM a) AS d",                     # a derived table that is no policy
-    "SELECT x FROM a WHERE k IN (SELECT k FROM b)",             # a subquery over other rows
-    "SELECT x FROM a WHERE EXISTS (SELECT 1 FROM b WHERE b.k = a.k)",
-    "SELECT x, (SELECT max(y) FROM b) FROM a",
+    "SELECT x FROM a JOIN (SELECT k, count(*) AS n FROM b GROUP BY k) AS g ON a.k = g.k",
+    "SELECT count(*) FROM a WHERE k IN (SELECT k FROM b)",      # the aggregate is the fragment's own
 ])
 def test_fragments_combining_rows_are_refused(sql: str) -> None:
     tree = sqlglot.parse_one(sql, read="sqlite")
