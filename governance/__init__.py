@@ -1,6 +1,6 @@
 """Governance: the closed language, policies as pure AST rewrites, identities, audit."""
 
-from .language import ALLOWED_ANONYMOUS, VETTED, check_field_access, check_fragment, check_statement
+from .language import ALLOWED_ANONYMOUS, VETTED, check_field_access, check_fragment, check_statement, integer_value
 from .lockdown import lock_down
 from .policies import (
     POLICY_KEY,
@@ -22,6 +22,7 @@ __all__ = [
     "check_fragment",
     "check_policies",
     "check_statement",
+    "integer_value",
     "lock_down",
     "policies_applied",
     "policy_for",

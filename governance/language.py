@@ -59,6 +59,7 @@ __all__ = [
     "check_fragment",
     "check_statement",
     "function_names",
+    "integer_value",
 ]
 
 T = DType  # exp.DataType.Type, named so mypy sees a type
@@ -320,17 +321,17 @@ def _check_size(node: exp.Expr, limit: int) -> None:
         text, times = node.this, node.args.get("times")
         size = None
         if isinstance(text, exp.Literal) and text.is_string:
-            count = _integer(times)
+            count = integer_value(times)
             size = None if count is None else len(text.this) * max(count, 0)
         _bounded(size, limit, "repeat(text, n) needs a string literal and an integer literal n")
     elif isinstance(node, exp.Pad):
-        _bounded(_integer(node.expression), limit, "lpad/rpad need an integer literal length")
+        _bounded(integer_value(node.expression), limit, "lpad/rpad need an integer literal length")
     elif isinstance(node, exp.Space):
-        _bounded(_integer(node.this), limit, "space(n) needs an integer literal n")
+        _bounded(integer_value(node.this), limit, "space(n) needs an integer literal n")
     elif isinstance(node, exp.GenerateSeries):
-        start, end = _integer(node.args.get("start")), _integer(node.args.get("end"))
+        start, end = integer_value(node.args.get("start")), integer_value(node.args.get("end"))
         step_node = node.args.get("step")
-        step = 1 if step_node is None else _integer(step_node)
+        step = 1 if step_node is None else integer_value(step_node)
         count = None
         if start is not None and end is not None and step:
             count = max(0, (end - start) // step + 1)
@@ -340,7 +341,7 @@ def _check_size(node: exp.Expr, limit: int) -> None:
 def _check_sample(node: exp.Expr) -> None:
     """A sample's size is a literal: a row count, or a percentage from 0 to 100; its seed an integer."""
     size, percent, seed = node.args.get("size"), node.args.get("percent"), node.args.get("seed")
-    if size is not None and (_integer(size) is None or (_integer(size) or 0) < 0):
+    if size is not None and (integer_value(size) is None or (integer_value(size) or 0) < 0):
         raise UnsupportedQuery("TABLESAMPLE n ROWS needs a non-negative integer literal n")
     if percent is not None:
         value = _number(percent)
@@ -348,7 +349,7 @@ def _check_sample(node: exp.Expr) -> None:
             raise UnsupportedQuery("TABLESAMPLE n% needs a literal percentage from 0 to 100")
     if size is None and percent is None:
         raise UnsupportedQuery("TABLESAMPLE needs a size: n ROWS or n%")
-    if seed is not None and _integer(seed) is None:
+    if seed is not None and integer_value(seed) is None:
         raise UnsupportedQuery("REPEATABLE (seed) needs an integer literal seed")
     for key in ("expressions", "bucket_numerator", "bucket_denominator", "bucket_field"):
         if node.args.get(key):
@@ -380,7 +381,8 @@ def _bounded(size: int | None, limit: int, shape: str) -> None:
                                f"max_generated_values ({limit})")
 
 
-def _integer(node: exp.Expr | None) -> int | None:
+def integer_value(node: exp.Expr | None) -> int | None:
+    """An integer literal's value (``-3``, ``(4)``, ``5.0`` included), else None."""
     negative = False
     while isinstance(node, (exp.Neg, exp.Paren)):
         negative ^= isinstance(node, exp.Neg)

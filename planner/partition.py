@@ -54,7 +54,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from flightmesh.connectors import HasStatementSlots
-from flightmesh.governance import POLICY_KEY
+from flightmesh.governance import POLICY_KEY, integer_value
 from flightmesh.mesh import CatalogTable, Settings
 
 from .plan import Fragment, Partition
@@ -303,9 +303,9 @@ def _key_bounds(conjunct: exp.Expr, alias: str, column: str) -> tuple[int | None
         return isinstance(node, exp.Column) and node.name == column and node.table == alias
 
     if isinstance(conjunct, exp.Between) and is_key(conjunct.this):
-        return _integer(conjunct.args.get("low")), _integer(conjunct.args.get("high"))
+        return integer_value(conjunct.args.get("low")), integer_value(conjunct.args.get("high"))
     if isinstance(conjunct, exp.In) and is_key(conjunct.this) and not conjunct.args.get("query"):
-        values = [_integer(value) for value in conjunct.expressions]
+        values = [integer_value(value) for value in conjunct.expressions]
         if values and all(value is not None for value in values):
             known = [value for value in values if value is not None]
             return min(known), max(known)
@@ -314,9 +314,9 @@ def _key_bounds(conjunct: exp.Expr, alias: str, column: str) -> tuple[int | None
     if kind not in _FLIPPED:
         return None, None
     if is_key(conjunct.this):
-        value = _integer(conjunct.expression)
+        value = integer_value(conjunct.expression)
     elif is_key(conjunct.expression):
-        value, kind = _integer(conjunct.this), _FLIPPED[kind]
+        value, kind = integer_value(conjunct.this), _FLIPPED[kind]
     else:
         return None, None
     if value is None:
@@ -325,20 +325,6 @@ def _key_bounds(conjunct: exp.Expr, alias: str, column: str) -> tuple[int | None
         exp.EQ: (value, value), exp.GT: (value + 1, None), exp.GTE: (value, None),
         exp.LT: (None, value - 1), exp.LTE: (None, value)}
     return bounds[kind]
-
-
-def _integer(node: exp.Expr | None) -> int | None:
-    """An integer literal's value (``-3`` included), else None."""
-    negative = isinstance(node, exp.Neg)
-    if isinstance(node, exp.Neg):
-        node = node.this
-    if not isinstance(node, exp.Literal) or node.is_string:
-        return None
-    try:
-        value = int(node.this)
-    except ValueError:
-        return None
-    return -value if negative else value
 
 
 def _bounds(low: int, high: int, k: int) -> list[int]:

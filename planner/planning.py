@@ -159,8 +159,8 @@ def _plan_statement(statement: Statement, sql: str, principal: Principal, contex
     notes = list(cut.notes) + list(privacy.explain_notes() if privacy is not None else ())
     # No rule recorded the rows before it reduced them (one engine took the query whole):
     # ``scanned`` is then each fragment's estimate of its tree as it stands, already computed.
-    known: dict[int, float] = {id(draft): scanned[draft.name] for draft in cut.fragments} if cut.scanned is None else {}
-    estimates = {draft.name: known[id(draft)] if id(draft) in known else estimate_rows(draft.tree, resolution)
+    known = scanned if cut.scanned is None else {}
+    estimates = {draft.name: known[draft.name] if draft.name in known else estimate_rows(draft.tree, resolution)
                  for draft in drafts}
     if cut.late is not None:  # one row per key, at most the limit's
         name = cut.late.fragment.name
